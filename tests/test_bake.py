@@ -1,0 +1,127 @@
+"""Each option combination bakes into a clean, parseable, lint-clean, passing repository."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .conftest import BIN, MATRIX, bake, run_in
+
+COMPONENTS = ["processing", "algorithm", "monitoring", "explainability"]
+LEFTOVER_JINJA = re.compile(r"\{\{-?\s*cookiecutter\.|\{%-?\s|\{#")
+
+
+@pytest.fixture(scope="module", params=sorted(MATRIX))
+def project(request, tmp_path_factory) -> Path:
+    return bake(tmp_path_factory.mktemp(request.param), **MATRIX[request.param])
+
+
+def expected_files(package: str) -> set[str]:
+    files = {
+        ".dockerignore",
+        ".gitignore",
+        "LICENSE",
+        "Makefile",
+        "README.md",
+        "pyproject.toml",
+        "requirements.lock",
+        "requirements-dev.lock",
+        "config/project.yaml",
+        *(f"docker/{c}/Dockerfile" for c in COMPONENTS),
+        *(
+            f"tests/{name}.py"
+            for name in [
+                "__init__",
+                "conftest",
+                "test_algorithm",
+                "test_cli",
+                "test_config",
+                "test_dockerfiles",
+                "test_entrypoints",
+                "test_explainability",
+                "test_monitoring",
+                "test_processing",
+                "test_sample_data",
+                "test_server",
+            ]
+        ),
+    }
+    modules = [
+        "__init__.py",
+        "__main__.py",
+        "cli.py",
+        "config.py",
+        "config_schema.json",
+        "container.py",
+        "data_schema.py",
+        "demo.py",
+        "local_jobs.py",
+        "sample_data.py",
+        "components/__init__.py",
+        "components/processing/__init__.py",
+        "components/processing/__main__.py",
+        "components/processing/preprocess.py",
+        "components/algorithm/__init__.py",
+        "components/algorithm/__main__.py",
+        "components/algorithm/model.py",
+        "components/algorithm/server.py",
+        "components/monitoring/__init__.py",
+        "components/monitoring/__main__.py",
+        "components/monitoring/baseline.py",
+        "components/monitoring/drift.py",
+        "components/monitoring/report.py",
+        "components/monitoring/summary.py",
+        "components/explainability/__init__.py",
+        "components/explainability/__main__.py",
+        "components/explainability/shap_values.py",
+    ]
+    return files | {f"src/{package}/{m}" for m in modules}
+
+
+def project_files(project: Path) -> set[str]:
+    return {str(p.relative_to(project)) for p in project.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+
+
+def test_file_set_is_exact(project):
+    package = yaml.safe_load((project / "config" / "project.yaml").read_text())["project"]["package"]
+    assert project_files(project) == expected_files(package)
+
+
+def test_no_jinja_is_left_over(project):
+    leftovers = [f for f in project_files(project) if LEFTOVER_JINJA.search((project / f).read_text("utf-8"))]
+    assert leftovers == []
+
+
+def test_every_structured_file_parses(project):
+    for name in project_files(project):
+        path = project / name
+        if path.suffix in {".yaml", ".yml"}:
+            yaml.safe_load(path.read_text("utf-8"))
+        elif path.suffix == ".toml":
+            tomllib.loads(path.read_text("utf-8"))
+        elif path.suffix == ".json":
+            json.loads(path.read_text("utf-8"))
+
+
+def test_generated_code_is_ruff_clean(project):
+    check = run_in(project, str(BIN / "ruff"), "check", "src", "tests")
+    assert check.returncode == 0, check.stdout
+    fmt = run_in(project, str(BIN / "ruff"), "format", "--check", "src", "tests")
+    assert fmt.returncode == 0, fmt.stdout
+
+
+def test_dockerfiles_are_hadolint_clean(project):
+    dockerfiles = sorted(str(p) for p in project.glob("docker/*/Dockerfile"))
+    result = run_in(project, str(BIN / "hadolint"), "--failure-threshold", "warning", *dockerfiles)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_generated_test_suite_passes(project):
+    result = run_in(project, sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", timeout=900)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]

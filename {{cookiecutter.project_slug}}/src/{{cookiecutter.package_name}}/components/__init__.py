@@ -1,0 +1,1 @@
+"""The four SageMaker components: processing, algorithm, monitoring and explainability."""

@@ -1,0 +1,105 @@
+"""The Batch Transform HTTP contract as a WSGI app: /ping, /invocations, /execution-parameters.
+
+Served by waitress. A bad request gets a 4xx with a message a person can act on, and the
+server stays up for the next one.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .model import TrainedModel, predict
+
+MAX_PAYLOAD_MB = 6
+StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+
+
+class BadRequest(ValueError):
+    """The payload cannot be scored; the message says why."""
+
+
+def parse_csv_payload(body: bytes, n_features: int) -> np.ndarray:
+    """Header-less CSV rows of exactly `n_features` numbers (empty means missing)."""
+    if not body.strip():
+        raise BadRequest("Empty payload: send text/csv rows of processed features, one record per line.")
+    text = body.decode("utf-8", errors="strict").replace("\r\n", "\n").strip("\n")
+    lines = text.split("\n")
+    expected_commas = n_features - 1
+    for number, line in enumerate(lines, start=1):
+        if line.count(",") != expected_commas:
+            raise BadRequest(
+                f"Line {number} has {line.count(',') + 1} field(s); the model expects {n_features} "
+                "(processed features in schema.json order, no header, no target)."
+            )
+    try:
+        frame = pd.read_csv(io.StringIO(text), header=None, dtype="float64", skip_blank_lines=False)
+    except ValueError as exc:
+        raise BadRequest(f"Payload holds a value that is not a number: {exc}") from exc
+    return frame.to_numpy()
+
+
+def format_predictions(predictions: pd.DataFrame) -> bytes:
+    """One CSV line per input record, no header."""
+    return predictions.to_csv(header=False, index=False, float_format="%.6g", lineterminator="\n").encode()
+
+
+def create_app(model: TrainedModel, max_concurrent_transforms: int = 1) -> Callable[..., Iterable[bytes]]:
+    """The WSGI application serving `model`."""
+    n_features = len(model.schema.features)
+    execution_parameters = json.dumps(
+        {
+            "MaxConcurrentTransforms": max_concurrent_transforms,
+            "BatchStrategy": "MULTI_RECORD",
+            "MaxPayloadInMB": MAX_PAYLOAD_MB,
+        }
+    ).encode()
+
+    def respond(start_response: StartResponse, status: str, body: bytes, content_type: str) -> list[bytes]:
+        start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(body)))])
+        return [body]
+
+    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
+        if path == "/ping" and method in {"GET", "HEAD"}:
+            return respond(start_response, "200 OK", b"", "text/plain")
+        if path == "/execution-parameters" and method == "GET":
+            return respond(start_response, "200 OK", execution_parameters, "application/json")
+        if path != "/invocations":
+            return respond(start_response, "404 Not Found", f"No route {path}\n".encode(), "text/plain")
+        if method != "POST":
+            return respond(start_response, "405 Method Not Allowed", b"POST text/csv to /invocations\n", "text/plain")
+        content_type = environ.get("CONTENT_TYPE", "text/csv").split(";")[0].strip().lower()
+        if content_type not in {"text/csv", ""}:
+            message = f"Unsupported content type '{content_type}'; send text/csv.\n".encode()
+            return respond(start_response, "415 Unsupported Media Type", message, "text/plain")
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        if length > MAX_PAYLOAD_MB * 1024 * 1024:
+            message = f"Payload of {length} bytes exceeds {MAX_PAYLOAD_MB} MB; lower MaxPayloadInMB.\n".encode()
+            return respond(start_response, "413 Payload Too Large", message, "text/plain")
+        body = environ["wsgi.input"].read(length) if length else b""
+        try:
+            features = parse_csv_payload(body, n_features)
+            output = format_predictions(predict(model, features))
+        except (BadRequest, UnicodeDecodeError) as exc:
+            return respond(start_response, "400 Bad Request", f"{exc}\n".encode(), "text/plain")
+        return respond(start_response, "200 OK", output, "text/csv")
+
+    return app
+
+
+def serve_forever(model: TrainedModel) -> None:
+    """Listen on 8080, or $SAGEMAKER_BIND_TO_PORT, until SageMaker stops the container."""
+    import waitress
+
+    port = int(os.environ.get("SAGEMAKER_BIND_TO_PORT", "8080"))
+    threads = int(os.environ.get("SERVER_THREADS", str(max(2, os.cpu_count() or 1))))
+    app = create_app(model, max_concurrent_transforms=threads)
+    print(f"algorithm serve: listening on 0.0.0.0:{port} with {threads} threads", flush=True)
+    waitress.serve(app, host="0.0.0.0", port=port, threads=threads, ident=None)

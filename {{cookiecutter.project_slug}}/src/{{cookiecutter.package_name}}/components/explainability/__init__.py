@@ -1,0 +1,1 @@
+"""Explainability: exact TreeSHAP attributions per original feature, in SageMaker Clarify's shape."""

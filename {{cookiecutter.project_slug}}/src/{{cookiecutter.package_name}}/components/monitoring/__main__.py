@@ -1,0 +1,93 @@
+"""Entrypoint: python -m <package>.components.monitoring train|serve (SageMaker Processing)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ...config import load_config
+from ...container import (
+    ComponentError,
+    csv_files,
+    processing_input,
+    processing_output,
+    read_csv_dir,
+    run_entrypoint,
+    staged_output,
+)
+from .baseline import baseline_is_consistent, build_baseline
+from .drift import compare
+from .report import render_report
+from .summary import CategoricalSummary, Summary, empty_templates, merge_all, summarize
+
+CHUNK_ROWS = 200_000
+
+
+def _write_json(path: Path, value: Any) -> None:
+    path.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n", "utf-8")
+
+
+def train() -> None:
+    """Baseline statistics and constraints from the raw training data."""
+    config = load_config()
+    data = read_csv_dir(processing_input("raw"), "monitoring train")
+    excluded = [config["data"]["target_column"], *config["data"]["id_columns"]]
+    try:
+        statistics, constraints = build_baseline(data, excluded_columns=excluded, settings=config["monitoring"])
+    except ValueError as exc:
+        raise ComponentError(str(exc)) from exc
+    with staged_output(processing_output("baseline")) as out:
+        _write_json(out / "statistics.json", statistics)
+        _write_json(out / "constraints.json", constraints)
+    print(f"monitoring train: baseline of {len(data)} rows, {len(statistics['features'])} features")
+
+
+def _read_baseline(directory: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    try:
+        statistics = json.loads((directory / "statistics.json").read_text("utf-8"))
+        constraints = json.loads((directory / "constraints.json").read_text("utf-8"))
+        baseline_is_consistent(statistics, constraints)
+    except FileNotFoundError as exc:
+        raise ComponentError(
+            f"{exc.filename} not found. Serve mode needs the 'baseline' input written by monitoring train."
+        ) from exc
+    except (json.JSONDecodeError, KeyError, ValueError) as exc:
+        raise ComponentError(f"The baseline in {directory} is unusable: {exc}") from exc
+    return statistics, constraints
+
+
+def serve() -> None:
+    """Summarize production data chunk by chunk, then judge it against the baseline."""
+    statistics, constraints = _read_baseline(processing_input("baseline"))
+    templates = empty_templates(statistics)
+    string_columns = {n: "string" for n, t in templates.items() if isinstance(t, CategoricalSummary)}
+    parts: list[dict[str, Summary]] = []
+    columns: list[str] = []
+    for path in csv_files(processing_input("raw"), "monitoring serve"):
+        try:
+            for chunk in pd.read_csv(path, chunksize=CHUNK_ROWS, dtype=string_columns):
+                columns = columns or [str(c) for c in chunk.columns]
+                parts.append(summarize(chunk, templates))
+        except pd.errors.EmptyDataError as exc:
+            raise ComponentError(f"{path} is empty; send a CSV file with a header row and data rows.") from exc
+        except pd.errors.ParserError as exc:
+            raise ComponentError(f"{path} is not a readable CSV file: {exc}") from exc
+    production = merge_all(parts)
+    if not production or all(s.present + s.missing == 0 for s in production.values()):
+        raise ComponentError(f"Production data in {processing_input('raw')} has no rows to monitor.")
+    violations, drift, production_statistics = compare(production, columns, statistics, constraints)
+    with staged_output(processing_output("report")) as out:
+        _write_json(out / "constraint_violations.json", {"violations": violations})
+        _write_json(out / "drift.json", drift)
+        _write_json(out / "statistics.json", production_statistics)
+        (out / "report.html").write_text(render_report(drift, violations, "Data drift report"), "utf-8")
+    decision = "DRIFT in " + ", ".join(drift["drifted_features"]) if drift["drift_detected"] else "no drift"
+    print(f"monitoring serve: {drift['n_production']} rows, {len(violations)} violation(s), {decision}")
+
+
+if __name__ == "__main__":
+    sys.exit(run_entrypoint("monitoring", {"train": train, "serve": serve}))

@@ -1,0 +1,143 @@
+"""Mergeable per-feature summaries: histograms on the baseline's bin edges, category counts.
+
+Summaries of shards add up to the summary of the whole, so chunked and sharded runs reach
+the same decision as a single pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ...data_schema import category_labels
+
+
+@dataclass
+class NumericSummary:
+    """Counts of a numeric feature on fixed bin edges, plus moments for statistics.json."""
+
+    edges: list[float]
+    counts: list[int]
+    missing: int = 0
+    invalid: int = 0
+    negative: int = 0
+    total: float = 0.0
+    total_sq: float = 0.0
+    minimum: float = float("inf")
+    maximum: float = float("-inf")
+
+    @property
+    def present(self) -> int:
+        return int(sum(self.counts))
+
+    def add(self, column: pd.Series) -> None:
+        values = pd.to_numeric(column, errors="coerce")
+        missing = values.isna()
+        self.invalid += int((missing & column.notna()).sum())
+        self.missing += int(missing.sum())
+        present = values[~missing].to_numpy(dtype="float64")
+        if present.size == 0:
+            return
+        self.counts = (np.asarray(self.counts) + bucket_counts(present, self.edges)).tolist()
+        self.negative += int((present < 0).sum())
+        self.total += float(present.sum())
+        self.total_sq += float(np.square(present).sum())
+        self.minimum = min(self.minimum, float(present.min()))
+        self.maximum = max(self.maximum, float(present.max()))
+
+    def merge(self, other: NumericSummary) -> NumericSummary:
+        if other.edges != self.edges:
+            raise ValueError("Cannot merge numeric summaries built on different bin edges.")
+        return NumericSummary(
+            self.edges,
+            (np.asarray(self.counts) + np.asarray(other.counts)).tolist(),
+            self.missing + other.missing,
+            self.invalid + other.invalid,
+            self.negative + other.negative,
+            self.total + other.total,
+            self.total_sq + other.total_sq,
+            min(self.minimum, other.minimum),
+            max(self.maximum, other.maximum),
+        )
+
+
+@dataclass
+class CategoricalSummary:
+    """Counts of each category value, and of missing values."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    missing: int = 0
+
+    @property
+    def present(self) -> int:
+        return int(sum(self.counts.values()))
+
+    def add(self, column: pd.Series) -> None:
+        labels = category_labels(column)
+        self.missing += int(labels.isna().sum())
+        for value, count in labels.value_counts(dropna=True).items():
+            self.counts[str(value)] = self.counts.get(str(value), 0) + int(count)
+
+    def merge(self, other: CategoricalSummary) -> CategoricalSummary:
+        counts = dict(self.counts)
+        for value, count in other.counts.items():
+            counts[value] = counts.get(value, 0) + count
+        return CategoricalSummary(counts, self.missing + other.missing)
+
+
+Summary = NumericSummary | CategoricalSummary
+
+
+def bucket_counts(values: np.ndarray, edges: list[float]) -> np.ndarray:
+    """Counts per bucket [e_i, e_i+1); values beyond the outer edges land in the end buckets."""
+    n_buckets = max(len(edges) - 1, 1)
+    index = np.searchsorted(np.asarray(edges[1:-1]), values, side="right")
+    return np.bincount(index, minlength=n_buckets)[:n_buckets]
+
+
+def quantile_edges(values: np.ndarray, bins: int) -> list[float]:
+    """Bin edges at quantiles of the baseline, so every bin holds a similar share of it."""
+    edges = np.unique(np.quantile(values, np.linspace(0.0, 1.0, bins + 1)))
+    if edges.size == 1:
+        edges = np.array([edges[0], edges[0]])
+    return [float(e) for e in edges]
+
+
+def summarize(data: pd.DataFrame, templates: dict[str, Summary]) -> dict[str, Summary]:
+    """Summaries of the columns in `templates`, each on the template's edges."""
+    result: dict[str, Summary] = {}
+    for name, template in templates.items():
+        if name not in data.columns:
+            continue
+        if isinstance(template, NumericSummary):
+            summary: Summary = NumericSummary(template.edges, [0] * len(template.counts))
+        else:
+            summary = CategoricalSummary()
+        summary.add(data[name])
+        result[name] = summary
+    return result
+
+
+def merge_all(parts: list[dict[str, Summary]]) -> dict[str, Summary]:
+    """Combine summaries of chunks or shards into the summary of the whole."""
+    merged: dict[str, Summary] = {}
+    for part in parts:
+        for name, summary in part.items():
+            merged[name] = merged[name].merge(summary) if name in merged else summary
+    return merged
+
+
+def empty_templates(statistics: dict[str, Any]) -> dict[str, Summary]:
+    """Empty summaries shaped by a statistics.json baseline (its bucket edges)."""
+    templates: dict[str, Summary] = {}
+    for feature in statistics["features"]:
+        if "numerical_statistics" in feature:
+            buckets = feature["numerical_statistics"]["distribution"]["kll"]["buckets"]
+            edges = [b["lower_bound"] for b in buckets] + [buckets[-1]["upper_bound"]]
+            templates[feature["name"]] = NumericSummary(edges, [0] * len(buckets))
+        else:
+            templates[feature["name"]] = CategoricalSummary()
+    return templates

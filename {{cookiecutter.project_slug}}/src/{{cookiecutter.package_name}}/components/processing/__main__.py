@@ -1,0 +1,114 @@
+"""Entrypoint: python -m <package>.components.processing train|serve (SageMaker Processing)."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import ExitStack
+from pathlib import Path
+
+import pandas as pd
+
+from ...config import load_config
+from ...container import (
+    ComponentError,
+    csv_files,
+    processing_input,
+    processing_output,
+    read_csv_dir,
+    run_entrypoint,
+    staged_output,
+)
+from ...data_schema import DataSchema
+from .preprocess import check_columns, fit, split, to_training_matrix, transform
+
+CSV_OPTIONS = {"header": False, "index": False, "float_format": "%.15g"}
+CHUNK_ROWS = 100_000
+
+
+def train() -> None:
+    """Learn schema and encoding from raw training data; write train/validation and artifacts."""
+    config = load_config()
+    raw = read_csv_dir(processing_input("raw"), "processing train")
+    try:
+        schema, labelled = fit(
+            raw,
+            config["data"]["target_column"],
+            config["data"]["problem_type"],
+            id_columns=config["data"]["id_columns"],
+            max_categories=config["processing"]["max_categories"],
+        )
+        train_rows, validation_rows = split(
+            labelled, schema, config["processing"]["validation_fraction"], config["processing"]["seed"]
+        )
+        train_matrix = to_training_matrix(train_rows, schema)
+        validation_matrix = to_training_matrix(validation_rows, schema)
+    except ValueError as exc:
+        raise ComponentError(str(exc)) from exc
+
+    with ExitStack() as stack:
+        train_dir = stack.enter_context(staged_output(processing_output("train")))
+        validation_dir = stack.enter_context(staged_output(processing_output("validation")))
+        artifacts_dir = stack.enter_context(staged_output(processing_output("artifacts")))
+        train_matrix.to_csv(train_dir / "train.csv", **CSV_OPTIONS)
+        validation_matrix.to_csv(validation_dir / "validation.csv", **CSV_OPTIONS)
+        schema.save(artifacts_dir / "schema.json")
+    print(
+        f"processing train: {len(raw)} rows in, {len(train_matrix)} train / {len(validation_matrix)} "
+        f"validation, {len(schema.features)} features "
+        f"({sum(schema.categorical_mask)} categorical), target '{schema.target}'"
+    )
+
+
+def serve() -> None:
+    """Apply the learned encoding to production data in chunks, keeping row order."""
+    schema = load_schema(processing_input("artifacts"))
+    inputs = csv_files(processing_input("raw"), "processing serve")
+    total = 0
+    unseen: dict[str, int] = {}
+    with staged_output(processing_output("processed")) as out_dir:
+        for path in inputs:
+            total += _transform_file(path, out_dir / path.name, schema, unseen)
+    if total == 0:
+        raise ComponentError(f"Production data in {processing_input('raw')} has a header but no rows.")
+    for name, count in unseen.items():
+        print(f"WARNING column '{name}': {count} value(s) outside the learned categories, encoded as missing")
+    print(f"processing serve: {total} rows processed from {len(inputs)} file(s)")
+
+
+def _transform_file(source: Path, target: Path, schema: DataSchema, unseen: dict[str, int]) -> int:
+    rows = 0
+    try:
+        categorical = {f.name: "string" for f in schema.features if f.kind == "categorical"}
+        reader = pd.read_csv(source, chunksize=CHUNK_ROWS, dtype=categorical)
+        with target.open("w", encoding="utf-8", newline="") as sink:
+            for chunk in reader:
+                if rows == 0:
+                    extra = check_columns(chunk, schema, learned_on=f"production data {source.name}")
+                    if extra:
+                        print(f"WARNING ignoring column(s) not in schema.json: {extra}")
+                features, report = transform(chunk, schema)
+                for name, count in report.unseen_categories.items():
+                    unseen[name] = unseen.get(name, 0) + count
+                features.to_csv(sink, **CSV_OPTIONS)
+                rows += len(features)
+    except pd.errors.EmptyDataError as exc:
+        raise ComponentError(f"{source} is empty; send a CSV file with a header row and data rows.") from exc
+    except pd.errors.ParserError as exc:
+        raise ComponentError(f"{source} is not a readable CSV file: {exc}") from exc
+    except ValueError as exc:
+        raise ComponentError(str(exc)) from exc
+    return rows
+
+
+def load_schema(artifacts: Path) -> DataSchema:
+    """schema.json from the processing train artifacts, or a clear error."""
+    try:
+        return DataSchema.load(artifacts / "schema.json")
+    except FileNotFoundError as exc:
+        raise ComponentError(
+            f"{exc}. Serve mode needs the artifacts written by processing train mode as its 'artifacts' input."
+        ) from exc
+
+
+if __name__ == "__main__":
+    sys.exit(run_entrypoint("processing", {"train": train, "serve": serve}))

@@ -1,0 +1,61 @@
+"""Load config/project.yaml and validate it against the one schema that describes it."""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+CONFIG_ENV = "PROJECT_CONFIG"
+
+
+class ConfigError(ValueError):
+    """config/project.yaml is missing or does not match config_schema.json."""
+
+
+@cache
+def config_schema() -> dict[str, Any]:
+    """The JSON Schema of config/project.yaml, shipped inside the package."""
+    text = resources.files(__package__).joinpath("config_schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+def default_config_path() -> Path:
+    """$PROJECT_CONFIG if set (containers set it), else the repository's config/project.yaml."""
+    if os.environ.get(CONFIG_ENV):
+        return Path(os.environ[CONFIG_ENV])
+    return Path(__file__).resolve().parents[2] / "config" / "project.yaml"
+
+
+def validate_config(config: Any, source: str = "config/project.yaml") -> dict[str, Any]:
+    """Raise ConfigError listing every schema violation, each with its path in the file."""
+    validator = jsonschema.Draft202012Validator(config_schema())
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = []
+        for error in errors:
+            where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+            lines.append(f"  - {where}: {error.message}")
+        raise ConfigError(f"{source} is invalid:\n" + "\n".join(lines))
+    return config
+
+
+def load_config(path: str | Path | None = None) -> dict[str, Any]:
+    """Read and validate the project configuration."""
+    config_path = Path(path) if path else default_config_path()
+    if not config_path.is_file():
+        raise ConfigError(
+            f"Configuration file {config_path} not found. Set ${CONFIG_ENV} to the path of "
+            "config/project.yaml, or run from the repository checkout."
+        )
+    try:
+        config = yaml.safe_load(config_path.read_text("utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{config_path} is not valid YAML: {exc}") from exc
+    return validate_config(config, str(config_path))

@@ -1,0 +1,163 @@
+"""schema.json: what processing learned about the data in train mode.
+
+It is both the data description (features, kinds, classes) and the fitted state of the
+preprocessing (the category order that defines each categorical code). Serve mode reads it
+and re-learns nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+
+ProblemType = Literal["binary_classification", "multiclass_classification", "regression"]
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class Feature:
+    """One input column: numeric (kept as float) or categorical (encoded by category order)."""
+
+    name: str
+    kind: Literal["numeric", "categorical"]
+    inferred_type: Literal["Integral", "Fractional", "String"]
+    missing_fraction: float
+    categories: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DataSchema:
+    """The learned description of a training table."""
+
+    target: str
+    problem_type: ProblemType
+    features: list[Feature]
+    classes: list[str] | None
+    n_rows: int
+    learned_at: str
+    version: int = SCHEMA_VERSION
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    @property
+    def categorical_mask(self) -> list[bool]:
+        return [f.kind == "categorical" for f in self.features]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DataSchema:
+        features = [Feature(**f) for f in data["features"]]
+        return cls(**{**data, "features": features})
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n", "utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> DataSchema:
+        if not path.is_file():
+            raise FileNotFoundError(f"schema.json not found at {path}")
+        return cls.from_dict(json.loads(path.read_text("utf-8")))
+
+
+def is_numeric_column(series: pd.Series) -> bool:
+    """Numbers (and booleans stored as numbers) are numeric; everything else is categorical."""
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
+def category_labels(series: pd.Series) -> pd.Series:
+    """Categories as strings, missing kept missing, so codes do not depend on dtype."""
+    return series.astype("string").str.strip().replace("", pd.NA)
+
+
+def learn_feature(series: pd.Series, max_categories: int) -> Feature:
+    """Learn one feature's kind and, for categoricals, the ordered categories that define codes."""
+    missing = float(series.isna().mean())
+    name = str(series.name)
+    if series.notna().sum() == 0:
+        raise ValueError(
+            f"Column '{name}' has no values at all in the training data; drop it or list it in "
+            "data.id_columns of config/project.yaml."
+        )
+    if is_numeric_column(series):
+        present = series.dropna()
+        integral = bool((present == present.round()).all())
+        return Feature(name, "numeric", "Integral" if integral else "Fractional", missing)
+    counts = category_labels(series).value_counts(dropna=True)
+    # Most frequent first; ties broken by label so the order is deterministic.
+    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return Feature(name, "categorical", "String", missing, [k for k, _ in ordered[:max_categories]])
+
+
+def learn_classes(target: pd.Series, problem_type: ProblemType) -> list[str] | None:
+    """Class labels in a stable order; for binary, the second one is the positive class."""
+    if problem_type == "regression":
+        if not is_numeric_column(target):
+            raise ValueError(
+                f"Target column '{target.name}' must be numeric for regression, but holds values "
+                f"such as {target.dropna().astype(str).unique()[:3].tolist()}."
+            )
+        return None
+    labels = sorted(target.dropna().map(class_label).unique(), key=_natural_key)
+    if problem_type == "binary_classification" and len(labels) != 2:
+        raise ValueError(
+            f"problem_type is binary_classification, but target column '{target.name}' has "
+            f"{len(labels)} classes {labels[:10]}. Bake with multiclass_classification, or fix the data."
+        )
+    if problem_type == "multiclass_classification" and len(labels) < 3:
+        raise ValueError(
+            f"problem_type is multiclass_classification, but target column '{target.name}' has only "
+            f"{len(labels)} classes {labels}. Use binary_classification for two classes."
+        )
+    return labels
+
+
+def class_label(value: Any) -> str:
+    """A class as text: 1.0 and 1 are the same class '1'."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _natural_key(label: str) -> tuple[int, float | str]:
+    try:
+        return (0, float(label))
+    except ValueError:
+        return (1, label)
+
+
+def learn_schema(
+    data: pd.DataFrame,
+    target: str,
+    problem_type: ProblemType,
+    *,
+    id_columns: list[str] | None = None,
+    max_categories: int = 50,
+) -> DataSchema:
+    """Learn the schema of a training table that contains the target column."""
+    if target not in data.columns:
+        raise ValueError(
+            f"Target column '{target}' is missing from the training data (columns: "
+            f"{list(data.columns)[:20]}). Check data.target_column in config/project.yaml."
+        )
+    ignored = set(id_columns or []) | {target}
+    feature_columns = [c for c in data.columns if c not in ignored]
+    if not feature_columns:
+        raise ValueError("The training data has no feature columns besides the target and id columns.")
+    features = [learn_feature(data[c], max_categories) for c in feature_columns]
+    return DataSchema(
+        target=target,
+        problem_type=problem_type,
+        features=features,
+        classes=learn_classes(data[target], problem_type),
+        n_rows=len(data),
+        learned_at=datetime.now(UTC).strftime("%Y-%m-%d"),
+    )

@@ -1,0 +1,45 @@
+import subprocess
+import sys
+
+import pandas as pd
+
+from .conftest import SRC, subprocess_env
+
+
+def cli(*args, cwd):
+    return subprocess.run(
+        [sys.executable, "-m", "{{ cookiecutter.package_name }}", *args],
+        cwd=cwd,
+        env=subprocess_env(cwd),
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_sample_writes_training_table_with_target(tmp_path, target):
+    result = cli("sample", "--rows", "50", "--out", str(tmp_path / "train.csv"), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert target in pd.read_csv(tmp_path / "train.csv").columns
+
+
+def test_sample_writes_drifted_production_batch_without_target(tmp_path, target):
+    out = tmp_path / "stage.csv"
+    result = cli("sample", "--rows", "40", "--stage", "4", "--without-target", "--out", str(out), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    frame = pd.read_csv(out)
+    assert len(frame) == 40 and target not in frame.columns
+
+
+def test_bad_config_is_reported_without_a_traceback(tmp_path):
+    bad = tmp_path / "project.yaml"
+    bad.write_text("project: [not, a, mapping]\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "{{ cookiecutter.package_name }}", "sample", "--out", str(tmp_path / "x.csv")],
+        env=subprocess_env(tmp_path, PROJECT_CONFIG=str(bad)),
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2
+    assert "is invalid" in result.stderr and "project" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert SRC.is_dir()

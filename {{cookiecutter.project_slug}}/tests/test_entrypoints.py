@@ -1,0 +1,153 @@
+"""Every component and mode through its real entrypoint, under OPT_ML_ROOT, as SageMaker runs it."""
+
+import json
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from {{ cookiecutter.package_name }}.demo import (
+    infer,
+    train,
+)
+from {{ cookiecutter.package_name }}.sample_data import (
+    generate,
+)
+
+from .conftest import entrypoint, subprocess_env
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory, config, target, problem_type):
+    """Training then one inference batch, each job in its own sandbox."""
+    workdir = tmp_path_factory.mktemp("chain")
+    train_csv = workdir / "train.csv"
+    generate(1500, target_column=target, problem_type=problem_type, seed=3).to_csv(train_csv, index=False)
+    batch = workdir / "batch.csv"
+    generate(300, target_column=target, problem_type=problem_type, seed=4).drop(columns=[target]).to_csv(
+        batch, index=False
+    )
+    trained = train(workdir, train_csv, config)
+    return workdir, trained, batch, infer(workdir, batch, trained)
+
+
+def run(component, mode, root):
+    return subprocess.run([*entrypoint(component), mode], env=subprocess_env(root), capture_output=True, text=True)
+
+
+def test_processing_train_writes_target_first_headerless_csvs(chain, target):
+    workdir, _, _, _ = chain
+    out = workdir / "jobs" / "processing-train" / "processing" / "output"
+    schema = json.loads((out / "artifacts" / "schema.json").read_text())
+    train_rows = pd.read_csv(out / "train" / "train.csv", header=None)
+    assert train_rows.shape[1] == len(schema["features"]) + 1
+    assert schema["target"] == target
+    assert not any(p.name.startswith(".") for p in out.iterdir()), "staging folders must not be left behind"
+
+
+def test_algorithm_train_writes_model_and_prints_metrics(chain, problem_type):
+    workdir, _, _, _ = chain
+    model_dir = workdir / "jobs" / "algorithm-train" / "model"
+    assert {"model.joblib", "schema.json", "evaluation.json"} <= {p.name for p in model_dir.iterdir()}
+    log = (workdir / "jobs" / "algorithm-train" / "job.log").read_text()
+    objective = "validation:rmse=" if problem_type == "regression" else "validation:auc="
+    assert objective in log
+
+
+def test_hyperparameters_file_holds_only_strings(chain):
+    workdir, _, _, _ = chain
+    values = json.loads(
+        (workdir / "jobs" / "algorithm-train" / "input" / "config" / "hyperparameters.json").read_text()
+    )
+    assert values and all(isinstance(v, str) for v in values.values())
+
+
+def test_monitoring_and_explainability_train_outputs(chain):
+    _, trained, _, _ = chain
+    assert {"statistics.json", "constraints.json"} <= {p.name for p in Path(trained["baseline"]).iterdir()}
+    analysis = json.loads((Path(trained["explainability"]) / "analysis.json").read_text())
+    assert "kernel_shap" in analysis["explanations"]
+
+
+def test_serve_chain_keeps_one_row_per_input(chain):
+    _, _, batch, result = chain
+    rows = len(pd.read_csv(batch))
+    assert result["rows"] == rows
+    predictions = Path(result["predictions"]).read_text().strip().split("\n")
+    assert len(predictions) == rows
+    explanations = pd.read_csv(result["explanations"])
+    assert len(explanations) == rows
+    assert result["drift"]["detected"] is False
+
+
+def test_monitoring_serve_writes_all_reports(chain):
+    _, _, _, result = chain
+    report = Path(result["report"]).parent
+    assert {"constraint_violations.json", "drift.json", "statistics.json", "report.html"} <= {
+        p.name for p in report.iterdir()
+    }
+    drift = json.loads((report / "drift.json").read_text())
+    assert {"drift_detected", "drifted_features"} <= set(drift)
+
+
+def test_processing_train_without_target_fails_with_one_line_and_publishes_nothing(tmp_path, sample, target):
+    raw = tmp_path / "processing" / "input" / "raw"
+    raw.mkdir(parents=True)
+    sample.drop(columns=[target]).to_csv(raw / "train.csv", index=False)
+    result = run("processing", "train", tmp_path)
+    assert result.returncode != 0
+    failure = (tmp_path / "output" / "failure").read_text()
+    assert failure.count("\n") == 1 and f"'{target}'" in failure and "missing" in failure
+    output = tmp_path / "processing" / "output"
+    assert not output.exists() or not any(p for p in output.rglob("*") if p.is_file())
+
+
+def test_empty_input_file_is_a_clear_failure(tmp_path):
+    raw = tmp_path / "processing" / "input" / "raw"
+    raw.mkdir(parents=True)
+    (raw / "train.csv").write_text("")
+    assert run("monitoring", "train", tmp_path).returncode != 0
+    assert "is empty" in (tmp_path / "output" / "failure").read_text()
+
+
+def test_no_input_file_is_a_clear_failure(tmp_path):
+    (tmp_path / "processing" / "input" / "raw").mkdir(parents=True)
+    assert run("processing", "train", tmp_path).returncode != 0
+    assert "No CSV file found" in (tmp_path / "output" / "failure").read_text()
+
+
+def test_processing_serve_with_missing_column_fails_without_partial_output(chain, tmp_path, sample, target):
+    _, trained, _, _ = chain
+    raw = tmp_path / "processing" / "input" / "raw"
+    raw.mkdir(parents=True)
+    dropped = next(c for c in sample.columns if c != target)
+    sample.drop(columns=[target, dropped]).to_csv(raw / "batch.csv", index=False)
+    artifacts = tmp_path / "processing" / "input" / "artifacts"
+    artifacts.mkdir(parents=True)
+    (artifacts / "schema.json").write_text((Path(trained["artifacts"]) / "schema.json").read_text())
+    assert run("processing", "serve", tmp_path).returncode != 0
+    assert f"'{dropped}'" in (tmp_path / "output" / "failure").read_text()
+    assert not (tmp_path / "processing" / "output" / "processed" / "batch.csv").exists()
+
+
+def test_non_string_hyperparameters_fail_training(chain, tmp_path):
+    workdir, _, _, _ = chain
+    source = workdir / "jobs" / "algorithm-train" / "input"
+    subprocess.run(["cp", "-r", str(source), str(tmp_path / "input")], check=True)
+    (tmp_path / "input" / "config" / "hyperparameters.json").write_text('{"max_iter": 10}')
+    assert run("algorithm", "train", tmp_path).returncode != 0
+    assert "not strings" in (tmp_path / "output" / "failure").read_text()
+    assert not (tmp_path / "model").exists() or not any((tmp_path / "model").iterdir())
+
+
+def test_explainability_without_model_fails_clearly(tmp_path):
+    (tmp_path / "processing" / "input" / "model").mkdir(parents=True)
+    assert run("explainability", "serve", tmp_path).returncode != 0
+    assert "model.tar.gz" in (tmp_path / "output" / "failure").read_text()
+
+
+def test_unknown_mode_is_a_usage_error(tmp_path):
+    result = run("processing", "fit", tmp_path)
+    assert result.returncode == 2
+    assert "train|serve" in result.stderr

@@ -1,0 +1,61 @@
+import numpy as np
+import pytest
+
+from {{ cookiecutter.package_name }}.components.explainability.shap_values import (
+    analysis_json,
+    explain,
+    global_importance,
+    output_labels,
+    per_row_frame,
+)
+
+
+@pytest.fixture(scope="module")
+def rows(processed):
+    _, _, validation = processed
+    return validation.iloc[:150, 1:].to_numpy()
+
+
+def test_shap_values_add_up_to_the_model_output(trained_model, rows):
+    explanation = explain(trained_model, rows)
+    estimator = trained_model.estimator
+    raw = estimator.predict(rows) if trained_model.schema.classes is None else estimator.decision_function(rows)
+    raw = raw.reshape(len(rows), -1)
+    for i, label in enumerate(explanation.values):
+        total = explanation.values[label].sum(axis=1) + explanation.expected_values[label]
+        np.testing.assert_allclose(total, raw[:, i], rtol=1e-4, atol=1e-4)
+
+
+def test_attributions_are_per_original_feature(trained_model, rows, processed):
+    schema, _, _ = processed
+    explanation = explain(trained_model, rows)
+    assert explanation.feature_names == schema.feature_names
+    assert all(values.shape == (len(rows), len(schema.features)) for values in explanation.values.values())
+
+
+def test_analysis_json_has_clarify_shape(trained_model, rows):
+    explanation = explain(trained_model, rows)
+    analysis = analysis_json(global_importance(explanation), explanation.expected_values, len(rows))
+    kernel_shap = analysis["explanations"]["kernel_shap"]
+    assert list(kernel_shap) == output_labels(trained_model)
+    for entry in kernel_shap.values():
+        values = entry["global_shap_values"]
+        assert set(values) == set(trained_model.schema.feature_names)
+        assert all(v >= 0 for v in values.values())
+        assert list(values.values()) == sorted(values.values(), reverse=True)
+        assert "TreeSHAP" in entry["method"]
+
+
+def test_the_strongest_signal_ranks_high(trained_model, rows):
+    explanation = explain(trained_model, rows)
+    importance = next(iter(global_importance(explanation).values()))
+    top = sorted(importance, key=importance.get, reverse=True)[:4]
+    assert {"monthly_charges", "support_calls", "tenure_months", "contract"} & set(top)
+
+
+def test_per_row_output_has_one_row_per_input(trained_model, rows):
+    frame = per_row_frame(trained_model, explain(trained_model, rows), rows)
+    assert len(frame) == len(rows)
+    if trained_model.schema.classes is not None and len(trained_model.schema.classes) > 2:
+        assert frame.columns[0] == "explained_label"
+        assert set(frame["explained_label"]) <= set(trained_model.schema.classes)

@@ -1,0 +1,143 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from {{ cookiecutter.package_name }}.components.monitoring.baseline import (
+    build_baseline,
+)
+from {{ cookiecutter.package_name }}.components.monitoring.drift import (
+    compare,
+)
+from {{ cookiecutter.package_name }}.components.monitoring.summary import (
+    empty_templates,
+    merge_all,
+    summarize,
+)
+from {{ cookiecutter.package_name }}.sample_data import (
+    generate,
+)
+
+
+@pytest.fixture(scope="module")
+def baseline(config):
+    data = config["data"]
+    training = generate(20000, target_column=data["target_column"], problem_type=data["problem_type"], seed=11)
+    return build_baseline(training, excluded_columns=[data["target_column"]], settings=config["monitoring"])
+
+
+def judge(production: pd.DataFrame, baseline):
+    statistics, constraints = baseline
+    summaries = summarize(production, empty_templates(statistics))
+    return compare(summaries, list(production.columns), statistics, constraints)
+
+
+def test_statistics_follow_model_monitor_format(baseline):
+    statistics, constraints = baseline
+    assert statistics["dataset"]["item_count"] == 20000
+    for feature in statistics["features"]:
+        assert feature["inferred_type"] in {"Integral", "Fractional", "String"}
+        if feature["inferred_type"] == "String":
+            stats = feature["string_statistics"]
+            assert {"common", "distinct_count", "distribution"} <= set(stats)
+            assert (
+                sum(b["count"] for b in stats["distribution"]["categorical"]["buckets"])
+                == stats["common"]["num_present"]
+            )
+        else:
+            stats = feature["numerical_statistics"]
+            assert {"common", "mean", "sum", "std_dev", "min", "max", "distribution"} <= set(stats)
+            buckets = stats["distribution"]["kll"]["buckets"]
+            assert sum(b["count"] for b in buckets) == stats["common"]["num_present"]
+            assert buckets[0]["lower_bound"] == stats["min"] and buckets[-1]["upper_bound"] == stats["max"]
+    config = constraints["monitoring_config"]["distribution_constraints"]
+    assert config["comparison_method"] == "Robust"
+    assert [f["name"] for f in constraints["features"]] == [f["name"] for f in statistics["features"]]
+    assert all(0 < f["completeness"] <= 1 for f in constraints["features"])
+    json.dumps(statistics), json.dumps(constraints)
+
+
+@pytest.mark.parametrize("rows", [20, 100, 1000, 20000])
+def test_no_false_alarm_on_undrifted_samples_of_any_size(baseline, rows):
+    alarms = 0
+    for seed in range(8):
+        _, drift, _ = judge(generate(rows, seed=1000 + seed, drift_stage=0), baseline)
+        alarms += drift["drift_detected"]
+    assert alarms == 0
+
+
+def test_shifted_mean_is_detected_in_that_feature(baseline):
+    production = generate(2000, seed=21)
+    production["monthly_charges"] = production["monthly_charges"] + 15
+    violations, drift, _ = judge(production, baseline)
+    assert drift["drifted_features"] == ["monthly_charges"]
+    assert any(v["constraint_check_type"] == "baseline_drift_check" for v in violations)
+
+
+def test_drift_stages_are_detected_and_grow(baseline):
+    counts = [len(judge(generate(2000, seed=30, drift_stage=s), baseline)[1]["drifted_features"]) for s in range(6)]
+    assert counts[0] == 0
+    assert counts[5] >= 4
+    assert counts == sorted(counts)
+
+
+def test_new_category_is_a_violation_and_drift(baseline):
+    production = generate(2000, seed=22)
+    production.loc[production.index[:400], "payment_method"] = "barter"
+    violations, drift, _ = judge(production, baseline)
+    assert "payment_method" in drift["drifted_features"]
+    assert drift["features"]["payment_method"]["unseen_values"] == {"barter": 400}
+    assert any(
+        v["constraint_check_type"] == "categorical_values_check" and "barter" in v["description"] for v in violations
+    )
+
+
+def test_more_missing_values_is_a_completeness_violation(baseline):
+    production = generate(2000, seed=23)
+    production.loc[production.index[:600], "tenure_months"] = np.nan
+    violations, drift, _ = judge(production, baseline)
+    assert "tenure_months" in drift["drifted_features"]
+    assert any(
+        v["feature_name"] == "tenure_months" and v["constraint_check_type"] == "completeness_check" for v in violations
+    )
+
+
+def test_all_nan_column_is_recorded_not_crashed(baseline):
+    production = generate(500, seed=24).assign(monthly_charges=np.nan)
+    _, drift, _ = judge(production, baseline)
+    assert "monthly_charges" in drift["drifted_features"]
+    assert drift["features"]["monthly_charges"]["production_missing_fraction"] == 1.0
+
+
+def test_missing_and_extra_columns_are_violations(baseline):
+    production = generate(500, seed=25).drop(columns=["age"]).assign(surprise=1)
+    violations, drift, _ = judge(production, baseline)
+    checks = {(v["feature_name"], v["constraint_check_type"]) for v in violations}
+    assert ("age", "missing_column_check") in checks
+    assert ("surprise", "extra_column_check") in checks
+    assert drift["missing_columns"] == ["age"]
+
+
+def test_text_in_numeric_column_is_a_data_type_violation(baseline):
+    production = generate(200, seed=26).astype({"age": object})
+    production.loc[production.index[:5], "age"] = "unknown"
+    violations, _, _ = judge(production, baseline)
+    assert any(v["feature_name"] == "age" and v["constraint_check_type"] == "data_type_check" for v in violations)
+
+
+def test_target_column_in_production_is_not_an_extra_column(baseline, target):
+    violations, _, _ = judge(generate(300, seed=27, target_column=target), baseline)
+    assert not [v for v in violations if v["constraint_check_type"] == "extra_column_check"]
+
+
+def test_shards_merge_to_the_single_pass_decision(baseline):
+    statistics, constraints = baseline
+    production = generate(3000, seed=28, drift_stage=3)
+    whole = summarize(production, empty_templates(statistics))
+    shards = [summarize(production.iloc[i::7], empty_templates(statistics)) for i in range(7)]
+    merged = merge_all(shards)
+    columns = list(production.columns)
+    violations, drift, _ = compare(merged, columns, statistics, constraints)
+    assert (violations, drift) == compare(whole, columns, statistics, constraints)[:2]
+    assert drift["drift_detected"]

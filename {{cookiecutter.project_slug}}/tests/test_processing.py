@@ -1,0 +1,136 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from {{ cookiecutter.package_name }}.components.processing.preprocess import (
+    encode_target,
+    fit,
+    split,
+    to_training_matrix,
+    transform,
+)
+from {{ cookiecutter.package_name }}.data_schema import (
+    DataSchema,
+)
+
+
+@pytest.fixture
+def fitted(sample, target, problem_type):
+    return fit(sample, target, problem_type, max_categories=50)
+
+
+def test_fit_learns_kinds_categories_and_missing_rates(fitted, sample, target):
+    schema, _ = fitted
+    assert target not in schema.feature_names
+    assert schema.feature_names == [c for c in sample.columns if c != target]
+    for feature in schema.features:
+        column = sample[feature.name]
+        expected = "numeric" if pd.api.types.is_numeric_dtype(column) else "categorical"
+        assert feature.kind == expected
+        assert feature.missing_fraction == pytest.approx(column.isna().mean())
+        if feature.kind == "categorical":
+            assert set(feature.categories) == set(column.dropna())
+
+
+def test_schema_round_trips_through_json(fitted, tmp_path):
+    schema, _ = fitted
+    schema.save(tmp_path / "schema.json")
+    assert DataSchema.load(tmp_path / "schema.json") == schema
+
+
+def test_transform_keeps_row_order_and_encodes_by_learned_categories(fitted, sample, target):
+    schema, _ = fitted
+    shuffled = sample.sample(frac=1.0, random_state=1).drop(columns=[target])
+    features, report = transform(shuffled, schema)
+    assert list(features.index) == list(shuffled.index)
+    assert list(features.columns) == schema.feature_names
+    for feature in schema.features:
+        if feature.kind == "categorical":
+            categories = feature.categories
+            decoded = features[feature.name].map(lambda code, c=categories: None if np.isnan(code) else c[int(code)])
+            original = shuffled[feature.name].astype(object)
+            assert decoded.fillna("<NA>").tolist() == original.fillna("<NA>").tolist()
+    assert report.unseen_categories == {}
+
+
+def test_transform_re_learns_nothing(fitted, sample, target):
+    schema, _ = fitted
+    first_rows, _ = transform(sample.head(10), schema)
+    all_rows, _ = transform(sample, schema)
+    pd.testing.assert_frame_equal(first_rows, all_rows.head(10))
+
+
+def test_unseen_category_becomes_missing_and_is_counted(fitted, sample, target):
+    schema, _ = fitted
+    categorical = next(f.name for f in schema.features if f.kind == "categorical")
+    production = sample.drop(columns=[target]).head(5).copy()
+    production.loc[production.index[0], categorical] = "never-seen-before"
+    features, report = transform(production, schema)
+    assert np.isnan(features[categorical].iloc[0])
+    assert report.unseen_categories == {categorical: 1}
+
+
+def test_serve_rejects_csv_with_missing_column(fitted, sample, target):
+    schema, _ = fitted
+    dropped = schema.feature_names[0]
+    with pytest.raises(ValueError, match=f"'{dropped}'.*missing"):
+        transform(sample.drop(columns=[target, dropped]), schema)
+
+
+def test_extra_columns_are_reported_and_ignored(fitted, sample, target):
+    schema, _ = fitted
+    features, report = transform(sample.assign(unexpected=1), schema)
+    assert report.ignored_columns == ["unexpected"]
+    assert "unexpected" not in features
+
+
+def test_text_in_numeric_column_is_a_clear_error(fitted, sample, target):
+    schema, _ = fitted
+    numeric = next(f.name for f in schema.features if f.kind == "numeric")
+    broken = sample.drop(columns=[target]).head(3).astype({numeric: object})
+    broken.loc[broken.index[1], numeric] = "n/a-ish"
+    with pytest.raises(ValueError, match=f"'{numeric}' is numeric.*n/a-ish"):
+        transform(broken, schema)
+
+
+def test_split_is_reproducible_and_stratified(fitted, problem_type):
+    schema, labelled = fitted
+    train_a, validation_a = split(labelled, schema, 0.2, seed=42)
+    _, validation_b = split(labelled, schema, 0.2, seed=42)
+    pd.testing.assert_frame_equal(validation_a, validation_b)
+    assert len(train_a) + len(validation_a) == len(labelled)
+    assert len(validation_a) == pytest.approx(0.2 * len(labelled), abs=len(schema.classes or [1]))
+    if problem_type != "regression":
+        share_all = labelled[schema.target].value_counts(normalize=True)
+        share_validation = validation_a[schema.target].value_counts(normalize=True)
+        assert (share_all - share_validation).abs().max() < 0.01
+
+
+def test_rows_without_target_are_dropped_at_fit(sample, target, problem_type):
+    with_missing = sample.copy()
+    with_missing.loc[with_missing.index[:10], target] = None
+    _, labelled = fit(with_missing, target, problem_type)
+    assert len(labelled) == len(sample) - 10
+
+
+def test_training_matrix_puts_target_first(fitted):
+    schema, labelled = fitted
+    matrix = to_training_matrix(labelled, schema)
+    assert matrix.columns[0] == schema.target
+    pd.testing.assert_series_equal(matrix.iloc[:, 0], encode_target(labelled[schema.target], schema), check_names=False)
+
+
+def test_wrong_problem_type_is_explained(sample, target, problem_type):
+    if problem_type == "regression":
+        frame = sample.assign(**{target: ["a", "b", "c"] * (len(sample) // 3)})
+        with pytest.raises(ValueError, match="must be numeric for regression"):
+            fit(frame, target, problem_type)
+    else:
+        frame = sample.assign(**{target: "only-one"})
+        with pytest.raises(ValueError, match="classes"):
+            fit(frame, target, problem_type)
+
+
+def test_all_missing_column_is_rejected_at_fit(sample, target, problem_type):
+    with pytest.raises(ValueError, match="'empty' has no values"):
+        fit(sample.assign(empty=np.nan), target, problem_type)

@@ -1,0 +1,123 @@
+"""The Batch Transform HTTP contract, through a real HTTP client against the real entrypoint."""
+
+import socket
+import subprocess
+import time
+
+import numpy as np
+import pytest
+import requests
+
+from {{ cookiecutter.package_name }}.components.algorithm.model import (
+    predict,
+)
+from {{ cookiecutter.package_name }}.components.algorithm.server import (
+    format_predictions,
+)
+
+from .conftest import entrypoint, subprocess_env
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(trained_model, tmp_path_factory):
+    root = tmp_path_factory.mktemp("serve")
+    trained_model.save(root / "model")
+    port = _free_port()
+    process = subprocess.Popen(
+        [*entrypoint("algorithm"), "serve"],
+        env=subprocess_env(root, SAGEMAKER_BIND_TO_PORT=str(port)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{base}/ping", timeout=1).status_code == 200:
+                break
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail("algorithm serve did not answer /ping")
+    yield base
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def _csv(rows: np.ndarray) -> str:
+    return "\n".join(",".join("" if np.isnan(v) else repr(float(v)) for v in row) for row in rows) + "\n"
+
+
+def test_ping(server):
+    assert requests.get(f"{server}/ping", timeout=5).status_code == 200
+
+
+def test_execution_parameters_advertise_multi_record(server):
+    response = requests.get(f"{server}/execution-parameters", timeout=5)
+    assert response.json()["BatchStrategy"] == "MULTI_RECORD"
+    assert response.json()["MaxPayloadInMB"] == 6
+
+
+def test_invocations_returns_one_line_per_record(server, processed, trained_model):
+    _, _, validation = processed
+    X = validation.iloc[:200, 1:].to_numpy()
+    response = requests.post(f"{server}/invocations", data=_csv(X), headers={"Content-Type": "text/csv"}, timeout=30)
+    assert response.status_code == 200
+    lines = response.text.strip("\n").split("\n")
+    assert len(lines) == len(X)
+    assert response.content == format_predictions(predict(trained_model, X))
+
+
+def test_missing_values_are_accepted(server, processed):
+    schema, _, _ = processed
+    line = "," * (len(schema.features) - 1) + "\n"
+    response = requests.post(f"{server}/invocations", data=line * 3, headers={"Content-Type": "text/csv"}, timeout=10)
+    assert response.status_code == 200
+    assert len(response.text.strip().split("\n")) == 3
+
+
+@pytest.mark.parametrize(
+    ("payload", "content_type", "status", "message"),
+    [
+        ("", "text/csv", 400, "Empty payload"),
+        ("1,2\n", "text/csv", 400, "field(s); the model expects"),
+        ("WIDE\n", "text/csv", 400, "field(s); the model expects"),
+        ("TEXT\n", "text/csv", 400, "not a number"),
+        ('{"instances": []}', "application/json", 415, "send text/csv"),
+    ],
+)
+def test_malformed_payloads_get_clear_errors_and_server_stays_up(
+    server, processed, payload, content_type, status, message
+):
+    n = len(processed[0].features)
+    if payload == "WIDE\n":
+        payload = ",".join(["1"] * (n + 1)) + "\n"
+    if payload == "TEXT\n":
+        payload = ",".join(["abc"] + ["1"] * (n - 1)) + "\n"
+    response = requests.post(f"{server}/invocations", data=payload, headers={"Content-Type": content_type}, timeout=10)
+    assert response.status_code == status
+    assert message in response.text
+    assert requests.get(f"{server}/ping", timeout=5).status_code == 200
+
+
+def test_short_line_inside_a_batch_is_rejected_not_padded(server, processed):
+    _, _, validation = processed
+    X = validation.iloc[:3, 1:].to_numpy()
+    lines = _csv(X).split("\n")
+    lines[1] = ",".join(lines[1].split(",")[:-1])
+    response = requests.post(
+        f"{server}/invocations", data="\n".join(lines), headers={"Content-Type": "text/csv"}, timeout=10
+    )
+    assert response.status_code == 400
+    assert "Line 2" in response.text
+
+
+def test_unknown_route_is_404(server):
+    assert requests.get(f"{server}/nope", timeout=5).status_code == 404
