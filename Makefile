@@ -22,13 +22,14 @@ lint: install
 
 # Template tests: bakes of an option matrix, each checked and its own test suite run.
 test: lint
-	$(BIN)/pytest -n 2 tests
+	$(BIN)/pytest -n 2 --dist loadgroup tests
 
-# Bake the defaults, then run the generated repository's own `make demo` (its own venv).
+# Bake the defaults, then run the generated repository's own `make local` (its own venv): both
+# pipelines executed locally from their definitions, training then every drift stage.
 demo: install
 	rm -rf $(DEMO_DIR)
 	$(BIN)/cookiecutter --no-input --output-dir $(DEMO_DIR) .
-	$(MAKE) -C "$$(find $(DEMO_DIR) -mindepth 1 -maxdepth 1 -type d | head -n 1)" demo
+	$(MAKE) -C "$$(find $(DEMO_DIR) -mindepth 1 -maxdepth 1 -type d | head -n 1)" local
 
 clean:
 	rm -rf $(VENV) .local .pytest_cache .ruff_cache

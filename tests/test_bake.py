@@ -42,11 +42,17 @@ def expected_files(package: str) -> set[str]:
                 "test_algorithm",
                 "test_cli",
                 "test_config",
+                "test_deploy",
                 "test_dockerfiles",
                 "test_entrypoints",
+                "test_executor",
                 "test_explainability",
+                "test_lambdas",
+                "test_local",
                 "test_monitoring",
+                "test_pipelines",
                 "test_processing",
+                "test_registry",
                 "test_sample_data",
                 "test_server",
             ]
@@ -60,9 +66,29 @@ def expected_files(package: str) -> set[str]:
         "config_schema.json",
         "container.py",
         "data_schema.py",
-        "demo.py",
         "local_jobs.py",
         "sample_data.py",
+        "lambdas/__init__.py",
+        "lambdas/alert.py",
+        "lambdas/register.py",
+        "lambdas/retrain.py",
+        "lambdas/services.py",
+        "local/__init__.py",
+        "local/executor.py",
+        "local/expressions.py",
+        "local/runs.py",
+        "local/walkthrough.py",
+        "local/workspace.py",
+        "pipelines/__init__.py",
+        "pipelines/definition.py",
+        "pipelines/deploy.py",
+        "pipelines/inference.py",
+        "pipelines/layout.py",
+        "pipelines/steps.py",
+        "pipelines/training.py",
+        "registry/__init__.py",
+        "registry/manifest.py",
+        "registry/store.py",
         "components/__init__.py",
         "components/processing/__init__.py",
         "components/processing/__main__.py",
@@ -123,5 +149,7 @@ def test_dockerfiles_are_hadolint_clean(project):
 
 
 def test_generated_test_suite_passes(project):
+    if project.name == "customer-churn":
+        pytest.skip("the default bake's suite runs in test_generated_make.py, under its own `make test`")
     result = run_in(project, sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", timeout=900)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]

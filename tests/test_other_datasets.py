@@ -1,8 +1,10 @@
-"""Bake for datasets the template never saw; run every component and mode on their CSVs.
+"""Bake for datasets the template never saw; run both pipelines locally on their CSVs.
 
-Each repository is baked with the dataset's `target_column` and `problem_type`, then trains
-on 80% of the rows and scores the rest through the real entrypoints under OPT_ML_ROOT:
-once as a clean holdout (no drift), once with one feature shifted (drift in that feature).
+Each repository is baked with the dataset's `target_column` and `problem_type`. Through its
+own CLI it trains on 80% of the rows (`local train`), scores the rest (`local infer`) as a
+clean holdout (no drift) and with one feature shifted (drift in that feature), trains again
+(a new manifest version), promotes version 1, and infers with it. Every component and mode
+runs through its real entrypoint under OPT_ML_ROOT.
 """
 
 from __future__ import annotations
@@ -17,18 +19,6 @@ import pytest
 from sklearn.datasets import load_diabetes, load_wine
 
 from .conftest import bake, run_in
-
-RUN = """
-import json, sys
-from pathlib import Path
-from {package}.config import load_config
-from {package}.demo import infer, train
-workdir, train_csv, holdout, shifted = map(Path, sys.argv[1:])
-trained = train(workdir, train_csv, load_config())
-results = {{"train": trained, "holdout": infer(workdir, holdout, trained)}}
-results["shifted"] = infer(workdir, shifted, trained)
-print(json.dumps(results))
-"""
 
 
 def wine_with_missing_values() -> pd.DataFrame:
@@ -114,13 +104,25 @@ CASES = {
 }
 
 
-@pytest.fixture(scope="module", params=sorted(CASES))
+DRIFT_ACTION = {
+    "wine-multiclass-missing": "alert",
+    "loans-binary-categorical": "retrain",
+    "diabetes-regression": "alert",
+}
+
+
+# One xdist group per dataset, so each dataset's story runs once, on one worker.
+@pytest.fixture(scope="module", params=[pytest.param(c, marks=pytest.mark.xdist_group(c)) for c in sorted(CASES)])
 def outcome(request, tmp_path_factory):
     load, target, problem_type, shifted_feature, shift = CASES[request.param]
     workdir = tmp_path_factory.mktemp(request.param)
-    project = bake(
-        workdir / "bake", project_name=f"Case {request.param}", target_column=target, problem_type=problem_type
-    )
+    answers = {
+        "project_name": f"Case {request.param}",
+        "target_column": target,
+        "problem_type": problem_type,
+        "drift_action": DRIFT_ACTION[request.param],
+    }
+    project = bake(workdir / "bake", **answers)
     data = load().sample(frac=1.0, random_state=0).reset_index(drop=True)
     cut = int(len(data) * 0.8)
     files = workdir / "data"
@@ -130,34 +132,35 @@ def outcome(request, tmp_path_factory):
     holdout.to_csv(files / "holdout.csv", index=False)
     shift(holdout).to_csv(files / "shifted.csv", index=False)
     package = project.name.replace("-", "_")
-    result = run_in(
-        project,
-        sys.executable,
-        "-c",
-        RUN.format(package=package),
-        str(workdir / "jobs"),
-        str(files / "train.csv"),
-        str(files / "holdout.csv"),
-        str(files / "shifted.csv"),
-    )
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return (
-        json.loads(result.stdout.strip().splitlines()[-1]),
-        len(holdout),
-        shifted_feature,
-        problem_type,
-        list(holdout.columns),
-    )
+
+    def cli(*args: str) -> dict:
+        command = [sys.executable, "-m", package, "--workspace", str(workdir / "workspace"), *args, "--json"]
+        result = run_in(project, *command)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+    story = {
+        "train": cli("local", "train", "--data", str(files / "train.csv")),
+        "holdout": cli("local", "infer", "--data", str(files / "holdout.csv")),
+        "shifted": cli("local", "infer", "--data", str(files / "shifted.csv")),
+    }
+    story["retrain"] = cli("local", "train", "--data", str(files / "train.csv"))
+    story["promoted"] = cli("registry", "promote", "--version", "1")
+    story["with_v1"] = cli("local", "infer", "--data", str(files / "holdout.csv"))
+    story["history"] = cli("registry", "history")
+    return story, len(holdout), shifted_feature, problem_type, list(holdout.columns), DRIFT_ACTION[request.param]
 
 
 def test_training_reports_the_objective_metric(outcome):
-    summary, _, _, problem_type, _ = outcome
-    assert ("rmse" if problem_type == "regression" else "auc") in summary["train"]["metrics"]
+    story, _, _, problem_type, _, _ = outcome
+    assert story["train"]["status"] == "Succeeded"
+    assert story["train"]["manifest_version"] == 1
+    assert ("rmse" if problem_type == "regression" else "auc") in story["train"]["metrics"]
 
 
 def test_holdout_is_scored_row_for_row_without_drift(outcome):
-    summary, rows, _, _, _ = outcome
-    holdout = summary["holdout"]
+    story, rows, _, _, _, _ = outcome
+    holdout = story["holdout"]
     assert holdout["rows"] == rows
     assert len(Path(holdout["predictions"]).read_text().strip().splitlines()) == rows
     assert len(pd.read_csv(holdout["explanations"])) == rows
@@ -165,13 +168,27 @@ def test_holdout_is_scored_row_for_row_without_drift(outcome):
 
 
 def test_shifted_feature_is_reported_as_drift(outcome):
-    summary, _, shifted_feature, _, _ = outcome
-    assert summary["shifted"]["drift"]["detected"] is True
-    assert shifted_feature in summary["shifted"]["drift"]["drifted_features"]
+    story, _, shifted_feature, _, _, drift_action = outcome
+    assert story["shifted"]["drift"]["detected"] is True
+    assert shifted_feature in story["shifted"]["drift"]["drifted_features"]
+    assert story["shifted"]["retrain_triggered"] is (drift_action == "retrain")
+
+
+def test_a_second_training_run_makes_a_new_version(outcome):
+    story, _, _, _, _, drift_action = outcome
+    expected = 3 if drift_action == "retrain" else 2  # a drift-triggered retrain registers one more
+    assert story["retrain"]["manifest_version"] == expected
+    assert [v["version"] for v in story["history"]] == list(range(1, expected + 1))
+
+
+def test_promoting_version_one_makes_inference_use_it(outcome):
+    story, _, _, _, _, _ = outcome
+    assert story["promoted"]["labels"] == ["approved"]
+    assert story["with_v1"]["manifest_version"] == 1
 
 
 def test_explanations_name_the_original_features(outcome):
-    summary, _, _, _, columns = outcome
-    analysis = json.loads((Path(summary["train"]["explainability"]) / "analysis.json").read_text())
+    story, _, _, _, columns, _ = outcome
+    analysis = json.loads((Path(story["train"]["artifacts"]["explainability"]) / "analysis.json").read_text())
     for entry in analysis["explanations"]["kernel_shap"].values():
         assert set(entry["global_shap_values"]) == set(columns)

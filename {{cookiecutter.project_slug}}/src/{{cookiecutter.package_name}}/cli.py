@@ -6,9 +6,29 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
+
+from rich.console import Console
 
 from .config import ConfigError, load_config
+from .registry.store import ParameterNotFound
 from .sample_data import DRIFT_STAGES, generate
+
+console = Console(stderr=True)
+
+
+def _emit(args: argparse.Namespace, summary: dict[str, Any], human: str) -> int:
+    if args.json:
+        print(json.dumps(summary, default=str))
+    else:
+        console.print(human)
+    return 0 if summary.get("status", "Succeeded") == "Succeeded" else 1
+
+
+def _workspace(args: argparse.Namespace):
+    from .local.workspace import Workspace
+
+    return Workspace(args.workspace)
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -25,17 +45,101 @@ def cmd_sample(args: argparse.Namespace) -> int:
         frame = frame.drop(columns=[data["target_column"]])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(args.out, index=False)
-    print(f"wrote {len(frame)} rows to {args.out}")
+    console.print(f"wrote {len(frame)} rows to {args.out}")
     return 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    """Run every component entrypoint in pipeline order on the sample data."""
-    from .demo import run_demo
+def cmd_local_train(args: argparse.Namespace) -> int:
+    from .local.runs import local_train
 
-    summary = run_demo(args.workdir, rows=args.rows, production_rows=args.production_rows)
+    summary = local_train(args.data, load_config(), args.env, _workspace(args), console.print)
+    human = (
+        f"training {summary['status']}: model version {summary['manifest_version']}, metrics {summary['metrics']}"
+        if summary["status"] == "Succeeded"
+        else f"[red]training failed[/]: {summary.get('failure')}. Nothing was registered."
+    )
+    return _emit(args, summary, human)
+
+
+def cmd_local_infer(args: argparse.Namespace) -> int:
+    from .local.runs import local_infer
+
+    summary = local_infer(args.data, load_config(), args.env, _workspace(args), console.print)
+    if summary["status"] == "Succeeded":
+        drift = summary["drift"]
+        human = (
+            f"inference on {summary['rows']} rows with model version {summary['manifest_version']}: "
+            f"{'drift in ' + ', '.join(drift['drifted_features']) if drift['detected'] else 'no drift'}"
+            f"{'; retraining triggered' if summary['retrain_triggered'] else ''}\n"
+            f"predictions: {summary['predictions']}\nreport: {summary['report']}"
+        )
+    else:
+        human = f"[red]inference failed[/]: {summary.get('failure')}"
+    return _emit(args, summary, human)
+
+
+def cmd_local_demo(args: argparse.Namespace) -> int:
+    from .local.walkthrough import walkthrough
+
+    summary = walkthrough(load_config(), args.env, _workspace(args), console, args.rows, args.production_rows)
     if args.json:
-        print(json.dumps(summary))
+        print(json.dumps(summary, default=str))
+    return 0
+
+
+def cmd_pipelines_definition(args: argparse.Namespace) -> int:
+    from .pipelines.definition import definition
+
+    print(json.dumps(definition(load_config(), args.env, args.kind), indent=2))
+    return 0
+
+
+def cmd_pipelines_upsert(args: argparse.Namespace) -> int:
+    from .pipelines.deploy import upsert
+
+    arns = upsert(load_config(), args.env)
+    for kind, arn in arns.items():
+        console.print(f"{kind}: {arn}")
+    if args.json:
+        print(json.dumps(arns))
+    return 0
+
+
+def _registry(args: argparse.Namespace):
+    from .registry.manifest import ModelRegistry, manifest_parameter
+    from .registry.store import SsmParameterStore
+
+    config = load_config()
+    store = SsmParameterStore(region=config["aws"]["region"]) if args.aws else _workspace(args).store
+    return ModelRegistry(store, manifest_parameter(config, args.env))
+
+
+def cmd_registry_history(args: argparse.Namespace) -> int:
+    versions = _registry(args).history()
+    if args.json:
+        print(json.dumps([v.__dict__ for v in versions], default=str))
+        return 0
+    if not versions:
+        console.print("No model registered yet.")
+    for v in versions:
+        metrics = ", ".join(f"{k}={val:.4g}" for k, val in v.manifest["metrics"].items())
+        console.print(f"v{v.version} {','.join(v.labels) or '-':>10} run {v.manifest['run_id']} {metrics}")
+    return 0
+
+
+def cmd_registry_show(args: argparse.Namespace) -> int:
+    registry = _registry(args)
+    chosen = registry.get(version=args.version) if args.version else registry.for_inference()
+    print(json.dumps(chosen.__dict__, indent=None if args.json else 2, default=str))
+    return 0
+
+
+def cmd_registry_promote(args: argparse.Namespace) -> int:
+    promoted = _registry(args).promote(args.version, args.label)
+    if args.json:
+        print(json.dumps(promoted.__dict__, default=str))
+    else:
+        console.print(f"version {promoted.version} now carries {promoted.labels}")
     return 0
 
 
@@ -43,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     invoked = Path(sys.argv[0]).name
     prog = f"python -m {__package__}" if invoked == "__main__.py" else invoked
     parser = argparse.ArgumentParser(prog=prog, description=__doc__)
+    parser.add_argument("--workspace", type=Path, default=Path(".local"), help="local mode's S3, SSM and runs")
     commands = parser.add_subparsers(dest="command", required=True)
 
     sample = commands.add_parser("sample", help="write sample data (training table or a drifted batch)")
@@ -53,19 +158,55 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--out", type=Path, required=True)
     sample.set_defaults(func=cmd_sample)
 
-    demo = commands.add_parser("demo", help="run the four components in pipeline order on the sample")
-    demo.add_argument("--workdir", type=Path, default=Path(".local/demo"))
+    def with_env(sub: argparse.ArgumentParser, json_flag: bool = True) -> argparse.ArgumentParser:
+        sub.add_argument("--env", default="dev", help="environment from config/project.yaml (default dev)")
+        if json_flag:
+            sub.add_argument("--json", action="store_true", help="end with one JSON line for machines")
+        return sub
+
+    local = commands.add_parser("local", help="run the pipelines locally").add_subparsers(dest="action", required=True)
+    train = with_env(local.add_parser("train", help="run the training pipeline on a CSV"))
+    train.add_argument("--data", type=Path, required=True)
+    train.set_defaults(func=cmd_local_train)
+    infer = with_env(local.add_parser("infer", help="run the batch-inference pipeline on a CSV"))
+    infer.add_argument("--data", type=Path, required=True)
+    infer.set_defaults(func=cmd_local_infer)
+    demo = with_env(local.add_parser("demo", help="train on the sample, then infer on every drift stage"))
     demo.add_argument("--rows", type=int, default=5000, help="training rows")
     demo.add_argument("--production-rows", type=int, default=1000, help="rows per drift stage")
-    demo.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
-    demo.set_defaults(func=cmd_demo)
+    demo.set_defaults(func=cmd_local_demo, workspace_default="walkthrough")
+
+    pipelines = commands.add_parser("pipelines", help="pipeline definitions and deployment")
+    pipeline_actions = pipelines.add_subparsers(dest="action", required=True)
+    definition = with_env(pipeline_actions.add_parser("definition", help="print a definition (offline)"), False)
+    definition.add_argument("kind", choices=["training", "inference"])
+    definition.set_defaults(func=cmd_pipelines_definition)
+    upsert = with_env(pipeline_actions.add_parser("upsert", help="create or update both pipelines on AWS"))
+    upsert.set_defaults(func=cmd_pipelines_upsert)
+
+    registry = commands.add_parser("registry", help="model manifest versions in Parameter Store")
+    registry_actions = registry.add_subparsers(dest="action", required=True)
+    for action, func in (
+        ("history", cmd_registry_history),
+        ("show", cmd_registry_show),
+        ("promote", cmd_registry_promote),
+    ):
+        sub = with_env(registry_actions.add_parser(action))
+        sub.add_argument("--aws", action="store_true", help="use AWS SSM instead of the local workspace")
+        if action != "history":
+            sub.add_argument("--version", type=int, required=action == "promote")
+        if action == "promote":
+            sub.add_argument("--label", default="approved")
+        sub.set_defaults(func=func)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "workspace_default", None) and args.workspace == Path(".local"):
+        args.workspace = Path(".local") / args.workspace_default
     try:
         return args.func(args)
-    except ConfigError as exc:
+    except (ConfigError, FileNotFoundError, ValueError, ParameterNotFound) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -6,6 +6,7 @@ sandbox. Batch Transform starts the real HTTP server and sends it MultiRecord mi
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -15,6 +16,7 @@ import tarfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 PACKAGE = __package__
@@ -79,43 +81,67 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def batch_transform(
-    archive: Path, input_file: Path, output_file: Path, root: Path, records_per_batch: int = 1000
-) -> int:
-    """Serve the model and score `input_file` in MultiRecord mini-batches; write one line per record."""
+@contextlib.contextmanager
+def model_server(archive: Path, root: Path) -> Iterator[str]:
+    """Unpack model.tar.gz into the sandbox's model/ and serve it; yields the base URL."""
     unpack_model(archive, root / "model")
     port = _free_port()
     env = {**os.environ, "OPT_ML_ROOT": str(root), "SAGEMAKER_BIND_TO_PORT": str(port), "PYTHONPATH": _pythonpath()}
-    log = (root / "job.log").open("w", encoding="utf-8")
-    server = subprocess.Popen(
-        [sys.executable, "-m", f"{PACKAGE}.components.algorithm", "serve"],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / "job.log").open("w", encoding="utf-8") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", f"{PACKAGE}.components.algorithm", "serve"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            _wait_until_healthy(base, server, root)
+            yield base
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+
+
+def transform_file(base: str, input_file: Path, output_file: Path, max_payload_bytes: int = 6 * 1024 * 1024) -> int:
+    """Send a file's lines as MultiRecord mini-batches of at most `max_payload_bytes`; one line out per line in."""
+    output_file.parent.mkdir(parents=True, exist_ok=True)
+    records = 0
+    with input_file.open("rb") as source, output_file.open("wb") as sink:
+        batch: list[bytes] = []
+        size = 0
+        for line in source:
+            if not line.strip():
+                continue
+            line = line if line.endswith(b"\n") else line + b"\n"
+            if batch and size + len(line) > max_payload_bytes:
+                sink.write(_invoke(base, b"".join(batch), records))
+                records += len(batch)
+                batch, size = [], 0
+            batch.append(line)
+            size += len(line)
+        if batch:
+            sink.write(_invoke(base, b"".join(batch), records))
+            records += len(batch)
+    return records
+
+
+def _invoke(base: str, payload: bytes, offset: int) -> bytes:
+    request = urllib.request.Request(
+        f"{base}/invocations", data=payload, headers={"Content-Type": "text/csv"}, method="POST"
     )
-    base = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_healthy(base, server, root)
-        lines = input_file.read_text("utf-8").splitlines()
-        output_file.parent.mkdir(parents=True, exist_ok=True)
-        with output_file.open("w", encoding="utf-8") as sink:
-            for start in range(0, len(lines), records_per_batch):
-                payload = ("\n".join(lines[start : start + records_per_batch]) + "\n").encode()
-                request = urllib.request.Request(
-                    f"{base}/invocations", data=payload, headers={"Content-Type": "text/csv"}, method="POST"
-                )
-                try:
-                    with urllib.request.urlopen(request, timeout=60) as response:
-                        sink.write(response.read().decode())
-                except urllib.error.HTTPError as exc:
-                    raise JobFailed(
-                        f"transform failed on records {start + 1}..: {exc.read().decode().strip()}"
-                    ) from exc
-        return len(lines)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        log.close()
+        with urllib.request.urlopen(request, timeout=300) as response:
+            return response.read()
+    except urllib.error.HTTPError as exc:
+        raise JobFailed(f"transform failed on records after {offset}: {exc.read().decode().strip()}") from exc
+
+
+def batch_transform(archive: Path, input_file: Path, output_file: Path, root: Path) -> int:
+    """Score one file with the model in `archive`, as a Batch Transform job would."""
+    with model_server(archive, root) as base:
+        return transform_file(base, input_file, output_file)
 
 
 def _wait_until_healthy(base: str, server: subprocess.Popen, root: Path, timeout: float = 60.0) -> None:

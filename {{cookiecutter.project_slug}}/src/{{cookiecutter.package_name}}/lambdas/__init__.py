@@ -1,0 +1,1 @@
+"""Lambda handlers. The deployed Lambdas and the local executor call these same functions."""

@@ -1,0 +1,1 @@
+"""Local mode: run the pipelines' own definition JSON on this machine, no AWS, no Docker."""

@@ -1,0 +1,106 @@
+"""`local train` and `local infer`: run a pipeline's definition on a CSV, summarise the outcome."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..pipelines import layout
+from ..pipelines.definition import definition
+from ..registry.manifest import ModelRegistry, manifest_parameter
+from .executor import Execution, LocalExecutor
+from .workspace import Workspace
+
+
+def _executor(workspace: Workspace, config: dict[str, Any], env: str, progress: Callable[[str], None]) -> LocalExecutor:
+    return LocalExecutor(workspace, config, env, progress=progress)
+
+
+def _registry(workspace: Workspace, config: dict[str, Any], env: str) -> ModelRegistry:
+    return ModelRegistry(workspace.store, manifest_parameter(config, env))
+
+
+def local_train(
+    data: Path, config: dict[str, Any], env: str, workspace: Workspace, progress: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """Run the training pipeline on `data`; on success a new manifest version is registered."""
+    if not Path(data).is_file():
+        raise FileNotFoundError(f"Training data {data} does not exist.")
+    bucket = layout.bucket(config, env)
+    input_uri = workspace.upload(Path(data), f"s3://{bucket}/data/train/")
+    pipeline = layout.pipeline_name(config, env, "training")
+    executor = _executor(workspace, config, env, progress)
+    execution = executor.run(definition(config, env, "training"), {"InputData": input_uri}, pipeline)
+    summary: dict[str, Any] = {
+        "run_id": execution.execution_id,
+        "status": execution.status,
+        "metrics": {},
+        "manifest_version": None,
+        "artifacts": {},
+    }
+    if execution.status != "Succeeded":
+        return summary | {"failure": execution.failure}
+    version = execution.output("Register", "OutputParameters", "manifest_version")
+    manifest = _registry(workspace, config, env).get(version=version).manifest
+    return summary | {
+        "metrics": manifest["metrics"],
+        "manifest_version": version,
+        "artifacts": {key: str(workspace.path(uri)) for key, uri in manifest["artifacts"].items()},
+    }
+
+
+def local_infer(
+    data: Path, config: dict[str, Any], env: str, workspace: Workspace, progress: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """Run the inference pipeline on `data` with the approved (or latest) model."""
+    if not Path(data).is_file():
+        raise FileNotFoundError(f"Production data {data} does not exist.")
+    registered = _registry(workspace, config, env).for_inference()
+    artifacts = registered.manifest["artifacts"]
+    bucket = layout.bucket(config, env)
+    executor = _executor(workspace, config, env, progress)
+    input_uri = workspace.upload(Path(data), f"s3://{bucket}/data/inference/{Path(data).stem}/")
+    parameters = {
+        "InputData": input_uri,
+        "ModelUri": artifacts["model"],
+        "PreprocessingUri": artifacts["preprocessing"],
+        "BaselineUri": artifacts["baseline"],
+        "ManifestVersion": str(registered.version),
+    }
+    pipeline = layout.pipeline_name(config, env, "inference")
+    execution = executor.run(definition(config, env, "inference"), parameters, pipeline)
+    summary: dict[str, Any] = {
+        "run_id": execution.execution_id,
+        "status": execution.status,
+        "rows": None,
+        "manifest_version": registered.version,
+        "predictions": None,
+        "drift": None,
+        "explanations": None,
+        "retrain_triggered": False,
+    }
+    if execution.status != "Succeeded":
+        return summary | {"failure": execution.failure}
+    return summary | inference_outputs(execution, workspace)
+
+
+def inference_outputs(execution: Execution, workspace: Workspace) -> dict[str, Any]:
+    predictions_dir = workspace.path(execution.output("Transform", "TransformOutput", "S3OutputPath"))
+    predictions = sorted(predictions_dir.rglob("*.out"))
+    rows = sum(sum(1 for line in p.open("rb") if line.strip()) for p in predictions)
+    drift = execution.output("Monitoring", "PropertyFiles", "DriftReport")
+    report_uri = execution.output("Monitoring", "ProcessingOutputConfig", "Outputs", "report", "S3Output", "S3Uri")
+    explanations_uri = execution.output(
+        "Explainability", "ProcessingOutputConfig", "Outputs", "report", "S3Output", "S3Uri"
+    )
+    on_drift = next((n for n in ("RetrainOnDrift", "AlertOnDrift") if n in execution.properties), None)
+    retrain = bool(on_drift and execution.output(on_drift, "OutputParameters", "retrain_started"))
+    return {
+        "rows": rows,
+        "predictions": str(predictions[0]) if len(predictions) == 1 else str(predictions_dir),
+        "drift": {"detected": drift["drift_detected"], "drifted_features": drift["drifted_features"]},
+        "report": str(workspace.path(report_uri) / "report.html"),
+        "explanations": str(workspace.path(explanations_uri) / "explanations_shap" / "out.csv"),
+        "retrain_triggered": retrain,
+    }

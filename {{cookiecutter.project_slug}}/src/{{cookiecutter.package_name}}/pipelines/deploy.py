@@ -1,0 +1,63 @@
+"""Deploy: render both definitions with digest-pinned images and upsert them on SageMaker."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..registry.manifest import image_parameter, prefix
+from ..registry.store import ParameterNotFound, ParameterStore, SsmParameterStore
+from . import layout
+from .definition import KINDS, definition
+
+
+def pinned_images(config: dict[str, Any], env: str, store: ParameterStore) -> dict[str, str]:
+    """The image URI of each component, as the image build wrote it to Parameter Store."""
+    images, missing = {}, []
+    for component in layout.COMPONENTS:
+        try:
+            images[component] = store.get(image_parameter(config, env, component)).value
+        except ParameterNotFound:
+            missing.append(image_parameter(config, env, component))
+    if missing:
+        raise ValueError(f"No image URI at {missing}; build and push the images first (buildspecs/build-images.yml).")
+    unpinned = [uri for uri in images.values() if "@sha256:" not in uri]
+    if unpinned:
+        raise ValueError(f"Image URIs {unpinned} are not pinned by digest; deploy only digest-pinned images.")
+    return images
+
+
+def upsert(config: dict[str, Any], env: str, client: Any = None, store: ParameterStore | None = None) -> dict[str, str]:
+    """Create or update both pipelines of `env`; record each ARN under <prefix>/pipelines/<kind>."""
+    region = config["aws"]["region"]
+    store = store or SsmParameterStore(region=region)
+    images = pinned_images(config, env, store)
+    if client is None:
+        import boto3
+
+        client = boto3.client("sagemaker", region_name=region)
+    arns = {}
+    for kind in KINDS:
+        request = {
+            "PipelineName": layout.pipeline_name(config, env, kind),
+            "PipelineDefinition": json.dumps(definition(config, env, kind, images)),
+            "RoleArn": layout.role_arn(config, env),
+        }
+        exists = pipeline_exists(client, request["PipelineName"])
+        response = client.update_pipeline(**request) if exists else client.create_pipeline(**request)
+        arns[kind] = response["PipelineArn"]
+        store.put(f"{prefix(config, env)}/pipelines/{kind}", arns[kind])
+    return arns
+
+
+def pipeline_exists(client: Any, name: str) -> bool:
+    from botocore.exceptions import ClientError
+
+    try:
+        client.describe_pipeline(PipelineName=name)
+    except ClientError as exc:
+        error = exc.response["Error"]
+        if error["Code"] == "ResourceNotFound" or "could not find" in error.get("Message", "").lower():
+            return False
+        raise
+    return True

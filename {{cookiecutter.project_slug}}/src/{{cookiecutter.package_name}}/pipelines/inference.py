@@ -1,0 +1,152 @@
+"""The batch-inference pipeline: Processing -> Model + Transform -> (Monitoring || Explainability) -> DriftCheck.
+
+On drift, `drift_action: retrain` starts the training pipeline through a Lambda (which
+respects a cooling period and also alerts); `alert` only alerts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import layout
+from .steps import component_step, output_uri
+
+DRIFT_REPORT = "DriftReport"
+
+
+def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str, str] | None = None) -> Any:
+    """The batch-inference pipeline of one environment; the model comes in as parameters."""
+    layout.prepare_sdk(config)
+    from sagemaker.core.lambda_helper import Lambda
+    from sagemaker.core.transformer import Transformer
+    from sagemaker.core.workflow.conditions import ConditionEquals
+    from sagemaker.core.workflow.execution_variables import ExecutionVariables
+    from sagemaker.core.workflow.functions import Join, JsonGet
+    from sagemaker.core.workflow.parameters import ParameterInteger, ParameterString
+    from sagemaker.core.workflow.properties import PropertyFile
+    from sagemaker.mlops.workflow.condition_step import ConditionStep
+    from sagemaker.mlops.workflow.lambda_step import LambdaOutput, LambdaOutputTypeEnum, LambdaStep
+    from sagemaker.mlops.workflow.model_step import ModelStep
+    from sagemaker.mlops.workflow.pipeline import Pipeline
+    from sagemaker.mlops.workflow.steps import TransformStep
+    from sagemaker.serve.model_builder import ModelBuilder
+
+    session = layout.pipeline_session(config, env)
+    role = layout.role_arn(config, env)
+    bucket = layout.bucket(config, env)
+    settings = config["pipelines"]
+    images = {c: (images or {}).get(c) or layout.default_image(config, c) for c in layout.COMPONENTS}
+
+    input_data = ParameterString("InputData", default_value=f"s3://{bucket}/data/inference/")
+    model_uri = ParameterString("ModelUri")
+    preprocessing_uri = ParameterString("PreprocessingUri")
+    baseline_uri = ParameterString("BaselineUri")
+    manifest_version = ParameterString("ManifestVersion", default_value="latest")
+    image = {c: ParameterString(f"{c.capitalize()}Image", default_value=images[c]) for c in layout.COMPONENTS}
+    processing_type = ParameterString("ProcessingInstanceType", default_value=settings["processing_instance_type"])
+    processing_count = ParameterInteger("ProcessingInstanceCount", default_value=1)
+    transform_type = ParameterString("TransformInstanceType", default_value=settings["transform_instance_type"])
+
+    def run_uri(*parts: str) -> Any:
+        return Join(on="/", values=[f"s3://{bucket}/runs/inference", ExecutionVariables.PIPELINE_EXECUTION_ID, *parts])
+
+    job = {"role": role, "session": session, "instance_type": processing_type, "instance_count": processing_count}
+    processing = component_step(
+        "Processing",
+        "serve",
+        image=image["processing"],
+        inputs={"raw": input_data, "artifacts": preprocessing_uri},
+        outputs={"processed": run_uri("processing", "processed")},
+        **job,
+    )
+
+    model = ModelStep(
+        "CreateModel",
+        step_args=ModelBuilder(
+            image_uri=image["algorithm"], s3_model_data_url=model_uri, role_arn=role, sagemaker_session=session
+        ).build(),
+    )
+    transformer = Transformer(
+        model_name=model.properties.ModelName,
+        instance_count=settings["transform_instance_count"],
+        instance_type=transform_type,
+        output_path=run_uri("predictions"),
+        accept="text/csv",
+        assemble_with="Line",
+        strategy="MultiRecord",
+        max_payload=settings["max_payload_mb"],
+        max_concurrent_transforms=settings["max_concurrent_transforms"],
+        sagemaker_session=session,
+        base_transform_job_name="transform",
+    )
+    transform = TransformStep(
+        "Transform",
+        step_args=transformer.transform(
+            data=output_uri(processing, "processed"), content_type="text/csv", split_type="Line"
+        ),
+    )
+
+    drift_report = PropertyFile(name=DRIFT_REPORT, output_name="report", path="drift.json")
+    monitoring = component_step(
+        "Monitoring",
+        "serve",
+        image=image["monitoring"],
+        inputs={"raw": input_data, "baseline": baseline_uri},
+        outputs={"report": run_uri("monitoring", "report")},
+        property_files=[drift_report],
+        depends_on=[transform],
+        **job,
+    )
+    explainability = component_step(
+        "Explainability",
+        "serve",
+        image=image["explainability"],
+        inputs={"model": model_uri, "data": output_uri(processing, "processed"), "artifacts": preprocessing_uri},
+        outputs={"report": run_uri("explainability", "report")},
+        depends_on=[transform],
+        **job,
+    )
+
+    action = config["inference"]["drift_action"]
+    event = {
+        "project": config["project"]["slug"],
+        "environment": env,
+        "run_id": ExecutionVariables.PIPELINE_EXECUTION_ID,
+        "manifest_version": manifest_version,
+        "drift_report": output_uri(monitoring, "report"),
+    }
+    if action == "retrain":
+        event |= {
+            "training_pipeline": layout.pipeline_name(config, env, "training"),
+            "manifest_parameter": layout.manifest_parameter(config, env),
+            "state_parameter": layout.state_parameter(config, env, "last-retrain"),
+            "cooldown_hours": float(config["inference"]["retrain_cooldown_hours"]),
+        }
+    on_drift = LambdaStep(
+        "RetrainOnDrift" if action == "retrain" else "AlertOnDrift",
+        lambda_func=Lambda(function_arn=layout.lambda_arn(config, env, action), session=session),
+        inputs=event,
+        outputs=[LambdaOutput(output_name="retrain_started", output_type=LambdaOutputTypeEnum.Boolean)],
+    )
+    drift_check = ConditionStep(
+        "DriftCheck",
+        conditions=[
+            ConditionEquals(
+                left=JsonGet(step_name=monitoring.name, property_file=drift_report, json_path="drift_detected"),
+                right=True,
+            )
+        ],
+        if_steps=[on_drift],
+        else_steps=[],
+        depends_on=[explainability],
+    )
+
+    return Pipeline(
+        name=layout.pipeline_name(config, env, "inference"),
+        parameters=[
+            input_data, model_uri, preprocessing_uri, baseline_uri, manifest_version, *image.values(),
+            processing_type, processing_count, transform_type,
+        ],
+        steps=[processing, model, transform, monitoring, explainability, drift_check],
+        sagemaker_session=session,
+    )  # fmt: skip

@@ -1,0 +1,92 @@
+"""Names and locations every pipeline, Lambda and deployment agrees on, derived from config."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from typing import Any
+
+from ..registry.manifest import manifest_parameter, prefix
+
+COMPONENTS = ("processing", "algorithm", "monitoring", "explainability")
+CONTAINER_ROOT = "/opt/ml/processing"
+METRIC_NAMES = {
+    "regression": ["rmse", "mae", "r2"],
+    "classification": ["auc", "accuracy", "f1", "log_loss"],
+}
+
+
+def metric_names(config: dict[str, Any]) -> list[str]:
+    kind = "regression" if config["data"]["problem_type"] == "regression" else "classification"
+    return METRIC_NAMES[kind]
+
+
+def name(config: dict[str, Any], env: str, suffix: str) -> str:
+    """<slug>-<env>-<suffix>: pipelines, Lambdas, roles and buckets share this pattern."""
+    prefix(config, env)  # validates env
+    return f"{config['project']['slug']}-{env}-{suffix}"
+
+
+def bucket(config: dict[str, Any], env: str) -> str:
+    value = name(config, env, config["aws"]["account_id"])
+    if len(value) > 63:
+        raise ValueError(f"Bucket name {value!r} exceeds S3's 63 characters; choose a shorter project slug.")
+    return value
+
+
+def pipeline_name(config: dict[str, Any], env: str, kind: str) -> str:
+    return name(config, env, kind)
+
+
+def role_arn(config: dict[str, Any], env: str) -> str:
+    return f"arn:aws:iam::{config['aws']['account_id']}:role/{name(config, env, 'sagemaker-execution')}"
+
+
+def lambda_arn(config: dict[str, Any], env: str, function: str) -> str:
+    aws = config["aws"]
+    return f"arn:aws:lambda:{aws['region']}:{aws['account_id']}:function:{name(config, env, function)}"
+
+
+def default_image(config: dict[str, Any], component: str) -> str:
+    """The unpinned image URI; deployment passes the digest-pinned one from Parameter Store."""
+    aws = config["aws"]
+    return f"{aws['account_id']}.dkr.ecr.{aws['region']}.amazonaws.com/{config['project']['slug']}-{component}:latest"
+
+
+def component_of_image(image_uri: str) -> str:
+    """Which component an image URI runs: its repository name ends with -<component>."""
+    repository = image_uri.rsplit("/", 1)[-1].split("@", 1)[0].split(":", 1)[0]
+    for component in COMPONENTS:
+        if repository.endswith(f"-{component}") or repository == component:
+            return component
+    raise ValueError(f"Image {image_uri!r} is not one of this project's components {COMPONENTS}.")
+
+
+def state_parameter(config: dict[str, Any], env: str, what: str) -> str:
+    return f"{prefix(config, env)}/state/{what}"
+
+
+def prepare_sdk(config: dict[str, Any]) -> None:
+    """What the SDK needs before it is imported: a region, and no IAM calls to validate roles."""
+    os.environ.setdefault("AWS_DEFAULT_REGION", config["aws"]["region"])
+    os.environ.setdefault("SAGEMAKER_VALIDATE_ROLE", "false")
+    # The SDK narrates a definition build (no waits, no logs, Lambda code not updated): all expected here.
+    warnings.filterwarnings("ignore", module=r"sagemaker(\..*)?")
+    logging.getLogger("sagemaker").setLevel(logging.ERROR)
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("sagemaker"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def pipeline_session(config: dict[str, Any], env: str) -> Any:
+    """A PipelineSession that needs no credentials: building a definition calls no AWS API."""
+    prepare_sdk(config)
+    region = config["aws"]["region"]
+    import boto3
+    from sagemaker.core.workflow.pipeline_context import PipelineSession
+
+    return PipelineSession(boto_session=boto3.Session(region_name=region), default_bucket=bucket(config, env))
+
+
+__all__ = ["manifest_parameter", "prefix"]

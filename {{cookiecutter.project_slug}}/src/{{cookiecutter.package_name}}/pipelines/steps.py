@@ -1,0 +1,71 @@
+"""Step builders shared by both pipelines: one component job, inputs and outputs by name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .layout import CONTAINER_ROOT
+
+
+def processing_input(name: str, source: Any) -> Any:
+    from sagemaker.core.shapes import ProcessingInput, ProcessingS3Input
+
+    return ProcessingInput(
+        input_name=name,
+        s3_input=ProcessingS3Input(
+            s3_uri=source,
+            local_path=f"{CONTAINER_ROOT}/input/{name}",
+            s3_data_type="S3Prefix",
+            s3_input_mode="File",
+        ),
+    )
+
+
+def processing_output(name: str, destination: Any) -> Any:
+    from sagemaker.core.shapes import ProcessingOutput, ProcessingS3Output
+
+    return ProcessingOutput(
+        output_name=name,
+        s3_output=ProcessingS3Output(
+            s3_uri=destination, local_path=f"{CONTAINER_ROOT}/output/{name}", s3_upload_mode="EndOfJob"
+        ),
+    )
+
+
+def component_step(
+    step_name: str,
+    mode: str,
+    *,
+    image: Any,
+    instance_type: Any,
+    instance_count: Any,
+    role: str,
+    session: Any,
+    inputs: dict[str, Any],
+    outputs: dict[str, Any],
+    property_files: list[Any] | None = None,
+    depends_on: list[Any] | None = None,
+) -> Any:
+    """A ProcessingStep running one component's image in `mode` (its ContainerArguments)."""
+    from sagemaker.core.processing import Processor
+    from sagemaker.mlops.workflow.steps import ProcessingStep
+
+    processor = Processor(
+        role=role,
+        image_uri=image,
+        instance_count=instance_count,
+        instance_type=instance_type,
+        sagemaker_session=session,
+        base_job_name=step_name.lower(),
+    )
+    step_args = processor.run(
+        inputs=[processing_input(n, s) for n, s in inputs.items()],
+        outputs=[processing_output(n, d) for n, d in outputs.items()],
+        arguments=[mode],
+    )
+    return ProcessingStep(step_name, step_args=step_args, property_files=property_files, depends_on=depends_on)
+
+
+def output_uri(step: Any, output: str) -> Any:
+    """The S3 URI a processing step wrote one of its outputs to."""
+    return step.properties.ProcessingOutputConfig.Outputs[output].S3Output.S3Uri

@@ -1,0 +1,122 @@
+"""The training pipeline: Processing -> Training -> (MonitoringBaseline || Explainability) -> Register."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import layout
+from .steps import component_step, output_uri
+
+
+def build_training_pipeline(config: dict[str, Any], env: str, images: dict[str, str] | None = None) -> Any:
+    """The training pipeline of one environment, with image URIs as parameter defaults."""
+    layout.prepare_sdk(config)
+    from sagemaker.core import shapes
+    from sagemaker.core.lambda_helper import Lambda
+    from sagemaker.core.workflow.execution_variables import ExecutionVariables
+    from sagemaker.core.workflow.functions import Join
+    from sagemaker.core.workflow.parameters import ParameterInteger, ParameterString
+    from sagemaker.mlops.workflow.lambda_step import LambdaOutput, LambdaOutputTypeEnum, LambdaStep
+    from sagemaker.mlops.workflow.pipeline import Pipeline
+    from sagemaker.mlops.workflow.steps import TrainingStep
+    from sagemaker.train import ModelTrainer
+    from sagemaker.train.configs import Compute, InputData
+
+    session = layout.pipeline_session(config, env)
+    role = layout.role_arn(config, env)
+    bucket = layout.bucket(config, env)
+    settings = config["pipelines"]
+    images = {c: (images or {}).get(c) or layout.default_image(config, c) for c in layout.COMPONENTS}
+
+    input_data = ParameterString("InputData", default_value=f"s3://{bucket}/data/train/")
+    image = {c: ParameterString(f"{c.capitalize()}Image", default_value=images[c]) for c in layout.COMPONENTS}
+    processing_type = ParameterString("ProcessingInstanceType", default_value=settings["processing_instance_type"])
+    processing_count = ParameterInteger("ProcessingInstanceCount", default_value=1)
+    training_type = ParameterString("TrainingInstanceType", default_value=settings["training_instance_type"])
+    git_sha = ParameterString("GitSha", default_value="unknown")
+
+    def run_uri(*parts: str) -> Any:
+        return Join(on="/", values=[f"s3://{bucket}/runs/training", ExecutionVariables.PIPELINE_EXECUTION_ID, *parts])
+
+    job = {"role": role, "session": session, "instance_type": processing_type, "instance_count": processing_count}
+    processing = component_step(
+        "Processing",
+        "train",
+        image=image["processing"],
+        inputs={"raw": input_data},
+        outputs={name: run_uri("processing", name) for name in ("train", "validation", "artifacts")},
+        **job,
+    )
+
+    trainer = ModelTrainer(
+        training_image=image["algorithm"],
+        role=role,
+        sagemaker_session=session,
+        base_job_name="training",
+        compute=Compute(instance_type=training_type, instance_count=1),
+        hyperparameters=dict(config["algorithm"]["hyperparameters"]),
+        output_data_config=shapes.OutputDataConfig(s3_output_path=run_uri("model")),
+    ).with_metric_definitions(
+        [
+            shapes.MetricDefinition(name=f"validation:{m}", regex=f"validation:{m}=([-+0-9.eE]+)")
+            for m in layout.metric_names(config)
+        ]
+    )
+    channels = [
+        InputData(channel_name=name, data_source=output_uri(processing, name), content_type="text/csv")
+        for name in ("train", "validation", "artifacts")
+    ]
+    training = TrainingStep("Training", step_args=trainer.train(input_data_config=channels))
+    model_uri = training.properties.ModelArtifacts.S3ModelArtifacts
+
+    baseline = component_step(
+        "MonitoringBaseline",
+        "train",
+        image=image["monitoring"],
+        inputs={"raw": input_data},
+        outputs={"baseline": run_uri("monitoring", "baseline")},
+        depends_on=[training],
+        **job,
+    )
+    explainability = component_step(
+        "Explainability",
+        "train",
+        image=image["explainability"],
+        inputs={
+            "model": model_uri,
+            "data": output_uri(processing, "validation"),
+            "artifacts": output_uri(processing, "artifacts"),
+        },
+        outputs={"report": run_uri("explainability", "report")},
+        **job,
+    )
+
+    register = LambdaStep(
+        "Register",
+        lambda_func=Lambda(function_arn=layout.lambda_arn(config, env, "register"), session=session),
+        inputs={
+            "manifest_parameter": layout.manifest_parameter(config, env),
+            "run_id": ExecutionVariables.PIPELINE_EXECUTION_ID,
+            "pipeline_execution": ExecutionVariables.PIPELINE_EXECUTION_ARN,
+            "training_data": input_data,
+            "model": model_uri,
+            "preprocessing": output_uri(processing, "artifacts"),
+            "baseline": output_uri(baseline, "baseline"),
+            "explainability": output_uri(explainability, "report"),
+            "git_sha": git_sha,
+            "template_version": config["project"]["template_version"],
+            **{
+                f"metric_{m}": training.properties.FinalMetricDataList[f"validation:{m}"].Value
+                for m in layout.metric_names(config)
+            },
+        },
+        outputs=[LambdaOutput(output_name="manifest_version", output_type=LambdaOutputTypeEnum.Integer)],
+        depends_on=[baseline, explainability],
+    )
+
+    return Pipeline(
+        name=layout.pipeline_name(config, env, "training"),
+        parameters=[input_data, *image.values(), processing_type, processing_count, training_type, git_sha],
+        steps=[processing, training, baseline, explainability, register],
+        sagemaker_session=session,
+    )

@@ -1,0 +1,1 @@
+"""Parameter Store conventions: image URIs and the versioned model manifest."""

@@ -1,0 +1,94 @@
+"""The model manifest: one training run, stored as one version of one SSM parameter.
+
+`<ssm_root>/<slug>/<env>/model/manifest` holds it. The parameter's history is the version
+tracking; labels (`approved`, ...) promote a version. Inference reads the `approved` label,
+or the latest version while nothing is approved.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from .store import ParameterNotFound, ParameterStore, ParameterVersion
+
+APPROVED = "approved"
+ARTIFACTS = ("model", "preprocessing", "baseline", "explainability")
+REQUIRED = ("run_id", "pipeline_execution", "artifacts", "metrics", "git_sha", "template_version")
+
+
+def prefix(config: dict[str, Any], env: str) -> str:
+    """The Parameter Store prefix of one environment: <ssm_root>/<slug>/<env>."""
+    if env not in config["environments"]:
+        raise ValueError(f"Unknown environment {env!r}; config/project.yaml lists {config['environments']}.")
+    return f"{config['ssm_root'].rstrip('/')}/{config['project']['slug']}/{env}"
+
+
+def manifest_parameter(config: dict[str, Any], env: str) -> str:
+    return f"{prefix(config, env)}/model/manifest"
+
+
+def image_parameter(config: dict[str, Any], env: str, component: str) -> str:
+    return f"{prefix(config, env)}/images/{component}"
+
+
+def validate_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
+    """A manifest must say where every train-mode artefact is; a partial one is refused."""
+    missing = [key for key in REQUIRED if key not in manifest]
+    missing += [f"artifacts.{a}" for a in ARTIFACTS if not manifest.get("artifacts", {}).get(a)]
+    if missing:
+        raise ValueError(f"Manifest is incomplete, missing {missing}; nothing was registered.")
+    return manifest
+
+
+@dataclass
+class RegisteredModel:
+    version: int
+    labels: list[str]
+    manifest: dict[str, Any]
+    last_modified: str = ""
+
+    @classmethod
+    def from_parameter(cls, parameter: ParameterVersion) -> RegisteredModel:
+        return cls(parameter.version, parameter.labels, json.loads(parameter.value), parameter.last_modified)
+
+
+class ModelRegistry:
+    """Register, look up and promote model manifests in one environment."""
+
+    def __init__(self, store: ParameterStore, parameter: str) -> None:
+        self.store = store
+        self.parameter = parameter
+
+    def register(self, manifest: dict[str, Any]) -> int:
+        """Write a new version; returns its number."""
+        body = json.dumps(validate_manifest(manifest), sort_keys=True, separators=(",", ":"))
+        return self.store.put(self.parameter, body, description=f"model manifest of run {manifest['run_id']}")
+
+    def history(self) -> list[RegisteredModel]:
+        try:
+            return [RegisteredModel.from_parameter(v) for v in self.store.history(self.parameter)]
+        except ParameterNotFound:
+            return []
+
+    def get(self, version: int | None = None, label: str | None = None) -> RegisteredModel:
+        selector: int | str | None = version if version is not None else label
+        return RegisteredModel.from_parameter(self.store.get(self.parameter, selector))
+
+    def for_inference(self) -> RegisteredModel:
+        """The `approved` version, or the latest while none is approved."""
+        try:
+            return self.get(label=APPROVED)
+        except ParameterNotFound:
+            pass
+        try:
+            return self.get()
+        except ParameterNotFound as exc:
+            raise ParameterNotFound(
+                f"No model is registered at {self.parameter}; run the training pipeline first."
+            ) from exc
+
+    def promote(self, version: int, label: str = APPROVED) -> RegisteredModel:
+        self.store.label(self.parameter, version, [label])
+        return self.get(version=version)

@@ -1,0 +1,152 @@
+"""The local executor's semantics: expressions, graph order, parameters, failures."""
+
+import json
+
+import pytest
+
+from {{ cookiecutter.package_name }}.local.executor import (
+    LocalExecutor,
+    UnsupportedStep,
+    dependencies_of,
+    parse_metrics,
+    resolve_parameters,
+)
+from {{ cookiecutter.package_name }}.local.expressions import (
+    ExpressionError,
+    Resolver,
+    json_path,
+    path_tokens,
+    referenced_steps,
+)
+from {{ cookiecutter.package_name }}.local.workspace import (
+    Workspace,
+)
+
+
+def resolver(values):
+    def lookup(tokens, text):
+        node = values
+        for token in tokens:
+            node = node[token]
+        return node
+
+    return Resolver(lookup)
+
+
+def test_property_paths_are_tokenised():
+    path = "Steps.Processing.ProcessingOutputConfig.Outputs['train'].S3Output.S3Uri"
+    assert path_tokens(path) == [
+        "Steps",
+        "Processing",
+        "ProcessingOutputConfig",
+        "Outputs",
+        "train",
+        "S3Output",
+        "S3Uri",
+    ]
+    assert path_tokens("Steps.T.FinalMetricDataList['validation:auc'].Value")[3] == "validation:auc"
+    assert path_tokens("a.b[2]") == ["a", "b", 2]
+
+
+def test_get_join_and_json_get_resolve():
+    resolve = resolver({"Parameters": {"Bucket": "b"}, "Steps": {"M": {"PropertyFiles": {"R": {"x": {"y": [1, 2]}}}}}})
+    assert resolve({"Get": "Parameters.Bucket"}) == "b"
+    assert resolve({"Std:Join": {"On": "/", "Values": ["s3:/", {"Get": "Parameters.Bucket"}, "k", 3]}}) == "s3://b/k/3"
+    json_get = {"Std:JsonGet": {"PropertyFile": {"Get": "Steps.M.PropertyFiles.R"}, "Path": "x.y[1]"}}
+    assert resolve(json_get) == 2
+    assert resolve({"A": [{"Get": "Parameters.Bucket"}]}) == {"A": ["b"]}
+
+
+def test_conditions_evaluate():
+    resolve = resolver({"Parameters": {"N": 5, "Flag": True}})
+    n = {"Get": "Parameters.N"}
+    assert resolve.condition({"Type": "Equals", "LeftValue": {"Get": "Parameters.Flag"}, "RightValue": True})
+    assert resolve.condition({"Type": "GreaterThan", "LeftValue": n, "RightValue": 4})
+    assert not resolve.condition({"Type": "LessThanOrEqualTo", "LeftValue": n, "RightValue": 4})
+    assert resolve.condition({"Type": "In", "QueryValue": n, "Values": [1, 5]})
+    assert resolve.condition({"Type": "Not", "Expression": {"Type": "Equals", "LeftValue": n, "RightValue": 1}})
+    false = {"Type": "Equals", "LeftValue": n, "RightValue": 0}
+    assert resolve.condition({"Type": "Or", "Conditions": [false, {"Type": "Equals", "LeftValue": n, "RightValue": 5}]})
+
+
+def test_bad_json_path_is_explained():
+    with pytest.raises(ExpressionError, match="'missing'"):
+        json_path({"a": 1}, "missing")
+
+
+def test_dependencies_come_from_depends_on_and_expressions():
+    step = {
+        "Name": "C",
+        "Type": "Processing",
+        "DependsOn": ["A"],
+        "Arguments": {"X": {"Get": "Steps.B.ProcessingJobName"}, "Y": {"Get": "Parameters.P"}},
+    }
+    assert dependencies_of(step) == {"A", "B"}
+    assert referenced_steps({"Std:Join": {"On": "", "Values": [{"Get": "Steps.D.X"}]}}) == {"D"}
+
+
+def test_condition_dependencies_include_its_branches_inputs():
+    step = {
+        "Name": "Check",
+        "Type": "Condition",
+        "Arguments": {
+            "Conditions": [{"Type": "Equals", "LeftValue": {"Get": "Steps.M.X"}, "RightValue": 1}],
+            "IfSteps": [{"Name": "L", "Type": "Lambda", "Arguments": {"a": {"Get": "Steps.E.Y"}}}],
+            "ElseSteps": [],
+        },
+    }
+    assert dependencies_of(step) == {"M", "E"}
+
+
+def test_parameters_use_defaults_cast_types_and_refuse_unknown_names():
+    definition = {
+        "Parameters": [
+            {"Name": "A", "Type": "String", "DefaultValue": "x"},
+            {"Name": "N", "Type": "Integer", "DefaultValue": 1},
+            {"Name": "Required", "Type": "String"},
+        ]
+    }
+    assert resolve_parameters(definition, {"N": "3", "Required": "r"}) == {"A": "x", "N": 3, "Required": "r"}
+    with pytest.raises(ValueError, match="Unknown pipeline parameter"):
+        resolve_parameters(definition, {"Required": "r", "Typo": 1})
+    with pytest.raises(ValueError, match="'Required' has no default"):
+        resolve_parameters(definition, {})
+
+
+def test_metrics_are_read_from_the_log_as_sagemaker_does():
+    log = "epoch\nvalidation:auc=0.71\nvalidation:auc=0.83\nvalidation:rmse=1e-3\n"
+    definitions = [
+        {"Name": "validation:auc", "Regex": "validation:auc=([-+0-9.eE]+)"},
+        {"Name": "validation:rmse", "Regex": "validation:rmse=([-+0-9.eE]+)"},
+        {"Name": "validation:f1", "Regex": "validation:f1=([-+0-9.eE]+)"},
+    ]
+    assert parse_metrics(log, definitions) == {"validation:auc": 0.83, "validation:rmse": 0.001}
+
+
+def test_unsupported_step_type_is_a_clear_error(tmp_path, config):
+    definition = {"Parameters": [], "Steps": [{"Name": "Emr", "Type": "EMR", "Arguments": {}}]}
+    with pytest.raises(UnsupportedStep, match="'Emr' has type 'EMR'"):
+        LocalExecutor(Workspace(tmp_path), config, "dev", progress=lambda _: None).run(definition)
+
+
+def test_fail_step_stops_the_run_and_later_steps_never_start(tmp_path, config):
+    definition = {
+        "Parameters": [{"Name": "Why", "Type": "String", "DefaultValue": "bad data"}],
+        "Steps": [
+            {"Name": "Stop", "Type": "Fail", "Arguments": {"ErrorMessage": {"Get": "Parameters.Why"}}},
+            {"Name": "After", "Type": "Fail", "Arguments": {"ErrorMessage": "never"}, "DependsOn": ["Stop"]},
+        ],
+    }
+    execution = LocalExecutor(Workspace(tmp_path), config, "dev", progress=lambda _: None).run(definition)
+    assert execution.status == "Failed"
+    assert execution.failure == "Stop: bad data"
+    assert [s.name for s in execution.steps] == ["Stop"]
+    assert json.loads((execution.run_dir / "execution.json").read_text())["status"] == "Failed"
+
+
+def test_s3_uris_map_into_the_workspace(tmp_path):
+    workspace = Workspace(tmp_path)
+    assert workspace.path("s3://bucket/a/b.csv") == tmp_path / "s3" / "bucket" / "a" / "b.csv"
+    assert workspace.uri(tmp_path / "s3" / "bucket" / "a") == "s3://bucket/a"
+    with pytest.raises(ValueError, match="s3://"):
+        workspace.path("/etc/passwd")

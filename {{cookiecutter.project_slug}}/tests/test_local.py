@@ -1,0 +1,152 @@
+"""End to end in local mode: train, infer, drift, retrain, promote, and nothing registered on failure."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from {{ cookiecutter.package_name }}.local.runs import (
+    local_infer,
+    local_train,
+)
+from {{ cookiecutter.package_name }}.local.workspace import (
+    Workspace,
+)
+from {{ cookiecutter.package_name }}.registry.manifest import (
+    ModelRegistry,
+    manifest_parameter,
+)
+from {{ cookiecutter.package_name }}.sample_data import (
+    generate,
+)
+
+from .conftest import SRC, subprocess_env
+
+
+def quiet(_line: str) -> None:
+    pass
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory, target, problem_type):
+    root = tmp_path_factory.mktemp("data")
+    files = {}
+    generate(2500, target_column=target, problem_type=problem_type, seed=1).to_csv(root / "train.csv", index=False)
+    files["train"] = root / "train.csv"
+    for name, stage in (("holdout", 0), ("drifted", 4)):
+        frame = generate(600, target_column=target, problem_type=problem_type, seed=50, drift_stage=stage)
+        frame.drop(columns=[target]).to_csv(root / f"{name}.csv", index=False)
+        files[name] = root / f"{name}.csv"
+    return files
+
+
+@pytest.fixture(scope="module")
+def story(tmp_path_factory, config, data):
+    """One workspace: train, infer on a holdout, infer on drift (retrains), promote v1, infer again."""
+    workspace = Workspace(tmp_path_factory.mktemp("workspace"))
+    first = local_train(data["train"], config, "dev", workspace, quiet)
+    holdout = local_infer(data["holdout"], config, "dev", workspace, quiet)
+    drifted = local_infer(data["drifted"], config, "dev", workspace, quiet)
+    registry = ModelRegistry(workspace.store, manifest_parameter(config, "dev"))
+    versions_after_drift = [v.version for v in registry.history()]
+    registry.promote(1)
+    again = local_infer(data["drifted"], config, "dev", workspace, quiet)
+    return {
+        "workspace": workspace,
+        "first": first,
+        "holdout": holdout,
+        "drifted": drifted,
+        "versions_after_drift": versions_after_drift,
+        "again": again,
+    }
+
+
+def test_training_registers_version_one_with_every_artefact(story):
+    first = story["first"]
+    assert first["status"] == "Succeeded" and first["manifest_version"] == 1
+    assert set(first["artifacts"]) == {"model", "baseline", "explainability", "preprocessing"}
+    assert first["artifacts"]["model"].endswith("model.tar.gz")
+    assert all(Path(p).exists() for p in first["artifacts"].values())
+    assert first["metrics"]
+
+
+def test_holdout_rows_and_predictions_match_without_drift(story, data):
+    holdout = story["holdout"]
+    rows = len(pd.read_csv(data["holdout"]))
+    assert holdout["status"] == "Succeeded"
+    assert holdout["rows"] == rows
+    assert len(Path(holdout["predictions"]).read_text().strip().split("\n")) == rows
+    assert len(pd.read_csv(holdout["explanations"])) == rows
+    assert holdout["drift"] == {"detected": False, "drifted_features": []}
+    assert holdout["retrain_triggered"] is False
+
+
+def test_drift_is_reported_and_acted_on(story, config):
+    drifted = story["drifted"]
+    assert drifted["drift"]["detected"] is True
+    assert "monthly_charges" in drifted["drift"]["drifted_features"]
+    if config["inference"]["drift_action"] == "retrain":
+        assert drifted["retrain_triggered"] is True
+        assert story["versions_after_drift"] == [1, 2], "the retrain must register a new manifest version"
+    else:
+        assert drifted["retrain_triggered"] is False
+        assert story["versions_after_drift"] == [1]
+
+
+def test_promoted_version_is_used_for_inference(story):
+    assert story["again"]["manifest_version"] == 1
+
+
+def test_retrain_cooling_period_stops_retrain_storms(story, config):
+    if config["inference"]["drift_action"] != "retrain":
+        pytest.skip("drift_action is alert")
+    assert story["again"]["drift"]["detected"] is True
+    assert story["again"]["retrain_triggered"] is False
+
+
+def test_failed_training_registers_nothing(tmp_path, config, sample, target):
+    workspace = Workspace(tmp_path)
+    bad = tmp_path / "no_target.csv"
+    sample.drop(columns=[target]).to_csv(bad, index=False)
+    result = local_train(bad, config, "dev", workspace, quiet)
+    assert result["status"] == "Failed"
+    assert result["failure"].startswith("Processing:") and f"'{target}'" in result["failure"]
+    assert ModelRegistry(workspace.store, manifest_parameter(config, "dev")).history() == []
+
+
+def test_cli_json_contract(tmp_path, data):
+    def cli(*args):
+        result = subprocess.run(
+            [sys.executable, "-m", "{{ cookiecutter.package_name }}", "--workspace", str(tmp_path / "ws"), *args],
+            env=subprocess_env(tmp_path),
+            cwd=SRC.parent,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+    trained = cli("local", "train", "--data", str(data["train"]), "--json")
+    assert set(trained) >= {"run_id", "status", "metrics", "manifest_version", "artifacts"}
+    assert set(trained["artifacts"]) == {"model", "baseline", "explainability", "preprocessing"}
+    inferred = cli("local", "infer", "--data", str(data["holdout"]), "--json")
+    expected = {
+        "run_id",
+        "status",
+        "rows",
+        "manifest_version",
+        "predictions",
+        "drift",
+        "explanations",
+        "retrain_triggered",
+    }
+    assert set(inferred) >= expected
+    assert set(inferred["drift"]) == {"detected", "drifted_features"}
+    history = cli("registry", "history", "--json")
+    assert [v["version"] for v in history] == [1]
+    promoted = cli("registry", "promote", "--version", "1", "--json")
+    assert promoted["labels"] == ["approved"]

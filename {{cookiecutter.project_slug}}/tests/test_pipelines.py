@@ -1,0 +1,180 @@
+"""The pipeline definitions: the graph ARCHITECTURE describes, and valid SageMaker requests."""
+
+import copy
+import json
+import os
+import subprocess
+import sys
+
+import botocore.session
+import pytest
+from botocore.validate import ParamValidator
+
+from {{ cookiecutter.package_name }}.local.expressions import (
+    Resolver,
+)
+from {{ cookiecutter.package_name }}.pipelines.definition import (
+    definition,
+)
+
+from .conftest import SRC
+
+REQUESTS = {
+    "Processing": ("CreateProcessingJob", "ProcessingJobName"),
+    "Training": ("CreateTrainingJob", "TrainingJobName"),
+    "Transform": ("CreateTransformJob", "TransformJobName"),
+    "Model": ("CreateModel", "ModelName"),
+}
+SAGEMAKER = botocore.session.get_session().get_service_model("sagemaker")
+
+
+def variant(config, **changes):
+    changed = copy.deepcopy(config)
+    for path, value in changes.items():
+        section, key = path.split("__")
+        changed[section][key] = value
+    return changed
+
+
+VARIANTS = {
+    "baked": {},
+    "binary-retrain": {"data__problem_type": "binary_classification", "inference__drift_action": "retrain"},
+    "multiclass-alert": {"data__problem_type": "multiclass_classification", "inference__drift_action": "alert"},
+    "regression-retrain": {"data__problem_type": "regression", "inference__drift_action": "retrain"},
+    "regression-alert": {"data__problem_type": "regression", "inference__drift_action": "alert"},
+}
+
+
+@pytest.fixture(scope="module", params=sorted(VARIANTS))
+def definitions(request, config):
+    changed = variant(config, **VARIANTS[request.param])
+    return changed, {kind: definition(changed, "dev", kind) for kind in ("training", "inference")}
+
+
+def concrete(definition_json):
+    """Resolve expressions to type-correct stand-ins: parameter defaults, placeholder step outputs."""
+    defaults = {
+        p["Name"]: p.get("DefaultValue", f"s3://placeholder/{p['Name']}") for p in definition_json["Parameters"]
+    }
+
+    def lookup(tokens, text):
+        if tokens[0] == "Parameters":
+            return defaults[tokens[1]]
+        if tokens[0] == "Execution":
+            return "execution-id"
+        return "s3://placeholder/step-output"
+
+    return Resolver(lookup)
+
+
+def all_steps(steps):
+    for step in steps:
+        yield step
+        if step["Type"] == "Condition":
+            yield from all_steps(step["Arguments"]["IfSteps"] + step["Arguments"]["ElseSteps"])
+
+
+def test_every_job_step_is_a_valid_sagemaker_request(definitions):
+    _, pipelines = definitions
+    checked = 0
+    for pipeline in pipelines.values():
+        resolve = concrete(pipeline)
+        for step in all_steps(pipeline["Steps"]):
+            if step["Type"] not in REQUESTS:
+                continue
+            operation, name_field = REQUESTS[step["Type"]]
+            request = {name_field: "job-name", **resolve(step["Arguments"])}
+            report = ParamValidator().validate(request, SAGEMAKER.operation_model(operation).input_shape)
+            assert not report.has_errors(), f"{step['Name']}: {report.generate_report()}"
+            checked += 1
+    assert checked == 9
+
+
+def test_training_graph(definitions):
+    config, pipelines = definitions
+    steps = {s["Name"]: s for s in pipelines["training"]["Steps"]}
+    assert [(s["Name"], s["Type"]) for s in pipelines["training"]["Steps"]] == [
+        ("Processing", "Processing"),
+        ("Training", "Training"),
+        ("MonitoringBaseline", "Processing"),
+        ("Explainability", "Processing"),
+        ("Register", "Lambda"),
+    ]
+    assert steps["MonitoringBaseline"]["DependsOn"] == ["Training"]
+    assert "Steps.Training.ModelArtifacts.S3ModelArtifacts" in json.dumps(steps["Explainability"])
+    assert sorted(steps["Register"]["DependsOn"]) == ["Explainability", "MonitoringBaseline"]
+    assert all(isinstance(v, str) for v in steps["Training"]["Arguments"]["HyperParameters"].values())
+    objective = "validation:rmse" if config["data"]["problem_type"] == "regression" else "validation:auc"
+    names = [m["Name"] for m in steps["Training"]["Arguments"]["AlgorithmSpecification"]["MetricDefinitions"]]
+    assert objective in names
+    assert [c["ChannelName"] for c in steps["Training"]["Arguments"]["InputDataConfig"]] == [
+        "train",
+        "validation",
+        "artifacts",
+    ]
+    for name in ("Processing", "MonitoringBaseline", "Explainability"):
+        assert steps[name]["Arguments"]["AppSpecification"]["ContainerArguments"] == ["train"]
+
+
+def test_inference_graph(definitions):
+    config, pipelines = definitions
+    steps = {s["Name"]: s for s in pipelines["inference"]["Steps"]}
+    assert list(steps) == ["Processing", "CreateModel", "Transform", "Monitoring", "Explainability", "DriftCheck"]
+    transform = steps["Transform"]["Arguments"]
+    assert transform["TransformInput"]["SplitType"] == "Line"
+    assert transform["TransformInput"]["ContentType"] == "text/csv"
+    assert transform["BatchStrategy"] == "MultiRecord"
+    assert transform["TransformOutput"]["AssembleWith"] == "Line"
+    assert transform["MaxPayloadInMB"] == config["pipelines"]["max_payload_mb"]
+    assert steps["Monitoring"]["DependsOn"] == ["Transform"] and steps["Explainability"]["DependsOn"] == ["Transform"]
+    assert steps["Monitoring"]["PropertyFiles"] == [
+        {"PropertyFileName": "DriftReport", "OutputName": "report", "FilePath": "drift.json"}
+    ]
+    condition = steps["DriftCheck"]["Arguments"]
+    assert condition["Conditions"][0]["LeftValue"]["Std:JsonGet"]["Path"] == "drift_detected"
+    action = config["inference"]["drift_action"]
+    (on_drift,) = condition["IfSteps"]
+    assert on_drift["Name"] == ("RetrainOnDrift" if action == "retrain" else "AlertOnDrift")
+    assert on_drift["FunctionArn"].endswith(f"-dev-{action}")
+    assert condition["ElseSteps"] == []
+    for name in ("Processing", "Monitoring", "Explainability"):
+        assert steps[name]["Arguments"]["AppSpecification"]["ContainerArguments"] == ["serve"]
+    parameters = {p["Name"] for p in pipelines["inference"]["Parameters"]}
+    assert {"InputData", "ModelUri", "PreprocessingUri", "BaselineUri", "ManifestVersion"} <= parameters
+    assert {"TransformInstanceType", "ProcessingInstanceType", "ProcessingInstanceCount"} <= parameters
+
+
+def test_pinned_images_become_parameter_defaults(config):
+    images = {
+        c: f"1.dkr.ecr.eu-west-1.amazonaws.com/x-{c}@sha256:{'a' * 64}"
+        for c in ("processing", "algorithm", "monitoring", "explainability")
+    }
+    training = definition(config, "dev", "training", images)
+    defaults = {p["Name"]: p.get("DefaultValue") for p in training["Parameters"]}
+    assert defaults["AlgorithmImage"] == images["algorithm"]
+
+
+def test_unknown_environment_is_refused(config):
+    with pytest.raises(ValueError, match="Unknown environment 'qa'"):
+        definition(config, "qa", "training")
+
+
+def test_definition_needs_no_credentials(tmp_path):
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "PYTHONPATH": str(SRC),
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "{{ cookiecutter.package_name }}", "pipelines", "definition", "inference", "--env", "dev"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=SRC.parent,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout)["Version"] == "2020-12-01"

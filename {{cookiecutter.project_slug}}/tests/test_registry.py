@@ -1,0 +1,138 @@
+"""One Parameter Store contract, run against the file store and SSM (moto)."""
+
+import json
+from concurrent.futures import ProcessPoolExecutor
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from {{ cookiecutter.package_name }}.registry.manifest import (
+    APPROVED,
+    ModelRegistry,
+)
+from {{ cookiecutter.package_name }}.registry.store import (
+    MAX_VERSIONS,
+    FileParameterStore,
+    ParameterLimitExceeded,
+    ParameterNotFound,
+    SsmParameterStore,
+)
+
+NAME = "/mlops/test/dev/model/manifest"
+
+
+@pytest.fixture(params=["file", "ssm"])
+def store(request, tmp_path):
+    if request.param == "file":
+        yield FileParameterStore(tmp_path / "ssm")
+    else:
+        with mock_aws():
+            yield SsmParameterStore(boto3.client("ssm", region_name="eu-west-1"))
+
+
+def manifest(run: int) -> dict:
+    return {
+        "run_id": f"run{run}",
+        "pipeline_execution": f"arn:aws:sagemaker:eu-west-1:123456789012:pipeline/p/execution/{run}",
+        "artifacts": {
+            k: f"s3://bucket/runs/{run}/{k}" for k in ("model", "preprocessing", "baseline", "explainability")
+        },
+        "metrics": {"auc": 0.8},
+        "git_sha": "abc123",
+        "template_version": "0.1.0",
+    }
+
+
+def test_every_put_is_a_new_version(store):
+    assert [store.put(NAME, str(i)) for i in range(3)] == [1, 2, 3]
+    assert store.get(NAME).value == "2"
+    assert store.get(NAME, 1).value == "0"
+    assert [v.version for v in store.history(NAME)] == [1, 2, 3]
+
+
+def test_missing_parameter_and_version_are_not_found(store):
+    with pytest.raises(ParameterNotFound):
+        store.get(NAME)
+    store.put(NAME, "x")
+    with pytest.raises(ParameterNotFound):
+        store.get(NAME, 7)
+    with pytest.raises(ParameterNotFound):
+        store.get(NAME, "approved")
+
+
+def test_a_label_names_one_version_and_moves(store):
+    for i in range(3):
+        store.put(NAME, str(i))
+    store.label(NAME, 1, ["approved"])
+    assert store.get(NAME, "approved").version == 1
+    store.label(NAME, 2, ["approved"])
+    assert store.get(NAME, "approved").version == 2
+    assert [v.labels for v in store.history(NAME)] == [[], ["approved"], []]
+
+
+@pytest.mark.parametrize("label", ["1st", "aws-ok", "ssm", "has space", ""])
+def test_invalid_labels_are_refused(store, label):
+    store.put(NAME, "x")
+    with pytest.raises(ValueError, match="label"):
+        store.label(NAME, 1, [label])
+
+
+def test_history_is_capped_and_drops_the_oldest_unlabelled_version(store):
+    for i in range(MAX_VERSIONS + 1):
+        store.put(NAME, str(i))
+    versions = [v.version for v in store.history(NAME)]
+    assert len(versions) == MAX_VERSIONS and versions[0] == 2 and versions[-1] == MAX_VERSIONS + 1
+
+
+def test_a_labelled_version_is_never_dropped(store):
+    for i in range(MAX_VERSIONS):
+        store.put(NAME, str(i))
+    store.label(NAME, 1, ["approved"])
+    with pytest.raises(ParameterLimitExceeded):
+        store.put(NAME, "one too many")
+    assert store.get(NAME, "approved").value == "0"
+    assert len(store.history(NAME)) == MAX_VERSIONS
+
+
+def test_registry_reads_approved_else_latest(store):
+    registry = ModelRegistry(store, NAME)
+    with pytest.raises(ParameterNotFound, match="run the training pipeline"):
+        registry.for_inference()
+    assert registry.register(manifest(1)) == 1
+    assert registry.register(manifest(2)) == 2
+    assert registry.for_inference().manifest["run_id"] == "run2"
+    registry.promote(1)
+    assert registry.for_inference().version == 1
+    assert registry.register(manifest(3)) == 3
+    assert registry.for_inference().version == 1, "a new run must not displace the approved version"
+    assert registry.get(version=1).labels == [APPROVED]
+
+
+def test_incomplete_manifest_writes_nothing(store):
+    registry = ModelRegistry(store, NAME)
+    partial = manifest(1)
+    del partial["artifacts"]["baseline"]
+    with pytest.raises(ValueError, match=r"artifacts\.baseline"):
+        registry.register(partial)
+    assert registry.history() == []
+
+
+def test_manifest_round_trips(store):
+    registry = ModelRegistry(store, NAME)
+    registry.register(manifest(5))
+    assert registry.get(version=1).manifest == manifest(5)
+
+
+def _write_versions(root: str, writer: int) -> list[int]:
+    store = FileParameterStore(root)
+    return [store.put(NAME, json.dumps([writer, i])) for i in range(10)]
+
+
+def test_file_store_survives_concurrent_writers(tmp_path):
+    with ProcessPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(_write_versions, [str(tmp_path)] * 4, range(4)))
+    versions = sorted(v for result in results for v in result)
+    assert versions == list(range(1, 41))
+    values = [json.loads(v.value) for v in FileParameterStore(tmp_path).history(NAME)]
+    assert sorted(map(tuple, values)) == [(w, i) for w in range(4) for i in range(10)]
