@@ -1,5 +1,6 @@
 """End to end in local mode: train, infer, drift, retrain, promote, and nothing registered on failure."""
 
+import copy
 import json
 import subprocess
 import sys
@@ -8,12 +9,18 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from {{ cookiecutter.package_name }}.local.executor import (
+    LocalExecutor,
+)
 from {{ cookiecutter.package_name }}.local.runs import (
     local_infer,
     local_train,
 )
 from {{ cookiecutter.package_name }}.local.workspace import (
     Workspace,
+)
+from {{ cookiecutter.package_name }}.pipelines.definition import (
+    definition,
 )
 from {{ cookiecutter.package_name }}.registry.manifest import (
     ModelRegistry,
@@ -115,6 +122,28 @@ def test_failed_training_registers_nothing(tmp_path, config, sample, target):
     assert result["status"] == "Failed"
     assert result["failure"].startswith("Processing:") and f"'{target}'" in result["failure"]
     assert ModelRegistry(workspace.store, manifest_parameter(config, "dev")).history() == []
+
+
+def test_tuning_searches_the_ranges_and_registers_the_best_job(tmp_path, config, data):
+    tuned = copy.deepcopy(config)
+    tuned["algorithm"]["tuning"] |= {"enabled": True, "local_max_jobs": 3}
+    tuned["algorithm"]["hyperparameters"]["max_iter"] = "60"
+    workspace = Workspace(tmp_path)
+    input_uri = workspace.upload(data["train"], "s3://bucket/data/train/")
+    executor = LocalExecutor(workspace, tuned, "dev", progress=quiet)
+    execution = executor.run(definition(tuned, "dev", "training"), {"InputData": input_uri}, "p-dev-training")
+    assert execution.status == "Succeeded", execution.failure
+    summaries = execution.output("Training", "TrainingJobSummaries")
+    assert len(summaries) == 3
+    assert len({json.dumps(j["TunedHyperParameters"], sort_keys=True) for j in summaries}) == 3
+    scores = [j["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] for j in summaries]
+    minimise = tuned["data"]["problem_type"] == "regression"
+    assert scores == sorted(scores, reverse=not minimise)
+    manifest = ModelRegistry(workspace.store, manifest_parameter(tuned, "dev")).get().manifest
+    assert manifest["artifacts"]["model"].endswith(f"/{summaries[0]['TrainingJobName']}/output/model.tar.gz")
+    assert Path(workspace.path(manifest["artifacts"]["model"])).is_file()
+    objective = "rmse" if minimise else "auc"
+    assert manifest["metrics"] == {objective: scores[0]}
 
 
 def test_cli_json_contract(tmp_path, data):

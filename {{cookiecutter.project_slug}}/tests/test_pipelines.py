@@ -24,6 +24,7 @@ REQUESTS = {
     "Training": ("CreateTrainingJob", "TrainingJobName"),
     "Transform": ("CreateTransformJob", "TransformJobName"),
     "Model": ("CreateModel", "ModelName"),
+    "Tuning": ("CreateHyperParameterTuningJob", "HyperParameterTuningJobName"),
 }
 SAGEMAKER = botocore.session.get_session().get_service_model("sagemaker")
 
@@ -31,8 +32,11 @@ SAGEMAKER = botocore.session.get_session().get_service_model("sagemaker")
 def variant(config, **changes):
     changed = copy.deepcopy(config)
     for path, value in changes.items():
-        section, key = path.split("__")
-        changed[section][key] = value
+        *sections, key = path.split("__")
+        target = changed
+        for section in sections:
+            target = target[section]
+        target[key] = value
     return changed
 
 
@@ -42,6 +46,8 @@ VARIANTS = {
     "multiclass-alert": {"data__problem_type": "multiclass_classification", "inference__drift_action": "alert"},
     "regression-retrain": {"data__problem_type": "regression", "inference__drift_action": "retrain"},
     "regression-alert": {"data__problem_type": "regression", "inference__drift_action": "alert"},
+    "binary-tuning": {"data__problem_type": "binary_classification", "algorithm__tuning__enabled": True},
+    "regression-tuning": {"data__problem_type": "regression", "algorithm__tuning__enabled": True},
 }
 
 
@@ -93,25 +99,36 @@ def test_every_job_step_is_a_valid_sagemaker_request(definitions):
 def test_training_graph(definitions):
     config, pipelines = definitions
     steps = {s["Name"]: s for s in pipelines["training"]["Steps"]}
+    tuning = config["algorithm"]["tuning"]["enabled"]
     assert [(s["Name"], s["Type"]) for s in pipelines["training"]["Steps"]] == [
         ("Processing", "Processing"),
-        ("Training", "Training"),
+        ("Training", "Tuning" if tuning else "Training"),
         ("MonitoringBaseline", "Processing"),
         ("Explainability", "Processing"),
         ("Register", "Lambda"),
     ]
     assert steps["MonitoringBaseline"]["DependsOn"] == ["Training"]
-    assert "Steps.Training.ModelArtifacts.S3ModelArtifacts" in json.dumps(steps["Explainability"])
+    model_property = "TrainingJobSummaries[0].TrainingJobName" if tuning else "ModelArtifacts.S3ModelArtifacts"
+    assert f"Steps.Training.{model_property}" in json.dumps(steps["Explainability"])
     assert sorted(steps["Register"]["DependsOn"]) == ["Explainability", "MonitoringBaseline"]
-    assert all(isinstance(v, str) for v in steps["Training"]["Arguments"]["HyperParameters"].values())
     objective = "validation:rmse" if config["data"]["problem_type"] == "regression" else "validation:auc"
-    names = [m["Name"] for m in steps["Training"]["Arguments"]["AlgorithmSpecification"]["MetricDefinitions"]]
-    assert objective in names
-    assert [c["ChannelName"] for c in steps["Training"]["Arguments"]["InputDataConfig"]] == [
-        "train",
-        "validation",
-        "artifacts",
-    ]
+    job = steps["Training"]["Arguments"]
+    if tuning:
+        settings = job["HyperParameterTuningJobConfig"]
+        assert settings["HyperParameterTuningJobObjective"] == {
+            "Type": "Minimize" if objective.endswith("rmse") else "Maximize",
+            "MetricName": objective,
+        }
+        ranged = {r["Name"] for kind in settings["ParameterRanges"].values() for r in kind}
+        assert ranged == set(config["algorithm"]["tuning"]["ranges"])
+        job = job["TrainingJobDefinition"]
+        hyperparameters = job["StaticHyperParameters"]
+        assert "TrainingJobSummaries[0].TrainingJobName" in json.dumps(steps["Register"]["Arguments"]["model"])
+    else:
+        hyperparameters = job["HyperParameters"]
+    assert all(isinstance(v, str) for v in hyperparameters.values())
+    assert objective in [m["Name"] for m in job["AlgorithmSpecification"]["MetricDefinitions"]]
+    assert [c["ChannelName"] for c in job["InputDataConfig"]] == ["train", "validation", "artifacts"]
     for name in ("Processing", "MonitoringBaseline", "Explainability"):
         assert steps[name]["Arguments"]["AppSpecification"]["ContainerArguments"] == ["train"]
 

@@ -9,6 +9,8 @@ the same handlers the deployed Lambdas run.
 from __future__ import annotations
 
 import json
+import math
+import random
 import re
 import secrets
 import shutil
@@ -28,7 +30,7 @@ from ..pipelines.layout import component_of_image
 from .expressions import ExpressionError, Resolver, referenced_steps, walk
 from .workspace import Workspace
 
-SUPPORTED = ("Processing", "Training", "Model", "Transform", "Condition", "Lambda", "Fail")
+SUPPORTED = ("Processing", "Training", "Tuning", "Model", "Transform", "Condition", "Lambda", "Fail")
 HANDLERS: dict[str, Callable[..., dict[str, Any]]] = {
     "register": register.handler,
     "retrain": retrain.handler,
@@ -251,14 +253,13 @@ class LocalExecutor:
             "PropertyFiles": property_files,
         }
 
-    def _run_training(self, step, resolver, sandbox, execution, lock) -> dict[str, Any]:
-        args = resolver(step["Arguments"])
+    def _training_job(self, args: dict[str, Any], job_name: str, sandbox: Path) -> tuple[str, dict[str, float]]:
+        """One training job: channels, hyperparameters.json, the entrypoint, model.tar.gz, metrics."""
         root = sandbox / "opt_ml"
         for channel in args.get("InputDataConfig", []):
             s3 = channel["DataSource"]["S3DataSource"]
-            self._stage(
-                s3["S3Uri"], root, f"{OPT_ML}input/data/{channel['ChannelName']}", f"channel '{channel['ChannelName']}'"
-            )
+            name = channel["ChannelName"]
+            self._stage(s3["S3Uri"], root, f"{OPT_ML}input/data/{name}", f"channel '{name}'")
         hyperparameters = args.get("HyperParameters", {})
         not_strings = sorted(k for k, v in hyperparameters.items() if not isinstance(v, str))
         if not_strings:
@@ -267,19 +268,63 @@ class LocalExecutor:
         config_dir.mkdir(parents=True, exist_ok=True)
         (config_dir / "hyperparameters.json").write_text(json.dumps(hyperparameters), "utf-8")
         specification = args["AlgorithmSpecification"]
-        component_of_image(specification["TrainingImage"])
+        if component_of_image(specification["TrainingImage"]) != "algorithm":
+            raise StepFailed(f"training image {specification['TrainingImage']} is not the algorithm component")
         log = sandbox / "job.log"
         run_component("algorithm", "train", root, log=log)
         metrics = parse_metrics(log.read_text("utf-8"), specification.get("MetricDefinitions", []))
-        job_name = f"{step['Name'].lower()}-{execution.execution_id}"
         output = args["OutputDataConfig"]["S3OutputPath"].rstrip("/") + f"/{job_name}/output/model.tar.gz"
         pack_model(root / "model", self.workspace.path(output))
+        return output, metrics
+
+    def _run_training(self, step, resolver, sandbox, execution, lock) -> dict[str, Any]:
+        args = resolver(step["Arguments"])
+        job_name = f"{step['Name'].lower()}-{execution.execution_id}"
+        output, metrics = self._training_job(args, job_name, sandbox)
         return {
             "TrainingJobName": job_name,
             "TrainingJobStatus": "Completed",
             "ModelArtifacts": {"S3ModelArtifacts": output},
             "FinalMetricDataList": {n: {"MetricName": n, "Value": v} for n, v in metrics.items()},
-            "HyperParameters": hyperparameters,
+            "HyperParameters": args.get("HyperParameters", {}),
+        }
+
+    def _run_tuning(self, step, resolver, sandbox, execution, lock) -> dict[str, Any]:
+        """A seeded random search over the step's ranges, at most tuning.local_max_jobs jobs."""
+        args = resolver(step["Arguments"])
+        tuning = args["HyperParameterTuningJobConfig"]
+        objective = tuning["HyperParameterTuningJobObjective"]
+        limit = int(tuning["ResourceLimits"]["MaxNumberOfTrainingJobs"])
+        jobs = min(limit, int(self.config["algorithm"]["tuning"]["local_max_jobs"]))
+        definition = args["TrainingJobDefinition"]
+        rng = random.Random(execution.execution_id)
+        summaries = []
+        for number in range(1, jobs + 1):
+            tuned = sample_hyperparameters(tuning["ParameterRanges"], rng)
+            job_args = {**definition, "HyperParameters": {**definition.get("StaticHyperParameters", {}), **tuned}}
+            job_name = f"tuning-{execution.execution_id}-{number:03d}"
+            self.progress(f"    trial {number}/{jobs}: {tuned}")
+            _, metrics = self._training_job(job_args, job_name, sandbox / job_name)
+            if objective["MetricName"] not in metrics:
+                raise StepFailed(f"job {job_name} did not report the objective metric {objective['MetricName']}")
+            summaries.append(
+                {
+                    "TrainingJobName": job_name,
+                    "TrainingJobStatus": "Completed",
+                    "TunedHyperParameters": tuned,
+                    "FinalHyperParameterTuningJobObjectiveMetric": {
+                        "MetricName": objective["MetricName"],
+                        "Value": metrics[objective["MetricName"]],
+                    },
+                }
+            )
+        maximise = objective["Type"] == "Maximize"
+        summaries.sort(key=lambda j: j["FinalHyperParameterTuningJobObjectiveMetric"]["Value"], reverse=maximise)
+        return {
+            "HyperParameterTuningJobName": f"tuning-{execution.execution_id}",
+            "HyperParameterTuningJobStatus": "Completed",
+            "BestTrainingJob": summaries[0],
+            "TrainingJobSummaries": summaries,
         }
 
     def _run_model(self, step, resolver, sandbox, execution, lock) -> dict[str, Any]:
@@ -411,6 +456,26 @@ def resolve_parameters(definition: dict[str, Any], given: dict[str, Any]) -> dic
             values[name] = spec["DefaultValue"]
         else:
             raise ValueError(f"Pipeline parameter {name!r} has no default; pass a value for it.")
+    return values
+
+
+def sample_hyperparameters(ranges: dict[str, list[dict[str, Any]]], rng: random.Random) -> dict[str, str]:
+    """One draw from a tuning job's ParameterRanges, as strings (random search)."""
+    values: dict[str, str] = {}
+    for spec in ranges.get("ContinuousParameterRanges", []):
+        low, high = float(spec["MinValue"]), float(spec["MaxValue"])
+        if spec.get("ScalingType") == "Logarithmic":
+            values[spec["Name"]] = f"{math.exp(rng.uniform(math.log(low), math.log(high))):.6g}"
+        else:
+            values[spec["Name"]] = f"{rng.uniform(low, high):.6g}"
+    for spec in ranges.get("IntegerParameterRanges", []):
+        low, high = int(spec["MinValue"]), int(spec["MaxValue"])
+        if spec.get("ScalingType") == "Logarithmic":
+            values[spec["Name"]] = str(round(math.exp(rng.uniform(math.log(low), math.log(high)))))
+        else:
+            values[spec["Name"]] = str(rng.randint(low, high))
+    for spec in ranges.get("CategoricalParameterRanges", []):
+        values[spec["Name"]] = rng.choice(spec["Values"])
     return values
 
 

@@ -1,11 +1,29 @@
-"""The training pipeline: Processing -> Training -> (MonitoringBaseline || Explainability) -> Register."""
+"""The training pipeline: Processing -> Training -> (MonitoringBaseline || Explainability) -> Register.
+
+Training is a TrainingStep, or a TuningStep over config's ranges when tuning is enabled.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..components.algorithm.model import objective_metric
 from . import layout
 from .steps import component_step, output_uri
+
+
+def parameter_ranges(ranges: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """config's tuning ranges as the SDK's parameter ranges."""
+    from sagemaker.core.parameter import CategoricalParameter, ContinuousParameter, IntegerParameter
+
+    result: dict[str, Any] = {}
+    for name, spec in ranges.items():
+        if spec["type"] == "categorical":
+            result[name] = CategoricalParameter(spec["values"])
+        else:
+            kind = ContinuousParameter if spec["type"] == "continuous" else IntegerParameter
+            result[name] = kind(spec["min"], spec["max"], scaling_type=spec.get("scaling", "Auto"))
+    return result
 
 
 def build_training_pipeline(config: dict[str, Any], env: str, images: dict[str, str] | None = None) -> Any:
@@ -18,9 +36,10 @@ def build_training_pipeline(config: dict[str, Any], env: str, images: dict[str, 
     from sagemaker.core.workflow.parameters import ParameterInteger, ParameterString
     from sagemaker.mlops.workflow.lambda_step import LambdaOutput, LambdaOutputTypeEnum, LambdaStep
     from sagemaker.mlops.workflow.pipeline import Pipeline
-    from sagemaker.mlops.workflow.steps import TrainingStep
+    from sagemaker.mlops.workflow.steps import TrainingStep, TuningStep
     from sagemaker.train import ModelTrainer
     from sagemaker.train.configs import Compute, InputData
+    from sagemaker.train.tuner import HyperparameterTuner
 
     session = layout.pipeline_session(config, env)
     role = layout.role_arn(config, env)
@@ -56,18 +75,42 @@ def build_training_pipeline(config: dict[str, Any], env: str, images: dict[str, 
         compute=Compute(instance_type=training_type, instance_count=1),
         hyperparameters=dict(config["algorithm"]["hyperparameters"]),
         output_data_config=shapes.OutputDataConfig(s3_output_path=run_uri("model")),
-    ).with_metric_definitions(
-        [
-            shapes.MetricDefinition(name=f"validation:{m}", regex=f"validation:{m}=([-+0-9.eE]+)")
-            for m in layout.metric_names(config)
-        ]
     )
+    metric_definitions = [
+        {"Name": f"validation:{m}", "Regex": f"validation:{m}=([-+0-9.eE]+)"} for m in layout.metric_names(config)
+    ]
     channels = [
         InputData(channel_name=name, data_source=output_uri(processing, name), content_type="text/csv")
         for name in ("train", "validation", "artifacts")
     ]
-    training = TrainingStep("Training", step_args=trainer.train(input_data_config=channels))
-    model_uri = training.properties.ModelArtifacts.S3ModelArtifacts
+    tuning = config["algorithm"]["tuning"]
+    if tuning["enabled"]:
+        objective, direction = objective_metric(config["data"]["problem_type"])
+        tuner = HyperparameterTuner(
+            model_trainer=trainer,
+            objective_metric_name=objective,
+            objective_type=direction,
+            hyperparameter_ranges=parameter_ranges(tuning["ranges"]),
+            metric_definitions=metric_definitions,
+            max_jobs=tuning["max_jobs"],
+            max_parallel_jobs=tuning["max_parallel_jobs"],
+            strategy="Bayesian",
+        )
+        training = TuningStep("Training", step_args=tuner.tune(inputs=channels))
+        model_prefix = Join(on="/", values=["runs/training", ExecutionVariables.PIPELINE_EXECUTION_ID, "model"])
+        model_uri = training.get_top_model_s3_uri(top_k=0, s3_bucket=bucket, prefix=model_prefix)
+        best = training.properties.BestTrainingJob.FinalHyperParameterTuningJobObjectiveMetric.Value
+        metrics = {f"metric_{objective.split(':', 1)[1]}": best}
+    else:
+        trainer = trainer.with_metric_definitions(
+            [shapes.MetricDefinition(name=d["Name"], regex=d["Regex"]) for d in metric_definitions]
+        )
+        training = TrainingStep("Training", step_args=trainer.train(input_data_config=channels))
+        model_uri = training.properties.ModelArtifacts.S3ModelArtifacts
+        metrics = {
+            f"metric_{m}": training.properties.FinalMetricDataList[f"validation:{m}"].Value
+            for m in layout.metric_names(config)
+        }
 
     baseline = component_step(
         "MonitoringBaseline",
@@ -105,10 +148,7 @@ def build_training_pipeline(config: dict[str, Any], env: str, images: dict[str, 
             "explainability": output_uri(explainability, "report"),
             "git_sha": git_sha,
             "template_version": config["project"]["template_version"],
-            **{
-                f"metric_{m}": training.properties.FinalMetricDataList[f"validation:{m}"].Value
-                for m in layout.metric_names(config)
-            },
+            **metrics,
         },
         outputs=[LambdaOutput(output_name="manifest_version", output_type=LambdaOutputTypeEnum.Integer)],
         depends_on=[baseline, explainability],
