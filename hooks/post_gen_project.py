@@ -1,12 +1,38 @@
-"""Runs after cookiecutter writes the repository: print what to do next.
+"""Runs after cookiecutter writes the repository: check config/project.yaml, then say what next.
 
-It has no side effects (no git init, no network), so cruft can re-run it on every update.
+The config is validated against the same JSON Schema the generated code uses at run time
+(src/<package>/config_schema.json). The hook has no side effects (no git init, no network),
+so cruft can re-run it on every update.
 """
 
+import json
 import sys
+from pathlib import Path
 
 PROJECT_SLUG = {{cookiecutter.project_slug | tojson}}
+PACKAGE_NAME = {{cookiecutter.package_name | tojson}}
 TARGET_COLUMN = {{cookiecutter.target_column | tojson}}
+
+
+def config_problems(project: Path, package: str) -> list[str]:
+    """Schema violations of the generated config/project.yaml, each with its path in the file."""
+    import yaml
+
+    try:
+        import jsonschema
+    except ImportError:
+        sys.stderr.write(
+            "note: jsonschema is not installed where cookiecutter runs, so config/project.yaml was not "
+            "checked here; `make test` checks it.\n"
+        )
+        return []
+    schema = json.loads((project / "src" / package / "config_schema.json").read_text("utf-8"))
+    config = yaml.safe_load((project / "config" / "project.yaml").read_text("utf-8"))
+    validator = jsonschema.Draft202012Validator(schema)
+    return [
+        f"{'.'.join(str(p) for p in error.absolute_path) or '(top level)'}: {error.message}"
+        for error in sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    ]
 
 
 def next_steps(slug: str, target: str) -> str:
@@ -14,10 +40,21 @@ def next_steps(slug: str, target: str) -> str:
         f"\nCreated {slug}. Next steps:\n"
         f"  cd {slug}\n"
         "  make test    # lint, hadolint and the test suite (creates .venv first)\n"
-        "  make demo    # train on sample data, then score batches of growing drift\n"
-        f"Then replace the sample with your own CSV; its target column must be '{target}'.\n"
+        "  make local   # both pipelines, locally: train on sample data, then infer on drift stages\n"
+        f"Then train on your own CSV (its target column must be '{target}'):\n"
+        "  .venv/bin/python -m " + PACKAGE_NAME + " local train --data your.csv\n"
     )
 
 
-if __name__ == "__main__":
+def main() -> int:
+    problems = config_problems(Path.cwd(), PACKAGE_NAME)
+    if problems:
+        lines = "\n".join(f"  - {p}" for p in problems)
+        sys.stderr.write(f"The generated config/project.yaml does not match its schema:\n{lines}\n")
+        return 1
     sys.stdout.write(next_steps(PROJECT_SLUG, TARGET_COLUMN))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -40,14 +40,17 @@ def variant(config, **changes):
     return changed
 
 
+# The baked answers plus the other problem types, drift actions and tuning.
 VARIANTS = {
     "baked": {},
-    "binary-retrain": {"data__problem_type": "binary_classification", "inference__drift_action": "retrain"},
     "multiclass-alert": {"data__problem_type": "multiclass_classification", "inference__drift_action": "alert"},
     "regression-retrain": {"data__problem_type": "regression", "inference__drift_action": "retrain"},
-    "regression-alert": {"data__problem_type": "regression", "inference__drift_action": "alert"},
     "binary-tuning": {"data__problem_type": "binary_classification", "algorithm__tuning__enabled": True},
-    "regression-tuning": {"data__problem_type": "regression", "algorithm__tuning__enabled": True},
+    "regression-tuning-alert": {
+        "data__problem_type": "regression",
+        "algorithm__tuning__enabled": True,
+        "inference__drift_action": "alert",
+    },
 }
 
 
