@@ -14,6 +14,9 @@ $(VENV)/.installed: pyproject.toml $(GENERATED_LOCK)
 	$(BIN)/python -m pip install --quiet pip==26.3
 	$(BIN)/python -m pip install --quiet --require-hashes -r '$(GENERATED_LOCK)'
 	$(BIN)/python -m pip install --quiet --group dev
+	$(PYTHON) -m venv .tools
+	.tools/bin/python -m pip install --quiet pip==26.3
+	.tools/bin/python -m pip install --quiet --group infra
 	touch $@
 
 lint: install
@@ -32,4 +35,4 @@ demo: install
 	$(MAKE) -C "$$(find $(DEMO_DIR) -mindepth 1 -maxdepth 1 -type d | head -n 1)" local
 
 clean:
-	rm -rf $(VENV) .local .pytest_cache .ruff_cache
+	rm -rf $(VENV) .tools .local .pytest_cache .ruff_cache

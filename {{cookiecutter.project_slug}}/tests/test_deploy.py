@@ -1,12 +1,23 @@
 """Deployment upserts both pipelines with digest-pinned images, against moto."""
 
+import io
 import json
+import subprocess
+import sys
+import zipfile
 
 import boto3
 import pytest
 from moto import mock_aws
 
+from {{ cookiecutter.package_name }}.deploy_images import (
+    build_and_push,
+    promote_images,
+)
 from {{ cookiecutter.package_name }}.pipelines.deploy import (
+    LAMBDAS,
+    lambda_package,
+    publish_lambdas,
     upsert,
 )
 from {{ cookiecutter.package_name }}.registry.manifest import (
@@ -59,3 +70,95 @@ def test_upsert_refuses_unpinned_images(aws, config):
     pin_images(store, config, pinned=False)
     with pytest.raises(ValueError, match="not pinned by digest"):
         upsert(config, "dev", client=sagemaker, store=store)
+
+
+def test_lambda_package_holds_only_light_modules_and_imports_without_pandas(tmp_path, config):
+    package = config["project"]["package"]
+    archive = zipfile.ZipFile(io.BytesIO(lambda_package()))
+    names = archive.namelist()
+    assert f"{package}/lambdas/register.py" in names and f"{package}/registry/store.py" in names
+    assert not [n for n in names if "/components/" in n or "/pipelines/" in n]
+    archive.extractall(tmp_path)
+    probe = (
+        "import sys\n"
+        + "".join(f"import {package}.lambdas.{f}\n" for f in LAMBDAS)
+        + "heavy = sorted(m for m in ('pandas', 'numpy', 'sklearn', 'sagemaker') if m in sys.modules)\n"
+        + "print(','.join(heavy))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, env={"PYTHONPATH": str(tmp_path)}, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""
+
+
+def test_publish_replaces_each_lambdas_code(aws, config):
+    region = config["aws"]["region"]
+    iam = boto3.client("iam", region_name=region)
+    role = iam.create_role(RoleName="lambda", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    client = boto3.client("lambda", region_name=region)
+    for function in LAMBDAS:
+        client.create_function(
+            FunctionName=f"{config['project']['slug']}-dev-{function}",
+            Runtime="python3.11",
+            Role=role,
+            Handler=f"{config['project']['package']}.lambdas.{function}.handler",
+            Code={"ZipFile": b"placeholder"},
+        )
+    published = publish_lambdas(config, "dev", client=client)
+    assert set(published) == set(LAMBDAS)
+    assert len(set(published.values())) == 1
+
+
+class FakeDocker:
+    """Records docker calls; answers `inspect` with a digest, as a registry push would."""
+
+    def __init__(self, digest="c" * 64, cached=False):
+        self.calls = []
+        self.digest = digest
+        self.cached = cached
+
+    def __call__(self, arguments):
+        self.calls.append(list(arguments))
+        if arguments[0] == "manifest" and not self.cached:
+            raise RuntimeError("no such manifest")
+        if arguments[0] == "inspect":
+            return f"{arguments[-1].split(':')[0]}@sha256:{self.digest}"
+        return ""
+
+
+def test_images_are_built_pushed_and_recorded_by_digest(aws, config):
+    store, _ = aws
+    docker = FakeDocker()
+    pinned = build_and_push(config, "dev", "3f2c1ab", store, run=docker)
+    assert set(pinned) == set(COMPONENTS)
+    for component in COMPONENTS:
+        uri = store.get(image_parameter(config, "dev", component)).value
+        assert uri == pinned[component] and uri.endswith("@sha256:" + "c" * 64)
+    builds = [c for c in docker.calls if c[0] == "build"]
+    assert len(builds) == 4 and all("--cache-from" in c for c in builds)
+    assert all(c[c.index("--file") + 1].startswith("docker/") for c in builds)
+    pushes = [c[1] for c in docker.calls if c[0] == "push"]
+    assert all(p.endswith(":3f2c1ab") for p in pushes), "tags are immutable: push only the git sha tag"
+
+
+def test_bad_tag_and_missing_digest_are_refused(aws, config):
+    store, _ = aws
+    with pytest.raises(ValueError, match="plain git sha"):
+        build_and_push(config, "dev", "latest:1", store, run=FakeDocker())
+    with pytest.raises(RuntimeError, match="did not report a pushed digest"):
+        build_and_push(config, "dev", "abc", store, run=lambda _args: "")
+
+
+def test_promotion_copies_the_tested_digests(aws, config):
+    store, _ = aws
+    if len(config["environments"]) < 2:
+        pytest.skip("a single environment has nothing to promote to")
+    source, target = config["environments"][:2]
+    pin_images(store, config, digest="d" * 64)
+    for component in COMPONENTS:
+        store.put(
+            image_parameter(config, source, component), store.get(image_parameter(config, "dev", component)).value
+        )
+    promote_images(config, source, target, store)
+    assert store.get(image_parameter(config, target, "algorithm")).value.endswith("d" * 64)

@@ -9,6 +9,7 @@ from moto import mock_aws
 
 from {{ cookiecutter.package_name }}.lambdas import (
     alert,
+    launcher,
     register,
     retrain,
 )
@@ -123,3 +124,26 @@ def test_alert_only_notifies(aws):
     _, sent = aws
     assert alert.handler(drift_event()) == {"retrain_started": False}
     assert sent == ["Drift in test (dev)"]
+
+
+def test_launcher_starts_inference_with_the_approved_models_uris(aws):
+    services, _ = aws
+    services.sagemaker.create_pipeline(
+        PipelineName="test-dev-inference",
+        PipelineDefinition=json.dumps({"Version": "2020-12-01", "Steps": []}),
+        RoleArn="arn:aws:iam::123456789012:role/test",
+    )
+    register.handler(register_event("run1"))
+    second = register_event("run2") | {"model": "s3://bucket/model-2.tar.gz"}
+    register.handler(second)
+    ModelRegistry(services.store, MANIFEST).promote(1)
+    event = {"manifest_parameter": MANIFEST, "inference_pipeline": "test-dev-inference", "input_data": "s3://b/in/"}
+    result = launcher.handler(event)
+    assert result["manifest_version"] == 1
+    assert "test-dev-inference/execution/" in result["execution"]
+
+
+def test_launcher_without_a_model_fails_clearly(aws):
+    event = {"manifest_parameter": MANIFEST, "inference_pipeline": "test-dev-inference", "input_data": "s3://b/in/"}
+    with pytest.raises(KeyError, match="run the training pipeline first"):
+        launcher.handler(event)

@@ -105,6 +105,43 @@ def cmd_pipelines_upsert(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_images_push(args: argparse.Namespace) -> int:
+    from .deploy_images import build_and_push
+    from .registry.store import SsmParameterStore
+
+    config = load_config()
+    pinned = build_and_push(config, args.env, args.tag, SsmParameterStore(region=config["aws"]["region"]))
+    for component, uri in pinned.items():
+        console.print(f"{component}: {uri}")
+    return 0
+
+
+def cmd_images_promote(args: argparse.Namespace) -> int:
+    from .deploy_images import promote_images
+    from .registry.store import SsmParameterStore
+
+    config = load_config()
+    pinned = promote_images(config, args.source, args.env, SsmParameterStore(region=config["aws"]["region"]))
+    for component, uri in pinned.items():
+        console.print(f"{component}: {uri} -> {args.env}")
+    return 0
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    """Publish the Lambda handlers, then upsert both pipelines with the pinned images."""
+    from .pipelines.deploy import publish_lambdas, upsert
+
+    config = load_config()
+    for function, sha in publish_lambdas(config, args.env).items():
+        console.print(f"lambda {function}: {sha}")
+    arns = upsert(config, args.env)
+    for kind, arn in arns.items():
+        console.print(f"pipeline {kind}: {arn}")
+    if args.json:
+        print(json.dumps(arns))
+    return 0
+
+
 def _registry(args: argparse.Namespace):
     from .registry.manifest import ModelRegistry, manifest_parameter
     from .registry.store import SsmParameterStore
@@ -183,6 +220,17 @@ def build_parser() -> argparse.ArgumentParser:
     definition.set_defaults(func=cmd_pipelines_definition)
     upsert = with_env(pipeline_actions.add_parser("upsert", help="create or update both pipelines on AWS"))
     upsert.set_defaults(func=cmd_pipelines_upsert)
+
+    images = commands.add_parser("images", help="component images (CI)").add_subparsers(dest="action", required=True)
+    push = with_env(images.add_parser("push", help="build, push and record the four images"), False)
+    push.add_argument("--tag", required=True, help="the git sha to tag the images with")
+    push.set_defaults(func=cmd_images_push)
+    promote_images = with_env(images.add_parser("promote", help="copy pinned image URIs from another env"), False)
+    promote_images.add_argument("--from", dest="source", required=True, help="environment to copy from")
+    promote_images.set_defaults(func=cmd_images_promote)
+
+    deploy = with_env(commands.add_parser("deploy", help="publish the Lambdas and upsert both pipelines (CI)"))
+    deploy.set_defaults(func=cmd_deploy)
 
     registry = commands.add_parser("registry", help="model manifest versions in Parameter Store")
     registry_actions = registry.add_subparsers(dest="action", required=True)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
+from pathlib import Path
 from typing import Any
 
 from ..registry.manifest import image_parameter, prefix
@@ -61,3 +64,36 @@ def pipeline_exists(client: Any, name: str) -> bool:
             return False
         raise
     return True
+
+
+LAMBDAS = ("register", "retrain", "alert", "launcher")
+# What the Lambdas import: handlers and the registry, nothing that needs pandas or the SDK.
+LAMBDA_MODULES = ("__init__.py", "lambdas", "registry")
+
+
+def lambda_package() -> bytes:
+    """A zip of the handlers and the registry, importable on the stock Python Lambda runtime."""
+    package = Path(__file__).resolve().parents[1]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for entry in LAMBDA_MODULES:
+            paths = [package / entry] if entry.endswith(".py") else sorted((package / entry).rglob("*.py"))
+            for path in paths:
+                info = zipfile.ZipInfo(f"{package.name}/{path.relative_to(package).as_posix()}", (2026, 1, 1, 0, 0, 0))
+                info.external_attr = 0o644 << 16
+                archive.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
+    return buffer.getvalue()
+
+
+def publish_lambdas(config: dict[str, Any], env: str, client: Any = None) -> dict[str, str]:
+    """Replace each Lambda's code with this package's handlers; returns the new code hashes."""
+    if client is None:
+        import boto3
+
+        client = boto3.client("lambda", region_name=config["aws"]["region"])
+    code = lambda_package()
+    published = {}
+    for function in LAMBDAS:
+        response = client.update_function_code(FunctionName=layout.name(config, env, function), ZipFile=code)
+        published[function] = response["CodeSha256"]
+    return published

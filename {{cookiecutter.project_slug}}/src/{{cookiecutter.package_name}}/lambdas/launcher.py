@@ -1,0 +1,34 @@
+"""Launcher: EventBridge Scheduler's target. Starts batch inference with the approved model.
+
+EventBridge cannot pass pipeline parameters by itself; this handler reads the approved (or
+latest) manifest and passes its URIs to the inference pipeline.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from ..registry.manifest import ModelRegistry
+from .services import current
+
+
+def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """Start the inference pipeline on `input_data` with the model the registry serves."""
+    services = current()
+    registered = ModelRegistry(services.store, event["manifest_parameter"]).for_inference()
+    artifacts = registered.manifest["artifacts"]
+    parameters = {
+        "InputData": event["input_data"],
+        "ModelUri": artifacts["model"],
+        "PreprocessingUri": artifacts["preprocessing"],
+        "BaselineUri": artifacts["baseline"],
+        "ManifestVersion": str(registered.version),
+    }
+    stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+    response = services.sagemaker.start_pipeline_execution(
+        PipelineName=event["inference_pipeline"],
+        PipelineExecutionDisplayName=f"scheduled-{stamp}",
+        PipelineParameters=[{"Name": k, "Value": v} for k, v in parameters.items()],
+    )
+    return {"execution": response["PipelineExecutionArn"], "manifest_version": registered.version}

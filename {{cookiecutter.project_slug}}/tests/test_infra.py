@@ -1,0 +1,189 @@
+"""The CloudFormation stacks and buildspecs, read as data: secure defaults and real commands."""
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+
+from {{ cookiecutter.package_name }}.cli import (
+    build_parser,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+CODEBUILD_IMAGE = "aws/codebuild/amazonlinux-x86_64-standard:5.0"
+# Python runtimes that image ships (aws-codebuild-docker-images, al/x86_64/standard/5.0/runtimes.yml).
+CODEBUILD_PYTHONS = {"3.9", "3.10", "3.11", "3.12", "3.13", "3.14"}
+WILDCARD_ACTION = re.compile(r"^(\*|[a-z0-9-]+:\*)$")
+
+
+class CloudFormationLoader(yaml.SafeLoader):
+    """YAML with CloudFormation's short-form functions (!Ref, !Sub, ...) kept as data."""
+
+
+def _function(loader, tag_suffix, node):
+    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        return {name: loader.construct_scalar(node)}
+    if isinstance(node, yaml.SequenceNode):
+        return {name: loader.construct_sequence(node, deep=True)}
+    return {name: loader.construct_mapping(node, deep=True)}
+
+
+CloudFormationLoader.add_multi_constructor("!", _function)
+
+
+def template(name):
+    return yaml.load((ROOT / "infra" / name).read_text(), Loader=CloudFormationLoader)
+
+
+def resources(document, kind):
+    return {name: r["Properties"] for name, r in document["Resources"].items() if r["Type"] == kind}
+
+
+def statements(document):
+    for name, resource in document["Resources"].items():
+        properties = resource.get("Properties", {})
+        documents = [p["PolicyDocument"] for p in properties.get("Policies", [])]
+        documents += [
+            properties[k] for k in ("PolicyDocument", "KeyPolicy", "AssumeRolePolicyDocument") if k in properties
+        ]
+        for policy in documents:
+            for statement in policy["Statement"]:
+                yield name, statement
+
+
+@pytest.fixture(scope="module")
+def environment():
+    return template("environment.yml")
+
+
+@pytest.fixture(scope="module")
+def cicd():
+    return template("cicd.yml")
+
+
+@pytest.mark.parametrize("name", ["environment.yml", "cicd.yml"])
+def test_no_iam_statement_allows_wildcard_actions(name):
+    checked = 0
+    for resource, statement in statements(template(name)):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        if statement["Effect"] == "Allow":
+            assert not [a for a in actions if WILDCARD_ACTION.match(a)], f"{resource}: {actions}"
+        checked += 1
+    assert checked > 10
+
+
+def test_four_scanned_immutable_encrypted_repositories(cicd):
+    repositories = resources(cicd, "AWS::ECR::Repository")
+    assert sorted(r["RepositoryName"].rsplit("-", 1)[1] for r in repositories.values()) == sorted(
+        ["processing", "algorithm", "monitoring", "explainability"]
+    )
+    for repository in repositories.values():
+        assert repository["ImageTagMutability"] == "IMMUTABLE"
+        assert repository["ImageScanningConfiguration"]["ScanOnPush"] is True
+        assert repository["EncryptionConfiguration"]["EncryptionType"] == "KMS"
+        assert "LifecyclePolicyText" in repository["LifecyclePolicy"]
+
+
+@pytest.mark.parametrize("name", ["environment.yml", "cicd.yml"])
+def test_buckets_are_locked_down(name):
+    document = template(name)
+    buckets = resources(document, "AWS::S3::Bucket")
+    policies = {p["Bucket"]["Ref"]: p["PolicyDocument"] for p in resources(document, "AWS::S3::BucketPolicy").values()}
+    assert buckets
+    for bucket_name, bucket in buckets.items():
+        encryption = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+        assert encryption["SSEAlgorithm"] == "aws:kms"
+        assert bucket["VersioningConfiguration"]["Status"] == "Enabled"
+        assert (
+            all(bucket["PublicAccessBlockConfiguration"].values())
+            and len(bucket["PublicAccessBlockConfiguration"]) == 4
+        )
+        assert bucket["LifecycleConfiguration"]["Rules"]
+        deny = [s for s in policies[bucket_name]["Statement"] if s["Effect"] == "Deny"]
+        assert deny and deny[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_pipeline_goes_from_source_to_prod_through_an_approval(cicd, config):
+    (pipeline,) = resources(cicd, "AWS::CodePipeline::Pipeline").values()
+    assert pipeline["PipelineType"] == "V2"
+    stages = [stage["Name"] for stage in pipeline["Stages"]]
+    envs = [e.capitalize() for e in config["environments"]]
+    expected = ["Source", "Test", "BuildImages", f"Deploy{envs[0]}"]
+    for env in envs[1:]:
+        expected += [f"Approve{env}", f"Deploy{env}"]
+    assert stages == expected
+    source = pipeline["Stages"][0]["Actions"][0]["ActionTypeId"]
+    assert source["Provider"] == "CodeStarSourceConnection"
+    approvals = [a for s in pipeline["Stages"] for a in s["Actions"] if a["ActionTypeId"]["Category"] == "Approval"]
+    assert len(approvals) == len(envs) - 1
+
+
+def test_only_the_image_build_is_privileged(cicd):
+    projects = resources(cicd, "AWS::CodeBuild::Project")
+    privileged = [p["Name"] for p in projects.values() if p["Environment"]["PrivilegedMode"]]
+    assert privileged == [f"{cicd_slug(cicd)}-build-images"]
+    for project in projects.values():
+        assert project["Environment"]["Image"] == CODEBUILD_IMAGE
+        assert (ROOT / project["Source"]["BuildSpec"]).is_file()
+
+
+def cicd_slug(cicd):
+    return resources(cicd, "AWS::CodePipeline::Pipeline")["Pipeline"]["Name"]
+
+
+def test_schedule_starts_the_launcher_with_the_configured_expression(environment, config):
+    (schedule,) = resources(environment, "AWS::Scheduler::Schedule").values()
+    assert schedule["ScheduleExpression"] == config["inference"]["schedule"]
+    assert schedule["Target"]["Arn"] == {"Fn::GetAtt": "LauncherFunction.Arn"}
+
+
+def test_lambda_handlers_exist_and_logs_are_kept(environment, config):
+    import importlib
+
+    functions = resources(environment, "AWS::Lambda::Function")
+    assert len(functions) == 4
+    for function in functions.values():
+        module, handler = function["Handler"].rsplit(".", 1)
+        assert callable(getattr(importlib.import_module(module), handler))
+    for group in resources(environment, "AWS::Logs::LogGroup").values():
+        assert group["RetentionInDays"] >= 365
+
+
+def test_alarms_watch_both_pipelines(environment, config):
+    alarms = resources(environment, "AWS::CloudWatch::Alarm").values()
+    watched = {
+        d["Value"]["Fn::Sub"].rsplit("-", 1)[1] for a in alarms for d in a["Dimensions"] if d["Name"] == "PipelineName"
+    }
+    assert watched == {"training", "inference"}
+
+
+def test_image_parameters_are_seeded(environment):
+    names = [p["Name"]["Fn::Sub"][0] for p in resources(environment, "AWS::SSM::Parameter").values()]
+    assert sorted(n.rsplit("/", 1)[1] for n in names) == ["algorithm", "explainability", "monitoring", "processing"]
+
+
+@pytest.mark.parametrize("name", ["test.yml", "build-images.yml", "deploy.yml"])
+def test_buildspec_structure_and_runtime(name):
+    spec = yaml.safe_load((ROOT / "buildspecs" / name).read_text())
+    assert spec["version"] == 0.2
+    assert set(spec["phases"]) <= {"install", "pre_build", "build", "post_build"}
+    python = spec["phases"]["install"]["runtime-versions"]["python"]
+    assert python in CODEBUILD_PYTHONS
+    dockerfile = (ROOT / "docker" / "algorithm" / "Dockerfile").read_text()
+    assert f"python:{python}-slim" in dockerfile, "CI must test on the Python the images run"
+
+
+@pytest.mark.parametrize("name", ["test.yml", "build-images.yml", "deploy.yml"])
+def test_buildspec_commands_are_real_make_targets_and_cli_commands(name):
+    spec = yaml.safe_load((ROOT / "buildspecs" / name).read_text())
+    makefile = (ROOT / "Makefile").read_text()
+    commands = [c for phase in spec["phases"].values() for c in phase.get("commands", [])]
+    for command in commands:
+        for target in re.findall(r"\bmake ([a-z-]+)", command):
+            assert re.search(rf"^{target}:", makefile, re.MULTILINE), f"no make target {target}"
+        for cli in re.findall(r"-m \S+ ([^;>|]+)", command):
+            arguments = ["x" if "$" in word else word for word in shlex.split(cli)]
+            build_parser().parse_args(arguments)
