@@ -1,8 +1,9 @@
-"""Runs after cookiecutter writes the repository: check config/project.yaml, then say what next.
+"""Runs after cookiecutter writes the repository: drop what the options turned off, check
+config/project.yaml, then say what to do next.
 
 The config is validated against the same JSON Schema the generated code uses at run time
-(src/<package>/config_schema.json). The hook has no side effects (no git init, no network),
-so cruft can re-run it on every update.
+(src/<package>/config_schema.json). The hook is idempotent and has no side effects beyond the
+project (no git init, no network), so cruft can re-run it on every update.
 """
 
 import json
@@ -12,6 +13,19 @@ from pathlib import Path
 PROJECT_SLUG = {{cookiecutter.project_slug | tojson}}
 PACKAGE_NAME = {{cookiecutter.package_name | tojson}}
 TARGET_COLUMN = {{cookiecutter.target_column | tojson}}
+DRIFT_ACTION = {{cookiecutter.drift_action | tojson}}
+
+
+def turned_off(drift_action: str, package: str) -> list[str]:
+    """Files an answer makes dead code: with drift_action alert, nothing starts a retrain."""
+    if drift_action == "alert":
+        return [f"src/{package}/lambdas/retrain.py", "tests/test_retrain.py"]
+    return []
+
+
+def remove_turned_off(project: Path, paths: list[str]) -> None:
+    for relative in paths:
+        (project / relative).unlink(missing_ok=True)
 
 
 def config_problems(project: Path, package: str) -> list[str]:
@@ -47,6 +61,7 @@ def next_steps(slug: str, target: str) -> str:
 
 
 def main() -> int:
+    remove_turned_off(Path.cwd(), turned_off(DRIFT_ACTION, PACKAGE_NAME))
     problems = config_problems(Path.cwd(), PACKAGE_NAME)
     if problems:
         lines = "\n".join(f"  - {p}" for p in problems)

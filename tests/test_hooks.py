@@ -250,3 +250,16 @@ def test_every_prompt_is_covered_by_the_hook(pre):
     questions = {k for k in DEFAULTS if not k.startswith("_")}
     assert set(pre.ANSWERS) == questions
     assert json.loads(json.dumps(pre.ANSWERS)) == pre.ANSWERS
+
+
+def test_post_gen_hook_drops_the_retrain_lambda_when_drift_only_alerts(tmp_path):
+    alert_only = bake(tmp_path / "alert", drift_action="alert")
+    retraining = bake(tmp_path / "retrain", drift_action="retrain")
+    assert not (alert_only / "src" / "customer_churn" / "lambdas" / "retrain.py").exists()
+    assert not (alert_only / "tests" / "test_retrain.py").exists()
+    assert (retraining / "src" / "customer_churn" / "lambdas" / "retrain.py").exists()
+    assert "RetrainFunction" not in (alert_only / "infra" / "environment.yml").read_text()
+    assert "RetrainFunction" in (retraining / "infra" / "environment.yml").read_text()
+    hook = render_hook("post_gen_project", tmp_path, drift_action="alert")
+    result = subprocess.run([sys.executable, hook.__file__], cwd=alert_only, capture_output=True, text=True)
+    assert result.returncode == 0, "running the hook again must change nothing and succeed"

@@ -114,13 +114,23 @@ DRIFT_ACTION = {
 # One xdist group per dataset, so each dataset's story runs once, on one worker.
 @pytest.fixture(scope="module", params=[pytest.param(c, marks=pytest.mark.xdist_group(c)) for c in sorted(CASES)])
 def outcome(request, tmp_path_factory):
-    load, target, problem_type, shifted_feature, shift = CASES[request.param]
-    workdir = tmp_path_factory.mktemp(request.param)
+    # A worker may interleave two datasets' tests, which would set this module fixture up again.
+    if request.param not in OUTCOMES:
+        OUTCOMES[request.param] = run_story(request.param, tmp_path_factory)
+    return OUTCOMES[request.param]
+
+
+OUTCOMES: dict[str, tuple] = {}
+
+
+def run_story(case: str, tmp_path_factory) -> tuple:
+    load, target, problem_type, shifted_feature, shift = CASES[case]
+    workdir = tmp_path_factory.mktemp(case)
     answers = {
-        "project_name": f"Case {request.param}",
+        "project_name": f"Case {case}",
         "target_column": target,
         "problem_type": problem_type,
-        "drift_action": DRIFT_ACTION[request.param],
+        "drift_action": DRIFT_ACTION[case],
     }
     project = bake(workdir / "bake", **answers)
     data = load().sample(frac=1.0, random_state=0).reset_index(drop=True)
@@ -148,7 +158,7 @@ def outcome(request, tmp_path_factory):
     story["promoted"] = cli("registry", "promote", "--version", "1")
     story["with_v1"] = cli("local", "infer", "--data", str(files / "holdout.csv"))
     story["history"] = cli("registry", "history")
-    return story, len(holdout), shifted_feature, problem_type, list(holdout.columns), DRIFT_ACTION[request.param]
+    return story, len(holdout), shifted_feature, problem_type, list(holdout.columns), DRIFT_ACTION[case]
 
 
 def test_training_reports_the_objective_metric(outcome):

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
 
+import boto3
 import pandas as pd
 import pytest
+from moto import mock_aws
 
 from {{ cookiecutter.package_name }}.config import (
     load_config,
+)
+from {{ cookiecutter.package_name }}.lambdas.services import (
+    Services,
+    installed,
+)
+from {{ cookiecutter.package_name }}.registry.store import (
+    SsmParameterStore,
 )
 from {{ cookiecutter.package_name }}.sample_data import (
     generate,
@@ -83,3 +93,62 @@ def trained_model(processed, config):
 
     schema, train, _ = processed
     return fit(train, schema, config["algorithm"]["hyperparameters"])
+
+
+REGION = "eu-west-1"
+MANIFEST = "/mlops/test/dev/model/manifest"
+STATE = "/mlops/test/dev/state/last-retrain"
+
+
+@pytest.fixture
+def lambda_aws():
+    """moto SSM, SageMaker (with a training pipeline) and SNS, installed as the handlers' services."""
+    with mock_aws():
+        sagemaker = boto3.client("sagemaker", region_name=REGION)
+        sagemaker.create_pipeline(
+            PipelineName="test-dev-training",
+            PipelineDefinition=json.dumps({"Version": "2020-12-01", "Steps": []}),
+            RoleArn="arn:aws:iam::123456789012:role/test",
+        )
+        sns = boto3.client("sns", region_name=REGION)
+        topic = sns.create_topic(Name="alerts")["TopicArn"]
+        sent = []
+
+        def notify(subject, message):
+            sns.publish(TopicArn=topic, Subject=subject, Message=message)
+            sent.append(subject)
+
+        services = Services(SsmParameterStore(boto3.client("ssm", region_name=REGION)), sagemaker, notify)
+        with installed(services):
+            yield services, sent
+
+
+def register_event(run="run1"):
+    return {
+        "manifest_parameter": MANIFEST,
+        "run_id": run,
+        "pipeline_execution": f"arn:aws:sagemaker:{REGION}:123456789012:pipeline/test-dev-training/execution/{run}",
+        "training_data": "s3://bucket/data/train/",
+        "model": "s3://bucket/model.tar.gz",
+        "preprocessing": "s3://bucket/artifacts",
+        "baseline": "s3://bucket/baseline",
+        "explainability": "s3://bucket/explainability",
+        "git_sha": "abc",
+        "template_version": "0.1.0",
+        "metric_auc": "0.81",
+        "metric_accuracy": 0.7,
+    }
+
+
+def drift_event():
+    return {
+        "project": "test",
+        "environment": "dev",
+        "run_id": "inference1",
+        "manifest_version": "1",
+        "drift_report": "s3://bucket/report",
+        "training_pipeline": "test-dev-training",
+        "manifest_parameter": MANIFEST,
+        "state_parameter": STATE,
+        "cooldown_hours": 24.0,
+    }

@@ -14,8 +14,10 @@ from {{ cookiecutter.package_name }}.deploy_images import (
     build_and_push,
     promote_images,
 )
+from {{ cookiecutter.package_name }}.lambdas import (
+    available,
+)
 from {{ cookiecutter.package_name }}.pipelines.deploy import (
-    LAMBDAS,
     lambda_package,
     publish_lambdas,
     upsert,
@@ -81,7 +83,7 @@ def test_lambda_package_holds_only_light_modules_and_imports_without_pandas(tmp_
     archive.extractall(tmp_path)
     probe = (
         "import sys\n"
-        + "".join(f"import {package}.lambdas.{f}\n" for f in LAMBDAS)
+        + "".join(f"import {package}.lambdas.{f}\n" for f in available())
         + "heavy = sorted(m for m in ('pandas', 'numpy', 'sklearn', 'sagemaker') if m in sys.modules)\n"
         + "print(','.join(heavy))\n"
     )
@@ -97,7 +99,7 @@ def test_publish_replaces_each_lambdas_code(aws, config):
     iam = boto3.client("iam", region_name=region)
     role = iam.create_role(RoleName="lambda", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
     client = boto3.client("lambda", region_name=region)
-    for function in LAMBDAS:
+    for function in available():
         client.create_function(
             FunctionName=f"{config['project']['slug']}-dev-{function}",
             Runtime="python3.11",
@@ -106,7 +108,7 @@ def test_publish_replaces_each_lambdas_code(aws, config):
             Code={"ZipFile": b"placeholder"},
         )
     published = publish_lambdas(config, "dev", client=client)
-    assert set(published) == set(LAMBDAS)
+    assert set(published) == set(available())
     assert len(set(published.values())) == 1
 
 

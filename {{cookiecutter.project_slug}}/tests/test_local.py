@@ -107,6 +107,17 @@ def test_promoted_version_is_used_for_inference(story):
     assert story["again"]["manifest_version"] == 1
 
 
+def test_drift_thresholds_are_pipeline_parameters(story, config, data):
+    relaxed = {
+        "DriftComparisonThreshold": "1.0",
+        "DriftCategoricalThreshold": "1.0",
+        "DriftCompletenessTolerance": "1.0",
+    }
+    result = local_infer(data["drifted"], config, "dev", story["workspace"], quiet, parameters=relaxed)
+    assert result["status"] == "Succeeded"
+    assert result["drift"]["detected"] is False, "no distance can exceed 1.0, so the override must silence drift"
+
+
 def test_retrain_cooling_period_stops_retrain_storms(story, config):
     if config["inference"]["drift_action"] != "retrain":
         pytest.skip("drift_action is alert")

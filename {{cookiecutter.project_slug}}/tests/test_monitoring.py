@@ -1,9 +1,13 @@
+import copy
 import json
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from {{ cookiecutter.package_name }}.components.monitoring.__main__ import (
+    apply_threshold_overrides,
+)
 from {{ cookiecutter.package_name }}.components.monitoring.baseline import (
     build_baseline,
 )
@@ -141,3 +145,15 @@ def test_shards_merge_to_the_single_pass_decision(baseline):
     violations, drift, _ = compare(merged, columns, statistics, constraints)
     assert (violations, drift) == compare(whole, columns, statistics, constraints)[:2]
     assert drift["drift_detected"]
+
+
+def test_threshold_overrides_replace_recorded_values_and_are_checked(baseline):
+    _, constraints = baseline
+    changed = apply_threshold_overrides(copy.deepcopy(constraints), {"DRIFT_COMPARISON_THRESHOLD": "0.3"})
+    assert changed["monitoring_config"]["distribution_constraints"]["comparison_threshold"] == 0.3
+    unchanged = apply_threshold_overrides(copy.deepcopy(constraints), {"DRIFT_COMPARISON_THRESHOLD": " "})
+    assert unchanged == constraints
+    with pytest.raises(Exception, match=r"DRIFT_SIGNIFICANCE_LEVEL=0\.5 is outside"):
+        apply_threshold_overrides(copy.deepcopy(constraints), {"DRIFT_SIGNIFICANCE_LEVEL": "0.5"})
+    with pytest.raises(Exception, match="is not a number"):
+        apply_threshold_overrides(copy.deepcopy(constraints), {"DRIFT_COMPARISON_THRESHOLD": "high"})

@@ -162,6 +162,10 @@ def test_inference_graph(definitions):
     parameters = {p["Name"] for p in pipelines["inference"]["Parameters"]}
     assert {"InputData", "ModelUri", "PreprocessingUri", "BaselineUri", "ManifestVersion"} <= parameters
     assert {"TransformInstanceType", "ProcessingInstanceType", "ProcessingInstanceCount"} <= parameters
+    thresholds = {"DriftSignificanceLevel", "DriftComparisonThreshold", "DriftCategoricalThreshold"}
+    assert thresholds | {"DriftCompletenessTolerance"} <= parameters
+    environment = steps["Monitoring"]["Arguments"]["Environment"]
+    assert environment["DRIFT_SIGNIFICANCE_LEVEL"] == {"Get": "Parameters.DriftSignificanceLevel"}
 
 
 def test_pinned_images_become_parameter_defaults(config):

@@ -26,9 +26,11 @@ class JobFailed(RuntimeError):
     """A component exited non-zero; the message is its FailureReason."""
 
 
-def run_component(component: str, mode: str, root: Path, log: Path | None = None) -> None:
-    """Run `python -m <package>.components.<component> <mode>` with OPT_ML_ROOT=root."""
-    env = {**os.environ, "OPT_ML_ROOT": str(root), "PYTHONPATH": _pythonpath()}
+def run_component(
+    component: str, mode: str, root: Path, log: Path | None = None, environment: dict[str, str] | None = None
+) -> None:
+    """Run `python -m <package>.components.<component> <mode>` with OPT_ML_ROOT=root (and the job's env)."""
+    env = {**os.environ, **(environment or {}), "OPT_ML_ROOT": str(root), "PYTHONPATH": _pythonpath()}
     log = log or root / "job.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w", encoding="utf-8") as sink:

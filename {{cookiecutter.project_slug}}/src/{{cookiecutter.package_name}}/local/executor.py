@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..lambdas import alert, register, retrain
+from ..lambdas import handler_for
 from ..lambdas.services import Services, installed
 from ..local_jobs import JobFailed, model_server, pack_model, run_component, transform_file
 from ..pipelines.layout import component_of_image
@@ -31,11 +31,6 @@ from .expressions import ExpressionError, Resolver, referenced_steps, walk
 from .workspace import Workspace
 
 SUPPORTED = ("Processing", "Training", "Tuning", "Model", "Transform", "Condition", "Lambda", "Fail")
-HANDLERS: dict[str, Callable[..., dict[str, Any]]] = {
-    "register": register.handler,
-    "retrain": retrain.handler,
-    "alert": alert.handler,
-}
 OPT_ML = "/opt/ml/"
 
 
@@ -233,7 +228,8 @@ class LocalExecutor:
             self._stage(s3["S3Uri"], root, s3["LocalPath"], f"input '{item['InputName']}'")
         component = component_of_image(args["AppSpecification"]["ImageUri"])
         mode = " ".join(args["AppSpecification"].get("ContainerArguments", []))
-        run_component(component, mode, root, log=sandbox / "job.log")
+        environment = {k: str(v) for k, v in args.get("Environment", {}).items()}
+        run_component(component, mode, root, log=sandbox / "job.log", environment=environment)
         outputs = {}
         published = {}
         for item in args.get("ProcessingOutputConfig", {}).get("Outputs", []):
@@ -366,9 +362,9 @@ class LocalExecutor:
         event = resolver(step.get("Arguments", {}))
         function = step["FunctionArn"].rsplit(":", 1)[-1]
         prefix = f"{self.config['project']['slug']}-{self.env}-"
-        handler = HANDLERS.get(function.removeprefix(prefix))
+        handler = handler_for(function.removeprefix(prefix))
         if handler is None:
-            raise StepFailed(f"no local handler for Lambda function {function!r} (known: {sorted(HANDLERS)})")
+            raise StepFailed(f"no handler in lambdas/ for Lambda function {function!r}")
         services = Services(self.workspace.store, LocalSageMaker(self), self._notify)
         with installed(services):
             response = handler(event, None)
@@ -404,15 +400,15 @@ class LocalSageMaker:
         self.executions: list[Execution] = []
 
     def start_pipeline_execution(self, PipelineName: str, PipelineParameters=(), **_: Any) -> dict[str, str]:
-        from ..pipelines.definition import KINDS, definition
+        from ..pipelines.definition import KINDS, cached_definition
 
         kind = next((k for k in KINDS if PipelineName.endswith(f"-{k}")), None)
         if kind is None:
             raise StepFailed(f"Unknown pipeline {PipelineName}")
         parameters = {p["Name"]: p["Value"] for p in PipelineParameters}
-        nested = self.executor.run(
-            definition(self.executor.config, self.executor.env, kind, self.executor.images), parameters, PipelineName
-        )
+        executor = self.executor
+        built = cached_definition(executor.config, executor.env, kind, executor.workspace.definitions, executor.images)
+        nested = executor.run(built, parameters, PipelineName)
         self.executions.append(nested)
         return {"PipelineExecutionArn": nested.arn}
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..pipelines import layout
-from ..pipelines.definition import definition
+from ..pipelines.definition import cached_definition
 from ..registry.manifest import ModelRegistry, manifest_parameter
 from .executor import Execution, LocalExecutor
 from .workspace import Workspace
@@ -31,7 +31,8 @@ def local_train(
     input_uri = workspace.upload(Path(data), f"s3://{bucket}/data/train/")
     pipeline = layout.pipeline_name(config, env, "training")
     executor = _executor(workspace, config, env, progress)
-    execution = executor.run(definition(config, env, "training"), {"InputData": input_uri}, pipeline)
+    training = cached_definition(config, env, "training", workspace.definitions)
+    execution = executor.run(training, {"InputData": input_uri}, pipeline)
     summary: dict[str, Any] = {
         "run_id": execution.execution_id,
         "status": execution.status,
@@ -51,9 +52,17 @@ def local_train(
 
 
 def local_infer(
-    data: Path, config: dict[str, Any], env: str, workspace: Workspace, progress: Callable[[str], None] = print
+    data: Path,
+    config: dict[str, Any],
+    env: str,
+    workspace: Workspace,
+    progress: Callable[[str], None] = print,
+    parameters: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Run the inference pipeline on `data` with the approved (or latest) model."""
+    """Run the inference pipeline on `data` with the approved (or latest) model.
+
+    `parameters` overrides other pipeline parameters, such as the drift thresholds.
+    """
     if not Path(data).is_file():
         raise FileNotFoundError(f"Production data {data} does not exist.")
     registered = _registry(workspace, config, env).for_inference()
@@ -62,6 +71,7 @@ def local_infer(
     executor = _executor(workspace, config, env, progress)
     input_uri = workspace.upload(Path(data), f"s3://{bucket}/data/inference/{Path(data).stem}/")
     parameters = {
+        **(parameters or {}),
         "InputData": input_uri,
         "ModelUri": artifacts["model"],
         "PreprocessingUri": artifacts["preprocessing"],
@@ -69,7 +79,7 @@ def local_infer(
         "ManifestVersion": str(registered.version),
     }
     pipeline = layout.pipeline_name(config, env, "inference")
-    execution = executor.run(definition(config, env, "inference"), parameters, pipeline)
+    execution = executor.run(cached_definition(config, env, "inference", workspace.definitions), parameters, pipeline)
     summary: dict[str, Any] = {
         "run_id": execution.execution_id,
         "status": execution.status,

@@ -19,6 +19,11 @@ class Workspace:
     def store(self) -> FileParameterStore:
         return FileParameterStore(self.root / "ssm")
 
+    @property
+    def definitions(self) -> Path:
+        """Pipeline definitions, cached by what they depend on."""
+        return self.root / "definitions"
+
     def path(self, uri: str) -> Path:
         """s3://bucket/key maps to <root>/s3/bucket/key."""
         if not uri.startswith("s3://"):

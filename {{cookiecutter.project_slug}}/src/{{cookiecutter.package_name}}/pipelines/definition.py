@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 KINDS = ("training", "inference")
@@ -27,3 +30,30 @@ def definition(config: dict[str, Any], env: str, kind: str, images: dict[str, st
     pipeline = build_pipeline(config, env, kind, images)
     prepare_sdk(config)  # the SDK's loggers exist only once it is imported
     return json.loads(pipeline.definition())
+
+
+def definition_key(config: dict[str, Any], env: str, kind: str, images: dict[str, str] | None) -> str:
+    """Everything a definition depends on: config, env, kind, images, this code and the SDK version."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps([config, env, kind, images or {}], sort_keys=True).encode())
+    package = Path(__file__).resolve().parents[1]
+    sources = [*sorted((package / "pipelines").glob("*.py")), package / "components" / "algorithm" / "model.py"]
+    for source in sources:
+        digest.update(source.read_bytes())
+    digest.update(metadata.version("sagemaker").encode())
+    return digest.hexdigest()[:20]
+
+
+def cached_definition(
+    config: dict[str, Any], env: str, kind: str, cache_dir: Path, images: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The definition, rebuilt only when something it depends on changed (building imports the SDK)."""
+    path = Path(cache_dir) / f"{kind}-{definition_key(config, env, kind, images)}.json"
+    if path.is_file():
+        return json.loads(path.read_text("utf-8"))
+    built = definition(config, env, kind, images)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(built), "utf-8")
+    temporary.replace(path)
+    return built

@@ -8,6 +8,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from ..lambdas import available
 from ..registry.manifest import image_parameter, prefix
 from ..registry.store import ParameterNotFound, ParameterStore, SsmParameterStore
 from . import layout
@@ -66,7 +67,6 @@ def pipeline_exists(client: Any, name: str) -> bool:
     return True
 
 
-LAMBDAS = ("register", "retrain", "alert", "launcher")
 # What the Lambdas import: handlers and the registry, nothing that needs pandas or the SDK.
 LAMBDA_MODULES = ("__init__.py", "lambdas", "registry")
 
@@ -93,7 +93,7 @@ def publish_lambdas(config: dict[str, Any], env: str, client: Any = None) -> dic
         client = boto3.client("lambda", region_name=config["aws"]["region"])
     code = lambda_package()
     published = {}
-    for function in LAMBDAS:
+    for function in available():
         response = client.update_function_code(FunctionName=layout.name(config, env, function), ZipFile=code)
         published[function] = response["CodeSha256"]
     return published

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..lambdas import available
 from . import layout
 from .steps import component_step, output_uri
 
@@ -46,6 +47,21 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
     processing_type = ParameterString("ProcessingInstanceType", default_value=settings["processing_instance_type"])
     processing_count = ParameterInteger("ProcessingInstanceCount", default_value=1)
     transform_type = ParameterString("TransformInstanceType", default_value=settings["transform_instance_type"])
+    monitoring_settings = config["monitoring"]
+    thresholds = {
+        "DRIFT_SIGNIFICANCE_LEVEL": ParameterString(
+            "DriftSignificanceLevel", default_value=str(monitoring_settings["significance_level"])
+        ),
+        "DRIFT_COMPARISON_THRESHOLD": ParameterString(
+            "DriftComparisonThreshold", default_value=str(monitoring_settings["comparison_threshold"])
+        ),
+        "DRIFT_CATEGORICAL_THRESHOLD": ParameterString(
+            "DriftCategoricalThreshold", default_value=str(monitoring_settings["categorical_comparison_threshold"])
+        ),
+        "DRIFT_COMPLETENESS_TOLERANCE": ParameterString(
+            "DriftCompletenessTolerance", default_value=str(monitoring_settings["completeness_tolerance"])
+        ),
+    }
 
     def run_uri(*parts: str) -> Any:
         return Join(on="/", values=[f"s3://{bucket}/runs/inference", ExecutionVariables.PIPELINE_EXECUTION_ID, *parts])
@@ -95,6 +111,7 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
         outputs={"report": run_uri("monitoring", "report")},
         property_files=[drift_report],
         depends_on=[transform],
+        environment=thresholds,
         **job,
     )
     explainability = component_step(
@@ -108,6 +125,12 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
     )
 
     action = config["inference"]["drift_action"]
+    if action not in available():
+        raise ValueError(
+            f"config/project.yaml sets inference.drift_action to {action!r}, but this repository was generated "
+            f"without the {action} Lambda (lambdas/{action}.py). Switch with "
+            f'`cruft update --variables-to-update \'{{"drift_action": "{action}"}}\'`.'
+        )
     event = {
         "project": config["project"]["slug"],
         "environment": env,
@@ -145,7 +168,7 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
         name=layout.pipeline_name(config, env, "inference"),
         parameters=[
             input_data, model_uri, preprocessing_uri, baseline_uri, manifest_version, *image.values(),
-            processing_type, processing_count, transform_type,
+            processing_type, processing_count, transform_type, *thresholds.values(),
         ],
         steps=[processing, model, transform, monitoring, explainability, drift_check],
         sagemaker_session=session,

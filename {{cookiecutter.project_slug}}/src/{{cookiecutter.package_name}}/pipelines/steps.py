@@ -45,6 +45,7 @@ def component_step(
     outputs: dict[str, Any],
     property_files: list[Any] | None = None,
     depends_on: list[Any] | None = None,
+    environment: dict[str, Any] | None = None,
 ) -> Any:
     """A ProcessingStep running one component's image in `mode` (its ContainerArguments)."""
     from sagemaker.core.processing import Processor
@@ -57,6 +58,7 @@ def component_step(
         instance_type=instance_type,
         sagemaker_session=session,
         base_job_name=step_name.lower(),
+        env=environment,
     )
     step_args = processor.run(
         inputs=[processing_input(n, s) for n, s in inputs.items()],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,31 @@ from .report import render_report
 from .summary import CategoricalSummary, Summary, empty_templates, merge_all, summarize
 
 CHUNK_ROWS = 200_000
+# Thresholds a job may override (the inference pipeline passes them as parameters); unset or
+# empty keeps what constraints.json recorded when the baseline was built.
+THRESHOLD_OVERRIDES = {
+    "DRIFT_SIGNIFICANCE_LEVEL": ("significance_level", 0.0, 0.2),
+    "DRIFT_COMPARISON_THRESHOLD": ("comparison_threshold", 0.0, 1.0),
+    "DRIFT_CATEGORICAL_THRESHOLD": ("categorical_comparison_threshold", 0.0, 1.0),
+    "DRIFT_COMPLETENESS_TOLERANCE": ("completeness_tolerance", 0.0, 1.0),
+}
+
+
+def apply_threshold_overrides(constraints: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
+    """Override the recorded drift thresholds with the job's environment, checking each value."""
+    config = constraints["monitoring_config"]["distribution_constraints"]
+    for variable, (key, low, high) in THRESHOLD_OVERRIDES.items():
+        text = environ.get(variable, "").strip()
+        if not text:
+            continue
+        try:
+            value = float(text)
+        except ValueError as exc:
+            raise ComponentError(f"{variable}={text!r} is not a number.") from exc
+        if not low < value <= high:
+            raise ComponentError(f"{variable}={value} is outside ({low}, {high}].")
+        config[key] = value
+    return constraints
 
 
 def _write_json(path: Path, value: Any) -> None:
@@ -63,6 +89,7 @@ def _read_baseline(directory: Path) -> tuple[dict[str, Any], dict[str, Any]]:
 def serve() -> None:
     """Summarize production data chunk by chunk, then judge it against the baseline."""
     statistics, constraints = _read_baseline(processing_input("baseline"))
+    constraints = apply_threshold_overrides(constraints, dict(os.environ))
     templates = empty_templates(statistics)
     string_columns = {n: "string" for n, t in templates.items() if isinstance(t, CategoricalSummary)}
     parts: list[dict[str, Summary]] = []
