@@ -10,6 +10,9 @@ import botocore.session
 import pytest
 from botocore.validate import ParamValidator
 
+from {{ cookiecutter.package_name }}.lambdas import (
+    available,
+)
 from {{ cookiecutter.package_name }}.local.expressions import (
     Resolver,
 )
@@ -54,7 +57,13 @@ VARIANTS = {
 }
 
 
-@pytest.fixture(scope="module", params=sorted(VARIANTS))
+# A repository baked with drift_action: alert has no retrain Lambda, so it cannot build retrain variants.
+BUILDABLE = sorted(
+    n for n, v in VARIANTS.items() if v.get("inference__drift_action", "alert") in available() or n == "baked"
+)
+
+
+@pytest.fixture(scope="module", params=BUILDABLE)
 def definitions(request, config):
     changed = variant(config, **VARIANTS[request.param])
     return changed, {kind: definition(changed, "dev", kind) for kind in ("training", "inference")}
@@ -176,6 +185,17 @@ def test_pinned_images_become_parameter_defaults(config):
     training = definition(config, "dev", "training", images)
     defaults = {p["Name"]: p.get("DefaultValue") for p in training["Parameters"]}
     assert defaults["AlgorithmImage"] == images["algorithm"]
+
+
+def test_retrain_needs_the_retrain_lambda(config):
+    retrain = variant(config, inference__drift_action="retrain")
+    if "retrain" in available():
+        assert (
+            definition(retrain, "dev", "inference")["Steps"][-1]["Arguments"]["IfSteps"][0]["Name"] == "RetrainOnDrift"
+        )
+    else:
+        with pytest.raises(ValueError, match="without the retrain Lambda"):
+            definition(retrain, "dev", "inference")
 
 
 def test_unknown_environment_is_refused(config):
