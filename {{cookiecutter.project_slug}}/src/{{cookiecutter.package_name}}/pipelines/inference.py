@@ -10,7 +10,7 @@ from typing import Any
 
 from ..lambdas import available
 from . import layout
-from .steps import component_step, output_uri
+from .steps import component_step, output_uri, pipeline_context
 
 DRIFT_REPORT = "DriftReport"
 
@@ -22,8 +22,8 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
     from sagemaker.core.transformer import Transformer
     from sagemaker.core.workflow.conditions import ConditionEquals
     from sagemaker.core.workflow.execution_variables import ExecutionVariables
-    from sagemaker.core.workflow.functions import Join, JsonGet
-    from sagemaker.core.workflow.parameters import ParameterInteger, ParameterString
+    from sagemaker.core.workflow.functions import JsonGet
+    from sagemaker.core.workflow.parameters import ParameterString
     from sagemaker.core.workflow.properties import PropertyFile
     from sagemaker.mlops.workflow.condition_step import ConditionStep
     from sagemaker.mlops.workflow.lambda_step import LambdaOutput, LambdaOutputTypeEnum, LambdaStep
@@ -32,20 +32,21 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
     from sagemaker.mlops.workflow.steps import TransformStep
     from sagemaker.serve.model_builder import ModelBuilder
 
-    session = layout.pipeline_session(config, env)
-    role = layout.role_arn(config, env)
-    bucket = layout.bucket(config, env)
+    context = pipeline_context(config, env, "inference", images)
+    session, role, bucket, image, run_uri = (
+        context.session,
+        context.role,
+        context.bucket,
+        context.image,
+        context.run_uri,
+    )
     settings = config["pipelines"]
-    images = {c: (images or {}).get(c) or layout.default_image(config, c) for c in layout.COMPONENTS}
 
     input_data = ParameterString("InputData", default_value=f"s3://{bucket}/data/inference/")
     model_uri = ParameterString("ModelUri")
     preprocessing_uri = ParameterString("PreprocessingUri")
     baseline_uri = ParameterString("BaselineUri")
     manifest_version = ParameterString("ManifestVersion", default_value="latest")
-    image = {c: ParameterString(f"{c.capitalize()}Image", default_value=images[c]) for c in layout.COMPONENTS}
-    processing_type = ParameterString("ProcessingInstanceType", default_value=settings["processing_instance_type"])
-    processing_count = ParameterInteger("ProcessingInstanceCount", default_value=1)
     transform_type = ParameterString("TransformInstanceType", default_value=settings["transform_instance_type"])
     monitoring_settings = config["monitoring"]
     thresholds = {
@@ -63,10 +64,7 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
         ),
     }
 
-    def run_uri(*parts: str) -> Any:
-        return Join(on="/", values=[f"s3://{bucket}/runs/inference", ExecutionVariables.PIPELINE_EXECUTION_ID, *parts])
-
-    job = {"role": role, "session": session, "instance_type": processing_type, "instance_count": processing_count}
+    job = context.job
     processing = component_step(
         "Processing",
         "serve",
@@ -168,7 +166,7 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
         name=layout.pipeline_name(config, env, "inference"),
         parameters=[
             input_data, model_uri, preprocessing_uri, baseline_uri, manifest_version, *image.values(),
-            processing_type, processing_count, transform_type, *thresholds.values(),
+            context.processing_type, context.processing_count, transform_type, *thresholds.values(),
         ],
         steps=[processing, model, transform, monitoring, explainability, drift_check],
         sagemaker_session=session,

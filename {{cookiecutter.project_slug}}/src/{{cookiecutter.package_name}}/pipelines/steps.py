@@ -2,9 +2,60 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+from . import layout
 from .layout import CONTAINER_ROOT
+
+
+@dataclass
+class PipelineContext:
+    """What both pipelines share: session, role, bucket, image and processing parameters."""
+
+    kind: str
+    session: Any
+    role: str
+    bucket: str
+    image: dict[str, Any]
+    processing_type: Any
+    processing_count: Any
+
+    def run_uri(self, *parts: str) -> Any:
+        """s3://<bucket>/runs/<kind>/<execution id>/<parts...>: one prefix per execution."""
+        from sagemaker.core.workflow.execution_variables import ExecutionVariables
+        from sagemaker.core.workflow.functions import Join
+
+        return Join(
+            on="/", values=[f"s3://{self.bucket}/runs/{self.kind}", ExecutionVariables.PIPELINE_EXECUTION_ID, *parts]
+        )
+
+    @property
+    def job(self) -> dict[str, Any]:
+        """The arguments every component_step of this pipeline shares."""
+        return {
+            "role": self.role,
+            "session": self.session,
+            "instance_type": self.processing_type,
+            "instance_count": self.processing_count,
+        }
+
+
+def pipeline_context(config: dict[str, Any], env: str, kind: str, images: dict[str, str] | None) -> PipelineContext:
+    """The shared part of a pipeline; images default to the unpinned URIs."""
+    from sagemaker.core.workflow.parameters import ParameterInteger, ParameterString
+
+    settings = config["pipelines"]
+    uris = {c: (images or {}).get(c) or layout.default_image(config, c) for c in layout.COMPONENTS}
+    return PipelineContext(
+        kind=kind,
+        session=layout.pipeline_session(config, env),
+        role=layout.role_arn(config, env),
+        bucket=layout.bucket(config, env),
+        image={c: ParameterString(f"{c.capitalize()}Image", default_value=uris[c]) for c in layout.COMPONENTS},
+        processing_type=ParameterString("ProcessingInstanceType", default_value=settings["processing_instance_type"]),
+        processing_count=ParameterInteger("ProcessingInstanceCount", default_value=1),
+    )
 
 
 def processing_input(name: str, source: Any) -> Any:

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..components.algorithm.model import objective_metric
 from . import layout
-from .steps import component_step, output_uri
+from .steps import component_step, output_uri, pipeline_context
 
 
 def parameter_ranges(ranges: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -33,7 +33,7 @@ def build_training_pipeline(config: dict[str, Any], env: str, images: dict[str, 
     from sagemaker.core.lambda_helper import Lambda
     from sagemaker.core.workflow.execution_variables import ExecutionVariables
     from sagemaker.core.workflow.functions import Join
-    from sagemaker.core.workflow.parameters import ParameterInteger, ParameterString
+    from sagemaker.core.workflow.parameters import ParameterString
     from sagemaker.mlops.workflow.lambda_step import LambdaOutput, LambdaOutputTypeEnum, LambdaStep
     from sagemaker.mlops.workflow.pipeline import Pipeline
     from sagemaker.mlops.workflow.steps import TrainingStep, TuningStep
@@ -41,23 +41,21 @@ def build_training_pipeline(config: dict[str, Any], env: str, images: dict[str, 
     from sagemaker.train.configs import Compute, InputData
     from sagemaker.train.tuner import HyperparameterTuner
 
-    session = layout.pipeline_session(config, env)
-    role = layout.role_arn(config, env)
-    bucket = layout.bucket(config, env)
+    context = pipeline_context(config, env, "training", images)
+    session, role, bucket, image, run_uri = (
+        context.session,
+        context.role,
+        context.bucket,
+        context.image,
+        context.run_uri,
+    )
     settings = config["pipelines"]
-    images = {c: (images or {}).get(c) or layout.default_image(config, c) for c in layout.COMPONENTS}
 
     input_data = ParameterString("InputData", default_value=f"s3://{bucket}/data/train/")
-    image = {c: ParameterString(f"{c.capitalize()}Image", default_value=images[c]) for c in layout.COMPONENTS}
-    processing_type = ParameterString("ProcessingInstanceType", default_value=settings["processing_instance_type"])
-    processing_count = ParameterInteger("ProcessingInstanceCount", default_value=1)
     training_type = ParameterString("TrainingInstanceType", default_value=settings["training_instance_type"])
     git_sha = ParameterString("GitSha", default_value="unknown")
 
-    def run_uri(*parts: str) -> Any:
-        return Join(on="/", values=[f"s3://{bucket}/runs/training", ExecutionVariables.PIPELINE_EXECUTION_ID, *parts])
-
-    job = {"role": role, "session": session, "instance_type": processing_type, "instance_count": processing_count}
+    job = context.job
     processing = component_step(
         "Processing",
         "train",
@@ -156,7 +154,14 @@ def build_training_pipeline(config: dict[str, Any], env: str, images: dict[str, 
 
     return Pipeline(
         name=layout.pipeline_name(config, env, "training"),
-        parameters=[input_data, *image.values(), processing_type, processing_count, training_type, git_sha],
+        parameters=[
+            input_data,
+            *image.values(),
+            context.processing_type,
+            context.processing_count,
+            training_type,
+            git_sha,
+        ],
         steps=[processing, training, baseline, explainability, register],
         sagemaker_session=session,
     )
