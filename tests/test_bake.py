@@ -59,6 +59,7 @@ def expected_files(package: str, drift_action: str) -> set[str]:
                 "test_pipelines",
                 "test_processing",
                 "test_registry",
+                "test_reports",
                 "test_retrain",
                 "test_sample_data",
                 "test_server",
@@ -75,6 +76,7 @@ def expected_files(package: str, drift_action: str) -> set[str]:
         "data_schema.py",
         "deploy_images.py",
         "local_jobs.py",
+        "reports.py",
         "sample_data.py",
         "lambdas/__init__.py",
         "lambdas/alert.py",
@@ -105,6 +107,7 @@ def expected_files(package: str, drift_action: str) -> set[str]:
         "components/algorithm/__init__.py",
         "components/algorithm/__main__.py",
         "components/algorithm/model.py",
+        "components/algorithm/report.py",
         "components/algorithm/server.py",
         "components/monitoring/__init__.py",
         "components/monitoring/__main__.py",
@@ -114,6 +117,7 @@ def expected_files(package: str, drift_action: str) -> set[str]:
         "components/monitoring/summary.py",
         "components/explainability/__init__.py",
         "components/explainability/__main__.py",
+        "components/explainability/report.py",
         "components/explainability/shap_values.py",
     ]
     files |= {f"src/{package}/{m}" for m in modules}

@@ -104,7 +104,9 @@ def test_processing_train_writes_target_first_headerless_csvs(chain, target):
 def test_algorithm_train_writes_model_and_prints_metrics(chain, problem_type):
     workdir, _, _, _ = chain
     model_dir = workdir / "jobs" / "algorithm-train" / "model"
-    assert {"model.joblib", "schema.json", "evaluation.json"} <= {p.name for p in model_dir.iterdir()}
+    assert {"model.joblib", "schema.json", "evaluation.json", "evaluation.html"} <= {
+        p.name for p in model_dir.iterdir()
+    }
     log = (workdir / "jobs" / "algorithm-train" / "job.log").read_text()
     objective = "validation:rmse=" if problem_type == "regression" else "validation:auc="
     assert objective in log
@@ -122,6 +124,8 @@ def test_monitoring_and_explainability_train_outputs(chain):
     _, trained, _, _ = chain
     assert {"statistics.json", "constraints.json"} <= {p.name for p in Path(trained["baseline"]).iterdir()}
     analysis = json.loads((Path(trained["explainability"]) / "analysis.json").read_text())
+    assert (Path(trained["explainability"]) / "summary.png").read_bytes().startswith(b"\x89PNG")
+    assert "<img" in (Path(trained["explainability"]) / "summary.html").read_text()
     assert "kernel_shap" in analysis["explanations"]
 
 
@@ -144,6 +148,7 @@ def test_monitoring_serve_writes_all_reports(chain):
     }
     drift = json.loads((report / "drift.json").read_text())
     assert {"drift_detected", "drifted_features"} <= set(drift)
+    assert "<svg" in (report / "report.html").read_text()
 
 
 def test_processing_train_without_target_fails_with_one_line_and_publishes_nothing(tmp_path, sample, target):

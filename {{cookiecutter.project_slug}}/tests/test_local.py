@@ -78,6 +78,8 @@ def test_training_registers_version_one_with_every_artefact(story):
     assert first["artifacts"]["model"].endswith("model.tar.gz")
     assert all(Path(p).exists() for p in first["artifacts"].values())
     assert first["metrics"]
+    assert "Model evaluation" in Path(first["reports"]["evaluation"]).read_text()
+    assert "SHAP summary" in Path(first["reports"]["explainability"]).read_text()
 
 
 def test_holdout_rows_and_predictions_match_without_drift(story, data):

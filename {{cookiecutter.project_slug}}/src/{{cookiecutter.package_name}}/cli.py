@@ -54,7 +54,9 @@ def cmd_local_train(args: argparse.Namespace) -> int:
 
     summary = local_train(args.data, load_config(), args.env, _workspace(args), console.print)
     human = (
-        f"training {summary['status']}: model version {summary['manifest_version']}, metrics {summary['metrics']}"
+        f"training {summary['status']}: model version {summary['manifest_version']}, metrics {summary['metrics']}\n"
+        f"evaluation report: {summary['reports']['evaluation']}\n"
+        f"explanations report: {summary['reports']['explainability']}"
         if summary["status"] == "Succeeded"
         else f"[red]training failed[/]: {summary.get('failure')}. Nothing was registered."
     )
@@ -71,7 +73,8 @@ def cmd_local_infer(args: argparse.Namespace) -> int:
             f"inference on {summary['rows']} rows with model version {summary['manifest_version']}: "
             f"{'drift in ' + ', '.join(drift['drifted_features']) if drift['detected'] else 'no drift'}"
             f"{'; retraining triggered' if summary['retrain_triggered'] else ''}\n"
-            f"predictions: {summary['predictions']}\nreport: {summary['report']}"
+            f"predictions: {summary['predictions']}\ndrift report: {summary['report']}\n"
+            f"explanations report: {summary['explainability_report']}"
         )
     else:
         human = f"[red]inference failed[/]: {summary.get('failure')}"

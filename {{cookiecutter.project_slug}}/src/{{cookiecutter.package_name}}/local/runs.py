@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tarfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -44,11 +45,23 @@ def local_train(
         return summary | {"failure": execution.failure}
     version = execution.output("Register", "OutputParameters", "manifest_version")
     manifest = _registry(workspace, config, env).get(version=version).manifest
+    artifacts = {key: workspace.path(uri) for key, uri in manifest["artifacts"].items()}
     return summary | {
         "metrics": manifest["metrics"],
         "manifest_version": version,
-        "artifacts": {key: str(workspace.path(uri)) for key, uri in manifest["artifacts"].items()},
+        "artifacts": {key: str(path) for key, path in artifacts.items()},
+        "reports": {
+            "evaluation": str(extract_report(artifacts["model"], "evaluation.html", execution.run_dir)),
+            "explainability": str(artifacts["explainability"] / "summary.html"),
+        },
     }
+
+
+def extract_report(archive: Path, name: str, destination: Path) -> Path:
+    """A report packed inside model.tar.gz, unpacked where a person can open it."""
+    with tarfile.open(archive) as tar:
+        tar.extract(name, destination, filter="data")
+    return destination / name
 
 
 def local_infer(
@@ -112,5 +125,6 @@ def inference_outputs(execution: Execution, workspace: Workspace) -> dict[str, A
         "drift": {"detected": drift["drift_detected"], "drifted_features": drift["drifted_features"]},
         "report": str(workspace.path(report_uri) / "report.html"),
         "explanations": str(workspace.path(explanations_uri) / "explanations_shap" / "out.csv"),
+        "explainability_report": str(workspace.path(explanations_uri) / "summary.html"),
         "retrain_triggered": retrain,
     }

@@ -17,6 +17,7 @@ from ...container import (
 )
 from ...data_schema import DataSchema
 from .model import TrainedModel, evaluate, fit, write_evaluation
+from .report import render_evaluation
 from .server import serve_forever
 
 
@@ -52,6 +53,7 @@ def train() -> None:
     with staged_output(model_dir()) as out:
         model.save(out)
         write_evaluation(out, metrics, model)
+        (out / "evaluation.html").write_text(render_evaluation(model, validation_matrix, metrics), "utf-8")
 
 
 def serve() -> None:

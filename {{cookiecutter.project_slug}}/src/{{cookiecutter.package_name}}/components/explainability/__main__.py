@@ -22,6 +22,7 @@ from ...container import (
 )
 from ...data_schema import DataSchema
 from ..algorithm.model import TrainedModel
+from .report import render_summary
 from .shap_values import analysis_json, explain, global_importance, per_row_frame, tree_explainer
 
 
@@ -64,6 +65,13 @@ def _check_width(frame: pd.DataFrame, expected: int, path: Path) -> np.ndarray:
     return frame.to_numpy()
 
 
+def write_summary(out: Path, importance, sample, sample_shap, feature_names: list[str]) -> None:
+    """summary.html (self-contained) and summary.png beside analysis.json."""
+    html, png = render_summary(importance, sample, sample_shap, feature_names)
+    (out / "summary.html").write_text(html, "utf-8")
+    (out / "summary.png").write_bytes(png)
+
+
 def train() -> None:
     """Global SHAP importance on (a sample of) the processed validation data."""
     settings = load_config()["explainability"]
@@ -82,9 +90,11 @@ def train() -> None:
         rows = np.random.default_rng(0).choice(len(X), settings["max_rows_train"], replace=False)
         X = X[np.sort(rows)]
     explanation = explain(model, X)
-    analysis = analysis_json(global_importance(explanation), explanation.expected_values, len(X))
+    importance = global_importance(explanation)
+    analysis = analysis_json(importance, explanation.expected_values, len(X))
     with staged_output(processing_output("report")) as out:
         (out / "analysis.json").write_text(json.dumps(analysis, indent=2, ensure_ascii=False) + "\n", "utf-8")
+        write_summary(out, importance, X, explanation.values, schema.feature_names)
     top = next(iter(analysis["explanations"]["kernel_shap"].values()))["global_shap_values"]
     print(f"explainability train: {len(X)} rows explained; top features {list(top)[:3]}")
 
@@ -99,6 +109,8 @@ def serve() -> None:
     n_rows = 0
     totals: dict[str, np.ndarray] = {}
     expected: dict[str, float] = {}
+    sample: np.ndarray | None = None
+    sample_shap: dict[str, np.ndarray] = {}
     with staged_output(processing_output("report")) as out:
         shap_dir = out / "explanations_shap"
         shap_dir.mkdir()
@@ -115,6 +127,8 @@ def serve() -> None:
                         for label, values in explanation.values.items():
                             totals[label] = totals.get(label, 0) + np.abs(values).sum(axis=0)
                         expected = explanation.expected_values
+                        if sample is None:
+                            sample, sample_shap = X, explanation.values
                         n_rows += len(X)
                 except pd.errors.EmptyDataError as exc:
                     raise ComponentError(f"{path} is empty; there are no rows to explain.") from exc
@@ -130,6 +144,7 @@ def serve() -> None:
         }
         analysis = analysis_json(importance, expected, n_rows)
         (out / "analysis.json").write_text(json.dumps(analysis, indent=2, ensure_ascii=False) + "\n", "utf-8")
+        write_summary(out, importance, sample, sample_shap, schema.feature_names)
     print(f"explainability serve: {n_rows} rows explained")
 
 

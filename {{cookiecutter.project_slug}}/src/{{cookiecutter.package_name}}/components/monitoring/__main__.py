@@ -111,7 +111,8 @@ def serve() -> None:
         _write_json(out / "constraint_violations.json", {"violations": violations})
         _write_json(out / "drift.json", drift)
         _write_json(out / "statistics.json", production_statistics)
-        (out / "report.html").write_text(render_report(drift, violations, "Data drift report"), "utf-8")
+        report = render_report(drift, violations, "Data drift report", statistics, production_statistics)
+        (out / "report.html").write_text(report, "utf-8")
     decision = "DRIFT in " + ", ".join(drift["drifted_features"]) if drift["drift_detected"] else "no drift"
     print(f"monitoring serve: {drift['n_production']} rows, {len(violations)} violation(s), {decision}")
 
