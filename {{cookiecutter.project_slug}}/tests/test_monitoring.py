@@ -105,6 +105,7 @@ def test_more_missing_values_is_a_completeness_violation(baseline):
     assert any(
         v["feature_name"] == "tenure_months" and v["constraint_check_type"] == "completeness_check" for v in violations
     )
+    assert drift["features"]["tenure_months"]["drift_reasons"] == ["missing values"]
 
 
 def test_all_nan_column_is_recorded_not_crashed(baseline):
@@ -157,3 +158,11 @@ def test_threshold_overrides_replace_recorded_values_and_are_checked(baseline):
         apply_threshold_overrides(copy.deepcopy(constraints), {"DRIFT_SIGNIFICANCE_LEVEL": "0.5"})
     with pytest.raises(Exception, match="is not a number"):
         apply_threshold_overrides(copy.deepcopy(constraints), {"DRIFT_COMPARISON_THRESHOLD": "high"})
+
+
+def test_integer_features_get_bins_on_observed_values(baseline):
+    statistics, _ = baseline
+    calls = next(f for f in statistics["features"] if f["name"] == "support_calls")
+    bounds = [b["lower_bound"] for b in calls["numerical_statistics"]["distribution"]["kll"]["buckets"]]
+    assert all(float(b).is_integer() for b in bounds)
+    assert all(b["count"] > 0 for b in calls["numerical_statistics"]["distribution"]["kll"]["buckets"][:-1])

@@ -1,6 +1,8 @@
 """The reports people read: what each shows, and that each is self-contained (no CDN, no script)."""
 
 import re
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -104,3 +106,37 @@ def test_reports_escape_names(trained_model):
     chart = paired_bars(["<b>x</b>"], [0.5], [0.25], "a <caption>")
     assert "<b>x</b>" not in chart and "&lt;b&gt;" in chart
     assert np.isfinite(0.5)
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def colour_share(png_path, rgb, tolerance=12):
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(png_path).convert("RGB"), dtype=int)
+    close = np.all(np.abs(pixels - np.array(rgb)) <= tolerance, axis=-1)
+    return close.mean()
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium package (apt-get install chromium)")
+def test_drift_report_renders_its_charts_in_headless_chromium(drift_report, tmp_path):
+    html, _ = drift_report
+    page_path = tmp_path / "report.html"
+    page_path.write_text(html)
+    shot = tmp_path / "report.png"
+    result = subprocess.run(
+        [
+            CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,2400", f"--screenshot={shot}",
+            page_path.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert shot.is_file(), result.stderr[-2000:]
+    assert colour_share(shot, (214, 69, 69)) > 0.001, "production bars (red) must be drawn"
+    assert colour_share(shot, (159, 179, 200)) > 0.001, "baseline bars (grey) must be drawn"
+    assert colour_share(shot, (255, 255, 255)) > 0.3, "a readable page is mostly background"

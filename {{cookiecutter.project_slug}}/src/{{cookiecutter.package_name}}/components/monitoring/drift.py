@@ -151,7 +151,10 @@ def compare(
                 f"Missing values rose from {result['baseline_missing_fraction']:.1%} to "
                 f"{result['production_missing_fraction']:.1%} (p={completeness_p:.2g}).",
             )
-        result.update(completeness_p_value=completeness_p, drift=bool(distribution_drift or completeness_drift))
+        reasons = [
+            r for r, hit in (("distribution", distribution_drift), ("missing values", completeness_drift)) if hit
+        ]
+        result.update(completeness_p_value=completeness_p, drift=bool(reasons), drift_reasons=reasons)
         report[name] = result
 
     drifted = [name for name, r in report.items() if r["drift"]]

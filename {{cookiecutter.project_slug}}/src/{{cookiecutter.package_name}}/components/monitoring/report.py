@@ -60,7 +60,8 @@ def render_report(
     verdict = "Drift detected" if drift["drift_detected"] else "No drift detected"
     rows = []
     for name, result in drift["features"].items():
-        status = '<span class="drift">drift</span>' if result["drift"] else '<span class="ok">ok</span>'
+        reasons = ", ".join(result.get("drift_reasons", []))
+        status = f'<span class="drift">drift ({reasons})</span>' if result["drift"] else '<span class="ok">ok</span>'
         rows.append(
             [
                 escape(name), result["kind"], result["method"], f"{result['statistic']:.3f}", result["threshold"],

@@ -100,7 +100,8 @@ def bucket_counts(values: np.ndarray, edges: list[float]) -> np.ndarray:
 
 def quantile_edges(values: np.ndarray, bins: int) -> list[float]:
     """Bin edges at quantiles of the baseline, so every bin holds a similar share of it."""
-    edges = np.unique(np.quantile(values, np.linspace(0.0, 1.0, bins + 1)))
+    # Observed values as edges (no interpolation), so integer data gets no bins that cannot hold a row.
+    edges = np.unique(np.quantile(values, np.linspace(0.0, 1.0, bins + 1), method="inverted_cdf"))
     if edges.size == 1:
         edges = np.array([edges[0], edges[0]])
     return [float(e) for e in edges]
