@@ -25,11 +25,7 @@ def build_pipeline(config: dict[str, Any], env: str, kind: str, images: dict[str
 
 def definition(config: dict[str, Any], env: str, kind: str, images: dict[str, str] | None = None) -> dict[str, Any]:
     """The pipeline definition as a dict (parsed from the SDK's JSON)."""
-    from .layout import prepare_sdk
-
-    pipeline = build_pipeline(config, env, kind, images)
-    prepare_sdk(config)  # the SDK's loggers exist only once it is imported
-    return json.loads(pipeline.definition())
+    return json.loads(build_pipeline(config, env, kind, images).definition())
 
 
 def definition_key(config: dict[str, Any], env: str, kind: str, images: dict[str, str] | None) -> str:

@@ -6,6 +6,7 @@ respects a cooling period and also alerts); `alert` only alerts.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from ..lambdas import available
@@ -77,7 +78,11 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
     model = ModelStep(
         "CreateModel",
         step_args=ModelBuilder(
-            image_uri=image["algorithm"], s3_model_data_url=model_uri, role_arn=role, sagemaker_session=session
+            image_uri=image["algorithm"],
+            s3_model_data_url=model_uri,
+            role_arn=role,
+            sagemaker_session=session,
+            log_level=logging.ERROR,  # its default, DEBUG, narrates every definition build
         ).build(),
     )
     transformer = Transformer(

@@ -71,10 +71,12 @@ def prepare_sdk(config: dict[str, Any]) -> None:
     """What the SDK needs before it is imported: a region, and no IAM calls to validate roles."""
     os.environ.setdefault("AWS_DEFAULT_REGION", config["aws"]["region"])
     os.environ.setdefault("SAGEMAKER_VALIDATE_ROLE", "false")
-    # The SDK narrates a definition build (no waits, no logs, Lambda code not updated): all expected here.
+    # The SDK narrates a definition build (no waits, no logs, Lambda code not updated): all expected
+    # here. Its loggers exist only once it is imported, so import it before quieting them.
     warnings.filterwarnings("ignore", module=r"sagemaker(\..*)?")
-    logging.getLogger("sagemaker").setLevel(logging.ERROR)
-    for name in list(logging.root.manager.loggerDict):
+    import sagemaker.mlops.workflow.pipeline  # noqa: F401
+
+    for name in ["sagemaker", *logging.root.manager.loggerDict]:
         if name.startswith("sagemaker"):
             logging.getLogger(name).setLevel(logging.ERROR)
 
