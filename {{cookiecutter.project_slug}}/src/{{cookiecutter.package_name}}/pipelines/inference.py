@@ -34,13 +34,8 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
     from sagemaker.serve.model_builder import ModelBuilder
 
     context = pipeline_context(config, env, "inference", images)
-    session, role, bucket, image, run_uri = (
-        context.session,
-        context.role,
-        context.bucket,
-        context.image,
-        context.run_uri,
-    )
+    session, role, bucket = context.session, context.role, context.bucket
+    image, run_uri = context.image, context.run_uri
     settings = config["pipelines"]
 
     input_data = ParameterString("InputData", default_value=f"s3://{bucket}/data/inference/")

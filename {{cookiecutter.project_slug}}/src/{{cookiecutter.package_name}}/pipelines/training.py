@@ -42,13 +42,8 @@ def build_training_pipeline(config: dict[str, Any], env: str, images: dict[str, 
     from sagemaker.train.tuner import HyperparameterTuner
 
     context = pipeline_context(config, env, "training", images)
-    session, role, bucket, image, run_uri = (
-        context.session,
-        context.role,
-        context.bucket,
-        context.image,
-        context.run_uri,
-    )
+    session, role, bucket = context.session, context.role, context.bucket
+    image, run_uri = context.image, context.run_uri
     settings = config["pipelines"]
 
     input_data = ParameterString("InputData", default_value=f"s3://{bucket}/data/train/")
