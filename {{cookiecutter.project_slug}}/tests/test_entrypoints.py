@@ -9,9 +9,11 @@ import pytest
 
 from {{ cookiecutter.package_name }}.local_jobs import (
     batch_transform,
+    model_server,
     pack_model,
     run_component,
     stage_input,
+    transform_file,
 )
 from {{ cookiecutter.package_name }}.sample_data import (
     generate,
@@ -211,3 +213,114 @@ def test_unknown_mode_is_a_usage_error(tmp_path):
     result = run("processing", "fit", tmp_path)
     assert result.returncode == 2
     assert "train|serve" in result.stderr
+
+
+def _shard_roots(workdir, name, files, inputs, count):
+    """One OPT_ML_ROOT per instance of a sharded job: files dealt round-robin, as local mode does."""
+    hosts = [f"algo-{i + 1}" for i in range(count)]
+    roots = []
+    for index, host in enumerate(hosts):
+        root = _job(workdir, f"{name}-{host}")
+        (root / "config").mkdir(parents=True)
+        (root / "config" / "resourceconfig.json").write_text(json.dumps({"current_host": host, "hosts": hosts}))
+        shard_dir = root / "processing" / "input" / "shard"
+        shard_dir.mkdir(parents=True)
+        for path in files[index::count]:
+            stage_input(path, shard_dir)
+        for input_name, source in inputs.items():
+            stage_input(Path(source), root / "processing" / "input" / input_name)
+        roots.append(root)
+    return roots
+
+
+def _split(source: Path, directory: Path, parts: int, header: bool) -> list[Path]:
+    frame = pd.read_csv(source, header=0 if header else None)
+    directory.mkdir(parents=True)
+    paths = []
+    for i in range(parts):
+        path = directory / f"part-{i}.csv"
+        frame.iloc[i::parts].to_csv(path, index=False, header=header)
+        paths.append(path)
+    return paths
+
+
+def test_monitoring_shards_merge_to_exactly_the_single_pass_report(chain):
+    workdir, trained, batch, _ = chain
+    files = _split(batch, workdir / "monitoring-parts", 3, header=True)
+    # Four instances for three files: one instance gets nothing, and that is not an error.
+    roots = _shard_roots(workdir, "monitoring-summarize", files, {"baseline": trained["baseline"]}, 4)
+    for root in roots:
+        (root / "processing" / "input" / "shard").rename(root / "processing" / "input" / "raw")
+        run_component("monitoring", "summarize", root)
+    merge = _job(workdir, "monitoring-merge")
+    for root in roots:
+        stage_input(root / "processing" / "output" / "summary", merge / "processing" / "input" / "summaries")
+    assert len(list((merge / "processing" / "input" / "summaries").glob("*.json"))) == 4
+    stage_input(Path(trained["baseline"]), merge / "processing" / "input" / "baseline")
+    run_component("monitoring", "merge", merge)
+    single = workdir / "jobs" / "monitoring-serve" / "processing" / "output" / "report"
+    merged = merge / "processing" / "output" / "report"
+    for name in ("drift.json", "constraint_violations.json"):
+        assert json.loads((merged / name).read_text()) == json.loads((single / name).read_text()), name
+    # Counts, histograms and extremes are exact; sums and moments differ only in summation order.
+    statistics = [_rounded(json.loads((d / "statistics.json").read_text())) for d in (merged, single)]
+    assert statistics[0] == statistics[1]
+
+
+def _rounded(value):
+    if isinstance(value, float):
+        return float(f"{value:.12g}")
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value
+
+
+def test_explainability_shards_merge_to_the_single_pass_analysis(chain):
+    workdir, trained, _, result = chain
+    processed = workdir / "jobs" / "processing-serve" / "processing" / "output" / "processed"
+    files = _split(next(processed.glob("*.csv")), workdir / "explain-parts", 3, header=False)
+    inputs = {"model": workdir / "model.tar.gz", "artifacts": trained["artifacts"]}
+    roots = _shard_roots(workdir, "explainability-explain", files, inputs, 2)
+    for root in roots:
+        (root / "processing" / "input" / "shard").rename(root / "processing" / "input" / "data")
+        run_component("explainability", "explain", root)
+    merge = _job(workdir, "explainability-merge")
+    for root in roots:
+        stage_input(root / "processing" / "output" / "summary", merge / "processing" / "input" / "summaries")
+    stage_input(Path(trained["artifacts"]), merge / "processing" / "input" / "artifacts")
+    run_component("explainability", "merge", merge)
+
+    single = json.loads((Path(result["explanations"]).parents[1] / "analysis.json").read_text())
+    merged = json.loads((merge / "processing" / "output" / "report" / "analysis.json").read_text())
+    assert merged["n_rows"] == single["n_rows"] == result["rows"]
+    for label, values in single["explanations"]["kernel_shap"].items():
+        got = merged["explanations"]["kernel_shap"][label]
+        assert got["global_shap_values"] == pytest.approx(values["global_shap_values"], rel=1e-9)
+        assert list(got["global_shap_values"]) == list(values["global_shap_values"])  # same ranking
+    assert (merge / "processing" / "output" / "report" / "summary.html").is_file()
+    # Per-row values: each part's file holds its rows' values, row for row.
+    expected = pd.read_csv(result["explanations"])
+    for index, path in enumerate(files):
+        owner = roots[index % 2] / "processing" / "output" / "explanations" / path.name
+        pd.testing.assert_frame_equal(pd.read_csv(owner), expected.iloc[index::3].reset_index(drop=True))
+
+
+def test_a_merge_without_shard_summaries_fails_clearly(tmp_path):
+    (tmp_path / "processing" / "input" / "summaries").mkdir(parents=True)
+    completed = run("monitoring", "merge", tmp_path)
+    assert completed.returncode != 0
+    failure = (tmp_path / "output" / "failure").read_text()
+    assert "statistics.json not found" in failure or "No shard summary" in failure
+
+
+def test_concurrent_mini_batches_come_back_in_input_order(chain):
+    workdir, _, batch, result = chain
+    processed = workdir / "jobs" / "processing-serve" / "processing" / "output" / "processed" / batch.name
+    output = workdir / "concurrent" / "out.csv"
+    with model_server(workdir / "model.tar.gz", workdir / "jobs" / "transform-concurrent") as base:
+        # ~2 KB payloads: dozens of requests, three in flight at a time.
+        rows = transform_file(base, processed, output, max_payload_bytes=2048, concurrency=3)
+    assert rows == result["rows"]
+    assert output.read_bytes() == Path(result["predictions"]).read_bytes()

@@ -6,6 +6,7 @@ import pytest
 
 from {{ cookiecutter.package_name }}.local.executor import (
     LocalExecutor,
+    StepFailed,
     UnsupportedStep,
     dependencies_of,
     parse_metrics,
@@ -150,3 +151,35 @@ def test_s3_uris_map_into_the_workspace(tmp_path):
     assert workspace.uri(tmp_path / "s3" / "bucket" / "a") == "s3://bucket/a"
     with pytest.raises(ValueError, match="s3://"):
         workspace.path("/etc/passwd")
+
+
+def test_instances_writing_the_same_output_file_fail_the_step(tmp_path, config):
+    roots = []
+    for host in ("algo-1", "algo-2"):
+        out = tmp_path / host / "opt_ml" / "processing" / "output" / "report"
+        out.mkdir(parents=True)
+        (out / "drift.json").write_text(host)
+        roots.append(tmp_path / host / "opt_ml")
+    executor = LocalExecutor(Workspace(tmp_path / "ws"), config, "dev", progress=lambda _: None)
+    with pytest.raises(StepFailed, match=r"drift\.json was written by two instances"):
+        executor._publish(roots, "/opt/ml/processing/output/report", "s3://bucket/report")
+    (roots[1] / "processing" / "output" / "report" / "drift.json").rename(
+        roots[1] / "processing" / "output" / "report" / "other.json"
+    )
+    published = executor._publish(roots, "/opt/ml/processing/output/report", "s3://bucket/report")
+    assert sorted(p.name for p in published.iterdir()) == ["drift.json", "other.json"]
+
+
+def test_sharded_inputs_deal_each_instance_its_share_of_the_objects(tmp_path, config):
+    workspace = Workspace(tmp_path / "ws")
+    source = workspace.path("s3://bucket/batch")
+    source.mkdir(parents=True)
+    for i in range(5):
+        (source / f"part-{i}.csv").write_text(str(i))
+    executor = LocalExecutor(workspace, config, "dev", progress=lambda _: None)
+    seen = []
+    for index in range(3):
+        root = tmp_path / f"algo-{index + 1}"
+        executor._stage("s3://bucket/batch", root, "/opt/ml/processing/input/raw", "raw", share=(index, 3))
+        seen.append(sorted(p.name for p in (root / "processing" / "input" / "raw").iterdir()))
+    assert seen == [["part-0.csv", "part-3.csv"], ["part-1.csv", "part-4.csv"], ["part-2.csv"]]

@@ -2,6 +2,7 @@
 
 import copy
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -159,7 +160,10 @@ def test_tuning_searches_the_ranges_and_registers_the_best_job(tmp_path, config,
     assert manifest["metrics"] == {objective: scores[0]}
 
 
-def test_cli_json_contract(tmp_path, data):
+def test_cli_json_contract(tmp_path, data, story):
+    # The pipeline definitions the story already built (same config): the CLI reuses its cache.
+    shutil.copytree(story["workspace"].definitions, tmp_path / "ws" / "definitions")
+
     def cli(*args):
         result = subprocess.run(
             [sys.executable, "-m", "{{ cookiecutter.package_name }}", "--workspace", str(tmp_path / "ws"), *args],
@@ -192,3 +196,34 @@ def test_cli_json_contract(tmp_path, data):
     assert [v["version"] for v in history] == [1]
     promoted = cli("registry", "promote", "--version", "1", "--json")
     assert promoted["labels"] == ["approved"]
+
+
+def test_sharded_inference_over_a_folder_equals_the_single_file_run(story, config, data, tmp_path):
+    """The holdout as three files on two instances: same drift, predictions and SHAP, row for row."""
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    frame = pd.read_csv(data["holdout"])
+    for i in range(3):
+        frame.iloc[i * 200 : (i + 1) * 200].to_csv(batch / f"part-{i}.csv", index=False)
+    single = story["holdout"]
+    sharded = local_infer(batch, config, "dev", story["workspace"], quiet, instances=2)
+    assert sharded["status"] == "Succeeded", sharded.get("failure")
+    assert sharded["manifest_version"] == single["manifest_version"] == 1
+    assert sharded["rows"] == len(frame)
+    assert sharded["drift"] == single["drift"]
+    parts = [f"part-{i}.csv" for i in range(3)]
+    predictions = b"".join((Path(sharded["predictions"]) / f"{name}.out").read_bytes() for name in parts)
+    assert predictions == Path(single["predictions"]).read_bytes()
+    explanations = pd.concat([pd.read_csv(Path(sharded["explanations"]) / name) for name in parts], ignore_index=True)
+    pd.testing.assert_frame_equal(explanations, pd.read_csv(single["explanations"]))
+    run = story["workspace"].root / "runs" / f"{config['project']['slug']}-dev-inference" / sharded["run_id"]
+    assert sorted(p.name for p in (run / "steps" / "MonitoringShards").glob("job-*.log")) == [
+        "job-algo-1.log",
+        "job-algo-2.log",
+    ]
+    reports = [Path(r["explainability_report"]).parent / "analysis.json" for r in (single, sharded)]
+    analyses = [json.loads(path.read_text()) for path in reports]
+    assert analyses[0]["n_rows"] == analyses[1]["n_rows"] == len(frame)
+    for label, values in analyses[0]["explanations"]["kernel_shap"].items():
+        merged = analyses[1]["explanations"]["kernel_shap"][label]["global_shap_values"]
+        assert merged == pytest.approx(values["global_shap_values"], rel=1e-9)

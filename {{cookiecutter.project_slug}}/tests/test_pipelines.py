@@ -105,7 +105,7 @@ def test_every_job_step_is_a_valid_sagemaker_request(definitions):
             report = ParamValidator().validate(request, SAGEMAKER.operation_model(operation).input_shape)
             assert not report.has_errors(), f"{step['Name']}: {report.generate_report()}"
             checked += 1
-    assert checked == 9
+    assert checked == 11
 
 
 def test_training_graph(definitions):
@@ -148,14 +148,24 @@ def test_training_graph(definitions):
 def test_inference_graph(definitions):
     config, pipelines = definitions
     steps = {s["Name"]: s for s in pipelines["inference"]["Steps"]}
-    assert list(steps) == ["Processing", "CreateModel", "Transform", "Monitoring", "Explainability", "DriftCheck"]
+    assert list(steps) == [
+        "Processing",
+        "CreateModel",
+        "Transform",
+        "MonitoringShards",
+        "Monitoring",
+        "ExplainabilityShards",
+        "Explainability",
+        "DriftCheck",
+    ]
     transform = steps["Transform"]["Arguments"]
     assert transform["TransformInput"]["SplitType"] == "Line"
     assert transform["TransformInput"]["ContentType"] == "text/csv"
     assert transform["BatchStrategy"] == "MultiRecord"
     assert transform["TransformOutput"]["AssembleWith"] == "Line"
     assert transform["MaxPayloadInMB"] == config["pipelines"]["max_payload_mb"]
-    assert steps["Monitoring"]["DependsOn"] == ["Transform"] and steps["Explainability"]["DependsOn"] == ["Transform"]
+    assert steps["MonitoringShards"]["DependsOn"] == ["Transform"]
+    assert steps["ExplainabilityShards"]["DependsOn"] == ["Transform"]
     assert steps["Monitoring"]["PropertyFiles"] == [
         {"PropertyFileName": "DriftReport", "OutputName": "report", "FilePath": "drift.json"}
     ]
@@ -166,8 +176,15 @@ def test_inference_graph(definitions):
     assert on_drift["Name"] == ("RetrainOnDrift" if action == "retrain" else "AlertOnDrift")
     assert on_drift["FunctionArn"].endswith(f"-dev-{action}")
     assert condition["ElseSteps"] == []
-    for name in ("Processing", "Monitoring", "Explainability"):
-        assert steps[name]["Arguments"]["AppSpecification"]["ContainerArguments"] == ["serve"]
+    modes = {
+        "Processing": "serve",
+        "MonitoringShards": "summarize",
+        "Monitoring": "merge",
+        "ExplainabilityShards": "explain",
+        "Explainability": "merge",
+    }
+    for name, mode in modes.items():
+        assert steps[name]["Arguments"]["AppSpecification"]["ContainerArguments"] == [mode]
     parameters = {p["Name"] for p in pipelines["inference"]["Parameters"]}
     assert {"InputData", "ModelUri", "PreprocessingUri", "BaselineUri", "ManifestVersion"} <= parameters
     assert {"TransformInstanceType", "ProcessingInstanceType", "ProcessingInstanceCount"} <= parameters
@@ -175,6 +192,32 @@ def test_inference_graph(definitions):
     assert thresholds | {"DriftCompletenessTolerance"} <= parameters
     environment = steps["Monitoring"]["Arguments"]["Environment"]
     assert environment["DRIFT_SIGNIFICANCE_LEVEL"] == {"Get": "Parameters.DriftSignificanceLevel"}
+
+
+def test_serve_steps_shard_their_data_and_merges_run_once(definitions):
+    config, pipelines = definitions
+    steps = {s["Name"]: s for s in pipelines["inference"]["Steps"]}
+    count = {"Get": "Parameters.ProcessingInstanceCount"}
+    sharded = {"Processing": "raw", "MonitoringShards": "raw", "ExplainabilityShards": "data"}
+    for name, shard_input in sharded.items():
+        job = steps[name]["Arguments"]
+        assert job["ProcessingResources"]["ClusterConfig"]["InstanceCount"] == count
+        distribution = {i["InputName"]: i["S3Input"]["S3DataDistributionType"] for i in job["ProcessingInputs"]}
+        assert distribution.pop(shard_input) == "ShardedByS3Key"
+        assert set(distribution.values()) <= {"FullyReplicated"}  # model, artifacts, baseline: whole everywhere
+    for name in ("Monitoring", "Explainability"):
+        assert steps[name]["Arguments"]["ProcessingResources"]["ClusterConfig"]["InstanceCount"] == 1
+        (summaries,) = [i for i in steps[name]["Arguments"]["ProcessingInputs"] if i["InputName"] == "summaries"]
+        assert f"Steps.{name}Shards" in json.dumps(summaries)
+    (parameter,) = [p for p in pipelines["inference"]["Parameters"] if p["Name"] == "ProcessingInstanceCount"]
+    assert parameter["DefaultValue"] == config["pipelines"].get("serve_instance_count", 1)
+    transform = steps["Transform"]["Arguments"]
+    assert transform["TransformResources"]["InstanceCount"] == config["pipelines"]["transform_instance_count"]
+    assert transform["MaxConcurrentTransforms"] == config["pipelines"]["max_concurrent_transforms"]
+    # Training reads whole datasets: every job there runs on exactly one instance.
+    for step in pipelines["training"]["Steps"]:
+        if step["Type"] == "Processing":
+            assert step["Arguments"]["ProcessingResources"]["ClusterConfig"]["InstanceCount"] == 1
 
 
 def test_pinned_images_become_parameter_defaults(config):

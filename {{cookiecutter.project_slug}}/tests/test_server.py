@@ -5,6 +5,7 @@ import subprocess
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 import requests
 
@@ -12,7 +13,9 @@ from {{ cookiecutter.package_name }}.components.algorithm.model import (
     predict,
 )
 from {{ cookiecutter.package_name }}.components.algorithm.server import (
+    BadRequest,
     format_predictions,
+    parse_csv_payload,
 )
 
 from .conftest import entrypoint, subprocess_env
@@ -117,6 +120,28 @@ def test_short_line_inside_a_batch_is_rejected_not_padded(server, processed):
     )
     assert response.status_code == 400
     assert "Line 2" in response.text
+
+
+def test_a_long_and_a_short_line_that_cancel_out_are_still_rejected():
+    payload = b"1,2,3\n4,5,6\n7,8,9,10\n11,12\n"
+    with pytest.raises(BadRequest, match="Line 3 has 4 field"):
+        parse_csv_payload(payload, 3)
+    assert parse_csv_payload(b"1,,3\r\n4,5,\r\n", 3).shape == (2, 3)
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        pd.DataFrame({"label": ["yes", "no"], "probability": [0.123456789, 1e-9]}),
+        pd.DataFrame({"prediction": [1.5, 123456789.0, -0.0]}),
+        pd.DataFrame({"label": ["a,b", 'say "hi"'], "probability": [0.5, 0.25]}),
+        pd.DataFrame({"label": [1, 2], "probability": [0.5, np.nan]}),
+    ],
+    ids=["binary", "regression", "labels-needing-quotes", "missing"],
+)
+def test_predictions_are_written_as_a_csv_writer_would(frame):
+    expected = frame.to_csv(header=False, index=False, float_format="%.6g", lineterminator="\n").encode()
+    assert format_predictions(frame) == expected
 
 
 def test_unknown_route_is_404(server):

@@ -66,7 +66,7 @@ def cmd_local_train(args: argparse.Namespace) -> int:
 def cmd_local_infer(args: argparse.Namespace) -> int:
     from .local.runs import local_infer
 
-    summary = local_infer(args.data, load_config(), args.env, _workspace(args), console.print)
+    summary = local_infer(args.data, load_config(), args.env, _workspace(args), console.print, instances=args.instances)
     if summary["status"] == "Succeeded":
         drift = summary["drift"]
         human = (
@@ -208,8 +208,14 @@ def build_parser() -> argparse.ArgumentParser:
     train = with_env(local.add_parser("train", help="run the training pipeline on a CSV"))
     train.add_argument("--data", type=Path, required=True)
     train.set_defaults(func=cmd_local_train)
-    infer = with_env(local.add_parser("infer", help="run the batch-inference pipeline on a CSV"))
-    infer.add_argument("--data", type=Path, required=True)
+    infer = with_env(local.add_parser("infer", help="run the batch-inference pipeline on a CSV or a folder of CSVs"))
+    infer.add_argument("--data", type=Path, required=True, help="a CSV file, or a folder of CSV files (one batch)")
+    infer.add_argument(
+        "--instances",
+        type=int,
+        default=None,
+        help="instances of the sharded serve steps (ProcessingInstanceCount); each takes a share of the files",
+    )
     infer.set_defaults(func=cmd_local_infer)
     demo = with_env(local.add_parser("demo", help="train on the sample, then infer on every drift stage"))
     demo.add_argument("--rows", type=int, default=5000, help="training rows")

@@ -49,6 +49,24 @@ def model_dir() -> Path:
     return opt_ml() / "model"
 
 
+def current_host() -> str:
+    """This instance's name in a multi-instance job ("algo-1", ...), from resourceconfig.json.
+
+    SageMaker Processing writes /opt/ml/config/resourceconfig.json on every instance; alone,
+    or where the file is absent (a local run), the host is "algo-1".
+    """
+    path = opt_ml() / "config" / "resourceconfig.json"
+    if not path.is_file():
+        return "algo-1"
+    try:
+        host = json.loads(path.read_text("utf-8"))["current_host"]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ComponentError(f"{path} is not SageMaker's resource config: {exc}") from exc
+    if not isinstance(host, str) or not host or "/" in host:
+        raise ComponentError(f"{path} names an unusable current_host: {host!r}")
+    return host
+
+
 def failure_file() -> Path:
     """SageMaker shows the first line of this file as the job's FailureReason."""
     return opt_ml() / "output" / "failure"
@@ -74,12 +92,18 @@ def read_hyperparameters() -> dict[str, str]:
     return values
 
 
-def csv_files(directory: Path, what: str) -> list[Path]:
-    """The CSV files of an input directory, in a stable order; an error if there are none."""
+def csv_files(directory: Path, what: str, allow_none: bool = False) -> list[Path]:
+    """The CSV files of an input directory, in a stable order; an error if there are none.
+
+    `allow_none` is for one shard of a sharded job: with more instances than files, some
+    instances receive no file at all, and that is not an error.
+    """
     if not directory.is_dir():
+        if allow_none:
+            return []
         raise ComponentError(f"Input directory {directory} for {what} does not exist.")
     files = sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix.lower() == ".csv")
-    if not files:
+    if not files and not allow_none:
         present = sorted(p.name for p in directory.iterdir())[:10]
         raise ComponentError(
             f"No CSV file found in {directory} for {what} (found: {present or 'nothing'}). "

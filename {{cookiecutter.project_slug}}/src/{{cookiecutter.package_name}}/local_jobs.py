@@ -16,7 +16,9 @@ import tarfile
 import time
 import urllib.error
 import urllib.request
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 PACKAGE = __package__
@@ -106,11 +108,38 @@ def model_server(archive: Path, root: Path) -> Iterator[str]:
             server.wait(timeout=10)
 
 
-def transform_file(base: str, input_file: Path, output_file: Path, max_payload_bytes: int = 6 * 1024 * 1024) -> int:
-    """Send a file's lines as MultiRecord mini-batches of at most `max_payload_bytes`; one line out per line in."""
+def transform_file(
+    base: str, input_file: Path, output_file: Path, max_payload_bytes: int = 6 * 1024 * 1024, concurrency: int = 1
+) -> int:
+    """Send a file's lines as MultiRecord mini-batches of at most `max_payload_bytes`; one line out per line in.
+
+    Up to `concurrency` requests are in flight at once (MaxConcurrentTransforms); answers are
+    written in input order, and at most `concurrency` batches are held in memory.
+    """
     output_file.parent.mkdir(parents=True, exist_ok=True)
     records = 0
-    with input_file.open("rb") as source, output_file.open("wb") as sink:
+    with (
+        input_file.open("rb") as source,
+        output_file.open("wb") as sink,
+        ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool,
+    ):
+        in_flight: deque[tuple[Future[bytes], int]] = deque()
+
+        def write_oldest() -> None:
+            future, expected = in_flight.popleft()
+            answer = future.result()
+            lines = answer.count(b"\n")
+            if lines != expected:
+                raise JobFailed(f"the model answered {lines} lines for {expected} records")
+            sink.write(answer)
+
+        def send(batch: list[bytes]) -> None:
+            nonlocal records
+            if len(in_flight) >= max(1, concurrency):
+                write_oldest()
+            in_flight.append((pool.submit(_invoke, base, b"".join(batch), records), len(batch)))
+            records += len(batch)
+
         batch: list[bytes] = []
         size = 0
         for line in source:
@@ -118,14 +147,14 @@ def transform_file(base: str, input_file: Path, output_file: Path, max_payload_b
                 continue
             line = line if line.endswith(b"\n") else line + b"\n"
             if batch and size + len(line) > max_payload_bytes:
-                sink.write(_invoke(base, b"".join(batch), records))
-                records += len(batch)
+                send(batch)
                 batch, size = [], 0
             batch.append(line)
             size += len(line)
         if batch:
-            sink.write(_invoke(base, b"".join(batch), records))
-            records += len(batch)
+            send(batch)
+        while in_flight:
+            write_oldest()
     return records
 
 

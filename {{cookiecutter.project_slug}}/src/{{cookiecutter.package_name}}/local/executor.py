@@ -32,6 +32,8 @@ from .workspace import Workspace
 
 SUPPORTED = ("Processing", "Training", "Tuning", "Model", "Transform", "Condition", "Lambda", "Fail")
 OPT_ML = "/opt/ml/"
+# A local multi-instance job runs its instances as concurrent processes on this machine.
+MAX_LOCAL_INSTANCES = 16
 
 
 class StepFailed(RuntimeError):
@@ -200,41 +202,83 @@ class LocalExecutor:
 
     # ------------------------------------------------------------------ jobs
 
-    def _stage(self, uri: str, root: Path, local_path: str, what: str) -> None:
+    def _stage(self, uri: str, root: Path, local_path: str, what: str, share: tuple[int, int] = (0, 1)) -> None:
+        """Download an input; `share` (i, n) gives instance i its ShardedByS3Key share of the objects."""
         source = self.workspace.path(uri)
         destination = root / local_path.removeprefix(OPT_ML)
         if not source.exists():
             raise StepFailed(f"{what}: {uri} does not exist (local: {source})")
         destination.mkdir(parents=True, exist_ok=True)
         if source.is_file():
-            shutil.copy2(source, destination / source.name)
-        else:
-            shutil.copytree(source, destination, dirs_exist_ok=True)
+            if share[0] == 0:
+                shutil.copy2(source, destination / source.name)
+            return
+        index, count = share
+        objects = sorted(p for p in source.rglob("*") if p.is_file())
+        for path in objects[index::count]:
+            target = destination / path.relative_to(source)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
 
-    def _publish(self, root: Path, local_path: str, uri: str) -> Path:
-        source = root / local_path.removeprefix(OPT_ML)
+    def _publish(self, roots: list[Path], local_path: str, uri: str) -> Path:
+        """Upload an output from every instance to one prefix, as SageMaker does.
+
+        Two instances writing the same key would silently overwrite each other on S3; here
+        that is an error, so a component that is not shard-safe is caught locally.
+        """
         destination = self.workspace.path(uri)
         shutil.rmtree(destination, ignore_errors=True)
         destination.mkdir(parents=True)
-        if source.is_dir():
-            shutil.copytree(source, destination, dirs_exist_ok=True)
+        owner: dict[Path, Path] = {}
+        for root in roots:
+            source = root / local_path.removeprefix(OPT_ML)
+            if not source.is_dir():
+                continue
+            for path in sorted(p for p in source.rglob("*") if p.is_file()):
+                relative = path.relative_to(source)
+                if relative in owner:
+                    raise StepFailed(
+                        f"output {uri}: {relative} was written by two instances ({owner[relative].name} and "
+                        f"{root.name}); with several instances, each must write its own file names"
+                    )
+                owner[relative] = root
+                (destination / relative).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, destination / relative)
         return destination
 
     def _run_processing(self, step, resolver, sandbox, execution, lock) -> dict[str, Any]:
         args = resolver(step["Arguments"])
-        root = sandbox / "opt_ml"
-        for item in args.get("ProcessingInputs", []):
-            s3 = item["S3Input"]
-            self._stage(s3["S3Uri"], root, s3["LocalPath"], f"input '{item['InputName']}'")
+        count = int(args["ProcessingResources"]["ClusterConfig"]["InstanceCount"])
+        if not 1 <= count <= MAX_LOCAL_INSTANCES:
+            raise StepFailed(f"InstanceCount {count} is outside 1..{MAX_LOCAL_INSTANCES} for a local run")
+        hosts = [f"algo-{i + 1}" for i in range(count)]
+        roots = [sandbox / "opt_ml" if count == 1 else sandbox / host / "opt_ml" for host in hosts]
+        for index, (host, root) in enumerate(zip(hosts, roots, strict=True)):
+            for item in args.get("ProcessingInputs", []):
+                s3 = item["S3Input"]
+                sharded = s3.get("S3DataDistributionType") == "ShardedByS3Key"
+                share = (index, count) if sharded else (0, 1)
+                self._stage(s3["S3Uri"], root, s3["LocalPath"], f"input '{item['InputName']}'", share)
+            config_dir = root / "config"
+            config_dir.mkdir(parents=True, exist_ok=True)
+            resource_config = {"current_host": host, "hosts": hosts}
+            (config_dir / "resourceconfig.json").write_text(json.dumps(resource_config), "utf-8")
         component = component_of_image(args["AppSpecification"]["ImageUri"])
         mode = " ".join(args["AppSpecification"].get("ContainerArguments", []))
         environment = {k: str(v) for k, v in args.get("Environment", {}).items()}
-        run_component(component, mode, root, log=sandbox / "job.log", environment=environment)
+        logs = [sandbox / "job.log"] if count == 1 else [sandbox / f"job-{host}.log" for host in hosts]
+        with ThreadPoolExecutor(max_workers=count) as pool:
+            jobs = [
+                pool.submit(run_component, component, mode, root, log=log, environment=environment)
+                for root, log in zip(roots, logs, strict=True)
+            ]
+            for job in jobs:
+                job.result()  # the first failure fails the step, as one failed instance fails the job
         outputs = {}
         published = {}
         for item in args.get("ProcessingOutputConfig", {}).get("Outputs", []):
             s3 = item["S3Output"]
-            published[item["OutputName"]] = self._publish(root, s3["LocalPath"], s3["S3Uri"])
+            published[item["OutputName"]] = self._publish(roots, s3["LocalPath"], s3["S3Uri"])
             outputs[item["OutputName"]] = {"OutputName": item["OutputName"], "S3Output": dict(s3)}
         property_files = {}
         for spec in step.get("PropertyFiles", []):
@@ -349,10 +393,11 @@ class LocalExecutor:
         destination = self.workspace.path(output_uri)
         shutil.rmtree(destination, ignore_errors=True)
         max_payload = int(args.get("MaxPayloadInMB", 6)) * 1024 * 1024
+        concurrency = int(args.get("MaxConcurrentTransforms", 1))
         with model_server(self.workspace.path(model["ModelDataUrl"]), sandbox / "opt_ml") as base:
             for file in files:
                 relative = file.relative_to(source) if source.is_dir() else Path(file.name)
-                transform_file(base, file, destination / f"{relative}.out", max_payload)
+                transform_file(base, file, destination / f"{relative}.out", max_payload, concurrency)
         return {
             "TransformJobName": f"{step['Name'].lower()}-{execution.execution_id}",
             "TransformOutput": {"S3OutputPath": output_uri},

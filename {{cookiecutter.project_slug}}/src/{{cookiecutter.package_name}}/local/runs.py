@@ -71,13 +71,17 @@ def local_infer(
     workspace: Workspace,
     progress: Callable[[str], None] = print,
     parameters: dict[str, str] | None = None,
+    instances: int | None = None,
 ) -> dict[str, Any]:
-    """Run the inference pipeline on `data` with the approved (or latest) model.
+    """Run the inference pipeline on `data` (a CSV file, or a folder of them) with the approved (or latest) model.
 
-    `parameters` overrides other pipeline parameters, such as the drift thresholds.
+    `parameters` overrides other pipeline parameters, such as the drift thresholds;
+    `instances` runs the sharded serve steps on that many local instances.
     """
-    if not Path(data).is_file():
+    if not Path(data).exists():
         raise FileNotFoundError(f"Production data {data} does not exist.")
+    if instances is not None:
+        parameters = {**(parameters or {}), "ProcessingInstanceCount": instances}
     registered = _registry(workspace, config, env).for_inference()
     artifacts = registered.manifest["artifacts"]
     bucket = layout.bucket(config, env)
@@ -114,9 +118,15 @@ def inference_outputs(execution: Execution, workspace: Workspace) -> dict[str, A
     rows = sum(sum(1 for line in p.open("rb") if line.strip()) for p in predictions)
     drift = execution.output("Monitoring", "PropertyFiles", "DriftReport")
     report_uri = execution.output("Monitoring", "ProcessingOutputConfig", "Outputs", "report", "S3Output", "S3Uri")
-    explanations_uri = execution.output(
+    explainability_uri = execution.output(
         "Explainability", "ProcessingOutputConfig", "Outputs", "report", "S3Output", "S3Uri"
     )
+    explanations_dir = workspace.path(
+        execution.output(
+            "ExplainabilityShards", "ProcessingOutputConfig", "Outputs", "explanations", "S3Output", "S3Uri"
+        )
+    )
+    explanations = sorted(p for p in explanations_dir.rglob("*") if p.is_file())
     on_drift = next((n for n in ("RetrainOnDrift", "AlertOnDrift") if n in execution.properties), None)
     retrain = bool(on_drift and execution.output(on_drift, "OutputParameters", "retrain_started"))
     return {
@@ -124,7 +134,7 @@ def inference_outputs(execution: Execution, workspace: Workspace) -> dict[str, A
         "predictions": str(predictions[0]) if len(predictions) == 1 else str(predictions_dir),
         "drift": {"detected": drift["drift_detected"], "drifted_features": drift["drifted_features"]},
         "report": str(workspace.path(report_uri) / "report.html"),
-        "explanations": str(workspace.path(explanations_uri) / "explanations_shap" / "out.csv"),
-        "explainability_report": str(workspace.path(explanations_uri) / "summary.html"),
+        "explanations": str(explanations[0]) if len(explanations) == 1 else str(explanations_dir),
+        "explainability_report": str(workspace.path(explainability_uri) / "summary.html"),
         "retrain_triggered": retrain,
     }

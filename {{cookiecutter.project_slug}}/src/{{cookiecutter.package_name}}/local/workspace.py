@@ -35,11 +35,18 @@ class Workspace:
         return "s3://" + relative.as_posix()
 
     def upload(self, source: Path, prefix_uri: str) -> str:
-        """Copy a local file into a fresh S3 prefix; return the prefix URI."""
+        """Copy a local file, or a folder's CSV files, into a fresh S3 prefix; return the prefix URI."""
+        source = Path(source)
+        files = sorted(p for p in source.rglob("*.csv") if p.is_file()) if source.is_dir() else [source]
+        if not files:
+            raise FileNotFoundError(f"{source} holds no CSV file; pass a CSV file or a folder of CSV files.")
         destination = self.path(prefix_uri)
         shutil.rmtree(destination, ignore_errors=True)
         destination.mkdir(parents=True)
-        shutil.copy2(source, destination / Path(source).name)
+        for path in files:
+            target = destination / (path.relative_to(source) if source.is_dir() else path.name)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target)
         return prefix_uri.rstrip("/") + "/"
 
     def run_dir(self, pipeline: str, execution_id: str) -> Path:

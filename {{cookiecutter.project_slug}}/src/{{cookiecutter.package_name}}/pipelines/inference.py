@@ -1,5 +1,11 @@
 """The batch-inference pipeline: Processing -> Model + Transform -> (Monitoring || Explainability) -> DriftCheck.
 
+Scale-out: Processing, MonitoringShards and ExplainabilityShards run on the
+ProcessingInstanceCount parameter's instances, each given a share of the input files
+(ShardedByS3Key). Monitoring and Explainability then merge the shards' summaries on one
+instance, reaching the result a single pass would. Batch Transform scales by
+`transform_instance_count`, `max_payload_mb` and `max_concurrent_transforms`.
+
 On drift, `drift_action: retrain` starts the training pipeline through a Lambda (which
 respects a cooling period and also alerts); `alert` only alerts.
 """
@@ -61,13 +67,15 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
     }
 
     job = context.job
+    shards = job | {"instance_count": context.processing_count}
     processing = component_step(
         "Processing",
         "serve",
         image=image["processing"],
         inputs={"raw": input_data, "artifacts": preprocessing_uri},
         outputs={"processed": run_uri("processing", "processed")},
-        **job,
+        sharded=("raw",),
+        **shards,
     )
 
     model = ModelStep(
@@ -100,25 +108,46 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
         ),
     )
 
+    monitoring_shards = component_step(
+        "MonitoringShards",
+        "summarize",
+        image=image["monitoring"],
+        inputs={"raw": input_data, "baseline": baseline_uri},
+        outputs={"summary": run_uri("monitoring", "summaries")},
+        depends_on=[transform],
+        sharded=("raw",),
+        **shards,
+    )
     drift_report = PropertyFile(name=DRIFT_REPORT, output_name="report", path="drift.json")
     monitoring = component_step(
         "Monitoring",
-        "serve",
+        "merge",
         image=image["monitoring"],
-        inputs={"raw": input_data, "baseline": baseline_uri},
+        inputs={"summaries": output_uri(monitoring_shards, "summary"), "baseline": baseline_uri},
         outputs={"report": run_uri("monitoring", "report")},
         property_files=[drift_report],
-        depends_on=[transform],
         environment=thresholds,
         **job,
     )
-    explainability = component_step(
-        "Explainability",
-        "serve",
+    explainability_shards = component_step(
+        "ExplainabilityShards",
+        "explain",
         image=image["explainability"],
         inputs={"model": model_uri, "data": output_uri(processing, "processed"), "artifacts": preprocessing_uri},
-        outputs={"report": run_uri("explainability", "report")},
+        outputs={
+            "explanations": run_uri("explainability", "explanations"),
+            "summary": run_uri("explainability", "summaries"),
+        },
         depends_on=[transform],
+        sharded=("data",),
+        **shards,
+    )
+    explainability = component_step(
+        "Explainability",
+        "merge",
+        image=image["explainability"],
+        inputs={"summaries": output_uri(explainability_shards, "summary"), "artifacts": preprocessing_uri},
+        outputs={"report": run_uri("explainability", "report")},
         **job,
     )
 
@@ -168,6 +197,9 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
             input_data, model_uri, preprocessing_uri, baseline_uri, manifest_version, *image.values(),
             context.processing_type, context.processing_count, transform_type, *thresholds.values(),
         ],
-        steps=[processing, model, transform, monitoring, explainability, drift_check],
+        steps=[
+            processing, model, transform, monitoring_shards, monitoring, explainability_shards, explainability,
+            drift_check,
+        ],
         sagemaker_session=session,
     )  # fmt: skip

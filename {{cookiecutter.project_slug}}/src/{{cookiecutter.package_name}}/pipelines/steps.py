@@ -19,7 +19,7 @@ class PipelineContext:
     bucket: str
     image: dict[str, Any]
     processing_type: Any
-    processing_count: Any
+    processing_count: Any  # instances of the inference pipeline's sharded serve steps
 
     def run_uri(self, *parts: str) -> Any:
         """s3://<bucket>/runs/<kind>/<execution id>/<parts...>: one prefix per execution."""
@@ -32,13 +32,8 @@ class PipelineContext:
 
     @property
     def job(self) -> dict[str, Any]:
-        """The arguments every component_step of this pipeline shares."""
-        return {
-            "role": self.role,
-            "session": self.session,
-            "instance_type": self.processing_type,
-            "instance_count": self.processing_count,
-        }
+        """The arguments every component_step of this pipeline shares (one instance unless sharded)."""
+        return {"role": self.role, "session": self.session, "instance_type": self.processing_type, "instance_count": 1}
 
 
 def pipeline_context(config: dict[str, Any], env: str, kind: str, images: dict[str, str] | None) -> PipelineContext:
@@ -54,11 +49,18 @@ def pipeline_context(config: dict[str, Any], env: str, kind: str, images: dict[s
         bucket=layout.bucket(config, env),
         image={c: ParameterString(f"{c.capitalize()}Image", default_value=uris[c]) for c in layout.COMPONENTS},
         processing_type=ParameterString("ProcessingInstanceType", default_value=settings["processing_instance_type"]),
-        processing_count=ParameterInteger("ProcessingInstanceCount", default_value=1),
+        processing_count=ParameterInteger(
+            "ProcessingInstanceCount", default_value=int(settings.get("serve_instance_count", 1))
+        ),
     )
 
 
-def processing_input(name: str, source: Any) -> Any:
+def processing_input(name: str, source: Any, sharded: bool = False) -> Any:
+    """An S3 prefix downloaded to /opt/ml/processing/input/<name>.
+
+    Sharded inputs give each instance a share of the objects (ShardedByS3Key); the others
+    reach every instance whole (FullyReplicated).
+    """
     from sagemaker.core.shapes import ProcessingInput, ProcessingS3Input
 
     return ProcessingInput(
@@ -68,6 +70,7 @@ def processing_input(name: str, source: Any) -> Any:
             local_path=f"{CONTAINER_ROOT}/input/{name}",
             s3_data_type="S3Prefix",
             s3_input_mode="File",
+            s3_data_distribution_type="ShardedByS3Key" if sharded else "FullyReplicated",
         ),
     )
 
@@ -97,8 +100,12 @@ def component_step(
     property_files: list[Any] | None = None,
     depends_on: list[Any] | None = None,
     environment: dict[str, Any] | None = None,
+    sharded: tuple[str, ...] = (),
 ) -> Any:
-    """A ProcessingStep running one component's image in `mode` (its ContainerArguments)."""
+    """A ProcessingStep running one component's image in `mode` (its ContainerArguments).
+
+    The inputs named in `sharded` are split across the job's instances by S3 key.
+    """
     from sagemaker.core.processing import Processor
     from sagemaker.mlops.workflow.steps import ProcessingStep
 
@@ -112,7 +119,7 @@ def component_step(
         env=environment,
     )
     step_args = processor.run(
-        inputs=[processing_input(n, s) for n, s in inputs.items()],
+        inputs=[processing_input(n, s, sharded=n in sharded) for n, s in inputs.items()],
         outputs=[processing_output(n, d) for n, d in outputs.items()],
         arguments=[mode],
     )

@@ -30,24 +30,47 @@ def parse_csv_payload(body: bytes, n_features: int) -> np.ndarray:
     if not body.strip():
         raise BadRequest("Empty payload: send text/csv rows of processed features, one record per line.")
     text = body.decode("utf-8", errors="strict").replace("\r\n", "\n").strip("\n")
-    lines = text.split("\n")
-    expected_commas = n_features - 1
-    for number, line in enumerate(lines, start=1):
-        if line.count(",") != expected_commas:
+    n_lines = text.count("\n") + 1
+    if text.count(",") != n_lines * (n_features - 1):
+        _raise_for_bad_line(text, n_features)
+    try:
+        frame = pd.read_csv(io.StringIO(text), header=None, dtype="float64", skip_blank_lines=False)
+    except pd.errors.ParserError:
+        _raise_for_bad_line(text, n_features)
+        raise
+    except ValueError as exc:
+        raise BadRequest(f"Payload holds a value that is not a number: {exc}") from exc
+    if frame.shape != (n_lines, n_features):  # counts that cancel out across lines
+        _raise_for_bad_line(text, n_features)
+    return frame.to_numpy()
+
+
+def _raise_for_bad_line(text: str, n_features: int) -> None:
+    """The first line whose field count is wrong, as a BadRequest a person can act on."""
+    for number, line in enumerate(text.split("\n"), start=1):
+        if line.count(",") != n_features - 1:
             raise BadRequest(
                 f"Line {number} has {line.count(',') + 1} field(s); the model expects {n_features} "
                 "(processed features in schema.json order, no header, no target)."
             )
-    try:
-        frame = pd.read_csv(io.StringIO(text), header=None, dtype="float64", skip_blank_lines=False)
-    except ValueError as exc:
-        raise BadRequest(f"Payload holds a value that is not a number: {exc}") from exc
-    return frame.to_numpy()
+
+
+def _writes_plainly(column: pd.Series) -> bool:
+    """True when str()/6-digit formatting gives what a CSV writer would: no quoting, no missing values."""
+    if column.dtype.kind == "f":
+        return not column.isna().any()
+    return not any(set(str(v)) & {",", '"', "\n", "\r"} or pd.isna(v) for v in column.unique())
 
 
 def format_predictions(predictions: pd.DataFrame) -> bytes:
-    """One CSV line per input record, no header."""
-    return predictions.to_csv(header=False, index=False, float_format="%.6g", lineterminator="\n").encode()
+    """One CSV line per input record, no header; numbers with 6 significant digits."""
+    columns = [predictions[name] for name in predictions.columns]
+    if not all(_writes_plainly(c) for c in columns):
+        return predictions.to_csv(header=False, index=False, float_format="%.6g", lineterminator="\n").encode()
+    fields = [
+        [format(v, ".6g") for v in c.tolist()] if c.dtype.kind == "f" else c.astype(str).tolist() for c in columns
+    ]
+    return "\n".join(map(",".join, zip(*fields, strict=True))).encode() + b"\n"
 
 
 def create_app(model: TrainedModel, max_concurrent_transforms: int = 1) -> Callable[..., Iterable[bytes]]:

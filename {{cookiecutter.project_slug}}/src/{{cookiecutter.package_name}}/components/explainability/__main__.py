@@ -1,4 +1,9 @@
-"""Entrypoint: python -m <package>.components.explainability train|serve (SageMaker Processing)."""
+"""Entrypoint: python -m <package>.components.explainability train|serve|explain|merge (SageMaker Processing).
+
+`serve` explains a production batch in one process. At scale the inference pipeline splits
+it in two steps: `explain` on N instances, each given a share of the files (ShardedByS3Key),
+then `merge` on one, which computes global importance over every row.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,9 @@ import json
 import sys
 import tarfile
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 import pandas as pd
@@ -15,19 +22,24 @@ from ...config import load_config
 from ...container import (
     ComponentError,
     csv_files,
+    current_host,
     processing_input,
     processing_output,
     run_entrypoint,
     staged_output,
 )
 from ...data_schema import DataSchema
-from ..algorithm.model import TrainedModel
 from .report import render_summary
-from .shap_values import analysis_json, explain, global_importance, per_row_frame, tree_explainer
+from .shap_values import Explanation, analysis_json, explain, global_importance, per_row_frame, tree_explainer
+
+if TYPE_CHECKING:
+    from ..algorithm.model import TrainedModel
 
 
 def load_model(model_input: Path, workdir: Path) -> TrainedModel:
     """Unpack model.tar.gz (as the training job wrote it) and load the model."""
+    from ..algorithm.model import TrainedModel
+
     archive = model_input / "model.tar.gz"
     if archive.is_file():
         with tarfile.open(archive) as tar:
@@ -99,54 +111,165 @@ def train() -> None:
     print(f"explainability train: {len(X)} rows explained; top features {list(top)[:3]}")
 
 
-def serve() -> None:
-    """Per-row SHAP values for every production row (in chunks) plus global importance."""
-    settings = load_config()["explainability"]
+# Rows whose values and SHAP values feed the dependence plots (the first explained).
+SAMPLE_ROWS = 1000
+SHARD_FORMAT = 1
+
+
+@dataclass
+class Totals:
+    """What global importance needs from any share of the rows: it adds up across shards."""
+
+    n_rows: int = 0
+    abs_sums: dict[str, np.ndarray] = field(default_factory=dict)
+    expected: dict[str, float] = field(default_factory=dict)
+    sample: np.ndarray | None = None
+    sample_shap: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def add(self, X: np.ndarray, explanation: Explanation) -> None:
+        for label, values in explanation.values.items():
+            self.abs_sums[label] = self.abs_sums.get(label, 0) + np.abs(values).sum(axis=0)
+        self.expected = explanation.expected_values
+        if self.sample is None:
+            self.sample = X[:SAMPLE_ROWS]
+            self.sample_shap = {label: v[:SAMPLE_ROWS] for label, v in explanation.values.items()}
+        self.n_rows += len(X)
+
+    def merge(self, other: Totals) -> Totals:
+        if other.n_rows == 0:
+            return self
+        if self.n_rows == 0:
+            return other
+        sums = {label: self.abs_sums[label] + other.abs_sums[label] for label in self.abs_sums}
+        return Totals(self.n_rows + other.n_rows, sums, self.expected, self.sample, self.sample_shap)
+
+    def to_json(self) -> dict[str, Any]:
+        def listed(a: np.ndarray | None) -> Any:
+            return None if a is None else a.tolist()
+
+        return {
+            "format": SHARD_FORMAT,
+            "n_rows": self.n_rows,
+            "abs_sums": {label: listed(v) for label, v in self.abs_sums.items()},
+            "expected": self.expected,
+            "sample": listed(self.sample),
+            "sample_shap": {label: listed(v) for label, v in self.sample_shap.items()},
+        }
+
+    @classmethod
+    def from_json(cls, document: dict[str, Any]) -> Totals:
+        if document.get("format") != SHARD_FORMAT:
+            raise ValueError(f"unknown shard format {document.get('format')!r} (expected {SHARD_FORMAT})")
+        sample = document["sample"]
+        return cls(
+            int(document["n_rows"]),
+            {label: np.asarray(v, dtype=float) for label, v in document["abs_sums"].items()},
+            {label: float(v) for label, v in document["expected"].items()},
+            None if sample is None else np.asarray(sample, dtype=float),
+            {label: np.asarray(v, dtype=float) for label, v in document["sample_shap"].items()},
+        )
+
+
+def _explain_file(
+    path: Path, model: TrainedModel, explainer: Any, sink: TextIO, totals: Totals, header: bool, chunk_rows: int
+) -> None:
+    """Per-row SHAP values of one processed file into `sink`, `chunk_rows` rows at a time."""
+    width = len(model.schema.features)
+    try:
+        for chunk in pd.read_csv(path, header=None, dtype="float64", chunksize=chunk_rows):
+            X = _check_width(chunk, width, path)
+            explanation = explain(model, X, explainer)
+            per_row_frame(model, explanation, X).to_csv(sink, header=header, index=False, float_format="%.6g")
+            header = False
+            totals.add(X, explanation)
+    except pd.errors.EmptyDataError as exc:
+        raise ComponentError(f"{path} is empty; there are no rows to explain.") from exc
+    except ValueError as exc:
+        raise ComponentError(f"{path} could not be explained (processed data must be numbers): {exc}") from exc
+
+
+def _write_report(out: Path, totals: Totals, feature_names: list[str]) -> None:
+    """analysis.json with global importance over every row, and the summary plots."""
+    if totals.n_rows == 0:
+        raise ComponentError(f"No rows to explain in {processing_input('data')}.")
+    importance = {
+        label: {name: float(v) for name, v in zip(feature_names, total / totals.n_rows, strict=True)}
+        for label, total in totals.abs_sums.items()
+    }
+    analysis = analysis_json(importance, totals.expected, totals.n_rows)
+    (out / "analysis.json").write_text(json.dumps(analysis, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    write_summary(out, importance, totals.sample, totals.sample_shap, feature_names)
+
+
+def _model_and_schema() -> tuple[TrainedModel, DataSchema]:
     with tempfile.TemporaryDirectory() as workdir:
         model = load_model(processing_input("model"), Path(workdir))
-    schema = load_matching_schema(model)
+    return model, load_matching_schema(model)
+
+
+def serve() -> None:
+    """Per-row SHAP values for every production row (in chunks) plus global importance."""
+    model, schema = _model_and_schema()
     explainer = tree_explainer(model)
-    n_rows = 0
-    totals: dict[str, np.ndarray] = {}
-    expected: dict[str, float] = {}
-    sample: np.ndarray | None = None
-    sample_shap: dict[str, np.ndarray] = {}
+    totals = Totals()
+    chunk_rows = load_config()["explainability"]["chunk_rows"]
     with staged_output(processing_output("report")) as out:
         shap_dir = out / "explanations_shap"
         shap_dir.mkdir()
         with (shap_dir / "out.csv").open("w", encoding="utf-8", newline="") as sink:
             for path in csv_files(processing_input("data"), "explainability serve"):
-                try:
-                    reader = pd.read_csv(path, header=None, dtype="float64", chunksize=settings["chunk_rows"])
-                    for chunk in reader:
-                        X = _check_width(chunk, len(schema.features), path)
-                        explanation = explain(model, X, explainer)
-                        per_row_frame(model, explanation, X).to_csv(
-                            sink, header=n_rows == 0, index=False, float_format="%.6g"
-                        )
-                        for label, values in explanation.values.items():
-                            totals[label] = totals.get(label, 0) + np.abs(values).sum(axis=0)
-                        expected = explanation.expected_values
-                        if sample is None:
-                            sample, sample_shap = X, explanation.values
-                        n_rows += len(X)
-                except pd.errors.EmptyDataError as exc:
-                    raise ComponentError(f"{path} is empty; there are no rows to explain.") from exc
-                except ValueError as exc:
-                    raise ComponentError(
-                        f"{path} could not be explained (processed data must be numbers): {exc}"
-                    ) from exc
-        if n_rows == 0:
-            raise ComponentError(f"No rows to explain in {processing_input('data')}.")
-        importance = {
-            label: {name: float(v) for name, v in zip(schema.feature_names, total / n_rows, strict=True)}
-            for label, total in totals.items()
-        }
-        analysis = analysis_json(importance, expected, n_rows)
-        (out / "analysis.json").write_text(json.dumps(analysis, indent=2, ensure_ascii=False) + "\n", "utf-8")
-        write_summary(out, importance, sample, sample_shap, schema.feature_names)
-    print(f"explainability serve: {n_rows} rows explained")
+                _explain_file(path, model, explainer, sink, totals, totals.n_rows == 0, chunk_rows)
+        _write_report(out, totals, schema.feature_names)
+    print(f"explainability serve: {totals.n_rows} rows explained")
+
+
+def explain_shard() -> None:
+    """One instance of a sharded job: per-row SHAP values of its files, and its share of the totals.
+
+    Each processed file gets its SHAP values under explanations/ with the same name, row for
+    row; summary/<host>.json carries what the merge mode needs for global importance.
+    """
+    model, _ = _model_and_schema()
+    explainer = tree_explainer(model)
+    totals = Totals()
+    chunk_rows = load_config()["explainability"]["chunk_rows"]
+    host = current_host()
+    data = processing_input("data")
+    with (
+        staged_output(processing_output("explanations")) as explanations,
+        staged_output(processing_output("summary")) as summary,
+    ):
+        for path in csv_files(data, "explainability", allow_none=True):
+            target = explanations / path.relative_to(data)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with target.open("w", encoding="utf-8", newline="") as sink:
+                _explain_file(path, model, explainer, sink, totals, True, chunk_rows)
+        (summary / f"{host}.json").write_text(json.dumps(totals.to_json()), "utf-8")
+    print(f"explainability explain: {host} explained {totals.n_rows} rows")
+
+
+def merge() -> None:
+    """Global importance over every shard's rows, exactly as serve computes it in one pass."""
+    path = processing_input("artifacts") / "schema.json"
+    try:
+        schema = DataSchema.load(path)
+    except FileNotFoundError as exc:
+        raise ComponentError(f"{exc}. The 'artifacts' input must hold processing's schema.json.") from exc
+    directory = processing_input("summaries")
+    paths = sorted(directory.glob("*.json")) if directory.is_dir() else []
+    if not paths:
+        raise ComponentError(f"No shard summary in {directory}; the merge needs the explain step's 'summary' output.")
+    totals = Totals()
+    for path in paths:
+        try:
+            totals = totals.merge(Totals.from_json(json.loads(path.read_text("utf-8"))))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise ComponentError(f"{path} is not an explainability shard summary: {exc}") from exc
+    with staged_output(processing_output("report")) as out:
+        _write_report(out, totals, schema.feature_names)
+    print(f"explainability merge: {totals.n_rows} rows from {len(paths)} shard(s)")
 
 
 if __name__ == "__main__":
-    sys.exit(run_entrypoint("explainability", {"train": train, "serve": serve}))
+    modes = {"train": train, "serve": serve, "explain": explain_shard, "merge": merge}
+    sys.exit(run_entrypoint("explainability", modes))

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from ..algorithm.model import TrainedModel
+if TYPE_CHECKING:  # scikit-learn loads with the model itself; merge mode never needs it
+    from ..algorithm.model import TrainedModel
 
 METHOD = "TreeSHAP (exact, path-dependent), written in Clarify's kernel_shap layout"
 

@@ -1,4 +1,9 @@
-"""Entrypoint: python -m <package>.components.monitoring train|serve (SageMaker Processing)."""
+"""Entrypoint: python -m <package>.components.monitoring train|serve|summarize|merge (SageMaker Processing).
+
+`serve` judges a production batch in one process. At scale the inference pipeline splits it
+in two steps: `summarize` on N instances, each given a share of the files (ShardedByS3Key),
+then `merge` on one, which reaches the decision serve would have reached on the whole batch.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from ...config import load_config
 from ...container import (
     ComponentError,
     csv_files,
+    current_host,
     processing_input,
     processing_output,
     read_csv_dir,
@@ -21,9 +27,16 @@ from ...container import (
     staged_output,
 )
 from .baseline import baseline_is_consistent, build_baseline
-from .drift import compare
 from .report import render_report
-from .summary import CategoricalSummary, Summary, empty_templates, merge_all, summarize
+from .summary import (
+    CategoricalSummary,
+    Summary,
+    empty_templates,
+    merge_all,
+    shard_from_json,
+    shard_to_json,
+    summarize,
+)
 
 CHUNK_ROWS = 200_000
 # Thresholds a job may override (the inference pipeline passes them as parameters); unset or
@@ -86,15 +99,12 @@ def _read_baseline(directory: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     return statistics, constraints
 
 
-def serve() -> None:
-    """Summarize production data chunk by chunk, then judge it against the baseline."""
-    statistics, constraints = _read_baseline(processing_input("baseline"))
-    constraints = apply_threshold_overrides(constraints, dict(os.environ))
-    templates = empty_templates(statistics)
+def _summarize_raw(templates: dict[str, Summary], allow_none: bool) -> tuple[dict[str, Summary], list[str]]:
+    """Summaries of every CSV file of the 'raw' input, read chunk by chunk."""
     string_columns = {n: "string" for n, t in templates.items() if isinstance(t, CategoricalSummary)}
     parts: list[dict[str, Summary]] = []
     columns: list[str] = []
-    for path in csv_files(processing_input("raw"), "monitoring serve"):
+    for path in csv_files(processing_input("raw"), "monitoring", allow_none=allow_none):
         try:
             for chunk in pd.read_csv(path, chunksize=CHUNK_ROWS, dtype=string_columns):
                 columns = columns or [str(c) for c in chunk.columns]
@@ -103,7 +113,15 @@ def serve() -> None:
             raise ComponentError(f"{path} is empty; send a CSV file with a header row and data rows.") from exc
         except pd.errors.ParserError as exc:
             raise ComponentError(f"{path} is not a readable CSV file: {exc}") from exc
-    production = merge_all(parts)
+    return merge_all(parts), columns
+
+
+def _judge(
+    production: dict[str, Summary], columns: list[str], statistics: dict[str, Any], constraints: dict[str, Any]
+) -> None:
+    """Compare the whole batch's summaries with the baseline; publish the report."""
+    from .drift import compare  # SciPy's statistics: only where a decision is made
+
     if not production or all(s.present + s.missing == 0 for s in production.values()):
         raise ComponentError(f"Production data in {processing_input('raw')} has no rows to monitor.")
     violations, drift, production_statistics = compare(production, columns, statistics, constraints)
@@ -114,8 +132,56 @@ def serve() -> None:
         report = render_report(drift, violations, "Data drift report", statistics, production_statistics)
         (out / "report.html").write_text(report, "utf-8")
     decision = "DRIFT in " + ", ".join(drift["drifted_features"]) if drift["drift_detected"] else "no drift"
-    print(f"monitoring serve: {drift['n_production']} rows, {len(violations)} violation(s), {decision}")
+    print(f"monitoring: {drift['n_production']} rows, {len(violations)} violation(s), {decision}")
+
+
+def serve() -> None:
+    """Summarize production data chunk by chunk, then judge it against the baseline."""
+    statistics, constraints = _read_baseline(processing_input("baseline"))
+    constraints = apply_threshold_overrides(constraints, dict(os.environ))
+    production, columns = _summarize_raw(empty_templates(statistics), allow_none=False)
+    _judge(production, columns, statistics, constraints)
+
+
+def summarize_shard() -> None:
+    """One instance of a sharded job: summarize its share of the production files.
+
+    Writes summary/<host>.json, which the merge mode combines; with more instances than
+    files, an instance with no file writes an empty summary.
+    """
+    statistics, _ = _read_baseline(processing_input("baseline"))
+    production, columns = _summarize_raw(empty_templates(statistics), allow_none=True)
+    host = current_host()
+    with staged_output(processing_output("summary")) as out:
+        _write_json(out / f"{host}.json", shard_to_json(production, columns))
+    rows = max((s.present + s.missing for s in production.values()), default=0)
+    print(f"monitoring summarize: {host} summarized {rows} rows")
+
+
+def merge() -> None:
+    """Combine every shard's summary and judge the whole batch, exactly as serve would."""
+    statistics, constraints = _read_baseline(processing_input("baseline"))
+    constraints = apply_threshold_overrides(constraints, dict(os.environ))
+    directory = processing_input("summaries")
+    paths = sorted(directory.glob("*.json")) if directory.is_dir() else []
+    if not paths:
+        raise ComponentError(f"No shard summary in {directory}; the merge needs the summarize step's 'summary' output.")
+    parts, columns = [], []
+    for path in paths:
+        try:
+            summaries, shard_columns = shard_from_json(json.loads(path.read_text("utf-8")))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise ComponentError(f"{path} is not a monitoring shard summary: {exc}") from exc
+        if shard_columns and columns and shard_columns != columns:
+            raise ComponentError(
+                f"{path.name} has columns {shard_columns[:5]}... but another shard has {columns[:5]}...; "
+                "every file of one batch must have the same header."
+            )
+        columns = columns or shard_columns
+        parts.append(summaries)
+    _judge(merge_all(parts), columns, statistics, constraints)
 
 
 if __name__ == "__main__":
-    sys.exit(run_entrypoint("monitoring", {"train": train, "serve": serve}))
+    modes = {"train": train, "serve": serve, "summarize": summarize_shard, "merge": merge}
+    sys.exit(run_entrypoint("monitoring", modes))

@@ -6,7 +6,8 @@ the same decision as a single pass.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -142,3 +143,39 @@ def empty_templates(statistics: dict[str, Any]) -> dict[str, Summary]:
         else:
             templates[feature["name"]] = CategoricalSummary()
     return templates
+
+
+SHARD_FORMAT = 1
+
+
+def shard_to_json(summaries: dict[str, Summary], columns: list[str]) -> dict[str, Any]:
+    """One shard's summaries as JSON, for a merge step on another machine."""
+    features: dict[str, Any] = {}
+    for name, summary in summaries.items():
+        if isinstance(summary, NumericSummary):
+            fields = asdict(summary)
+            fields["minimum"] = None if math.isinf(summary.minimum) else summary.minimum
+            fields["maximum"] = None if math.isinf(summary.maximum) else summary.maximum
+            features[name] = {"kind": "numeric", **fields}
+        else:
+            features[name] = {"kind": "categorical", "counts": summary.counts, "missing": summary.missing}
+    return {"format": SHARD_FORMAT, "columns": columns, "features": features}
+
+
+def shard_from_json(document: dict[str, Any]) -> tuple[dict[str, Summary], list[str]]:
+    """The inverse of shard_to_json; a ValueError names what is wrong."""
+    if document.get("format") != SHARD_FORMAT:
+        raise ValueError(f"unknown shard summary format {document.get('format')!r} (expected {SHARD_FORMAT})")
+    summaries: dict[str, Summary] = {}
+    for name, fields in document["features"].items():
+        fields = dict(fields)
+        kind = fields.pop("kind")
+        if kind == "numeric":
+            fields["minimum"] = float("inf") if fields["minimum"] is None else fields["minimum"]
+            fields["maximum"] = float("-inf") if fields["maximum"] is None else fields["maximum"]
+            summaries[name] = NumericSummary(**fields)
+        elif kind == "categorical":
+            summaries[name] = CategoricalSummary(**fields)
+        else:
+            raise ValueError(f"feature '{name}' has unknown kind {kind!r}")
+    return summaries, list(document["columns"])
