@@ -427,12 +427,19 @@ def machine(bench: Bench) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--evidently-python", type=Path, required=True)
+    parser.add_argument("--evidently-python", type=Path, help="Evidently's venv interpreter (needed unless --render)")
     parser.add_argument("--work", type=Path, default=TEMPLATE / ".local" / "bench")
     parser.add_argument("--out", type=Path, default=HERE)
     parser.add_argument("--quick", action="store_true", help="about a tenth of every size; not for publishing")
+    parser.add_argument("--render", action="store_true", help="only rewrite BENCHMARKS.md from results.json")
     args = parser.parse_args()
+    if args.render:
+        results = json.loads((args.out / "results.json").read_text("utf-8"))
+        (args.out / "BENCHMARKS.md").write_text(report.render(results), "utf-8")
+        return
 
+    if args.evidently_python is None:
+        parser.error("--evidently-python is required to run the benchmarks")
     args.work.mkdir(parents=True, exist_ok=True)
     bench = Bench(args.work, args.evidently_python, args.quick)
     scale = 10 if args.quick else 1

@@ -193,6 +193,19 @@ def test_processing_serve_with_missing_column_fails_without_partial_output(chain
     assert not (tmp_path / "processing" / "output" / "processed" / "batch.csv").exists()
 
 
+def test_processing_serve_keeps_files_of_the_same_name_in_different_folders_apart(chain, tmp_path, sample, target):
+    _, trained, _, _ = chain
+    raw = tmp_path / "processing" / "input" / "raw"
+    for day, rows in (("2026-11-01", 5), ("2026-11-02", 7)):
+        (raw / day).mkdir(parents=True)
+        sample.drop(columns=[target]).head(rows).to_csv(raw / day / "part-0.csv", index=False)
+    stage_input(Path(trained["artifacts"]), tmp_path / "processing" / "input" / "artifacts")
+    assert run("processing", "serve", tmp_path).returncode == 0
+    processed = tmp_path / "processing" / "output" / "processed"
+    lengths = {p.parent.name: len(p.read_text().splitlines()) for p in processed.rglob("part-0.csv")}
+    assert lengths == {"2026-11-01": 5, "2026-11-02": 7}
+
+
 def test_non_string_hyperparameters_fail_training(chain, tmp_path):
     workdir, _, _, _ = chain
     source = workdir / "jobs" / "algorithm-train" / "input"

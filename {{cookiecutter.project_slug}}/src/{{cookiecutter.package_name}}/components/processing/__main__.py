@@ -62,12 +62,16 @@ def train() -> None:
 def serve() -> None:
     """Apply the learned encoding to production data in chunks, keeping row order."""
     schema = load_schema(processing_input("artifacts"))
-    inputs = csv_files(processing_input("raw"), "processing serve")
+    raw = processing_input("raw")
+    inputs = csv_files(raw, "processing serve")
     total = 0
     unseen: dict[str, int] = {}
     with staged_output(processing_output("processed")) as out_dir:
         for path in inputs:
-            total += _transform_file(path, out_dir / path.name, schema, unseen)
+            # The input's own relative path: files of the same name in different folders stay apart.
+            target = out_dir / path.relative_to(raw)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            total += _transform_file(path, target, schema, unseen)
     if total == 0:
         raise ComponentError(f"Production data in {processing_input('raw')} has a header but no rows.")
     for name, count in unseen.items():
