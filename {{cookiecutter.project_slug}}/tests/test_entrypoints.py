@@ -228,22 +228,34 @@ def test_unknown_mode_is_a_usage_error(tmp_path):
     assert "train|serve" in result.stderr
 
 
-def _shard_roots(workdir, name, files, inputs, count):
-    """One OPT_ML_ROOT per instance of a sharded job: files dealt round-robin, as local mode does."""
+def _run_shards(workdir, component, mode, files, shard_input, inputs, count):
+    """A sharded job's instances, one OPT_ML_ROOT each: files dealt round-robin, as local mode does."""
     hosts = [f"algo-{i + 1}" for i in range(count)]
     roots = []
     for index, host in enumerate(hosts):
-        root = _job(workdir, f"{name}-{host}")
+        root = _job(workdir, f"{component}-{mode}-{host}")
         (root / "config").mkdir(parents=True)
         (root / "config" / "resourceconfig.json").write_text(json.dumps({"current_host": host, "hosts": hosts}))
-        shard_dir = root / "processing" / "input" / "shard"
-        shard_dir.mkdir(parents=True)
+        (root / "processing" / "input" / shard_input).mkdir(parents=True)
         for path in files[index::count]:
-            stage_input(path, shard_dir)
+            stage_input(path, root / "processing" / "input" / shard_input)
         for input_name, source in inputs.items():
             stage_input(Path(source), root / "processing" / "input" / input_name)
+        run_component(component, mode, root)
         roots.append(root)
     return roots
+
+
+def _run_merge(workdir, component, roots, inputs):
+    """The merge job over every instance's summary output; returns its report folder."""
+    merge = _job(workdir, f"{component}-merge")
+    for root in roots:
+        stage_input(root / "processing" / "output" / "summary", merge / "processing" / "input" / "summaries")
+    assert len(list((merge / "processing" / "input" / "summaries").glob("*.json"))) == len(roots)
+    for input_name, source in inputs.items():
+        stage_input(Path(source), merge / "processing" / "input" / input_name)
+    run_component(component, "merge", merge)
+    return merge / "processing" / "output" / "report"
 
 
 def _split(source: Path, directory: Path, parts: int, header: bool) -> list[Path]:
@@ -260,19 +272,11 @@ def _split(source: Path, directory: Path, parts: int, header: bool) -> list[Path
 def test_monitoring_shards_merge_to_exactly_the_single_pass_report(chain):
     workdir, trained, batch, _ = chain
     files = _split(batch, workdir / "monitoring-parts", 3, header=True)
+    baseline = {"baseline": trained["baseline"]}
     # Four instances for three files: one instance gets nothing, and that is not an error.
-    roots = _shard_roots(workdir, "monitoring-summarize", files, {"baseline": trained["baseline"]}, 4)
-    for root in roots:
-        (root / "processing" / "input" / "shard").rename(root / "processing" / "input" / "raw")
-        run_component("monitoring", "summarize", root)
-    merge = _job(workdir, "monitoring-merge")
-    for root in roots:
-        stage_input(root / "processing" / "output" / "summary", merge / "processing" / "input" / "summaries")
-    assert len(list((merge / "processing" / "input" / "summaries").glob("*.json"))) == 4
-    stage_input(Path(trained["baseline"]), merge / "processing" / "input" / "baseline")
-    run_component("monitoring", "merge", merge)
+    roots = _run_shards(workdir, "monitoring", "summarize", files, "raw", baseline, 4)
+    merged = _run_merge(workdir, "monitoring", roots, baseline)
     single = workdir / "jobs" / "monitoring-serve" / "processing" / "output" / "report"
-    merged = merge / "processing" / "output" / "report"
     for name in ("drift.json", "constraint_violations.json"):
         assert json.loads((merged / name).read_text()) == json.loads((single / name).read_text()), name
     # Counts, histograms and extremes are exact; sums and moments differ only in summation order.
@@ -295,24 +299,17 @@ def test_explainability_shards_merge_to_the_single_pass_analysis(chain):
     processed = workdir / "jobs" / "processing-serve" / "processing" / "output" / "processed"
     files = _split(next(processed.glob("*.csv")), workdir / "explain-parts", 3, header=False)
     inputs = {"model": workdir / "model.tar.gz", "artifacts": trained["artifacts"]}
-    roots = _shard_roots(workdir, "explainability-explain", files, inputs, 2)
-    for root in roots:
-        (root / "processing" / "input" / "shard").rename(root / "processing" / "input" / "data")
-        run_component("explainability", "explain", root)
-    merge = _job(workdir, "explainability-merge")
-    for root in roots:
-        stage_input(root / "processing" / "output" / "summary", merge / "processing" / "input" / "summaries")
-    stage_input(Path(trained["artifacts"]), merge / "processing" / "input" / "artifacts")
-    run_component("explainability", "merge", merge)
+    roots = _run_shards(workdir, "explainability", "explain", files, "data", inputs, 2)
+    report = _run_merge(workdir, "explainability", roots, {"artifacts": trained["artifacts"]})
 
     single = json.loads((Path(result["explanations"]).parents[1] / "analysis.json").read_text())
-    merged = json.loads((merge / "processing" / "output" / "report" / "analysis.json").read_text())
+    merged = json.loads((report / "analysis.json").read_text())
     assert merged["n_rows"] == single["n_rows"] == result["rows"]
     for label, values in single["explanations"]["kernel_shap"].items():
         got = merged["explanations"]["kernel_shap"][label]
         assert got["global_shap_values"] == pytest.approx(values["global_shap_values"], rel=1e-9)
         assert list(got["global_shap_values"]) == list(values["global_shap_values"])  # same ranking
-    assert (merge / "processing" / "output" / "report" / "summary.html").is_file()
+    assert (report / "summary.html").is_file()
     # Per-row values: each part's file holds its rows' values, row for row.
     expected = pd.read_csv(result["explanations"])
     for index, path in enumerate(files):
