@@ -191,7 +191,7 @@ def _explain_file(
 def _write_report(out: Path, totals: Totals, feature_names: list[str]) -> None:
     """analysis.json with global importance over every row, and the summary plots."""
     if totals.n_rows == 0:
-        raise ComponentError(f"No rows to explain in {processing_input('data')}.")
+        raise ComponentError("No rows to explain: the processed data (every shard of it) holds no row.")
     importance = {
         label: {name: float(v) for name, v in zip(feature_names, total / totals.n_rows, strict=True)}
         for label, total in totals.abs_sums.items()
