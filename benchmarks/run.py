@@ -163,6 +163,8 @@ def local_end_to_end(bench: Bench, rows: int, rounds: int) -> dict[str, Any]:
         outcome = inferred.last_json()
         if outcome["status"] != "Succeeded" or outcome["rows"] != rows:
             raise RuntimeError(f"local infer did not score every row: {outcome}")
+        if outcome["retrain_triggered"]:  # a retrain would add a training run the plain script never does
+            raise RuntimeError("the undrifted batch triggered a retrain; the comparison would not be like for like")
     local_total = statistics.median(r["total"] for r in local_runs)
     plain_total = statistics.median(plain_runs)
     return {
