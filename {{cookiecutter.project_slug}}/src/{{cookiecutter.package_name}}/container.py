@@ -14,6 +14,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import pandas as pd
 
@@ -110,6 +111,29 @@ def csv_files(directory: Path, what: str, allow_none: bool = False) -> list[Path
             "Point the job's input at a CSV file or a prefix of CSV files."
         )
     return files
+
+
+Shard = TypeVar("Shard")
+
+
+def read_shard_summaries(component: str, producer: str, parse: Callable[[dict], Shard]) -> list[tuple[Path, Shard]]:
+    """Every instance's summary in the merge job's 'summaries' input, parsed, in host order.
+
+    `producer` names the sharded mode that wrote them, for the error a person reads.
+    """
+    directory = processing_input("summaries")
+    paths = sorted(directory.glob("*.json")) if directory.is_dir() else []
+    if not paths:
+        raise ComponentError(
+            f"No shard summary in {directory}; the merge needs the {producer} step's 'summary' output."
+        )
+    shards = []
+    for path in paths:
+        try:
+            shards.append((path, parse(json.loads(path.read_text("utf-8")))))
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise ComponentError(f"{path} is not a {component} shard summary: {exc}") from exc
+    return shards
 
 
 def read_csv_dir(directory: Path, what: str, **kwargs) -> pd.DataFrame:

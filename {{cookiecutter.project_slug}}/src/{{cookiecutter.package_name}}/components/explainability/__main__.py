@@ -25,6 +25,7 @@ from ...container import (
     current_host,
     processing_input,
     processing_output,
+    read_shard_summaries,
     run_entrypoint,
     staged_output,
 )
@@ -255,19 +256,13 @@ def merge() -> None:
         schema = DataSchema.load(path)
     except FileNotFoundError as exc:
         raise ComponentError(f"{exc}. The 'artifacts' input must hold processing's schema.json.") from exc
-    directory = processing_input("summaries")
-    paths = sorted(directory.glob("*.json")) if directory.is_dir() else []
-    if not paths:
-        raise ComponentError(f"No shard summary in {directory}; the merge needs the explain step's 'summary' output.")
+    shards = read_shard_summaries("explainability", "explain", Totals.from_json)
     totals = Totals()
-    for path in paths:
-        try:
-            totals = totals.merge(Totals.from_json(json.loads(path.read_text("utf-8"))))
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise ComponentError(f"{path} is not an explainability shard summary: {exc}") from exc
+    for _, shard in shards:
+        totals = totals.merge(shard)
     with staged_output(processing_output("report")) as out:
         _write_report(out, totals, schema.feature_names)
-    print(f"explainability merge: {totals.n_rows} rows from {len(paths)} shard(s)")
+    print(f"explainability merge: {totals.n_rows} rows from {len(shards)} shard(s)")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from ...container import (
     processing_input,
     processing_output,
     read_csv_dir,
+    read_shard_summaries,
     run_entrypoint,
     staged_output,
 )
@@ -162,16 +163,8 @@ def merge() -> None:
     """Combine every shard's summary and judge the whole batch, exactly as serve would."""
     statistics, constraints = _read_baseline(processing_input("baseline"))
     constraints = apply_threshold_overrides(constraints, dict(os.environ))
-    directory = processing_input("summaries")
-    paths = sorted(directory.glob("*.json")) if directory.is_dir() else []
-    if not paths:
-        raise ComponentError(f"No shard summary in {directory}; the merge needs the summarize step's 'summary' output.")
     parts, columns = [], []
-    for path in paths:
-        try:
-            summaries, shard_columns = shard_from_json(json.loads(path.read_text("utf-8")))
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise ComponentError(f"{path} is not a monitoring shard summary: {exc}") from exc
+    for path, (summaries, shard_columns) in read_shard_summaries("monitoring", "summarize", shard_from_json):
         if shard_columns and columns and shard_columns != columns:
             raise ComponentError(
                 f"{path.name} has columns {shard_columns[:5]}... but another shard has {columns[:5]}...; "
