@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any
 
 import pandas as pd
 
@@ -113,10 +113,7 @@ def csv_files(directory: Path, what: str, allow_none: bool = False) -> list[Path
     return files
 
 
-Shard = TypeVar("Shard")
-
-
-def read_shard_summaries(component: str, producer: str, parse: Callable[[dict], Shard]) -> list[tuple[Path, Shard]]:
+def read_shard_summaries(component: str, producer: str, parse: Callable[[dict], Any]) -> list[tuple[Path, Any]]:
     """Every instance's summary in the merge job's 'summaries' input, parsed, in host order.
 
     `producer` names the sharded mode that wrote them, for the error a person reads.
