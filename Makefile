@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 GENERATED_LOCK := {{cookiecutter.project_slug}}/requirements-dev.lock
 DEMO_DIR := .local/demo
 
-.PHONY: install lint test demo bench bench-quick bench-lock clean
+.PHONY: install lint test test-images demo bench bench-images bench-quick bench-lock clean
 
 install: $(VENV)/.installed
 
@@ -26,6 +26,16 @@ lint: install
 # Template tests: bakes of an option matrix, each checked and its own test suite run.
 test: lint
 	$(BIN)/pytest -n 2 --dist loadgroup tests
+
+# The images, really built and run (about 10 minutes): the default bake and a Python 3.13 bake
+# each build their four images and run their own `make images-test`. Needs root, debootstrap,
+# buildah and podman (Debian: apt-get install debootstrap buildah podman), or a docker daemon.
+# vfs storage and chroot isolation work in containers and CI sandboxes without overlay mounts.
+test-images: install
+	@for tool in debootstrap buildah podman; do command -v $$tool >/dev/null || { \
+	  echo "$$tool is missing: apt-get install debootstrap buildah podman" >&2; exit 2; }; done
+	STORAGE_DRIVER=$${STORAGE_DRIVER:-vfs} BUILDAH_ISOLATION=$${BUILDAH_ISOLATION:-chroot} \
+		$(BIN)/pytest -m images tests/test_images.py
 
 # Bake the defaults, then run the generated repository's own `make local` (its own venv): both
 # pipelines executed locally from their definitions, training then every drift stage.
@@ -48,6 +58,14 @@ $(EVIDENTLY)/.installed: $(BENCH_LOCK)
 
 bench: install $(EVIDENTLY)/.installed
 	$(BIN)/python benchmarks/run.py --evidently-python $(EVIDENTLY)/bin/python
+
+# The images: size above the base, cold build, rebuild after a code-only change, and the
+# `--containers` overhead (a few minutes). It removes the default bake's images first, so that
+# the build is cold, and merges its figures into benchmarks/results.json. Needs what test-images needs.
+BENCH_BASE_IMAGE ?= localhost/standin/python:3.11-slim
+bench-images: install
+	STORAGE_DRIVER=$${STORAGE_DRIVER:-vfs} BUILDAH_ISOLATION=$${BUILDAH_ISOLATION:-chroot} \
+		$(BIN)/python benchmarks/run.py --images --base-image $(BENCH_BASE_IMAGE) --ca-bundle "$${PIP_CERT:-}"
 
 # The same harness at a tenth of every size (a few minutes); it writes to .local/bench-quick.
 bench-quick: install $(EVIDENTLY)/.installed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
 
@@ -210,6 +211,56 @@ def _first_result(t: dict[str, Any]) -> list[str]:
     ]
 
 
+def _images(i: dict[str, Any]) -> list[str]:
+    rows = [
+        [
+            f"`customer-churn-{c}`",
+            _mb(i["image_mb"][c]),
+            _mb(i["above_base_mb"][c]),
+            _s(i["cold_build_per_image_seconds"].get(f"customer-churn-{c}", 0.0)),
+        ]
+        for c in ("processing", "algorithm", "monitoring", "explainability")
+    ]
+    seconds = i["local_seconds"]
+    return [
+        "## Images",
+        "",
+        f"Built by the bake's `images build` with {i['engine']} on `{i['base_image']}` ({_mb(i['base_mb'])}). "
+        "The four images share every layer up to the code, so the first build pays for pip and the others "
+        "reuse its layers.",
+        "",
+        *_table(["image", "size", "above the base", "cold build"], rows),
+        *_table(
+            ["", "seconds", "ratio", "goal"],
+            [
+                ["cold build of all four (no project layer cached)", _s(i["cold_build_seconds"]), "1.00", ""],
+                [
+                    "rebuild of all four after a code-only change",
+                    _s(i["rebuild_after_code_change_seconds"]),
+                    f"{i['rebuild_ratio']:.2f}",
+                    f"≤ 0.10: {_met(i['rebuild_ratio'] <= 0.10)}",
+                ],
+            ],
+        ),
+        f"`local train` + `local infer` on {i['rows']:,} rows each, in the venv and with `--containers` "
+        "(every job in its image), alternated round by round:",
+        "",
+        *_table(
+            ["", "median", "rounds"],
+            [
+                ["venv", _s(statistics.median(seconds["venv"])), ", ".join(_s(x) for x in seconds["venv"])],
+                [
+                    "`--containers`",
+                    _s(statistics.median(seconds["containers"])),
+                    ", ".join(_s(x) for x in seconds["containers"]),
+                ],
+            ],
+        ),
+        f"`--containers` overhead: **{i['containers_overhead']:.2f}x** the venv's time.",
+        "",
+    ]
+
+
 def render(results: dict[str, Any]) -> str:
     lines = [
         "# Benchmarks",
@@ -228,4 +279,6 @@ def render(results: dict[str, Any]) -> str:
     lines += _scoring(results["scoring"])
     lines += _explanations(results["explanations"])
     lines += _first_result(results["time_to_first_result"])
+    if "images" in results:
+        lines += _images(results["images"])
     return "\n".join(lines).rstrip() + "\n"

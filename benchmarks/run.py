@@ -37,6 +37,7 @@ TEMPLATE = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import drift_data  # noqa: E402
+import images  # noqa: E402
 import report  # noqa: E402
 
 PACKAGE = "customer_churn"  # the default bake's package name
@@ -434,10 +435,24 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE)
     parser.add_argument("--quick", action="store_true", help="about a tenth of every size; not for publishing")
     parser.add_argument("--render", action="store_true", help="only rewrite BENCHMARKS.md from results.json")
+    parser.add_argument("--images", action="store_true", help="only the image benchmarks, merged into results.json")
+    parser.add_argument("--base-image", default="localhost/standin/python:3.11-slim", help="BASE_IMAGE for --images")
+    parser.add_argument("--ca-bundle", default="", help="extra CA bundle for pip in the image build (--images)")
     args = parser.parse_args()
     if args.render:
         results = json.loads((args.out / "results.json").read_text("utf-8"))
         (args.out / "BENCHMARKS.md").write_text(report.render(results), "utf-8")
+        return
+    if args.images:
+        args.work.mkdir(parents=True, exist_ok=True)
+        path = args.out / "results.json"
+        results = json.loads(path.read_text("utf-8")) if path.is_file() else {}
+        rows, rounds = (2_000, 1) if args.quick else (20_000, 3)
+        results["images"] = images.image_benchmarks(args.work, TEMPLATE, args.base_image, args.ca_bundle, rows, rounds)
+        path.write_text(json.dumps(results, indent=2) + "\n", "utf-8")
+        if "machine" in results:
+            (args.out / "BENCHMARKS.md").write_text(report.render(results), "utf-8")
+        print(json.dumps(results["images"], indent=2))
         return
 
     if args.evidently_python is None:

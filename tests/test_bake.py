@@ -39,6 +39,7 @@ def expected_files(package: str, drift_action: str) -> set[str]:
         "infra/cicd.yml",
         "infra/environment.yml",
         *(f"docker/{c}/Dockerfile" for c in COMPONENTS),
+        "docker/standin-base.sh",
         *(
             f"tests/{name}.py"
             for name in [
@@ -47,11 +48,14 @@ def expected_files(package: str, drift_action: str) -> set[str]:
                 "test_algorithm",
                 "test_cli",
                 "test_config",
+                "test_container",
                 "test_deploy",
                 "test_dockerfiles",
                 "test_entrypoints",
                 "test_executor",
                 "test_explainability",
+                "test_image_commands",
+                "test_images",
                 "test_infra",
                 "test_lambdas",
                 "test_local",
@@ -75,6 +79,7 @@ def expected_files(package: str, drift_action: str) -> set[str]:
         "container.py",
         "data_schema.py",
         "deploy_images.py",
+        "images.py",
         "local_jobs.py",
         "reports.py",
         "sample_data.py",

@@ -1,5 +1,6 @@
 """The Batch Transform HTTP contract, through a real HTTP client against the real entrypoint."""
 
+import signal
 import socket
 import subprocess
 import time
@@ -16,6 +17,10 @@ from {{ cookiecutter.package_name }}.components.algorithm.server import (
     BadRequest,
     format_predictions,
     parse_csv_payload,
+)
+from {{ cookiecutter.package_name }}.local_jobs import (
+    model_server,
+    pack_model,
 )
 
 from .conftest import entrypoint, subprocess_env
@@ -146,3 +151,34 @@ def test_predictions_are_written_as_a_csv_writer_would(frame):
 
 def test_unknown_route_is_404(server):
     assert requests.get(f"{server}/nope", timeout=5).status_code == 404
+
+
+def test_sigterm_stops_the_server_cleanly_within_two_seconds(trained_model, tmp_path):
+    """The server is PID 1 in its container, where SIGTERM has no default action: it must handle it."""
+    trained_model.save(tmp_path / "model")
+    port = _free_port()
+    process = subprocess.Popen(
+        [*entrypoint("algorithm"), "serve"],
+        env=subprocess_env(tmp_path, SAGEMAKER_BIND_TO_PORT=str(port)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert "listening on 0.0.0.0" in process.stdout.readline(), "in a container the server answers every interface"
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    code = process.wait(timeout=10)
+    elapsed = time.monotonic() - started
+    assert code == 0, process.stdout.read()
+    assert elapsed < 2.0
+    assert not (tmp_path / "output" / "failure").exists()
+
+
+def test_local_mode_serves_on_the_loopback_only(trained_model, tmp_path):
+    trained_model.save(tmp_path / "model")
+    pack_model(tmp_path / "model", tmp_path / "model.tar.gz")
+    with model_server(tmp_path / "model.tar.gz", tmp_path / "job") as base:
+        host = base.split("//")[1].split(":")[0]
+        assert host == "127.0.0.1"
+        assert requests.get(f"{base}/ping", timeout=5).status_code == 200
+    assert "listening on 127.0.0.1:" in (tmp_path / "job" / "job.log").read_text()

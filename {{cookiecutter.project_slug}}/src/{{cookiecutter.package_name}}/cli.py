@@ -11,10 +11,12 @@ from typing import Any
 from rich.console import Console
 
 from .config import ConfigError, load_config
+from .images import COMPONENTS, ImageError
 from .registry.store import ParameterNotFound
 from .sample_data import DRIFT_STAGES, generate
 
 console = Console(stderr=True)
+CONTAINERS_HELP = "run each job in its component's image (build them with `make images`) instead of this venv"
 
 
 def _emit(args: argparse.Namespace, summary: dict[str, Any], human: str) -> int:
@@ -52,7 +54,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_local_train(args: argparse.Namespace) -> int:
     from .local.runs import local_train
 
-    summary = local_train(args.data, load_config(), args.env, _workspace(args), console.print)
+    summary = local_train(args.data, load_config(), args.env, _workspace(args), console.print, args.containers)
     human = (
         f"training {summary['status']}: model version {summary['manifest_version']}, metrics {summary['metrics']}\n"
         f"evaluation report: {summary['reports']['evaluation']}\n"
@@ -66,7 +68,15 @@ def cmd_local_train(args: argparse.Namespace) -> int:
 def cmd_local_infer(args: argparse.Namespace) -> int:
     from .local.runs import local_infer
 
-    summary = local_infer(args.data, load_config(), args.env, _workspace(args), console.print, instances=args.instances)
+    summary = local_infer(
+        args.data,
+        load_config(),
+        args.env,
+        _workspace(args),
+        console.print,
+        instances=args.instances,
+        containers=args.containers,
+    )
     if summary["status"] == "Succeeded":
         drift = summary["drift"]
         human = (
@@ -87,6 +97,19 @@ def cmd_local_demo(args: argparse.Namespace) -> int:
     summary = walkthrough(load_config(), args.env, _workspace(args), console, args.rows, args.production_rows)
     if args.json:
         print(json.dumps(summary, default=str))
+    return 0
+
+
+def cmd_images_build(args: argparse.Namespace) -> int:
+    from .images import build_images
+
+    root = Path(__file__).resolve().parents[2]
+    if not (root / "docker").is_dir():
+        raise ImageError(f"No docker/ folder in {root}: build images from a checkout of this repository.")
+    components = args.component or list(COMPONENTS)
+    built = build_images(load_config(), root, components, args.base_image, args.ca_bundle, progress=console.print)
+    for image in built:
+        console.print(f"built {image.image} in {image.seconds:.1f}s")
     return 0
 
 
@@ -207,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     local = commands.add_parser("local", help="run the pipelines locally").add_subparsers(dest="action", required=True)
     train = with_env(local.add_parser("train", help="run the training pipeline on a CSV"))
     train.add_argument("--data", type=Path, required=True)
+    train.add_argument("--containers", action="store_true", help=CONTAINERS_HELP)
     train.set_defaults(func=cmd_local_train)
     infer = with_env(local.add_parser("infer", help="run the batch-inference pipeline on a CSV or a folder of CSVs"))
     infer.add_argument("--data", type=Path, required=True, help="a CSV file, or a folder of CSV files (one batch)")
@@ -216,6 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="instances of the sharded serve steps (ProcessingInstanceCount); each takes a share of the files",
     )
+    infer.add_argument("--containers", action="store_true", help=CONTAINERS_HELP)
     infer.set_defaults(func=cmd_local_infer)
     demo = with_env(local.add_parser("demo", help="train on the sample, then infer on every drift stage"))
     demo.add_argument("--rows", type=int, default=5000, help="training rows")
@@ -231,6 +256,11 @@ def build_parser() -> argparse.ArgumentParser:
     upsert.set_defaults(func=cmd_pipelines_upsert)
 
     images = commands.add_parser("images", help="component images (CI)").add_subparsers(dest="action", required=True)
+    build = images.add_parser("build", help="build the component images locally (docker, or buildah without a daemon)")
+    build.add_argument("--component", action="append", choices=COMPONENTS, help="only these (repeatable)")
+    build.add_argument("--base-image", help="the Dockerfiles' BASE_IMAGE (default: python:<version>-slim)")
+    build.add_argument("--ca-bundle", type=Path, help="extra CA bundle for pip behind a TLS-intercepting proxy")
+    build.set_defaults(func=cmd_images_build)
     push = with_env(images.add_parser("push", help="build, push and record the four images"), False)
     push.add_argument("--tag", required=True, help="the git sha to tag the images with")
     push.set_defaults(func=cmd_images_push)
@@ -264,6 +294,6 @@ def main(argv: list[str] | None = None) -> int:
         args.workspace = Path(".local") / args.workspace_default
     try:
         return args.func(args)
-    except (ConfigError, FileNotFoundError, ValueError, ParameterNotFound) as exc:
+    except (ConfigError, FileNotFoundError, ValueError, ParameterNotFound, ImageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

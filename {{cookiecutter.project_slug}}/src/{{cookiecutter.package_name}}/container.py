@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import shutil
+import signal
 import sys
+import tarfile
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,10 +22,16 @@ from typing import Any
 import pandas as pd
 
 OPT_ML_ROOT_ENV = "OPT_ML_ROOT"
+# Set in the images: the unprivileged user the component code runs as (see drop_privileges).
+COMPONENT_USER_ENV = "COMPONENT_USER"
 
 
 class ComponentError(Exception):
     """An error whose message is fit for a person: what was wrong and what to do."""
+
+
+class JobStopped(BaseException):
+    """SageMaker stopped the job (SIGTERM). A BaseException, so no `except Exception` swallows it."""
 
 
 def opt_ml() -> Path:
@@ -153,12 +162,14 @@ def read_csv_dir(directory: Path, what: str, **kwargs) -> pd.DataFrame:
 def staged_output(final_dir: Path) -> Iterator[Path]:
     """Write into a hidden staging folder and publish it only when the block succeeds.
 
-    A failure leaves nothing in `final_dir`, so no partial output looks whole.
+    A failure leaves nothing in `final_dir`, so no partial output looks whole. The staging
+    folder lives inside `final_dir`: SageMaker mounts each output as its own volume, and a
+    rename within one volume is atomic where one across volumes fails.
     """
     final_dir.mkdir(parents=True, exist_ok=True)
-    staging = final_dir.parent / f".{final_dir.name}.partial"
+    staging = final_dir / STAGING_NAME
     shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    staging.mkdir()
     try:
         yield staging
     except BaseException:
@@ -174,27 +185,110 @@ def staged_output(final_dir: Path) -> Iterator[Path]:
     staging.rmdir()
 
 
+STAGING_NAME = ".partial"
+
+
+def safe_extract(archive: Path, destination: Path, names: list[str] | None = None) -> None:
+    """Unpack regular files and folders of a tar archive, refusing anything that escapes `destination`.
+
+    The same rules as tarfile's "data" filter, checked here so that every CPython 3.11.x works
+    (the filter argument arrived in 3.11.4; Debian 12's python3 is 3.11.2).
+    """
+    destination.mkdir(parents=True, exist_ok=True)
+    root = destination.resolve()
+    with tarfile.open(archive) as tar:
+        members = tar.getmembers() if names is None else [tar.getmember(name) for name in names]
+        for member in members:
+            target = (root / member.name).resolve()
+            if not (member.isfile() or member.isdir()) or not target.is_relative_to(root):
+                raise ComponentError(
+                    f"{archive} holds {member.name!r}, which is not a plain file or folder inside the archive; "
+                    "refusing to unpack it. Repack the model with the training job's model.tar.gz layout."
+                )
+            member.mode = (member.mode | 0o600) & 0o755 if member.isfile() else 0o755
+            member.uid = member.gid = 0
+            member.uname = member.gname = ""
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(root, members=members, filter="data")
+        else:  # CPython < 3.11.4: the members were checked above
+            tar.extractall(root, members=members)
+
+
+def drop_privileges(mode: str) -> None:
+    """Run the component unprivileged although SageMaker starts the container as root.
+
+    SageMaker mounts every job volume owned by root, so an image with `USER app` cannot
+    write its outputs. When the image names a user ($COMPONENT_USER) and we are root, the
+    job's writable paths are handed to that user before any component code runs: the
+    failure file's folder, the training job's model folder, and the Processing outputs.
+    Inputs stay root's; the user reads them as SageMaker writes them (world-readable).
+    """
+    user = os.environ.get(COMPONENT_USER_ENV)
+    if not user or os.geteuid() != 0:
+        return
+    try:
+        account = pwd.getpwnam(user)
+    except KeyError as exc:
+        raise ComponentError(f"${COMPONENT_USER_ENV} names user {user!r}, who does not exist in this image") from exc
+    writable = [failure_file().parent]
+    if (opt_ml() / "processing").is_dir():  # a Processing job
+        writable.append(opt_ml() / "processing" / "output")
+    elif mode == "train":  # a Training job
+        writable.append(model_dir())
+    for path in writable:
+        path.mkdir(parents=True, exist_ok=True)
+        _chown_tree(path, account.pw_uid, account.pw_gid)
+    os.setgroups([])
+    os.setgid(account.pw_gid)
+    os.setuid(account.pw_uid)
+    os.environ.update(HOME=account.pw_dir, USER=user, LOGNAME=user)
+
+
+def _chown_tree(path: Path, uid: int, gid: int) -> None:
+    os.chown(path, uid, gid, follow_symlinks=False)
+    for folder, dirs, files in os.walk(path):
+        for name in dirs + files:
+            os.chown(os.path.join(folder, name), uid, gid, follow_symlinks=False)
+
+
+def _stop(signum: int, _frame: object) -> None:
+    raise JobStopped(f"stopped by signal {signal.Signals(signum).name} before it finished")
+
+
 def run_entrypoint(component: str, modes: dict[str, Callable[[], None]], argv: list[str] | None = None) -> int:
-    """Dispatch `train`/`serve` (as SageMaker appends them) and report failures its way."""
+    """Dispatch `train`/`serve` (as SageMaker appends them) and report failures its way.
+
+    A stop (SIGTERM; the process is PID 1 in a container, where no default handler applies)
+    fails the job with a reason and publishes nothing. Serve mode installs its own handler,
+    for which a stop is the normal end.
+    """
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1 or args[0] not in modes:
         print(f"usage: python -m <package>.components.{component} {{{'|'.join(modes)}}}", file=sys.stderr)
         return 2
     mode = args[0]
+    signal.signal(signal.SIGTERM, _stop)
     try:
+        drop_privileges(mode)
         modes[mode]()
     except ComponentError as exc:
         return _fail(f"{component} {mode}: {exc}")
+    except JobStopped as exc:
+        return _fail(f"{component} {mode}: {exc}; nothing was published", code=143)
     except Exception as exc:  # noqa: BLE001 - every failure must reach FailureReason
         traceback.print_exc()
         return _fail(f"{component} {mode}: unexpected {type(exc).__name__}: {exc}")
     return 0
 
 
-def _fail(message: str) -> int:
+def _fail(message: str, code: int = 1) -> int:
+    """Write the reason where SageMaker reads it, and to stderr (the job's log) in any case."""
     one_line = " ".join(message.split())
+    print(f"ERROR {one_line}", file=sys.stderr, flush=True)
     path = failure_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(one_line[:1024] + "\n", "utf-8")
-    print(f"ERROR {one_line}", file=sys.stderr)
-    return 1
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(one_line[:1024] + "\n", "utf-8")
+    except OSError as exc:
+        print(f"ERROR could not write the failure reason to {path}: {exc}", file=sys.stderr, flush=True)
+    return code

@@ -1,7 +1,9 @@
 """Run components locally the way SageMaker runs their containers: one sandbox per job.
 
-Each job is a subprocess of the component's real entrypoint with OPT_ML_ROOT set to its
-sandbox. Batch Transform starts the real HTTP server and sends it MultiRecord mini-batches.
+Each job runs the component's real entrypoint with the sandbox as its /opt/ml: by default
+as a subprocess of this environment's Python with OPT_ML_ROOT set, or, with
+`ContainerRuntime`, inside the component's image with the sandbox mounted at /opt/ml.
+Batch Transform starts the real HTTP server and sends it MultiRecord mini-batches.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, Protocol
+
+from .container import safe_extract
 
 PACKAGE = __package__
 
@@ -28,25 +33,98 @@ class JobFailed(RuntimeError):
     """A component exited non-zero; the message is its FailureReason."""
 
 
+class Runtime(Protocol):
+    """How a job's process is started: the command line and environment for a component mode."""
+
+    name: str
+
+    def job(self, component: str, mode: str, root: Path, environment: dict[str, str]) -> tuple[list[str], dict]: ...
+
+    def server(self, root: Path, port: int) -> tuple[list[str], dict]: ...
+
+
+class VenvRuntime:
+    """Each job as a subprocess of this environment's Python, with OPT_ML_ROOT as its /opt/ml."""
+
+    name = "venv"
+
+    def job(self, component: str, mode: str, root: Path, environment: dict[str, str]) -> tuple[list[str], dict]:
+        env = {**os.environ, **environment, "OPT_ML_ROOT": str(root), "PYTHONPATH": _pythonpath()}
+        return [sys.executable, "-m", f"{PACKAGE}.components.{component}", mode], env
+
+    def server(self, root: Path, port: int) -> tuple[list[str], dict]:
+        # The loopback only: on a laptop the model is not exposed to the network.
+        environment = {"SAGEMAKER_BIND_TO_PORT": str(port), "MODEL_SERVER_HOST": "127.0.0.1"}
+        return self.job("algorithm", "serve", root, environment)
+
+
+class ContainerRuntime:
+    """Each job inside its component's image, the sandbox mounted at /opt/ml, as SageMaker runs it.
+
+    As root (CI), the container starts as root on root-owned mounts, exactly as on SageMaker.
+    As another user, the job runs with that user's id, so that the sandbox stays theirs.
+    """
+
+    name = "containers"
+
+    def __init__(self, config: dict[str, Any], engine: Any = None) -> None:
+        from .images import COMPONENTS, detect_engine, image_name, require_images
+
+        self.engine = engine or detect_engine()
+        require_images(config, self.engine)
+        self.images = {c: image_name(config, c) for c in COMPONENTS}
+
+    def _identity(self) -> list[str]:
+        if os.geteuid() == 0:
+            return []
+        if self.engine.runner == "podman":
+            return ["--userns=keep-id"]
+        return ["--user", f"{os.geteuid()}:{os.getegid()}"]
+
+    def _command(self, command: list[str]) -> list[str]:
+        return [*command[:3], *self._identity(), *command[3:]]
+
+    def job(self, component: str, mode: str, root: Path, environment: dict[str, str]) -> tuple[list[str], dict]:
+        command = self.engine.run_command(
+            self.images[component], [mode], mounts=[(root, "/opt/ml", False)], environment=environment
+        )
+        return self._command(command), dict(os.environ)
+
+    def server(self, root: Path, port: int) -> tuple[list[str], dict]:
+        (root / "output").mkdir(parents=True, exist_ok=True)
+        mounts = [(root / "model", "/opt/ml/model", True), (root / "output", "/opt/ml/output", False)]
+        command = self.engine.run_command(self.images["algorithm"], ["serve"], mounts=mounts, publish=(port, 8080))
+        return self._command(command), dict(os.environ)
+
+
+VENV = VenvRuntime()
+
+
 def run_component(
-    component: str, mode: str, root: Path, log: Path | None = None, environment: dict[str, str] | None = None
+    component: str,
+    mode: str,
+    root: Path,
+    log: Path | None = None,
+    environment: dict[str, str] | None = None,
+    runtime: Runtime = VENV,
 ) -> None:
-    """Run `python -m <package>.components.<component> <mode>` with OPT_ML_ROOT=root (and the job's env)."""
-    env = {**os.environ, **(environment or {}), "OPT_ML_ROOT": str(root), "PYTHONPATH": _pythonpath()}
+    """Run a component mode's entrypoint with `root` as its /opt/ml (and the job's environment)."""
+    command, env = runtime.job(component, mode, root, environment or {})
     log = log or root / "job.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w", encoding="utf-8") as sink:
-        result = subprocess.run(
-            [sys.executable, "-m", f"{PACKAGE}.components.{component}", mode],
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            check=False,
-        )
+        result = subprocess.run(command, env=env, stdout=sink, stderr=subprocess.STDOUT, check=False)
     if result.returncode != 0:
-        failure = root / "output" / "failure"
-        reason = failure.read_text("utf-8").strip() if failure.is_file() else f"exit code {result.returncode}"
-        raise JobFailed(f"{component} {mode} failed: {reason} (log: {log})")
+        raise JobFailed(f"{component} {mode} failed: {_failure_reason(root, log, result.returncode)} (log: {log})")
+
+
+def _failure_reason(root: Path, log: Path, code: int) -> str:
+    """output/failure, as SageMaker's FailureReason; else the log's last ERROR line; else the exit code."""
+    failure = root / "output" / "failure"
+    if failure.is_file():
+        return failure.read_text("utf-8").strip()
+    errors = [line for line in log.read_text("utf-8", errors="replace").splitlines() if line.startswith("ERROR ")]
+    return errors[-1].removeprefix("ERROR ") if errors else f"exit code {code}"
 
 
 def _pythonpath() -> str:
@@ -74,9 +152,7 @@ def pack_model(model_dir: Path, archive: Path) -> Path:
 
 
 def unpack_model(archive: Path, model_dir: Path) -> None:
-    model_dir.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(archive) as tar:
-        tar.extractall(model_dir, filter="data")
+    safe_extract(archive, model_dir)
 
 
 def _free_port() -> int:
@@ -86,26 +162,26 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def model_server(archive: Path, root: Path) -> Iterator[str]:
+def model_server(archive: Path, root: Path, runtime: Runtime = VENV) -> Iterator[str]:
     """Unpack model.tar.gz into the sandbox's model/ and serve it; yields the base URL."""
     unpack_model(archive, root / "model")
     port = _free_port()
-    env = {**os.environ, "OPT_ML_ROOT": str(root), "SAGEMAKER_BIND_TO_PORT": str(port), "PYTHONPATH": _pythonpath()}
+    command, env = runtime.server(root, port)
     root.mkdir(parents=True, exist_ok=True)
-    with (root / "job.log").open("w", encoding="utf-8") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", f"{PACKAGE}.components.algorithm", "serve"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    log_path = root / "job.log"
+    with log_path.open("w", encoding="utf-8") as log:
+        server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
         try:
-            _wait_until_healthy(base, server, root)
+            _wait_until_healthy(base, server, root, log_path)
             yield base
         finally:
-            server.terminate()
-            server.wait(timeout=10)
+            server.terminate()  # SIGTERM; `podman run` and `docker run` pass it on to the container
+            try:
+                server.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
 
 
 def transform_file(
@@ -169,19 +245,18 @@ def _invoke(base: str, payload: bytes, offset: int) -> bytes:
         raise JobFailed(f"transform failed on records after {offset}: {exc.read().decode().strip()}") from exc
 
 
-def batch_transform(archive: Path, input_file: Path, output_file: Path, root: Path) -> int:
+def batch_transform(archive: Path, input_file: Path, output_file: Path, root: Path, runtime: Runtime = VENV) -> int:
     """Score one file with the model in `archive`, as a Batch Transform job would."""
-    with model_server(archive, root) as base:
+    with model_server(archive, root, runtime) as base:
         return transform_file(base, input_file, output_file)
 
 
-def _wait_until_healthy(base: str, server: subprocess.Popen, root: Path, timeout: float = 60.0) -> None:
+def _wait_until_healthy(base: str, server: subprocess.Popen, root: Path, log: Path, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            failure = root / "output" / "failure"
-            reason = failure.read_text("utf-8").strip() if failure.is_file() else "server exited"
-            raise JobFailed(f"algorithm serve failed to start: {reason}")
+            reason = _failure_reason(root, log, server.returncode)
+            raise JobFailed(f"algorithm serve failed to start: {reason} (log: {log})")
         try:
             with urllib.request.urlopen(f"{base}/ping", timeout=2) as response:
                 if response.status == 200:

@@ -25,7 +25,7 @@ from typing import Any
 
 from ..lambdas import handler_for
 from ..lambdas.services import Services, installed
-from ..local_jobs import JobFailed, model_server, pack_model, run_component, transform_file
+from ..local_jobs import VENV, JobFailed, Runtime, model_server, pack_model, run_component, transform_file
 from ..pipelines.layout import component_of_image
 from .expressions import ExpressionError, Resolver, referenced_steps, walk
 from .workspace import Workspace
@@ -84,8 +84,10 @@ class LocalExecutor:
         env: str,
         progress: Callable[[str], None] = print,
         max_parallel: int = 2,
+        runtime: Runtime = VENV,
     ) -> None:
         self.workspace = workspace
+        self.runtime = runtime
         self.config = config
         self.env = env
         self.progress = progress
@@ -269,7 +271,7 @@ class LocalExecutor:
         logs = [sandbox / "job.log"] if count == 1 else [sandbox / f"job-{host}.log" for host in hosts]
         with ThreadPoolExecutor(max_workers=count) as pool:
             jobs = [
-                pool.submit(run_component, component, mode, root, log=log, environment=environment)
+                pool.submit(run_component, component, mode, root, log, environment, self.runtime)
                 for root, log in zip(roots, logs, strict=True)
             ]
             for job in jobs:
@@ -311,7 +313,7 @@ class LocalExecutor:
         if component_of_image(specification["TrainingImage"]) != "algorithm":
             raise StepFailed(f"training image {specification['TrainingImage']} is not the algorithm component")
         log = sandbox / "job.log"
-        run_component("algorithm", "train", root, log=log)
+        run_component("algorithm", "train", root, log=log, runtime=self.runtime)
         metrics = parse_metrics(log.read_text("utf-8"), specification.get("MetricDefinitions", []))
         output = args["OutputDataConfig"]["S3OutputPath"].rstrip("/") + f"/{job_name}/output/model.tar.gz"
         pack_model(root / "model", self.workspace.path(output))
@@ -394,7 +396,7 @@ class LocalExecutor:
         shutil.rmtree(destination, ignore_errors=True)
         max_payload = int(args.get("MaxPayloadInMB", 6)) * 1024 * 1024
         concurrency = int(args.get("MaxConcurrentTransforms", 1))
-        with model_server(self.workspace.path(model["ModelDataUrl"]), sandbox / "opt_ml") as base:
+        with model_server(self.workspace.path(model["ModelDataUrl"]), sandbox / "opt_ml", self.runtime) as base:
             for file in files:
                 relative = file.relative_to(source) if source.is_dir() else Path(file.name)
                 transform_file(base, file, destination / f"{relative}.out", max_payload, concurrency)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import tarfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..container import safe_extract
+from ..local_jobs import VENV, ContainerRuntime
 from ..pipelines import layout
 from ..pipelines.definition import cached_definition
 from ..registry.manifest import ModelRegistry, manifest_parameter
@@ -14,8 +15,12 @@ from .executor import Execution, LocalExecutor
 from .workspace import Workspace
 
 
-def _executor(workspace: Workspace, config: dict[str, Any], env: str, progress: Callable[[str], None]) -> LocalExecutor:
-    return LocalExecutor(workspace, config, env, progress=progress)
+def _executor(
+    workspace: Workspace, config: dict[str, Any], env: str, progress: Callable[[str], None], containers: bool = False
+) -> LocalExecutor:
+    """`containers` runs every job in its component's image (built by `make images`) instead of this venv."""
+    runtime = ContainerRuntime(config) if containers else VENV
+    return LocalExecutor(workspace, config, env, progress=progress, runtime=runtime)
 
 
 def _registry(workspace: Workspace, config: dict[str, Any], env: str) -> ModelRegistry:
@@ -23,7 +28,12 @@ def _registry(workspace: Workspace, config: dict[str, Any], env: str) -> ModelRe
 
 
 def local_train(
-    data: Path, config: dict[str, Any], env: str, workspace: Workspace, progress: Callable[[str], None] = print
+    data: Path,
+    config: dict[str, Any],
+    env: str,
+    workspace: Workspace,
+    progress: Callable[[str], None] = print,
+    containers: bool = False,
 ) -> dict[str, Any]:
     """Run the training pipeline on `data`; on success a new manifest version is registered."""
     if not Path(data).is_file():
@@ -31,7 +41,7 @@ def local_train(
     bucket = layout.bucket(config, env)
     input_uri = workspace.upload(Path(data), f"s3://{bucket}/data/train/")
     pipeline = layout.pipeline_name(config, env, "training")
-    executor = _executor(workspace, config, env, progress)
+    executor = _executor(workspace, config, env, progress, containers)
     training = cached_definition(config, env, "training", workspace.definitions)
     execution = executor.run(training, {"InputData": input_uri}, pipeline)
     summary: dict[str, Any] = {
@@ -59,8 +69,7 @@ def local_train(
 
 def extract_report(archive: Path, name: str, destination: Path) -> Path:
     """A report packed inside model.tar.gz, unpacked where a person can open it."""
-    with tarfile.open(archive) as tar:
-        tar.extract(name, destination, filter="data")
+    safe_extract(archive, destination, names=[name])
     return destination / name
 
 
@@ -72,6 +81,7 @@ def local_infer(
     progress: Callable[[str], None] = print,
     parameters: dict[str, str] | None = None,
     instances: int | None = None,
+    containers: bool = False,
 ) -> dict[str, Any]:
     """Run the inference pipeline on `data` (a CSV file, or a folder of them) with the approved (or latest) model.
 
@@ -85,7 +95,7 @@ def local_infer(
     registered = _registry(workspace, config, env).for_inference()
     artifacts = registered.manifest["artifacts"]
     bucket = layout.bucket(config, env)
-    executor = _executor(workspace, config, env, progress)
+    executor = _executor(workspace, config, env, progress, containers)
     input_uri = workspace.upload(Path(data), f"s3://{bucket}/data/inference/{Path(data).stem}/")
     parameters = {
         **(parameters or {}),

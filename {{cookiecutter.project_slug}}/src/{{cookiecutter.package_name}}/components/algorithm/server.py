@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import signal
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -117,12 +118,35 @@ def create_app(model: TrainedModel, max_concurrent_transforms: int = 1) -> Calla
     return app
 
 
+class _Stop(SystemExit):
+    """SIGTERM: SageMaker ends a transform by stopping the container; that is a clean exit.
+
+    A SystemExit, so that waitress's event loop passes it on from whatever handler it interrupts.
+    """
+
+
 def serve_forever(model: TrainedModel) -> None:
-    """Listen on 8080, or $SAGEMAKER_BIND_TO_PORT, until SageMaker stops the container."""
+    """Listen on 8080, or $SAGEMAKER_BIND_TO_PORT, until SageMaker stops the container (SIGTERM).
+
+    The container answers on every interface, as Batch Transform needs; local mode sets
+    $MODEL_SERVER_HOST to the loopback so that a laptop does not expose the model.
+    """
     import waitress
 
     port = int(os.environ.get("SAGEMAKER_BIND_TO_PORT", "8080"))
+    host = os.environ.get("MODEL_SERVER_HOST", "0.0.0.0")
     threads = int(os.environ.get("SERVER_THREADS", str(max(2, os.cpu_count() or 1))))
     app = create_app(model, max_concurrent_transforms=threads)
-    print(f"algorithm serve: listening on 0.0.0.0:{port} with {threads} threads", flush=True)
-    waitress.serve(app, host="0.0.0.0", port=port, threads=threads, ident=None)
+    server = waitress.create_server(app, host=host, port=port, threads=threads, ident=None)
+
+    def stop(_signum: int, _frame: object) -> None:
+        raise _Stop
+
+    signal.signal(signal.SIGTERM, stop)
+    print(f"algorithm serve: listening on {host}:{port} with {threads} threads", flush=True)
+    try:
+        server.run()
+    except _Stop:
+        print("algorithm serve: stopped (SIGTERM)", flush=True)
+    finally:
+        server.close()

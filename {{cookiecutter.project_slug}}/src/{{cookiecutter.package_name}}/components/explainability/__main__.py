@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sys
-import tarfile
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from ...container import (
     processing_output,
     read_shard_summaries,
     run_entrypoint,
+    safe_extract,
     staged_output,
 )
 from ...data_schema import DataSchema
@@ -43,8 +43,7 @@ def load_model(model_input: Path, workdir: Path) -> TrainedModel:
 
     archive = model_input / "model.tar.gz"
     if archive.is_file():
-        with tarfile.open(archive) as tar:
-            tar.extractall(workdir, filter="data")
+        safe_extract(archive, workdir)
         source = workdir
     else:
         source = model_input

@@ -1,0 +1,182 @@
+"""Build and run the four component images: with docker where a daemon answers, otherwise
+daemonless with buildah (build) and podman (run), through the same Dockerfiles.
+
+`make images` builds them, `make images-test` runs every mode inside them as SageMaker
+would, and `local train|infer --containers` runs each pipeline job in its image.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .pipelines.layout import COMPONENTS
+
+ENGINE_ENV = "CONTAINER_ENGINE"
+CA_SECRET_ID = "ca_bundle"
+
+
+class ImageError(RuntimeError):
+    """Building or running an image failed; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Engine:
+    """The command that builds images and the one that runs them (docker, or buildah + podman)."""
+
+    builder: str
+    runner: str
+
+    def build_command(
+        self, dockerfile: Path, tag: str, base_image: str | None = None, ca_bundle: Path | None = None
+    ) -> list[str]:
+        command = [self.builder, "bud", "--layers"] if self.builder == "buildah" else [self.builder, "build"]
+        command += ["--file", str(dockerfile), "--tag", tag]
+        if base_image:
+            command += ["--build-arg", f"BASE_IMAGE={base_image}"]
+        if ca_bundle:
+            command += ["--secret", f"id={CA_SECRET_ID},src={ca_bundle}"]
+        return [*command, "."]
+
+    def run_command(
+        self,
+        image: str,
+        arguments: Sequence[str],
+        mounts: Sequence[tuple[Path, str, bool]] = (),
+        environment: dict[str, str] | None = None,
+        publish: tuple[int, int] | None = None,
+        name: str | None = None,
+        detach: bool = False,
+    ) -> list[str]:
+        """`run --rm` with (host, container, read_only) mounts and (host_port, container_port) on the loopback."""
+        command = [self.runner, "run", "--rm"]
+        if detach:
+            command.append("--detach")
+        if name:
+            command += ["--name", name]
+        if self.runner == "podman":
+            command += _ulimits()
+        if publish:
+            command += ["--publish", f"127.0.0.1:{publish[0]}:{publish[1]}"]
+        else:  # a job needs no network, as with SageMaker's network isolation
+            command += ["--network", "none"]
+        for host, container, read_only in mounts:
+            command += ["--volume", f"{host.resolve()}:{container}{':ro' if read_only else ''}"]
+        for key, value in (environment or {}).items():
+            command += ["--env", f"{key}={value}"]
+        return [*command, image, *arguments]
+
+
+def detect_engine() -> Engine:
+    """docker when its daemon answers (or $CONTAINER_ENGINE=docker), otherwise buildah and podman."""
+    choice = os.environ.get(ENGINE_ENV, "")
+    if choice not in {"", "docker", "podman"}:
+        raise ImageError(f"${ENGINE_ENV}={choice!r}: choose docker or podman, or leave it unset to detect.")
+    if choice == "docker" or (not choice and shutil.which("docker") and _docker_daemon_answers()):
+        return Engine("docker", "docker")
+    podman, buildah = shutil.which("podman"), shutil.which("buildah")
+    if podman:
+        return Engine("buildah" if buildah else "podman", "podman")
+    raise ImageError(
+        "No container engine: no docker daemon answers, and podman is not installed. Start docker, or install "
+        "podman and buildah (Debian/Ubuntu: apt-get install podman buildah), which need no daemon."
+    )
+
+
+def _docker_daemon_answers() -> bool:
+    try:
+        result = subprocess.run(["docker", "info"], capture_output=True, timeout=20, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return result.returncode == 0
+
+
+# Processes a job may start: far above what any component uses (a pool of workers per core).
+# Some sandboxes refuse a container higher limits than this, even within their own.
+MAX_JOB_PROCESSES = 16384
+
+
+def _ulimits() -> list[str]:
+    """Limits podman can set here: its defaults may exceed what this process may grant (CI sandboxes)."""
+    files_soft, files_hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    flags = []
+    if files_hard != resource.RLIM_INFINITY:
+        flags += ["--ulimit", f"nofile={min(files_soft, files_hard)}:{files_hard}"]
+    _, processes_hard = resource.getrlimit(resource.RLIMIT_NPROC)
+    processes = (
+        MAX_JOB_PROCESSES if processes_hard == resource.RLIM_INFINITY else min(processes_hard, MAX_JOB_PROCESSES)
+    )
+    return [*flags, "--ulimit", f"nproc={processes}:{processes}"]
+
+
+def image_name(config: dict[str, Any], component: str) -> str:
+    """The local name `make images` gives a component's image: <project_slug>-<component>."""
+    if component not in COMPONENTS:
+        raise ImageError(f"Unknown component {component!r}; the components are {', '.join(COMPONENTS)}.")
+    return f"{config['project']['slug']}-{component}"
+
+
+@dataclass(frozen=True)
+class Built:
+    component: str
+    image: str
+    seconds: float
+
+
+def build_images(
+    config: dict[str, Any],
+    root: Path,
+    components: Sequence[str] = COMPONENTS,
+    base_image: str | None = None,
+    ca_bundle: Path | None = None,
+    engine: Engine | None = None,
+    progress: Callable[[str], None] = print,
+) -> list[Built]:
+    """Build each component's image from the repository at `root`; the shared layers build once."""
+    engine = engine or detect_engine()
+    if ca_bundle is not None and not ca_bundle.is_file():
+        raise ImageError(f"CA bundle {ca_bundle} is not a file; pass a PEM file of the proxy's certificates.")
+    built = []
+    for component in components:
+        tag = image_name(config, component)
+        command = engine.build_command(Path("docker") / component / "Dockerfile", tag, base_image, ca_bundle)
+        progress(f"building {tag} with {engine.builder}")
+        started = time.perf_counter()
+        result = subprocess.run(command, cwd=root, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
+            raise ImageError(f"Building {tag} failed ({' '.join(command)}):\n{tail}")
+        built.append(Built(component, tag, round(time.perf_counter() - started, 2)))
+    return built
+
+
+def image_size(engine: Engine, image: str) -> int:
+    """The image's size in bytes, as the engine reports it."""
+    result = subprocess.run(
+        [engine.runner, "image", "inspect", "--format", "{{.Size}}", image],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise ImageError(f"No image {image}: {result.stderr.strip()}. Run `make images` first.")
+    return int(result.stdout.strip())
+
+
+def require_images(config: dict[str, Any], engine: Engine, components: Sequence[str] = COMPONENTS) -> None:
+    """An error naming every missing image and the command that builds it."""
+    missing = [
+        image_name(config, c)
+        for c in components
+        if subprocess.run([engine.runner, "image", "exists" if engine.runner == "podman" else "inspect",
+                           image_name(config, c)], capture_output=True, check=False).returncode != 0
+    ]  # fmt: skip
+    if missing:
+        raise ImageError(f"Image(s) {', '.join(missing)} not built; run `make images` first.")

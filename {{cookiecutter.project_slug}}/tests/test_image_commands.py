@@ -1,0 +1,124 @@
+"""How images are built and run: the commands for docker, and for buildah and podman without a daemon."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from {{ cookiecutter.package_name }} import (
+    images,
+)
+from {{ cookiecutter.package_name }}.images import (
+    Engine,
+    ImageError,
+    build_images,
+    detect_engine,
+    image_name,
+)
+from {{ cookiecutter.package_name }}.local_jobs import (
+    ContainerRuntime,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_buildah_builds_with_layers_the_base_and_the_ca_secret():
+    command = Engine("buildah", "podman").build_command(
+        Path("docker/algorithm/Dockerfile"), "churn-algorithm", "localhost/standin/python:3.11-slim", Path("/ca.pem")
+    )
+    assert command[:3] == ["buildah", "bud", "--layers"]
+    assert command[-1] == "."
+    assert command[7:9] == ["--build-arg", "BASE_IMAGE=localhost/standin/python:3.11-slim"]
+    assert command[9:11] == ["--secret", "id=ca_bundle,src=/ca.pem"]
+
+
+def test_docker_builds_with_the_dockerfiles_default_base():
+    command = Engine("docker", "docker").build_command(Path("docker/processing/Dockerfile"), "churn-processing")
+    assert command == ["docker", "build", "--file", "docker/processing/Dockerfile", "--tag", "churn-processing", "."]
+
+
+def test_a_job_runs_without_network_and_with_its_volumes(tmp_path):
+    command = Engine("buildah", "podman").run_command(
+        "churn-monitoring",
+        ["serve"],
+        mounts=[(tmp_path / "in", "/opt/ml/processing/input/raw", True), (tmp_path / "out", "/opt/ml/output", False)],
+        environment={"DRIFT_P_VALUE": "0.01"},
+    )
+    assert command[:3] == ["podman", "run", "--rm"]
+    assert command[-2:] == ["churn-monitoring", "serve"]
+    assert "--network" in command and command[command.index("--network") + 1] == "none"
+    assert f"{tmp_path / 'in'}:/opt/ml/processing/input/raw:ro" in command
+    assert f"{tmp_path / 'out'}:/opt/ml/output" in command
+    assert "DRIFT_P_VALUE=0.01" in command
+
+
+def test_the_server_is_published_on_the_loopback_only():
+    command = Engine("docker", "docker").run_command("churn-algorithm", ["serve"], publish=(41234, 8080))
+    assert command[command.index("--publish") + 1] == "127.0.0.1:41234:8080"
+    assert "--ulimit" not in command, "docker's daemon applies its own limits"
+
+
+def test_podman_limits_stay_within_what_this_process_may_grant():
+    command = Engine("buildah", "podman").run_command("churn-algorithm", ["train"])
+    limits = dict(command[i + 1].split("=") for i, flag in enumerate(command) if flag == "--ulimit")
+    nproc_soft, nproc_hard = map(int, limits["nproc"].split(":"))
+    assert nproc_soft == nproc_hard <= images.MAX_JOB_PROCESSES
+
+
+def test_engine_choice_is_validated(monkeypatch):
+    monkeypatch.setenv(images.ENGINE_ENV, "rkt")
+    with pytest.raises(ImageError, match="choose docker or podman"):
+        detect_engine()
+
+
+def test_no_engine_is_a_clear_error(monkeypatch):
+    monkeypatch.delenv(images.ENGINE_ENV, raising=False)
+    monkeypatch.setattr(images.shutil, "which", lambda name: None)
+    with pytest.raises(ImageError, match="apt-get install podman buildah"):
+        detect_engine()
+
+
+def test_image_names_follow_the_project_slug(config):
+    assert image_name(config, "explainability") == f"{config['project']['slug']}-explainability"
+    with pytest.raises(ImageError, match="Unknown component"):
+        image_name(config, "training")
+
+
+def test_a_failed_build_names_the_image_and_shows_the_builders_words(config, monkeypatch):
+    def fake_run(command, **kwargs):
+        return subprocess.CompletedProcess(command, 1, stdout="STEP 6/10\n", stderr="pip: hash mismatch\n")
+
+    monkeypatch.setattr(images.subprocess, "run", fake_run)
+    with pytest.raises(ImageError, match=r"(?s)Building .*-processing failed.*hash mismatch"):
+        build_images(config, ROOT, ["processing"], engine=Engine("buildah", "podman"), progress=lambda _: None)
+
+
+def test_a_missing_ca_bundle_is_refused_before_building(config, tmp_path):
+    with pytest.raises(ImageError, match="is not a file"):
+        build_images(config, ROOT, ca_bundle=tmp_path / "none.pem", engine=Engine("buildah", "podman"))
+
+
+def test_containers_mode_needs_the_images_built(config, monkeypatch):
+    monkeypatch.setattr(
+        images.subprocess, "run", lambda command, **kwargs: subprocess.CompletedProcess(command, 1, b"", b"")
+    )
+    with pytest.raises(ImageError, match=r"not built; run `make images` first"):
+        ContainerRuntime(config, engine=Engine("buildah", "podman"))
+
+
+def test_local_train_with_containers_and_no_engine_exits_2_with_advice(tmp_path, sample):
+    data = tmp_path / "train.csv"
+    sample.to_csv(data, index=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "{{ cookiecutter.package_name }}", "--workspace", str(tmp_path / "ws"), "local", "train",
+         "--data", str(data), "--containers"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/nonexistent", "PYTHONPATH": str(ROOT / "src"), "CONTAINER_ENGINE": ""},
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "No container engine" in result.stderr

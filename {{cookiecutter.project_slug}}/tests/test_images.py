@@ -1,0 +1,353 @@
+"""The four images, run as SageMaker runs them (`make images-test`; needs `make images` first).
+
+Each job runs twice on the same inputs: in its image, with SageMaker's layout (every input a
+read-only volume, every output and /opt/ml/output its own root-owned volume, the container
+started as root), and from this venv through the same entrypoint. The outputs must be
+byte-identical. The model server is reached over the loopback, and stopped as SageMaker stops it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import tomllib
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+
+from {{ cookiecutter.package_name }}.images import (
+    detect_engine,
+    image_name,
+    require_images,
+)
+from {{ cookiecutter.package_name }}.local_jobs import (
+    JobFailed,
+    model_server,
+    pack_model,
+    run_component,
+    stage_input,
+)
+from {{ cookiecutter.package_name }}.sample_data import (
+    generate,
+)
+
+pytestmark = pytest.mark.images
+APP_UID = 1000  # the image's `app` user (docker/*/Dockerfile)
+
+# Every job of both pipelines, in order: (name, component, mode, {input path: source}, [output paths]).
+# A source names a file or folder of `sources`, or "<job>:<output path>" of an earlier job.
+JOBS = [
+    ("processing-train", "processing", "train", {"processing/input/raw": "train.csv"},
+     ["processing/output/train", "processing/output/validation", "processing/output/artifacts"]),
+    ("algorithm-train", "algorithm", "train",
+     {"input/data/train": "processing-train:processing/output/train",
+      "input/data/validation": "processing-train:processing/output/validation",
+      "input/data/artifacts": "processing-train:processing/output/artifacts",
+      "input/config": "hyperparameters"},
+     ["model"]),
+    ("monitoring-train", "monitoring", "train", {"processing/input/raw": "train.csv"},
+     ["processing/output/baseline"]),
+    ("explainability-train", "explainability", "train",
+     {"processing/input/model": "model.tar.gz",
+      "processing/input/data": "processing-train:processing/output/validation",
+      "processing/input/artifacts": "processing-train:processing/output/artifacts"},
+     ["processing/output/report"]),
+    ("processing-serve", "processing", "serve",
+     {"processing/input/raw": "batch.csv",
+      "processing/input/artifacts": "processing-train:processing/output/artifacts"},
+     ["processing/output/processed"]),
+    ("monitoring-serve", "monitoring", "serve",
+     {"processing/input/raw": "batch.csv", "processing/input/baseline": "monitoring-train:processing/output/baseline"},
+     ["processing/output/report"]),
+    ("monitoring-summarize", "monitoring", "summarize",
+     {"processing/input/raw": "batch.csv", "processing/input/baseline": "monitoring-train:processing/output/baseline"},
+     ["processing/output/summary"]),
+    ("monitoring-merge", "monitoring", "merge",
+     {"processing/input/summaries": "monitoring-summarize:processing/output/summary",
+      "processing/input/baseline": "monitoring-train:processing/output/baseline"},
+     ["processing/output/report"]),
+    ("explainability-serve", "explainability", "serve",
+     {"processing/input/model": "model.tar.gz",
+      "processing/input/data": "processing-serve:processing/output/processed",
+      "processing/input/artifacts": "processing-train:processing/output/artifacts"},
+     ["processing/output/report"]),
+    ("explainability-explain", "explainability", "explain",
+     {"processing/input/model": "model.tar.gz",
+      "processing/input/data": "processing-serve:processing/output/processed",
+      "processing/input/artifacts": "processing-train:processing/output/artifacts"},
+     ["processing/output/explanations", "processing/output/summary"]),
+    ("explainability-merge", "explainability", "merge",
+     {"processing/input/summaries": "explainability-explain:processing/output/summary",
+      "processing/input/artifacts": "processing-train:processing/output/artifacts"},
+     ["processing/output/report"]),
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def engine(config):
+    found = detect_engine()
+    require_images(config, found)
+    return found
+
+
+def sagemaker_run(engine, image: str, arguments: list[str], root: Path, inputs, outputs, **kwargs):
+    """Run `image` with SageMaker's volumes: inputs read-only, outputs and output/ writable, all root's."""
+    writable = [*outputs, "output"]
+    for path in writable:
+        (root / path).mkdir(parents=True, exist_ok=True)
+    mounts = [(root / p, f"/opt/ml/{p}", True) for p in inputs]
+    mounts += [(root / p, f"/opt/ml/{p}", kwargs.pop("read_only_output", False) and p == "output") for p in writable]
+    command = engine.run_command(image, arguments, mounts=mounts, **kwargs)
+    return subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
+
+
+@pytest.fixture(scope="module")
+def runs(engine, config, target, problem_type, tmp_path_factory):
+    """Every job in its image and in the venv, on the same inputs; {name: (container root, venv root, result)}."""
+    workdir = tmp_path_factory.mktemp("images")
+    sources = workdir / "sources"
+    sources.mkdir()
+    generate(1500, target_column=target, problem_type=problem_type, seed=3).to_csv(sources / "train.csv", index=False)
+    batch = generate(300, target_column=target, problem_type=problem_type, seed=4).drop(columns=[target])
+    batch.to_csv(sources / "batch.csv", index=False)
+    (sources / "hyperparameters").mkdir()
+    (sources / "hyperparameters" / "hyperparameters.json").write_text(
+        json.dumps(config["algorithm"]["hyperparameters"])
+    )
+    done = {}
+    for name, component, mode, inputs, outputs in JOBS:
+        venv_root, container_root = workdir / "venv" / name, workdir / "container" / name
+        for path, source in inputs.items():
+            if ":" in source:
+                job, output = source.split(":", 1)
+                origin = done[job][1] / output
+            else:
+                origin = sources / source
+            for root in (venv_root, container_root):
+                stage_input(origin, root / path)
+        run_component(component, mode, venv_root)
+        result = sagemaker_run(engine, image_name(config, component), [mode], container_root, inputs, outputs)
+        done[name] = (container_root, venv_root, result)
+        if name == "algorithm-train":
+            pack_model(venv_root / "model", sources / "model.tar.gz")
+    return done
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("job", [job[0] for job in JOBS])
+def test_job_in_its_image_writes_exactly_what_the_venv_writes(runs, job):
+    container_root, venv_root, result = runs[job]
+    assert result.returncode == 0, f"{job} failed in its image:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    outputs = next(spec[4] for spec in JOBS if spec[0] == job)
+    for output in outputs:
+        in_image, in_venv = _files(container_root / output), _files(venv_root / output)
+        assert in_image, f"{job} wrote nothing to {output}"
+        assert sorted(in_image) == sorted(in_venv)
+        different = [name for name in in_image if in_image[name] != in_venv[name]]
+        assert not different, f"{job}: {different} differ between the image and the venv"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="ownership on the host maps through a user namespace when not root")
+def test_jobs_run_unprivileged_on_root_owned_volumes(runs):
+    container_root, _, result = runs["processing-train"]
+    assert result.returncode == 0
+    written = [p for p in (container_root / "processing" / "output").rglob("*") if p.is_file()]
+    assert written and all(p.stat().st_uid == APP_UID for p in written)
+    assert (container_root / "processing" / "input" / "raw").stat().st_uid == 0
+
+
+def test_failed_job_leaves_its_reason_on_a_root_owned_volume(engine, config, target, problem_type, tmp_path):
+    root = tmp_path / "job"
+    raw = root / "processing" / "input" / "raw"
+    raw.mkdir(parents=True)
+    generate(50, target_column=target, problem_type=problem_type).drop(columns=[target]).to_csv(raw / "a.csv")
+    outputs = ["processing/output/train", "processing/output/validation", "processing/output/artifacts"]
+    result = sagemaker_run(engine, image_name(config, "processing"), ["train"], root, ["processing/input/raw"], outputs)
+    assert result.returncode != 0
+    reason = (root / "output" / "failure").read_text()
+    assert reason.startswith("processing train:") and f"'{target}'" in reason and reason.count("\n") == 1
+    assert not [p for p in (root / "processing" / "output").rglob("*") if p.is_file()], "nothing may be published"
+
+
+def test_failure_reason_reaches_the_log_when_output_is_read_only(engine, config, tmp_path):
+    root = tmp_path / "job"
+    (root / "processing" / "input" / "raw").mkdir(parents=True)
+    result = sagemaker_run(
+        engine,
+        image_name(config, "monitoring"),
+        ["train"],
+        root,
+        ["processing/input/raw"],
+        ["processing/output/baseline"],
+        read_only_output=True,
+    )
+    assert result.returncode != 0
+    assert "ERROR monitoring train: No CSV file found" in result.stdout + result.stderr
+
+
+def _in_image(engine, image: str, program: str, *arguments: str) -> subprocess.CompletedProcess:
+    command = engine.run_command(image, [], mounts=())
+    command[command.index(image)] = f"--entrypoint={program}"
+    return subprocess.run([*command, image, *arguments], capture_output=True, text=True, check=False)
+
+
+def test_image_python_is_the_one_the_project_requires(engine, config):
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    minimum = pyproject["project"]["requires-python"].removeprefix(">=")
+    found = _in_image(engine, image_name(config, "algorithm"), "python", "-c", "import sys; print(sys.version)")
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.startswith(minimum + "."), f"the image runs Python {found.stdout.strip()}, not {minimum}"
+
+
+def test_the_ca_bundle_secret_is_in_no_layer(engine, config):
+    found = _in_image(
+        engine,
+        image_name(config, "processing"),
+        "sh",
+        "-c",
+        "test ! -e /tmp/ca.pem && test ! -e /run/secrets/ca_bundle",
+    )
+    assert found.returncode == 0, found.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _request(base: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(base + path, data=body, headers={"Content-Type": "text/csv"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def _wait_for_ping(base: str, process: subprocess.Popen, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise JobFailed(f"the model server exited: {process.stdout.read()}")
+        try:
+            if _request(base, "/ping")[0] == 200:
+                return
+        except (urllib.error.URLError, ConnectionError):
+            pass
+        time.sleep(0.3)
+    raise JobFailed(f"the model server did not answer /ping within {timeout:.0f}s")
+
+
+@pytest.fixture(scope="module")
+def served(engine, config, runs, tmp_path_factory):
+    """The algorithm image serving the trained model on the loopback, as Batch Transform starts it."""
+    _, venv_root, _ = runs["algorithm-train"]
+    root = tmp_path_factory.mktemp("serve")
+    shutil.copytree(venv_root / "model", root / "model")
+    (root / "output").mkdir()
+    name = f"serve-{uuid.uuid4().hex[:8]}"
+    port = _free_port()
+    command = engine.run_command(
+        image_name(config, "algorithm"),
+        ["serve"],
+        mounts=[(root / "model", "/opt/ml/model", True), (root / "output", "/opt/ml/output", False)],
+        publish=(port, 8080),
+        name=name,
+    )
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for_ping(base, process)
+        yield {"base": base, "name": name, "process": process}
+    finally:
+        if process.poll() is None:
+            subprocess.run([engine.runner, "rm", "--force", name], capture_output=True, check=False)
+            process.wait(timeout=30)
+
+
+def test_served_predictions_are_the_venv_servers(served, runs):
+    container_root, _, _ = runs["processing-serve"]
+    processed = next((container_root / "processing" / "output" / "processed").rglob("*.csv")).read_bytes()
+    status, from_image = _request(served["base"], "/invocations", processed)
+    assert status == 200
+    _, venv_root, _ = runs["processing-serve"]
+    archive = pack_model(runs["algorithm-train"][1] / "model", venv_root.parent / "serve-model.tar.gz")
+    with model_server(archive, venv_root.parent / "venv-server") as base:
+        _, from_venv = _request(base, "/invocations", processed)
+    assert from_image == from_venv
+    assert from_image.count(b"\n") == processed.count(b"\n")
+
+
+def test_served_execution_parameters_and_ping(served):
+    status, body = _request(served["base"], "/execution-parameters")
+    assert status == 200 and json.loads(body)["BatchStrategy"] == "MULTI_RECORD"
+    assert _request(served["base"], "/ping")[0] == 200
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        (b"", b"Empty payload"),
+        (b"1,2\n", b"Line 1 has 2 field(s)"),
+        (b"\xff\xfe,1\n", b""),
+        (b"a,b,c\n", b""),
+    ],
+)
+def test_served_malformed_payloads_get_400_and_the_server_stays_up(served, payload, expected):
+    status, body = _request(served["base"], "/invocations", payload)
+    assert status == 400 and expected in body
+    assert _request(served["base"], "/ping")[0] == 200
+
+
+def test_a_stop_ends_the_server_within_two_seconds(served, engine):
+    started = time.monotonic()
+    stop = subprocess.run([engine.runner, "stop", "--time", "10", served["name"]], capture_output=True, text=True)
+    elapsed = time.monotonic() - started
+    assert stop.returncode == 0, stop.stderr
+    assert served["process"].wait(timeout=30) == 0
+    assert elapsed < 2.0, f"stopping took {elapsed:.1f}s: SIGTERM was not handled"
+
+
+def test_a_stopped_job_fails_with_a_reason_and_publishes_nothing(engine, config, runs, tmp_path):
+    """SIGTERM while explainability serve is writing its report: exit 143, a reason, nothing published."""
+    container_root, _, _ = runs["explainability-serve"]
+    inputs = {"processing/input/model", "processing/input/artifacts"}
+    root = tmp_path / "job"
+    for path in inputs:
+        shutil.copytree(container_root / path, root / path)
+    processed = next((container_root / "processing" / "input" / "data").rglob("*.csv")).read_bytes()
+    (root / "processing" / "input" / "data").mkdir(parents=True)
+    (root / "processing" / "input" / "data" / "big.csv").write_bytes(processed * 200)
+    outputs = ["processing/output/report", "output"]
+    for path in outputs:
+        (root / path).mkdir(parents=True)
+    name = f"job-{uuid.uuid4().hex[:8]}"
+    mounts = [(root / p, f"/opt/ml/{p}", True) for p in [*inputs, "processing/input/data"]]
+    command = engine.run_command(
+        image_name(config, "explainability"),
+        ["serve"],
+        mounts=mounts + [(root / p, f"/opt/ml/{p}", False) for p in outputs],
+        name=name,
+    )
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    staging = root / "processing" / "output" / "report" / ".partial"
+    deadline = time.monotonic() + 120
+    while not staging.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert staging.exists(), "the job never started writing its report"
+    subprocess.run([engine.runner, "kill", "--signal", "TERM", name], capture_output=True, check=False)
+    assert process.wait(timeout=60) == 128 + signal.SIGTERM
+    assert "stopped by signal SIGTERM" in (root / "output" / "failure").read_text()
+    assert not [p for p in (root / "processing" / "output").rglob("*") if p.is_file()], "nothing may be published"
