@@ -237,7 +237,7 @@ def _images(i: dict[str, Any]) -> list[str]:
                 [
                     "rebuild of all four after a code-only change",
                     _s(i["rebuild_after_code_change_seconds"]),
-                    f"{i['rebuild_ratio']:.2f}",
+                    f"{i['rebuild_ratio']:.3f}",
                     f"≤ 0.10: {_met(i['rebuild_ratio'] <= 0.10)}",
                 ],
             ],

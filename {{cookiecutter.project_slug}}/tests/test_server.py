@@ -1,5 +1,6 @@
 """The Batch Transform HTTP contract, through a real HTTP client against the real entrypoint."""
 
+import random
 import signal
 import socket
 import subprocess
@@ -19,8 +20,10 @@ from {{ cookiecutter.package_name }}.components.algorithm.server import (
     parse_csv_payload,
 )
 from {{ cookiecutter.package_name }}.local_jobs import (
+    JobFailed,
     model_server,
     pack_model,
+    transform_file,
 )
 
 from .conftest import entrypoint, subprocess_env
@@ -182,3 +185,62 @@ def test_local_mode_serves_on_the_loopback_only(trained_model, tmp_path):
         assert host == "127.0.0.1"
         assert requests.get(f"{base}/ping", timeout=5).status_code == 200
     assert "listening on 127.0.0.1:" in (tmp_path / "job" / "job.log").read_text()
+
+
+def _record(n: int, value: str = "1") -> str:
+    return ",".join([value] * n)
+
+
+@pytest.mark.parametrize(
+    ("make_payload", "message"),
+    [
+        (lambda n: (_record(n) + "\r" + _record(n)).encode(), "Line 1 holds a carriage return"),
+        (lambda n: (_record(n) + "\n" + '"1\n2"' + "," + _record(n - 1) + "\n").encode(), "Line 2 holds a quote"),
+        (lambda n: (_record(n) + "\n" + _record(n)).encode("utf-8") + b"\n\xf6," + _record(n - 1).encode(), "Line 3"),
+        (lambda n: (_record(n) + "\n" + _record(n, "x")).encode(), "not a number"),
+    ],
+    ids=["bare-cr", "quoted-newline", "latin-1", "text"],
+)
+def test_unreadable_payloads_are_400s_that_name_the_line(processed, make_payload, message):
+    n = len(processed[0].features)
+    with pytest.raises(BadRequest, match=message):
+        parse_csv_payload(make_payload(n), n)
+
+
+@pytest.mark.parametrize("ending", ["\r\r", "\r\n", "\r\r\n", "\n\n"])
+def test_one_record_gives_one_line_whatever_its_line_ending(processed, ending):
+    n = len(processed[0].features)
+    assert parse_csv_payload((_record(n) + ending).encode(), n).shape == (1, n)
+
+
+def test_random_payloads_give_one_row_per_record_or_a_400():
+    """Seeded random bytes and near-CSV: the parser never fails otherwise, and never changes the line count."""
+    rng = random.Random(20261125)
+    alphabet = ["1", "2.5", "", ",", "\n", "\r", '"', "x", "-", "inf", "nan", " ", "\xf6", "1e309"]
+    for _ in range(600):
+        n = rng.randint(1, 4)
+        if rng.random() < 0.2:
+            body = bytes(rng.randrange(256) for _ in range(rng.randint(0, 40)))
+        else:
+            body = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40))).encode("utf-8")
+        try:
+            rows = parse_csv_payload(body, n)
+        except BadRequest:
+            continue
+        records = body.decode().strip("\n").split("\n")
+        assert rows.shape == (len(records), n), body
+
+
+def test_a_failed_transform_publishes_no_partial_output(server, processed, tmp_path):
+    _, _, validation = processed
+    good = validation.iloc[:50, 1:].to_numpy()
+    lines = _csv(good).splitlines(keepends=True)
+    source = tmp_path / "batch.csv"
+    source.write_text("".join(lines) + "1,2\n")  # the last mini-batch is malformed
+    output = tmp_path / "out" / "batch.csv.out"
+    with pytest.raises(JobFailed, match="Line 11 has 2 field"):
+        transform_file(server, source, output, max_payload_bytes=len(lines[0]) * 10)
+    assert not list(output.parent.iterdir()), "nothing, not even a partial file, may be left"
+    source.write_text("".join(lines))
+    transform_file(server, source, output)
+    assert output.read_text().count("\n") == 50

@@ -21,6 +21,8 @@ from typing import Any
 
 import pandas as pd
 
+from .csv_input import CsvError, check_file
+
 OPT_ML_ROOT_ENV = "OPT_ML_ROOT"
 # Set in the images: the unprivileged user the component code runs as (see drop_privileges).
 COMPONENT_USER_ENV = "COMPONENT_USER"
@@ -142,10 +144,19 @@ def read_shard_summaries(component: str, producer: str, parse: Callable[[dict], 
     return shards
 
 
+def check_csv(path: Path, header: bool = True) -> None:
+    """csv_input's strict rules (UTF-8, unique header names, every row as wide as the header), for FailureReason."""
+    try:
+        check_file(path, header)
+    except CsvError as exc:
+        raise ComponentError(str(exc)) from exc
+
+
 def read_csv_dir(directory: Path, what: str, **kwargs) -> pd.DataFrame:
-    """Read and concatenate every CSV file of an input directory."""
+    """Read and concatenate every CSV file of an input directory, each checked by the strict rules first."""
     frames = []
     for path in csv_files(directory, what):
+        check_csv(path, header=kwargs.get("header", "infer") is not None)
         try:
             frames.append(pd.read_csv(path, **kwargs))
         except pd.errors.EmptyDataError as exc:

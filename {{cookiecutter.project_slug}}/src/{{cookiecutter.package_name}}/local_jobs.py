@@ -190,9 +190,22 @@ def transform_file(
     """Send a file's lines as MultiRecord mini-batches of at most `max_payload_bytes`; one line out per line in.
 
     Up to `concurrency` requests are in flight at once (MaxConcurrentTransforms); answers are
-    written in input order, and at most `concurrency` batches are held in memory.
+    written in input order, and at most `concurrency` batches are held in memory. The answers
+    go to a hidden file renamed to `output_file` once complete: a killed or failed transform
+    leaves no partial `.out` where a later step or a person would read it.
     """
     output_file.parent.mkdir(parents=True, exist_ok=True)
+    partial = output_file.with_name(f".{output_file.name}.partial")
+    try:
+        records = _transform_into(base, input_file, partial, max_payload_bytes, concurrency)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    partial.replace(output_file)
+    return records
+
+
+def _transform_into(base: str, input_file: Path, output_file: Path, max_payload_bytes: int, concurrency: int) -> int:
     records = 0
     with (
         input_file.open("rb") as source,

@@ -8,6 +8,7 @@ import pandas as pd
 
 from ...container import (
     ComponentError,
+    check_csv,
     csv_files,
     model_dir,
     read_hyperparameters,
@@ -24,6 +25,7 @@ from .server import serve_forever
 def _read_matrix(channel: str) -> pd.DataFrame:
     frames = []
     for path in csv_files(training_channel(channel), f"the '{channel}' channel"):
+        check_csv(path, header=False)
         try:
             frames.append(pd.read_csv(path, header=None))
         except pd.errors.EmptyDataError as exc:

@@ -11,7 +11,7 @@ import json
 import os
 import signal
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import pandas as pd
@@ -27,10 +27,28 @@ class BadRequest(ValueError):
 
 
 def parse_csv_payload(body: bytes, n_features: int) -> np.ndarray:
-    """Header-less CSV rows of exactly `n_features` numbers (empty means missing)."""
+    """Header-less CSV rows of exactly `n_features` numbers (empty means missing).
+
+    A record is what Batch Transform's Line split gives: the text up to a newline. Trailing
+    carriage returns belong to the line ending (CRLF, or a stray CR), so one record always gives
+    one line; anything this parser cannot read is a BadRequest naming the line, never a 5xx.
+    """
     if not body.strip():
         raise BadRequest("Empty payload: send text/csv rows of processed features, one record per line.")
-    text = body.decode("utf-8", errors="strict").replace("\r\n", "\n").strip("\n")
+    try:
+        text = body.decode("utf-8", errors="strict")
+    except UnicodeDecodeError as exc:
+        line = body[: exc.start].count(b"\n") + 1
+        raise BadRequest(
+            f"Line {line} is not UTF-8 (byte 0x{body[exc.start]:02x}); send the processed CSV as UTF-8 text."
+        ) from exc
+    text = text.strip("\n")
+    if "\r" in text:
+        text = "\n".join(line.rstrip("\r") for line in text.split("\n"))
+    if "\r" in text:
+        _refuse_lines_with(text, "\r", "holds a carriage return inside the record; end each record with \\n")
+    if '"' in text:
+        _refuse_lines_with(text, '"', "holds a quote; send plain numbers, one record per line")
     n_lines = text.count("\n") + 1
     if text.count(",") != n_lines * (n_features - 1):
         _raise_for_bad_line(text, n_features)
@@ -38,7 +56,6 @@ def parse_csv_payload(body: bytes, n_features: int) -> np.ndarray:
         frame = pd.read_csv(io.StringIO(text), header=None, dtype="float64", skip_blank_lines=False)
     except pd.errors.ParserError:
         _raise_for_bad_line(text, n_features)
-        raise
     except ValueError as exc:
         raise BadRequest(f"Payload holds a value that is not a number: {exc}") from exc
     if frame.shape != (n_lines, n_features):  # counts that cancel out across lines
@@ -46,7 +63,14 @@ def parse_csv_payload(body: bytes, n_features: int) -> np.ndarray:
     return frame.to_numpy()
 
 
-def _raise_for_bad_line(text: str, n_features: int) -> None:
+def _refuse_lines_with(text: str, character: str, problem: str) -> NoReturn:
+    for number, line in enumerate(text.split("\n"), start=1):
+        if character in line:
+            raise BadRequest(f"Line {number} {problem}.")
+    raise BadRequest(f"The payload {problem}.")
+
+
+def _raise_for_bad_line(text: str, n_features: int) -> NoReturn:
     """The first line whose field count is wrong, as a BadRequest a person can act on."""
     for number, line in enumerate(text.split("\n"), start=1):
         if line.count(",") != n_features - 1:
@@ -54,6 +78,7 @@ def _raise_for_bad_line(text: str, n_features: int) -> None:
                 f"Line {number} has {line.count(',') + 1} field(s); the model expects {n_features} "
                 "(processed features in schema.json order, no header, no target)."
             )
+    raise BadRequest(f"The payload does not split into records of {n_features} field(s) each.")
 
 
 def _writes_plainly(column: pd.Series) -> bool:

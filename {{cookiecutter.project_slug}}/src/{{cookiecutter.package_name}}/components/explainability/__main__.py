@@ -20,6 +20,7 @@ import pandas as pd
 from ...config import load_config
 from ...container import (
     ComponentError,
+    check_csv,
     csv_files,
     current_host,
     processing_input,
@@ -92,6 +93,7 @@ def train() -> None:
     schema = load_matching_schema(model)
     frames = []
     for path in csv_files(processing_input("data"), "explainability train"):
+        check_csv(path, header=False)
         try:
             frame = pd.read_csv(path, header=None, dtype="float64")
         except (pd.errors.EmptyDataError, ValueError) as exc:
@@ -175,6 +177,7 @@ def _explain_file(
 ) -> None:
     """Per-row SHAP values of one processed file into `sink`, `chunk_rows` rows at a time."""
     width = len(model.schema.features)
+    check_csv(path, header=False)
     try:
         for chunk in pd.read_csv(path, header=None, dtype="float64", chunksize=chunk_rows):
             X = _check_width(chunk, width, path)

@@ -18,6 +18,7 @@ import pandas as pd
 from ...config import load_config
 from ...container import (
     ComponentError,
+    check_csv,
     csv_files,
     current_host,
     processing_input,
@@ -106,6 +107,7 @@ def _summarize_raw(templates: dict[str, Summary], allow_none: bool) -> tuple[dic
     parts: list[dict[str, Summary]] = []
     columns: list[str] = []
     for path in csv_files(processing_input("raw"), "monitoring", allow_none=allow_none):
+        check_csv(path)
         try:
             for chunk in pd.read_csv(path, chunksize=CHUNK_ROWS, dtype=string_columns):
                 columns = columns or [str(c) for c in chunk.columns]

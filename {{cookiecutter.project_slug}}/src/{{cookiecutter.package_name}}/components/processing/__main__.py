@@ -11,6 +11,7 @@ import pandas as pd
 from ...config import load_config
 from ...container import (
     ComponentError,
+    check_csv,
     csv_files,
     processing_input,
     processing_output,
@@ -81,6 +82,7 @@ def serve() -> None:
 
 def _transform_file(source: Path, target: Path, schema: DataSchema, unseen: dict[str, int]) -> int:
     rows = 0
+    check_csv(source)
     try:
         categorical = {f.name: "string" for f in schema.features if f.kind == "categorical"}
         reader = pd.read_csv(source, chunksize=CHUNK_ROWS, dtype=categorical)

@@ -1,0 +1,103 @@
+"""The strict CSV rules every component reads by: no padded rows, no shadowed columns, no guessing."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pandas as pd
+import pytest
+
+from {{ cookiecutter.package_name }} import (
+    csv_input,
+)
+from {{ cookiecutter.package_name }}.csv_input import (
+    CsvError,
+    check_file,
+)
+
+from .conftest import entrypoint, subprocess_env
+
+
+@pytest.fixture(params=[csv_input.BLOCK_BYTES, 7], ids=["one block", "7-byte blocks"])
+def blocks(request, monkeypatch):
+    """Every rule holds across block boundaries too."""
+    monkeypatch.setattr(csv_input, "BLOCK_BYTES", request.param)
+
+
+def _file(tmp_path, content: bytes | str):
+    path = tmp_path / "data.csv"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return path
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "a,b,c\n1,2,3\n4,,6\n",
+        "a,b,c\r\n1,2,3\r\n4,5,6",
+        'a,b,c\n1,"two, with a comma",3\n4,"multi\nline",6\n',
+        "a,b,c\n1,2,3\n\n4,5,6\n",
+        "a\n1\n\n2\n",
+    ],
+    ids=["plain", "crlf-no-final-newline", "quoted", "blank-line", "one-column"],
+)
+def test_well_formed_files_pass(tmp_path, blocks, content):
+    assert check_file(_file(tmp_path, content)) == content.split("\n")[0].count(",") + 1
+
+
+@pytest.mark.parametrize(
+    ("content", "line", "found"),
+    [
+        ("a,b,c\n1,2,3\n4,5\n7,8,9\n", 3, 2),
+        ("a,b,c\n1,2,3\n4,5,6,7\n", 3, 4),
+        ("a,b,c\n1,2,3\n4,5", 3, 2),
+        ('a,b,c\n1,"x,y",3\n4,"5"\n', 3, 2),
+    ],
+    ids=["short", "long", "short-last-line-without-newline", "short-with-quotes"],
+)
+def test_a_ragged_row_names_the_file_and_line(tmp_path, blocks, content, line, found):
+    path = _file(tmp_path, content)
+    with pytest.raises(CsvError, match=rf"{path}, line {line}: {found} field\(s\) where the header has 3"):
+        check_file(path)
+
+
+def test_duplicate_header_names_are_named(tmp_path):
+    with pytest.raises(CsvError, match="names 'tenure_months' more than once"):
+        check_file(_file(tmp_path, "id,tenure_months,plan,tenure_months\n1,2,a,3\n"))
+
+
+def test_non_utf8_bytes_name_the_line_and_how_to_re_encode(tmp_path, blocks):
+    path = _file(tmp_path, b"a,b\n1,2\n" + "3,Göteborg\n".encode("latin-1"))
+    with pytest.raises(CsvError, match=r"line 3: byte 0xf6 is not UTF-8.*iconv"):
+        check_file(path)
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t", "|"])
+def test_another_delimiter_gets_a_hint(tmp_path, delimiter):
+    with pytest.raises(CsvError, match="Re-export the file with commas"):
+        check_file(_file(tmp_path, delimiter.join(["a", "b", "c"]) + "\n1" + delimiter + "2" + delimiter + "3\n"))
+
+
+def test_headerless_files_take_the_first_line_as_the_width(tmp_path):
+    assert check_file(_file(tmp_path, "1,2\n3,4\n"), header=False) == 2
+    with pytest.raises(CsvError, match="line 2: 1 field"):
+        check_file(_file(tmp_path, "1,2\n3\n"), header=False)
+
+
+def test_processing_serve_refuses_a_duplicated_column_and_publishes_nothing(tmp_path, sample, target, processed):
+    schema, _, _ = processed
+    raw = tmp_path / "processing" / "input" / "raw"
+    raw.mkdir(parents=True)
+    frame = sample.drop(columns=[target])
+    column = frame.columns[1]
+    stale = frame[column].sample(frac=1, random_state=0).reset_index(drop=True)
+    pd.concat([stale, frame], axis=1).to_csv(raw / "batch.csv", index=False)  # the stale copy first
+    artifacts = tmp_path / "processing" / "input" / "artifacts"
+    artifacts.mkdir(parents=True)
+    schema.save(artifacts / "schema.json")
+    result = subprocess.run(
+        [*entrypoint("processing"), "serve"], env=subprocess_env(tmp_path), capture_output=True, text=True
+    )
+    assert result.returncode != 0
+    assert f"names '{column}' more than once" in (tmp_path / "output" / "failure").read_text()
+    assert not (tmp_path / "processing" / "output" / "processed" / "batch.csv").exists()
