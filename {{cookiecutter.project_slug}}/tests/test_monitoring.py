@@ -166,3 +166,21 @@ def test_integer_features_get_bins_on_observed_values(baseline):
     bounds = [b["lower_bound"] for b in calls["numerical_statistics"]["distribution"]["kll"]["buckets"]]
     assert all(float(b).is_integer() for b in bounds)
     assert all(b["count"] > 0 for b in calls["numerical_statistics"]["distribution"]["kll"]["buckets"][:-1])
+
+
+@pytest.mark.parametrize(("production_value", "drifted"), [(7.0, False), (9.0, True)])
+def test_a_feature_constant_at_baseline_that_moves_is_drift(config, production_value, drifted):
+    """Its histogram is one point, so the KS distance is 0 whatever production holds."""
+    data = config["data"]
+    training = generate(3000, target_column=data["target_column"], problem_type=data["problem_type"], seed=11)
+    training["region_code"] = 7.0
+    constant_baseline = build_baseline(
+        training, excluded_columns=[data["target_column"]], settings=config["monitoring"]
+    )
+    production = generate(2000, seed=21).assign(region_code=production_value)
+    violations, drift, _ = judge(production, constant_baseline)
+    assert ("region_code" in drift["drifted_features"]) is drifted
+    moved = [v for v in violations if v["feature_name"] == "region_code"]
+    assert bool(moved) is drifted
+    if drifted:
+        assert "was constant (7) in the baseline" in moved[0]["description"]

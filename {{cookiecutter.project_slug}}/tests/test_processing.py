@@ -134,3 +134,20 @@ def test_wrong_problem_type_is_explained(sample, target, problem_type):
 def test_all_missing_column_is_rejected_at_fit(sample, target, problem_type):
     with pytest.raises(ValueError, match="'empty' has no values"):
         fit(sample.assign(empty=np.nan), target, problem_type)
+
+
+def test_an_all_empty_target_is_named_as_the_target(sample, target, problem_type):
+    with pytest.raises(ValueError, match=f"Target column '{target}' has no values"):
+        fit(sample.assign(**{target: np.nan}), target, problem_type)
+
+
+def test_constant_and_identifier_like_columns_are_warned_about_and_kept(sample, target, problem_type):
+    data = sample.assign(region="EU", order_ref=[f"R-{i:06d}" for i in range(len(sample))])
+    schema, _ = fit(data, target, problem_type)
+    warnings = "\n".join(schema.warnings)
+    assert "Column 'region' is constant in the training data ('EU')" in warnings
+    assert "Column 'order_ref' looks like an identifier" in warnings and "data.id_columns" in warnings
+    assert {"region", "order_ref"} <= set(schema.feature_names), "warned about, not silently dropped"
+    assert len(schema.warnings) == 2, "the sample's own columns are neither"
+    listed, _ = fit(data, target, problem_type, id_columns=["order_ref"])
+    assert "order_ref" not in listed.feature_names and len(listed.warnings) == 1

@@ -41,6 +41,8 @@ class DataSchema:
     n_rows: int
     learned_at: str
     version: int = SCHEMA_VERSION
+    # What a person should know about the training data: constant and identifier-like columns.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def feature_names(self) -> list[str]:
@@ -160,4 +162,32 @@ def learn_schema(
         classes=learn_classes(data[target], problem_type),
         n_rows=len(data),
         learned_at=datetime.now(UTC).strftime("%Y-%m-%d"),
+        warnings=[w for c, f in zip(feature_columns, features, strict=True) if (w := column_warning(data[c], f))],
     )
+
+
+# A text column with at least this share of distinct values (and this many rows) names rows, not a trait.
+ID_LIKE_FRACTION = 0.9
+ID_LIKE_MIN_ROWS = 20
+
+
+def column_warning(series: pd.Series, feature: Feature) -> str:
+    """Why a learned feature will not help the model, or ''. It stays a feature; the warning says what to do."""
+    present = series.dropna()
+    distinct = int(present.nunique())
+    if distinct == 1:
+        return (
+            f"Column '{feature.name}' is constant in the training data ({present.iloc[0]!r}): the model cannot "
+            "learn from it, and monitoring reports drift if production brings other values."
+        )
+    if (
+        feature.kind == "categorical"
+        and len(present) >= ID_LIKE_MIN_ROWS
+        and distinct >= ID_LIKE_FRACTION * len(present)
+    ):
+        return (
+            f"Column '{feature.name}' looks like an identifier ({distinct} distinct values in {len(present)} rows): "
+            "at inference nearly every value is unseen and scored as missing. List it in data.id_columns of "
+            "config/project.yaml to keep it out of the features."
+        )
+    return ""

@@ -197,5 +197,6 @@ def write_evaluation(directory: Path, metrics: dict[str, float], model: TrainedM
         "problem_type": model.schema.problem_type,
         "metrics": {name: {"value": value} for name, value in metrics.items()},
         "n_iter": int(getattr(model.estimator, "n_iter_", 0)),
+        "data_warnings": model.schema.warnings,
     }
     (directory / EVALUATION_FILE).write_text(json.dumps(evaluation, indent=2) + "\n", "utf-8")

@@ -24,6 +24,9 @@ def render_evaluation(model: TrainedModel, validation: pd.DataFrame, metrics: di
         f"{len(y)} validation rows.</p>",
         table(["metric", "value"], [[escape(k), f"{v:.4f}"] for k, v in metrics.items()]),
     ]
+    if schema.warnings:
+        items = "".join(f"<li>{escape(w)}</li>" for w in schema.warnings)
+        body.append(f"<h2>About the training data</h2><ul>{items}</ul>")
     if schema.classes is None:
         predicted = model.estimator.predict(X)
         residuals = y - predicted

@@ -133,6 +133,9 @@ def compare(
                     f"{sum(unseen.values())} value(s) of '{name}' outside the baseline domain: {shown}.",
                 )
         distribution_drift = prod.present > 0 and p_value < alpha and distance > threshold
+        constant = _constant_that_moved(name, feature, base, prod)
+        if constant:
+            violation(name, "baseline_drift_check", constant)
         if distribution_drift:
             violation(
                 name,
@@ -151,9 +154,12 @@ def compare(
                 f"Missing values rose from {result['baseline_missing_fraction']:.1%} to "
                 f"{result['production_missing_fraction']:.1%} (p={completeness_p:.2g}).",
             )
-        reasons = [
-            r for r, hit in (("distribution", distribution_drift), ("missing values", completeness_drift)) if hit
-        ]
+        hits = (
+            ("distribution", distribution_drift),
+            ("constant moved", bool(constant)),
+            ("missing values", completeness_drift),
+        )
+        reasons = [r for r, hit in hits if hit]
         result.update(completeness_p_value=completeness_p, drift=bool(reasons), drift_reasons=reasons)
         report[name] = result
 
@@ -177,6 +183,20 @@ def compare(
         "features": [feature_statistics(name, summary) for name, summary in production.items()],
     }
     return violations, drift, production_statistics
+
+
+def _constant_that_moved(name: str, feature: dict[str, Any], base: Summary, prod: Summary) -> str:
+    """A numeric feature constant in the baseline that takes other values: its bins are one point, so KS says 0."""
+    if not (isinstance(base, NumericSummary) and isinstance(prod, NumericSummary)) or not base.present:
+        return ""
+    statistics = feature["numerical_statistics"]
+    value = statistics["min"]
+    if statistics["max"] != value or not prod.present or prod.minimum == prod.maximum == value:
+        return ""
+    return (
+        f"'{name}' was constant ({value:g}) in the baseline; production holds other values "
+        f"({prod.minimum:g} to {prod.maximum:g})."
+    )
 
 
 def _fraction(part: int, whole: int) -> float:

@@ -53,6 +53,8 @@ def train() -> None:
         train_matrix.to_csv(train_dir / "train.csv", **CSV_OPTIONS)
         validation_matrix.to_csv(validation_dir / "validation.csv", **CSV_OPTIONS)
         schema.save(artifacts_dir / "schema.json")
+    for warning in schema.warnings:
+        print(f"WARNING {warning}", flush=True)
     print(
         f"processing train: {len(raw)} rows in, {len(train_matrix)} train / {len(validation_matrix)} "
         f"validation, {len(schema.features)} features "

@@ -28,6 +28,11 @@ def fit(
 ) -> tuple[DataSchema, pd.DataFrame]:
     """Learn the schema from training data; return it with the rows that have a target."""
     if target in raw.columns:
+        if raw[target].notna().sum() == 0:
+            raise ValueError(
+                f"Target column '{target}' has no values in the training data: every row needs its label. "
+                "Check that the file holds the labels, or data.target_column in config/project.yaml."
+            )
         raw = raw[raw[target].notna()].reset_index(drop=True)
     schema = learn_schema(raw, target, problem_type, id_columns=id_columns, max_categories=max_categories)
     return schema, raw
