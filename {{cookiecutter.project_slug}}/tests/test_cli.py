@@ -43,3 +43,15 @@ def test_bad_config_is_reported_without_a_traceback(tmp_path):
     assert "is invalid" in result.stderr and "project" in result.stderr
     assert "Traceback" not in result.stderr
     assert SRC.is_dir()
+
+
+def test_a_corrupt_registry_stops_local_train_before_any_job(tmp_path, sample):
+    data = tmp_path / "train.csv"
+    sample.to_csv(data, index=False)
+    corrupt = tmp_path / "ws" / "ssm" / "mlops" / "x" / "dev" / "model" / "manifest.json"
+    corrupt.parent.mkdir(parents=True)
+    corrupt.write_text('{"versions": [{"version": 1,')
+    result = cli("--workspace", str(tmp_path / "ws"), "local", "train", "--data", str(data), cwd=tmp_path)
+    assert result.returncode == 2
+    assert str(corrupt) in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "ws" / "runs").exists(), "no job may run"

@@ -13,6 +13,7 @@ from {{ cookiecutter.package_name }}.registry.manifest import (
 )
 from {{ cookiecutter.package_name }}.registry.store import (
     MAX_VERSIONS,
+    CorruptStore,
     FileParameterStore,
     ParameterLimitExceeded,
     ParameterNotFound,
@@ -136,3 +137,19 @@ def test_file_store_survives_concurrent_writers(tmp_path):
     assert versions == list(range(1, 41))
     values = [json.loads(v.value) for v in FileParameterStore(tmp_path).history(NAME)]
     assert sorted(map(tuple, values)) == [(w, i) for w in range(4) for i in range(10)]
+
+
+@pytest.mark.parametrize(
+    "content",
+    ['{"versions": [', '{"versions": [{"version": "one", "value": "{}", "labels": []}]}', "[]", "\xff"],
+    ids=["cut-short", "malformed-version", "not-an-object", "not-utf8"],
+)
+def test_a_corrupt_file_is_named_with_what_to_do(tmp_path, content):
+    store = FileParameterStore(tmp_path)
+    path = tmp_path / "mlops" / "model.json"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(content.encode("latin-1"))
+    for read in (lambda: store.get("/mlops/model"), store.check, lambda: store.put("/mlops/model", "{}")):
+        with pytest.raises(CorruptStore, match=rf"{path} cannot be read.*move it aside"):
+            read()
+    assert path.read_bytes() == content.encode("latin-1"), "a failed write must leave the file as it was"

@@ -63,6 +63,31 @@ def check_labels(labels: list[str]) -> None:
         raise ValueError(f"At most {MAX_LABELS_PER_VERSION} labels per version.")
 
 
+class CorruptStore(ValueError):
+    """A parameter file that this store cannot read; the message names it and what to do."""
+
+
+def _load(path: Path) -> dict[str, Any]:
+    """A parameter file's state, or CorruptStore naming the file."""
+    try:
+        state = json.loads(path.read_text("utf-8"))
+        versions = state["versions"]
+        if not isinstance(versions, list) or not all(
+            isinstance(v, dict)
+            and isinstance(v.get("version"), int)
+            and isinstance(v.get("labels"), list)
+            and isinstance(v.get("value"), str)
+            for v in versions
+        ):
+            raise TypeError("its versions are not a list of {version, value, labels}")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise CorruptStore(
+            f"The local Parameter Store file {path} cannot be read ({type(exc).__name__}: {exc}). Restore it from "
+            "a copy, or move it aside to start that parameter's history anew (its versions and labels are then lost)."
+        ) from exc
+    return state
+
+
 class FileParameterStore:
     """Parameters as JSON files under `root`; safe for concurrent writers (file locks)."""
 
@@ -80,7 +105,7 @@ class FileParameterStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path.with_suffix(".lock"), "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            state = json.loads(path.read_text("utf-8")) if path.exists() else {"versions": []}
+            state = _load(path) if path.exists() else {"versions": []}
             yield state
             temporary = path.with_suffix(".tmp")
             temporary.write_text(json.dumps(state, indent=1, ensure_ascii=False), "utf-8")
@@ -90,7 +115,14 @@ class FileParameterStore:
         path = self._path(name)
         if not path.exists():
             raise ParameterNotFound(f"Parameter {name} not found.")
-        return json.loads(path.read_text("utf-8"))
+        return _load(path)
+
+    def check(self) -> int:
+        """Read every parameter file: a corrupt one is found before any job runs, not at Register."""
+        files = sorted(self.root.rglob("*.json")) if self.root.is_dir() else []
+        for path in files:
+            _load(path)
+        return len(files)
 
     def put(self, name: str, value: str, description: str = "") -> int:
         if len(value.encode()) > MAX_VALUE_BYTES:
