@@ -1,6 +1,7 @@
 """End to end in local mode: train, infer, drift, retrain, promote, and nothing registered on failure."""
 
 import copy
+import hashlib
 import json
 import shutil
 import subprocess
@@ -136,6 +137,25 @@ def test_failed_training_registers_nothing(tmp_path, config, sample, target):
     assert result["status"] == "Failed"
     assert result["failure"].startswith("Processing:") and f"'{target}'" in result["failure"]
     assert ModelRegistry(workspace.store, manifest_parameter(config, "dev")).history() == []
+
+
+def test_training_input_is_snapshotted_by_content_and_never_overwritten(tmp_path, config, data, sample, target):
+    """A later run, even a failed one with a file of the same name, cannot change what a manifest trained on."""
+    workspace = Workspace(tmp_path / "ws")
+    assert local_train(data["train"], config, "dev", workspace, quiet)["status"] == "Succeeded"
+    manifest = ModelRegistry(workspace.store, manifest_parameter(config, "dev")).get().manifest
+    digest = hashlib.sha256(data["train"].read_bytes()).hexdigest()
+    assert manifest["training_data_sha256"] == digest
+    assert manifest["training_data"].endswith(f"/data/train/sha256={digest}/")
+    snapshot = workspace.path(manifest["training_data"])
+    before = {p.name: p.read_bytes() for p in snapshot.iterdir()}
+    assert before == {"train.csv": data["train"].read_bytes()}
+    later = tmp_path / "later" / data["train"].name
+    later.parent.mkdir()
+    sample.drop(columns=[target]).to_csv(later, index=False)
+    assert local_train(later, config, "dev", workspace, quiet)["status"] == "Failed"
+    assert {p.name: p.read_bytes() for p in snapshot.iterdir()} == before
+    assert not [p for p in snapshot.parent.iterdir() if p.name.startswith(".")], "no partial snapshot left"
 
 
 def test_tuning_searches_the_ranges_and_registers_the_best_job(tmp_path, config, data):

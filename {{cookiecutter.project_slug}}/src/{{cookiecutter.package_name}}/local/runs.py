@@ -40,7 +40,7 @@ def local_train(
         raise FileNotFoundError(f"Training data {data} does not exist.")
     workspace.store.check()  # a corrupt registry is found now, not at Register after every job
     bucket = layout.bucket(config, env)
-    input_uri = workspace.upload(Path(data), f"s3://{bucket}/data/train/")
+    input_uri, _ = workspace.snapshot(Path(data), f"s3://{bucket}/data/train/")
     pipeline = layout.pipeline_name(config, env, "training")
     executor = _executor(workspace, config, env, progress, containers)
     training = cached_definition(config, env, "training", workspace.definitions)

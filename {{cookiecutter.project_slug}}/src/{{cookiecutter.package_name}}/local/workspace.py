@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,5 +51,47 @@ class Workspace:
             shutil.copy2(path, target)
         return prefix_uri.rstrip("/") + "/"
 
+    def snapshot(self, source: Path, prefix_uri: str) -> tuple[str, str]:
+        """Copy a training input under `<prefix_uri>sha256=<digest>/`, once; return (URI, digest).
+
+        The prefix is named by the content, so no later run can change what a manifest points
+        at, and a copy is published by a rename only when complete.
+        """
+        source = Path(source)
+        files = sorted(p for p in source.rglob("*.csv") if p.is_file()) if source.is_dir() else [source]
+        if not files:
+            raise FileNotFoundError(f"{source} holds no CSV file; pass a CSV file or a folder of CSV files.")
+        names = [str(p.relative_to(source)) if source.is_dir() else p.name for p in files]
+        digest = content_digest(files, names if source.is_dir() else None)
+        uri = f"{prefix_uri.rstrip('/')}/sha256={digest}/"
+        destination = self.path(uri)
+        if not destination.is_dir():
+            partial = destination.with_name(f".{destination.name}.partial-{os.getpid()}")
+            shutil.rmtree(partial, ignore_errors=True)
+            for path, name in zip(files, names, strict=True):
+                (partial / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, partial / name)
+            try:
+                partial.rename(destination)
+            except OSError:  # another run published the same content first
+                shutil.rmtree(partial, ignore_errors=True)
+        return uri, digest
+
     def run_dir(self, pipeline: str, execution_id: str) -> Path:
         return self.root / "runs" / pipeline / execution_id
+
+
+def content_digest(files: list[Path], names: list[str] | None = None) -> str:
+    """sha256 of one file's bytes; for a folder, of each file's relative name and sha256, in order."""
+    if names is None:
+        return _file_sha256(files[0])
+    listing = "".join(f"{name}\t{_file_sha256(path)}\n" for path, name in zip(files, names, strict=True))
+    return hashlib.sha256(listing.encode()).hexdigest()
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as source:
+        for block in iter(lambda: source.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
