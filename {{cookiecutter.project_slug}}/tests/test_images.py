@@ -197,9 +197,8 @@ def test_failure_reason_reaches_the_log_when_output_is_read_only(engine, config,
 
 
 def _in_image(engine, image: str, program: str, *arguments: str) -> subprocess.CompletedProcess:
-    command = engine.run_command(image, [], mounts=())
-    command[command.index(image)] = f"--entrypoint={program}"
-    return subprocess.run([*command, image, *arguments], capture_output=True, text=True, check=False)
+    command = engine.run_command(image, list(arguments), options=[f"--entrypoint={program}"])
+    return subprocess.run(command, capture_output=True, text=True, check=False)
 
 
 def test_image_python_is_the_one_the_project_requires(engine, config):

@@ -35,17 +35,23 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _start_server(model, root, port: int, output=subprocess.DEVNULL) -> subprocess.Popen:
+    """The real entrypoint serving `model` from root/model, as Batch Transform starts it."""
+    model.save(root / "model")
+    return subprocess.Popen(
+        [*entrypoint("algorithm"), "serve"],
+        env=subprocess_env(root, SAGEMAKER_BIND_TO_PORT=str(port)),
+        stdout=output,
+        stderr=subprocess.STDOUT if output is subprocess.PIPE else subprocess.DEVNULL,
+        text=True,
+    )
+
+
 @pytest.fixture(scope="module")
 def server(trained_model, tmp_path_factory):
     root = tmp_path_factory.mktemp("serve")
-    trained_model.save(root / "model")
     port = _free_port()
-    process = subprocess.Popen(
-        [*entrypoint("algorithm"), "serve"],
-        env=subprocess_env(root, SAGEMAKER_BIND_TO_PORT=str(port)),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = _start_server(trained_model, root, port)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -158,15 +164,7 @@ def test_unknown_route_is_404(server):
 
 def test_sigterm_stops_the_server_cleanly_within_two_seconds(trained_model, tmp_path):
     """The server is PID 1 in its container, where SIGTERM has no default action: it must handle it."""
-    trained_model.save(tmp_path / "model")
-    port = _free_port()
-    process = subprocess.Popen(
-        [*entrypoint("algorithm"), "serve"],
-        env=subprocess_env(tmp_path, SAGEMAKER_BIND_TO_PORT=str(port)),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = _start_server(trained_model, tmp_path, _free_port(), output=subprocess.PIPE)
     assert "listening on 0.0.0.0" in process.stdout.readline(), "in a container the server answers every interface"
     started = time.monotonic()
     process.send_signal(signal.SIGTERM)

@@ -54,9 +54,13 @@ class Engine:
         publish: tuple[int, int] | None = None,
         name: str | None = None,
         detach: bool = False,
+        options: Sequence[str] = (),
     ) -> list[str]:
-        """`run --rm` with (host, container, read_only) mounts and (host_port, container_port) on the loopback."""
-        command = [self.runner, "run", "--rm"]
+        """`run --rm` with (host, container, read_only) mounts and (host_port, container_port) on the loopback.
+
+        `options` are further `run` flags, such as `--entrypoint=python` or a user mapping.
+        """
+        command = [self.runner, "run", "--rm", *options]
         if detach:
             command.append("--detach")
         if name:
@@ -172,11 +176,8 @@ def image_size(engine: Engine, image: str) -> int:
 
 def require_images(config: dict[str, Any], engine: Engine, components: Sequence[str] = COMPONENTS) -> None:
     """An error naming every missing image and the command that builds it."""
-    missing = [
-        image_name(config, c)
-        for c in components
-        if subprocess.run([engine.runner, "image", "exists" if engine.runner == "podman" else "inspect",
-                           image_name(config, c)], capture_output=True, check=False).returncode != 0
-    ]  # fmt: skip
+    probe = [engine.runner, "image", "exists" if engine.runner == "podman" else "inspect"]
+    names = [image_name(config, c) for c in components]
+    missing = [n for n in names if subprocess.run([*probe, n], capture_output=True, check=False).returncode != 0]
     if missing:
         raise ImageError(f"Image(s) {', '.join(missing)} not built; run `make images` first.")

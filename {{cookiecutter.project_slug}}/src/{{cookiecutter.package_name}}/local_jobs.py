@@ -81,20 +81,20 @@ class ContainerRuntime:
             return ["--userns=keep-id"]
         return ["--user", f"{os.geteuid()}:{os.getegid()}"]
 
-    def _command(self, command: list[str]) -> list[str]:
-        return [*command[:3], *self._identity(), *command[3:]]
-
     def job(self, component: str, mode: str, root: Path, environment: dict[str, str]) -> tuple[list[str], dict]:
+        mounts = [(root, "/opt/ml", False)]
         command = self.engine.run_command(
-            self.images[component], [mode], mounts=[(root, "/opt/ml", False)], environment=environment
+            self.images[component], [mode], mounts=mounts, environment=environment, options=self._identity()
         )
-        return self._command(command), dict(os.environ)
+        return command, dict(os.environ)
 
     def server(self, root: Path, port: int) -> tuple[list[str], dict]:
         (root / "output").mkdir(parents=True, exist_ok=True)
         mounts = [(root / "model", "/opt/ml/model", True), (root / "output", "/opt/ml/output", False)]
-        command = self.engine.run_command(self.images["algorithm"], ["serve"], mounts=mounts, publish=(port, 8080))
-        return self._command(command), dict(os.environ)
+        command = self.engine.run_command(
+            self.images["algorithm"], ["serve"], mounts=mounts, publish=(port, 8080), options=self._identity()
+        )
+        return command, dict(os.environ)
 
 
 VENV = VenvRuntime()
