@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import boto3
 import pandas as pd
 import pytest
+import requests
 from moto import mock_aws
 
 from {{ cookiecutter.package_name }}.config import (
@@ -93,6 +97,46 @@ def trained_model(processed, config):
 
     schema, train, _ = processed
     return fit(train, schema, config["algorithm"]["hyperparameters"])
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(model, root, port: int, output=subprocess.DEVNULL) -> subprocess.Popen:
+    """The real entrypoint serving `model` from root/model, as Batch Transform starts it."""
+    model.save(root / "model")
+    return subprocess.Popen(
+        [*entrypoint("algorithm"), "serve"],
+        env=subprocess_env(root, SAGEMAKER_BIND_TO_PORT=str(port)),
+        stdout=output,
+        stderr=subprocess.STDOUT if output is subprocess.PIPE else subprocess.DEVNULL,
+        text=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def server(trained_model, tmp_path_factory):
+    """The base URL of the real model server, serving the session's trained model over the loopback."""
+    root = tmp_path_factory.mktemp("serve")
+    port = free_port()
+    process = start_server(trained_model, root, port)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{base}/ping", timeout=1).status_code == 200:
+                break
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail("algorithm serve did not answer /ping")
+    yield base
+    process.terminate()
+    process.wait(timeout=10)
 
 
 REGION = "eu-west-1"

@@ -28,3 +28,36 @@ def test_retrain_respects_the_cooling_period(lambda_aws):
     assert retrain.handler(drift_event(), now=now)["retrain_started"] is True
     assert retrain.handler(drift_event(), now=now + timedelta(hours=23))["retrain_started"] is False
     assert retrain.handler(drift_event(), now=now + timedelta(hours=25))["retrain_started"] is True
+
+
+def test_retrain_that_cannot_start_leaves_the_cooling_period_unused(lambda_aws):
+    services, _ = lambda_aws
+    register.handler(register_event())
+    missing = {**drift_event(), "training_pipeline": "test-dev-no-such-pipeline"}
+    result = retrain.handler(missing)
+    assert result["retrain_started"] is False
+    assert "test-dev-no-such-pipeline" in result["reason"]
+    assert _state_versions(services) == [], "a start that failed recorded a cooling period"
+    assert retrain.handler(drift_event())["retrain_started"] is True  # the next drift is not cooled down
+
+
+def test_retrain_refuses_a_model_whose_manifest_names_no_training_data(lambda_aws):
+    services, _ = lambda_aws
+    event = register_event()
+    del event["training_data"]
+    register.handler(event)
+    result = retrain.handler(drift_event())
+    assert result["retrain_started"] is False
+    assert "names no training data" in result["reason"]
+    assert _state_versions(services) == []
+    executions = services.sagemaker.list_pipeline_executions(PipelineName="test-dev-training")
+    assert executions["PipelineExecutionSummaries"] == []
+
+
+def _state_versions(services):
+    from {{ cookiecutter.package_name }}.registry.store import ParameterNotFound
+
+    try:
+        return services.store.history(STATE)
+    except ParameterNotFound:
+        return []

@@ -2,7 +2,6 @@
 
 import random
 import signal
-import socket
 import subprocess
 import time
 
@@ -26,46 +25,7 @@ from {{ cookiecutter.package_name }}.local_jobs import (
     transform_file,
 )
 
-from .conftest import entrypoint, subprocess_env
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _start_server(model, root, port: int, output=subprocess.DEVNULL) -> subprocess.Popen:
-    """The real entrypoint serving `model` from root/model, as Batch Transform starts it."""
-    model.save(root / "model")
-    return subprocess.Popen(
-        [*entrypoint("algorithm"), "serve"],
-        env=subprocess_env(root, SAGEMAKER_BIND_TO_PORT=str(port)),
-        stdout=output,
-        stderr=subprocess.STDOUT if output is subprocess.PIPE else subprocess.DEVNULL,
-        text=True,
-    )
-
-
-@pytest.fixture(scope="module")
-def server(trained_model, tmp_path_factory):
-    root = tmp_path_factory.mktemp("serve")
-    port = _free_port()
-    process = _start_server(trained_model, root, port)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{base}/ping", timeout=1).status_code == 200:
-                break
-        except requests.ConnectionError:
-            time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail("algorithm serve did not answer /ping")
-    yield base
-    process.terminate()
-    process.wait(timeout=10)
+from .conftest import free_port, start_server
 
 
 def _csv(rows: np.ndarray) -> str:
@@ -164,7 +124,7 @@ def test_unknown_route_is_404(server):
 
 def test_sigterm_stops_the_server_cleanly_within_two_seconds(trained_model, tmp_path):
     """The server is PID 1 in its container, where SIGTERM has no default action: it must handle it."""
-    process = _start_server(trained_model, tmp_path, _free_port(), output=subprocess.PIPE)
+    process = start_server(trained_model, tmp_path, free_port(), output=subprocess.PIPE)
     assert "listening on 0.0.0.0" in process.stdout.readline(), "in a container the server answers every interface"
     started = time.monotonic()
     process.send_signal(signal.SIGTERM)

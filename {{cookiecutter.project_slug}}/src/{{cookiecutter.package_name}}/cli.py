@@ -27,10 +27,13 @@ def _emit(args: argparse.Namespace, summary: dict[str, Any], human: str) -> int:
     return 0 if summary.get("status", "Succeeded") == "Succeeded" else 1
 
 
-def _workspace(args: argparse.Namespace):
+def _workspace(args: argparse.Namespace, writable: bool = True):
+    """The local workspace, checked before anything runs: a file in its place, or no write access, is named."""
     from .local.workspace import Workspace
 
-    return Workspace(args.workspace)
+    workspace = Workspace(args.workspace)
+    workspace.check(writable=writable)
+    return workspace
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
@@ -173,7 +176,10 @@ def _registry(args: argparse.Namespace):
     from .registry.store import SsmParameterStore
 
     config = load_config()
-    store = SsmParameterStore(region=config["aws"]["region"]) if args.aws else _workspace(args).store
+    if args.aws:
+        store = SsmParameterStore(region=config["aws"]["region"])
+    else:
+        store = _workspace(args, writable=args.action == "promote").store
     return ModelRegistry(store, manifest_parameter(config, args.env))
 
 
@@ -185,6 +191,9 @@ def cmd_registry_history(args: argparse.Namespace) -> int:
     if not versions:
         console.print("No model registered yet.")
     for v in versions:
+        if v.problem:
+            console.print(f"v{v.version} {','.join(v.labels) or '-':>10} [red]unusable[/]: {v.problem}")
+            continue
         metrics = ", ".join(f"{k}={val:.4g}" for k, val in v.manifest["metrics"].items())
         console.print(f"v{v.version} {','.join(v.labels) or '-':>10} run {v.manifest['run_id']} {metrics}")
     return 0
@@ -295,5 +304,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (ConfigError, FileNotFoundError, ValueError, ParameterNotFound, ImageError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc  # KeyError's str() adds quotes
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a disk, permission or path problem: named, never a traceback
+        print(f"error: {exc.strerror or exc}: {exc.filename or ''}. Check that path, then run again.", file=sys.stderr)
         return 2

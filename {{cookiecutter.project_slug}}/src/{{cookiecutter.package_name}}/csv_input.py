@@ -62,6 +62,7 @@ def check_file(path: Path, header: bool = True) -> int:
             if not whole.endswith(b"\n"):  # the last line, without a newline
                 whole += b"\n"
             _check_utf8(path, whole, line_number)
+            _check_line_endings(path, whole, line_number)
             if expected is None:
                 first = whole.split(b"\n", 1)[0].decode("utf-8")
                 fields = next(csv.reader([first]), [])
@@ -94,14 +95,38 @@ def _check_utf8(path: Path, data: bytes, lines_before: int) -> None:
         ) from exc
 
 
+def _check_line_endings(path: Path, data: bytes, lines_before: int) -> None:
+    """A carriage return ends a line only before a newline: pandas would split a bare one, the server refuses it."""
+    if b"\r" not in data:
+        return
+    raw = np.frombuffer(data + b"\n", dtype=np.uint8)
+    returns = np.flatnonzero(raw[:-1] == ord("\r"))
+    bare = returns[(raw[returns + 1] != ord("\n")) & (raw[returns + 1] != ord("\r"))]
+    if bare.size:
+        position = int(bare[0])
+        line = lines_before + data[:position].count(b"\n") + 1
+        raise CsvError(
+            f"{path}, line {line}: a carriage return (\\r) that does not end the line, as in old Mac files. "
+            "End every line with \\n or \\r\\n (for example `tr '\\r' '\\n' < in.csv > out.csv`)."
+        )
+
+
 def _check_fields(path: Path, data: bytes, lines_before: int, expected: int) -> int:
     """Every non-blank line of `data` has `expected` fields; the number of lines read so far."""
     if b'"' in data:
         text = data.decode("utf-8")
-        reader = csv.reader(io.StringIO(text, newline=""))
-        for row in reader:
-            if row and len(row) != expected:
-                _raise_ragged(path, lines_before + reader.line_num, len(row), expected)
+        reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+        started = 1  # the line the current record starts on: where an unclosed quote opened
+        try:
+            for row in reader:
+                if row and len(row) != expected:
+                    _raise_ragged(path, lines_before + reader.line_num, len(row), expected)
+                started = reader.line_num + 1
+        except csv.Error as exc:
+            raise CsvError(
+                f"{path}, line {lines_before + started}: {exc} (a quote opens a field there that does not close "
+                'properly). Close the quote; inside a quoted field write a quote as "".'
+            ) from exc
         return lines_before + text.count("\n")
     raw = np.frombuffer(data, dtype=np.uint8)
     newlines = np.flatnonzero(raw == ord("\n"))

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 
 ProblemType = Literal["binary_classification", "multiclass_classification", "regression"]
@@ -75,6 +76,16 @@ def is_numeric_column(series: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
 
 
+def finite_numbers(series: pd.Series) -> pd.Series:
+    """A column as float64, with `inf`, `-inf` and text that is no number as missing (NaN).
+
+    The one treatment of infinities everywhere: a value that no histogram, mean or tree split
+    can use is a missing value, counted as such, never a number.
+    """
+    values = pd.to_numeric(series, errors="coerce").astype("float64")
+    return values.mask(np.isinf(values))
+
+
 def category_labels(series: pd.Series) -> pd.Series:
     """Categories as strings, missing kept missing, so codes do not depend on dtype."""
     return series.astype("string").str.strip().replace("", pd.NA)
@@ -82,12 +93,14 @@ def category_labels(series: pd.Series) -> pd.Series:
 
 def learn_feature(series: pd.Series, max_categories: int) -> Feature:
     """Learn one feature's kind and, for categoricals, the ordered categories that define codes."""
-    missing = float(series.isna().mean())
     name = str(series.name)
+    if is_numeric_column(series):
+        series = finite_numbers(series)
+    missing = float(series.isna().mean())
     if series.notna().sum() == 0:
         raise ValueError(
-            f"Column '{name}' has no values at all in the training data; drop it or list it in "
-            "data.id_columns of config/project.yaml."
+            f"Column '{name}' has no values at all in the training data (infinities count as missing); "
+            "drop it or list it in data.id_columns of config/project.yaml."
         )
     if is_numeric_column(series):
         present = series.dropna()

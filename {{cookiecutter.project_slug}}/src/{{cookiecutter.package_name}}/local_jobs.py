@@ -145,9 +145,14 @@ def stage_input(source: Path, destination: Path) -> None:
 def pack_model(model_dir: Path, archive: Path) -> Path:
     """Pack a training job's model directory as SageMaker does: model.tar.gz at the root."""
     archive.parent.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(archive, "w:gz") as tar:
-        for item in sorted(model_dir.iterdir()):
-            tar.add(item, arcname=item.name)
+    partial = archive.with_name(f".{archive.name}.partial-{os.getpid()}")
+    try:
+        with tarfile.open(partial, "w:gz") as tar:
+            for item in sorted(model_dir.iterdir()):
+                tar.add(item, arcname=item.name)
+        partial.replace(archive)  # a killed run leaves no truncated model.tar.gz where Register points
+    finally:
+        partial.unlink(missing_ok=True)
     return archive
 
 

@@ -114,6 +114,7 @@ class LocalExecutor:
             run_dir=self.workspace.run_dir(pipeline, execution_id),
         )
         execution.run_dir.mkdir(parents=True, exist_ok=True)
+        self.workspace.clean_staging()
         values = resolve_parameters(definition, parameters or {})
         started = datetime.now(UTC)
         variables = {
@@ -228,9 +229,7 @@ class LocalExecutor:
         Two instances writing the same key would silently overwrite each other on S3; here
         that is an error, so a component that is not shard-safe is caught locally.
         """
-        destination = self.workspace.path(uri)
-        shutil.rmtree(destination, ignore_errors=True)
-        destination.mkdir(parents=True)
+        destination = self.workspace.staging("output")  # published by one rename once every file is there
         owner: dict[Path, Path] = {}
         for root in roots:
             source = root / local_path.removeprefix(OPT_ML)
@@ -246,7 +245,7 @@ class LocalExecutor:
                 owner[relative] = root
                 (destination / relative).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(path, destination / relative)
-        return destination
+        return self.workspace.publish(destination, uri)
 
     def _run_processing(self, step, resolver, sandbox, execution, lock) -> dict[str, Any]:
         args = resolver(step["Arguments"])
@@ -392,14 +391,14 @@ class LocalExecutor:
         if not files:
             raise StepFailed(f"transform input {data['DataSource']['S3DataSource']['S3Uri']} holds no files")
         output_uri = args["TransformOutput"]["S3OutputPath"]
-        destination = self.workspace.path(output_uri)
-        shutil.rmtree(destination, ignore_errors=True)
+        destination = self.workspace.staging("transform")  # every .out, published together when all are done
         max_payload = int(args.get("MaxPayloadInMB", 6)) * 1024 * 1024
         concurrency = int(args.get("MaxConcurrentTransforms", 1))
         with model_server(self.workspace.path(model["ModelDataUrl"]), sandbox / "opt_ml", self.runtime) as base:
             for file in files:
                 relative = file.relative_to(source) if source.is_dir() else Path(file.name)
                 transform_file(base, file, destination / f"{relative}.out", max_payload, concurrency)
+        self.workspace.publish(destination, output_uri)
         return {
             "TransformJobName": f"{step['Name'].lower()}-{execution.execution_id}",
             "TransformOutput": {"S3OutputPath": output_uri},
@@ -457,6 +456,10 @@ class LocalSageMaker:
         built = cached_definition(executor.config, executor.env, kind, executor.workspace.definitions, executor.images)
         nested = executor.run(built, parameters, PipelineName)
         self.executions.append(nested)
+        if nested.status != "Succeeded":
+            # Locally the execution runs to its end inside this call: a failed one did not deliver a
+            # retrain, so it must not use up the cooling period (the Lambda records only a started one).
+            raise StepFailed(f"execution {nested.execution_id} of {PipelineName} failed: {nested.failure}")
         return {"PipelineExecutionArn": nested.arn}
 
 

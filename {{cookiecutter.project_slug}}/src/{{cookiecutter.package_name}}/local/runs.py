@@ -38,7 +38,7 @@ def local_train(
     """Run the training pipeline on `data`; on success a new manifest version is registered."""
     if not Path(data).is_file():
         raise FileNotFoundError(f"Training data {data} does not exist.")
-    workspace.store.check()  # a corrupt registry is found now, not at Register after every job
+    workspace.check()  # a corrupt registry or unusable workspace is found now, not after every job
     bucket = layout.bucket(config, env)
     input_uri, _ = workspace.snapshot(Path(data), f"s3://{bucket}/data/train/")
     pipeline = layout.pipeline_name(config, env, "training")
@@ -91,7 +91,7 @@ def local_infer(
     """
     if not Path(data).exists():
         raise FileNotFoundError(f"Production data {data} does not exist.")
-    workspace.store.check()
+    workspace.check()
     if instances is not None:
         parameters = {**(parameters or {}), "ProcessingInstanceCount": instances}
     registered = _registry(workspace, config, env).for_inference()

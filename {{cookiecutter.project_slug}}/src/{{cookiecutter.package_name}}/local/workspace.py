@@ -10,6 +10,14 @@ from pathlib import Path
 
 from ..registry.store import FileParameterStore
 
+# The workspace's own folders, and what each keeps: a file in the place of one is named.
+FOLDERS = {"s3": "S3 objects", "ssm": "Parameter Store", "runs": "runs", "definitions": "pipeline definitions"}
+STAGING = ".staging"
+
+
+class WorkspaceError(ValueError):
+    """The workspace cannot be used as it is; the message names the path and what to do."""
+
 
 @dataclass(frozen=True)
 class Workspace:
@@ -20,6 +28,54 @@ class Workspace:
     @property
     def store(self) -> FileParameterStore:
         return FileParameterStore(self.root / "ssm")
+
+    def check(self, writable: bool = True) -> None:
+        """Before any job runs: the workspace and its folders are folders (and writable), its store readable."""
+        hint = "move it aside, or pass --workspace with another folder"
+        for folder, what in [(self.root, "workspace"), *((self.root / n, w) for n, w in FOLDERS.items())]:
+            if folder.exists() and not folder.is_dir():
+                raise WorkspaceError(f"{folder} is a file, where local mode keeps its {what}: {hint}.")
+        if writable:
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+                probe = self.root / f".write-check-{os.getpid()}"
+                probe.write_bytes(b"")
+                probe.unlink()
+            except OSError as exc:
+                raise WorkspaceError(
+                    f"The workspace {self.root} cannot be written ({exc.strerror or exc}): local mode keeps its "
+                    "S3 objects, Parameter Store and runs there. Make it writable, or pass --workspace with another "
+                    "folder."
+                ) from exc
+        self.store.check()
+
+    def staging(self, name: str) -> Path:
+        """A fresh folder on the workspace's file system, for an output published later by one rename."""
+        folder = self.root / STAGING / f"{name}-{os.getpid()}-{os.urandom(4).hex()}"
+        folder.mkdir(parents=True)
+        return folder
+
+    def publish(self, staged: Path, uri: str) -> Path:
+        """Replace the object prefix `uri` with the staged folder in one rename: whole, or not there at all."""
+        destination = self.path(uri)
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        if destination.exists():
+            retired = self.staging("retired")
+            destination.rename(retired / "old")
+            staged.rename(destination)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            staged.rename(destination)
+        return destination
+
+    def clean_staging(self) -> None:
+        """Remove what killed runs left in staging (their process is gone); a live run's folders stay."""
+        root = self.root / STAGING
+        for folder in root.iterdir() if root.is_dir() else []:
+            parts = folder.name.rsplit("-", 2)
+            pid = int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else 0
+            if pid and not _alive(pid):
+                shutil.rmtree(folder, ignore_errors=True)
 
     @property
     def definitions(self) -> Path:
@@ -66,11 +122,11 @@ class Workspace:
         uri = f"{prefix_uri.rstrip('/')}/sha256={digest}/"
         destination = self.path(uri)
         if not destination.is_dir():
-            partial = destination.with_name(f".{destination.name}.partial-{os.getpid()}")
-            shutil.rmtree(partial, ignore_errors=True)
+            partial = self.staging("snapshot")
             for path, name in zip(files, names, strict=True):
                 (partial / name).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(path, partial / name)
+            destination.parent.mkdir(parents=True, exist_ok=True)
             try:
                 partial.rename(destination)
             except OSError:  # another run published the same content first
@@ -79,6 +135,16 @@ class Workspace:
 
     def run_dir(self, pipeline: str, execution_id: str) -> Path:
         return self.root / "runs" / pipeline / execution_id
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def content_digest(files: list[Path], names: list[str] | None = None) -> str:

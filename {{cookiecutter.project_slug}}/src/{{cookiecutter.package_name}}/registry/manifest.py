@@ -33,12 +33,44 @@ def image_parameter(config: dict[str, Any], env: str, component: str) -> str:
     return f"{prefix(config, env)}/images/{component}"
 
 
+def missing_keys(manifest: dict[str, Any]) -> list[str]:
+    """What a manifest lacks of the required keys and train-mode artefacts."""
+    artifacts = manifest.get("artifacts")
+    missing = [key for key in REQUIRED if key not in manifest]
+    return missing + [f"artifacts.{a}" for a in ARTIFACTS if not isinstance(artifacts, dict) or not artifacts.get(a)]
+
+
 def validate_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
     """A manifest must say where every train-mode artefact is; a partial one is refused."""
-    missing = [key for key in REQUIRED if key not in manifest]
-    missing += [f"artifacts.{a}" for a in ARTIFACTS if not manifest.get("artifacts", {}).get(a)]
+    missing = missing_keys(manifest)
     if missing:
         raise ValueError(f"Manifest is incomplete, missing {missing}; nothing was registered.")
+    return manifest
+
+
+class MalformedManifest(ValueError):
+    """A version whose value is not a complete manifest (written by hand, or by another tool)."""
+
+
+def read_manifest(parameter: ParameterVersion) -> dict[str, Any]:
+    """The manifest in one version, or MalformedManifest naming the version and what to do."""
+    where = f"Version {parameter.version} of {parameter.name}"
+    try:
+        manifest = json.loads(parameter.value)
+        if not isinstance(manifest, dict):
+            raise ValueError("it is JSON but not an object")
+        if missing := missing_keys(manifest):
+            raise ValueError(f"it lacks {missing}")
+        metrics = manifest["metrics"]
+        if not isinstance(metrics, dict) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in metrics.values()
+        ):
+            raise ValueError("its metrics are not a mapping of names to numbers")
+    except ValueError as exc:  # json.JSONDecodeError is a ValueError
+        raise MalformedManifest(
+            f"{where} is not a model manifest ({exc}). It was not written by the training pipeline; promote "
+            "another version (registry promote --version N), or register a new one by training."
+        ) from exc
     return manifest
 
 
@@ -48,10 +80,21 @@ class RegisteredModel:
     labels: list[str]
     manifest: dict[str, Any]
     last_modified: str = ""
+    # Why this version cannot be used, for a listing that shows every version; "" when it can.
+    problem: str = ""
 
     @classmethod
     def from_parameter(cls, parameter: ParameterVersion) -> RegisteredModel:
-        return cls(parameter.version, parameter.labels, json.loads(parameter.value), parameter.last_modified)
+        """A usable version, or MalformedManifest."""
+        return cls(parameter.version, parameter.labels, read_manifest(parameter), parameter.last_modified)
+
+    @classmethod
+    def listed(cls, parameter: ParameterVersion) -> RegisteredModel:
+        """Any version, for history: a malformed one is kept, with its problem, instead of failing the listing."""
+        try:
+            return cls.from_parameter(parameter)
+        except MalformedManifest as exc:
+            return cls(parameter.version, parameter.labels, {}, parameter.last_modified, str(exc))
 
 
 class ModelRegistry:
@@ -68,7 +111,7 @@ class ModelRegistry:
 
     def history(self) -> list[RegisteredModel]:
         try:
-            return [RegisteredModel.from_parameter(v) for v in self.store.history(self.parameter)]
+            return [RegisteredModel.listed(v) for v in self.store.history(self.parameter)]
         except ParameterNotFound:
             return []
 

@@ -60,7 +60,9 @@ def parse_csv_payload(body: bytes, n_features: int) -> np.ndarray:
         raise BadRequest(f"Payload holds a value that is not a number: {exc}") from exc
     if frame.shape != (n_lines, n_features):  # counts that cancel out across lines
         _raise_for_bad_line(text, n_features)
-    return frame.to_numpy()
+    values = frame.to_numpy()
+    infinite = np.isinf(values)
+    return np.where(infinite, np.nan, values) if infinite.any() else values  # inf is missing, as in processing
 
 
 def _refuse_lines_with(text: str, character: str, problem: str) -> NoReturn:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ...data_schema import is_numeric_column
+from ...data_schema import finite_numbers, is_numeric_column
 from .summary import CategoricalSummary, NumericSummary, Summary, quantile_edges
 
 MAX_DOMAIN_VALUES = 1000
@@ -75,11 +75,12 @@ def build_baseline(
     statistics_features, constraint_features = [], []
     for name in features:
         column = data[name]
-        if column.notna().sum() == 0:
+        numeric = is_numeric_column(column)
+        if (finite_numbers(column) if numeric else column).notna().sum() == 0:
             raise ValueError(f"Column '{name}' has no values in the baseline data; there is nothing to compare with.")
         summary: Summary
-        if is_numeric_column(column):
-            values = column.dropna().to_numpy(dtype="float64")
+        if numeric:
+            values = finite_numbers(column).dropna().to_numpy(dtype="float64")
             summary = NumericSummary(quantile_edges(values, settings["histogram_bins"]), [])
             summary.counts = [0] * (len(summary.edges) - 1)
         else:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ...data_schema import category_labels
+from ...data_schema import category_labels, finite_numbers
 
 
 @dataclass
@@ -35,9 +35,10 @@ class NumericSummary:
         return int(sum(self.counts))
 
     def add(self, column: pd.Series) -> None:
-        values = pd.to_numeric(column, errors="coerce")
+        numbers = pd.to_numeric(column, errors="coerce")
+        self.invalid += int((numbers.isna() & column.notna()).sum())
+        values = finite_numbers(numbers)  # inf and -inf are missing values, as everywhere else
         missing = values.isna()
-        self.invalid += int((missing & column.notna()).sum())
         self.missing += int(missing.sum())
         present = values[~missing].to_numpy(dtype="float64")
         if present.size == 0:

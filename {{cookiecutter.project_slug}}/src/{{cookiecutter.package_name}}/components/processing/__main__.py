@@ -69,20 +69,25 @@ def serve() -> None:
     inputs = csv_files(raw, "processing serve")
     total = 0
     unseen: dict[str, int] = {}
+    infinite: dict[str, int] = {}
     with staged_output(processing_output("processed")) as out_dir:
         for path in inputs:
             # The input's own relative path: files of the same name in different folders stay apart.
             target = out_dir / path.relative_to(raw)
             target.parent.mkdir(parents=True, exist_ok=True)
-            total += _transform_file(path, target, schema, unseen)
-    if total == 0:
-        raise ComponentError(f"Production data in {processing_input('raw')} has a header but no rows.")
+            total += _transform_file(path, target, schema, unseen, infinite)
+        if total == 0:  # inside the block: an empty result is not published
+            raise ComponentError(f"Production data in {processing_input('raw')} has a header but no rows.")
     for name, count in unseen.items():
         print(f"WARNING column '{name}': {count} value(s) outside the learned categories, encoded as missing")
+    for name, count in infinite.items():
+        print(f"WARNING column '{name}': {count} infinite value(s), encoded as missing")
     print(f"processing serve: {total} rows processed from {len(inputs)} file(s)")
 
 
-def _transform_file(source: Path, target: Path, schema: DataSchema, unseen: dict[str, int]) -> int:
+def _transform_file(
+    source: Path, target: Path, schema: DataSchema, unseen: dict[str, int], infinite: dict[str, int]
+) -> int:
     rows = 0
     check_csv(source)
     try:
@@ -97,6 +102,8 @@ def _transform_file(source: Path, target: Path, schema: DataSchema, unseen: dict
                 features, report = transform(chunk, schema)
                 for name, count in report.unseen_categories.items():
                     unseen[name] = unseen.get(name, 0) + count
+                for name, count in report.infinite_values.items():
+                    infinite[name] = infinite.get(name, 0) + count
                 features.to_csv(sink, **CSV_OPTIONS)
                 rows += len(features)
     except pd.errors.EmptyDataError as exc:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ...data_schema import DataSchema, ProblemType, category_labels, class_label, learn_schema
+from ...data_schema import DataSchema, ProblemType, category_labels, class_label, finite_numbers, learn_schema
 
 
 @dataclass
@@ -16,6 +16,7 @@ class TransformReport:
 
     unseen_categories: dict[str, int] = field(default_factory=dict)
     ignored_columns: list[str] = field(default_factory=list)
+    infinite_values: dict[str, int] = field(default_factory=dict)
 
 
 def fit(
@@ -35,7 +36,34 @@ def fit(
             )
         raw = raw[raw[target].notna()].reset_index(drop=True)
     schema = learn_schema(raw, target, problem_type, id_columns=id_columns, max_categories=max_categories)
+    check_enough_rows(raw, schema)
     return schema, raw
+
+
+# Enough labelled rows to split off a validation set, and for the model's own early-stopping split.
+MIN_ROWS = 50
+MIN_ROWS_PER_CLASS_COUNT = 20
+MIN_ROWS_OF_A_CLASS = 3
+
+
+def check_enough_rows(labelled: pd.DataFrame, schema: DataSchema) -> None:
+    """Too little data is named here, in words, not later as an estimator's internal error."""
+    needed = max(MIN_ROWS, MIN_ROWS_PER_CLASS_COUNT * len(schema.classes or []))
+    if len(labelled) < needed:
+        classes = len(schema.classes or [])
+        per_class = f" ({MIN_ROWS_PER_CLASS_COUNT} per class for {classes} classes)" if classes else ""
+        raise ValueError(
+            f"The training data has {len(labelled)} labelled row(s); training and validation need at least "
+            f"{needed}{per_class}. Add labelled rows."
+        )
+    if schema.classes:
+        counts = labelled[schema.target].map(class_label).value_counts()
+        rare = {c: int(counts.get(c, 0)) for c in schema.classes if counts.get(c, 0) < MIN_ROWS_OF_A_CLASS}
+        if rare:
+            raise ValueError(
+                f"Class(es) {rare} of target column '{schema.target}' have fewer than {MIN_ROWS_OF_A_CLASS} rows; "
+                "every class needs some rows in training and in validation. Add rows of those classes, or merge them."
+            )
 
 
 def check_columns(data: pd.DataFrame, schema: DataSchema, learned_on: str = "") -> list[str]:
@@ -43,9 +71,16 @@ def check_columns(data: pd.DataFrame, schema: DataSchema, learned_on: str = "") 
     missing = [name for name in schema.feature_names if name not in data.columns]
     if missing:
         when = f" learned on {schema.learned_at}" if schema.learned_at else ""
+        near = {str(c).strip().lower(): str(c) for c in data.columns}
+        close = [near[m.strip().lower()] for m in missing if m.strip().lower() in near]
+        hint = (
+            f" The header has {close[:5]}: the same name(s) but for spaces or case; write each name exactly."
+            if close
+            else ""
+        )
         raise ValueError(
             f"Column(s) {missing} missing from {learned_on or 'the data'} (expected by schema.json"
-            f"{when}). Send every feature the model was trained on."
+            f"{when}). Send every feature the model was trained on.{hint}"
         )
     return [c for c in data.columns if c not in schema.feature_names and c != schema.target]
 
@@ -54,7 +89,8 @@ def transform(data: pd.DataFrame, schema: DataSchema) -> tuple[pd.DataFrame, Tra
     """Encode features exactly as learned: numeric as float, categorical as its learned code.
 
     Missing values stay missing (NaN). A category outside the learned set (unseen, or rarer
-    than the max_categories most frequent) becomes missing too, and is counted in the report.
+    than the max_categories most frequent) becomes missing too, and so does `inf` or `-inf`;
+    both are counted in the report.
     """
     report = TransformReport(ignored_columns=check_columns(data, schema))
     encoded: dict[str, np.ndarray] = {}
@@ -69,10 +105,14 @@ def transform(data: pd.DataFrame, schema: DataSchema) -> tuple[pd.DataFrame, Tra
                     f"Column '{feature.name}' is numeric in schema.json, but {bad} value(s) are not "
                     f"numbers (for example {example!r}). Fix the data or retrain on it."
                 )
-            encoded[feature.name] = values.to_numpy(dtype="float64")
+            finite = finite_numbers(values)
+            infinite = int(finite.isna().sum() - values.isna().sum())
+            if infinite:
+                report.infinite_values[feature.name] = infinite
+            encoded[feature.name] = finite.to_numpy(dtype="float64")
         else:
             labels = category_labels(column)
-            codes = pd.Categorical(labels, categories=feature.categories).codes.astype("float64")
+            codes = pd.Index(feature.categories, dtype="string").get_indexer(labels).astype("float64")
             codes[codes < 0] = np.nan
             unseen = int((labels.notna() & np.isnan(codes)).sum())
             if unseen:
@@ -84,7 +124,13 @@ def transform(data: pd.DataFrame, schema: DataSchema) -> tuple[pd.DataFrame, Tra
 def encode_target(target: pd.Series, schema: DataSchema) -> pd.Series:
     """Classes become their index in schema.classes; regression targets stay numbers."""
     if schema.classes is None:
-        return pd.to_numeric(target, errors="raise").astype("float64")
+        values = pd.to_numeric(target, errors="raise").astype("float64")
+        if np.isinf(values).any():
+            raise ValueError(
+                f"Target column '{schema.target}' holds {int(np.isinf(values).sum())} infinite value(s); a regression "
+                "target must be a finite number. Fix or drop those rows."
+            )
+        return values
     index = {label: i for i, label in enumerate(schema.classes)}
     labels = target.map(class_label)
     unknown = sorted(set(labels) - set(index))
