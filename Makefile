@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 GENERATED_LOCK := {{cookiecutter.project_slug}}/requirements-dev.lock
 DEMO_DIR := .local/demo
 
-.PHONY: install lint test test-images demo bench bench-images bench-quick bench-lock clean
+.PHONY: install lint test test-images demo bench bench-images bench-load bench-quick bench-lock clean
 
 install: $(VENV)/.installed
 
@@ -29,7 +29,8 @@ test: lint
 
 # The images, really built and run (about 10 minutes): the default bake and a Python 3.13 bake
 # each build their four images and run their own `make images-test`. Needs root, debootstrap,
-# buildah and podman (Debian: apt-get install debootstrap buildah podman), or a docker daemon.
+# buildah and podman (Debian: apt-get install debootstrap buildah podman; and runc on cgroup v1 or
+# hybrid hosts, where podman's default crun cannot start containers), or a docker daemon.
 # vfs storage and chroot isolation work in containers and CI sandboxes without overlay mounts.
 test-images: install
 	@for tool in debootstrap buildah podman; do command -v $$tool >/dev/null || { \
@@ -66,6 +67,10 @@ BENCH_BASE_IMAGE ?= localhost/standin/python:3.11-slim
 bench-images: install
 	STORAGE_DRIVER=$${STORAGE_DRIVER:-vfs} BUILDAH_ISOLATION=$${BUILDAH_ISOLATION:-chroot} \
 		$(BIN)/python benchmarks/run.py --images --base-image $(BENCH_BASE_IMAGE) --ca-bundle "$${PIP_CERT:-}"
+
+# The model server under load over the loopback: 10,000 requests, 32 concurrent, 10% malformed (a minute).
+bench-load: install
+	$(BIN)/python benchmarks/run.py --load
 
 # The same harness at a tenth of every size (a few minutes); it writes to .local/bench-quick.
 bench-quick: install $(EVIDENTLY)/.installed

@@ -261,6 +261,36 @@ def _images(i: dict[str, Any]) -> list[str]:
     ]
 
 
+def _load(x: dict[str, Any]) -> list[str]:
+    statuses = ", ".join(f"{n:,} × {s}" for s, n in sorted(x["statuses"].items()))
+    return [
+        "## Model server under load",
+        "",
+        f"{x['requests']:,} requests to the real serve entrypoint (waitress) over the loopback, {x['clients']} "
+        f"concurrent clients, each request on its own connection; {x['rows_per_request']} records per good request, "
+        f"and {x['malformed']:,} malformed ones (short rows, text, quotes, bare CR, latin-1, empty bodies).",
+        "",
+        *_table(
+            ["p50", "p99", "max", "requests per second", "statuses", "5xx", "wrong answers"],
+            [
+                [
+                    f"{x['p50_ms']:.1f} ms",
+                    f"{x['p99_ms']:.1f} ms",
+                    f"{x['max_ms']:.1f} ms",
+                    f"{x['requests_per_second']:,.0f}",
+                    statuses,
+                    str(x["server_errors"]),
+                    str(x["wrong_answers"]),
+                ]
+            ],
+        ),
+        f"Server resident memory: {_mb(x['server_rss_mb_before'])} before, {_mb(x['server_rss_mb_after'])} after; "
+        f"it answered `/invocations` afterwards: {x['alive_after']}. A wrong answer is a good request not answered "
+        "200 with one line per record, or a malformed one not answered 400.",
+        "",
+    ]
+
+
 def render(results: dict[str, Any]) -> str:
     lines = [
         "# Benchmarks",
@@ -281,4 +311,6 @@ def render(results: dict[str, Any]) -> str:
     lines += _first_result(results["time_to_first_result"])
     if "images" in results:
         lines += _images(results["images"])
+    if "load" in results:
+        lines += _load(results["load"])
     return "\n".join(lines).rstrip() + "\n"

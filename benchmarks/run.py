@@ -38,6 +38,7 @@ sys.path.insert(0, str(HERE))
 
 import drift_data  # noqa: E402
 import images  # noqa: E402
+import load  # noqa: E402
 import report  # noqa: E402
 
 PACKAGE = "customer_churn"  # the default bake's package name
@@ -438,21 +439,26 @@ def main() -> None:
     parser.add_argument("--images", action="store_true", help="only the image benchmarks, merged into results.json")
     parser.add_argument("--base-image", default="localhost/standin/python:3.11-slim", help="BASE_IMAGE for --images")
     parser.add_argument("--ca-bundle", default="", help="extra CA bundle for pip in the image build (--images)")
+    parser.add_argument("--load", action="store_true", help="only the model server load figure, merged in")
     args = parser.parse_args()
     if args.render:
         results = json.loads((args.out / "results.json").read_text("utf-8"))
         (args.out / "BENCHMARKS.md").write_text(report.render(results), "utf-8")
         return
-    if args.images:
+    if args.images or args.load:
         args.work.mkdir(parents=True, exist_ok=True)
         path = args.out / "results.json"
         results = json.loads(path.read_text("utf-8")) if path.is_file() else {}
-        rows, rounds = (2_000, 1) if args.quick else (20_000, 3)
-        results["images"] = images.image_benchmarks(args.work, TEMPLATE, args.base_image, args.ca_bundle, rows, rounds)
+        if args.images:
+            rows, rounds = (2_000, 1) if args.quick else (20_000, 3)
+            part = images.image_benchmarks(args.work, TEMPLATE, args.base_image, args.ca_bundle, rows, rounds)
+            results["images"] = part
+        else:
+            results["load"] = part = load.load_benchmark(args.work, TEMPLATE, 1_000 if args.quick else 10_000, 32, 10)
         path.write_text(json.dumps(results, indent=2) + "\n", "utf-8")
         if "machine" in results:
             (args.out / "BENCHMARKS.md").write_text(report.render(results), "utf-8")
-        print(json.dumps(results["images"], indent=2))
+        print(json.dumps(part, indent=2))
         return
 
     if args.evidently_python is None:

@@ -68,6 +68,35 @@ def test_podman_limits_stay_within_what_this_process_may_grant():
     assert nproc_soft == nproc_hard <= images.MAX_JOB_PROCESSES
 
 
+def test_podman_on_unified_cgroups_keeps_its_defaults(tmp_path, monkeypatch):
+    monkeypatch.delenv(images.PODMAN_FLAGS_ENV, raising=False)
+    (tmp_path / "cgroup.controllers").write_text("cpu memory pids\n")
+    assert images.podman_flags(tmp_path) == ()
+
+
+def test_podman_on_hybrid_cgroups_runs_with_runc_and_cgroupfs(tmp_path, monkeypatch):
+    monkeypatch.delenv(images.PODMAN_FLAGS_ENV, raising=False)
+    (tmp_path / "unified").mkdir()  # cgroup v1 controllers beside a v2 mount: crun refuses to start
+    monkeypatch.setattr(images.shutil, "which", lambda name: f"/usr/sbin/{name}")
+    flags = images.podman_flags(tmp_path)
+    assert flags == ("--runtime", "runc", "--cgroup-manager", "cgroupfs")
+    run = Engine("buildah", "podman", flags).run_command("churn-processing", ["train"])
+    assert run[:6] == ["podman", *flags, "run"]
+    assert Engine("buildah", "podman", flags).command("stop", "x") == ["podman", *flags, "stop", "x"]
+
+
+def test_podman_on_hybrid_cgroups_without_runc_says_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.delenv(images.PODMAN_FLAGS_ENV, raising=False)
+    monkeypatch.setattr(images.shutil, "which", lambda name: None)
+    with pytest.raises(ImageError, match="apt-get install runc"):
+        images.podman_flags(tmp_path)
+
+
+def test_podman_flags_can_be_set_by_hand(tmp_path, monkeypatch):
+    monkeypatch.setenv(images.PODMAN_FLAGS_ENV, "--runtime crun --log-level warn")
+    assert images.podman_flags(tmp_path) == ("--runtime", "crun", "--log-level", "warn")
+
+
 def test_engine_choice_is_validated(monkeypatch):
     monkeypatch.setenv(images.ENGINE_ENV, "rkt")
     with pytest.raises(ImageError, match="choose docker or podman"):

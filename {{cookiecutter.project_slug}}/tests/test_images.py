@@ -272,7 +272,7 @@ def served(engine, config, runs, tmp_path_factory):
         yield {"base": base, "name": name, "process": process}
     finally:
         if process.poll() is None:
-            subprocess.run([engine.runner, "rm", "--force", name], capture_output=True, check=False)
+            subprocess.run(engine.command("rm", "--force", name), capture_output=True, check=False)
             process.wait(timeout=30)
 
 
@@ -312,7 +312,7 @@ def test_served_malformed_payloads_get_400_and_the_server_stays_up(served, paylo
 
 def test_a_stop_ends_the_server_within_two_seconds(served, engine):
     started = time.monotonic()
-    stop = subprocess.run([engine.runner, "stop", "--time", "10", served["name"]], capture_output=True, text=True)
+    stop = subprocess.run(engine.command("stop", "--time", "10", served["name"]), capture_output=True, text=True)
     elapsed = time.monotonic() - started
     assert stop.returncode == 0, stop.stderr
     assert served["process"].wait(timeout=30) == 0
@@ -346,7 +346,7 @@ def test_a_stopped_job_fails_with_a_reason_and_publishes_nothing(engine, config,
     while not staging.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert staging.exists(), "the job never started writing its report"
-    subprocess.run([engine.runner, "kill", "--signal", "TERM", name], capture_output=True, check=False)
+    subprocess.run(engine.command("kill", "--signal", "TERM", name), capture_output=True, check=False)
     assert process.wait(timeout=60) == 128 + signal.SIGTERM
     assert "stopped by signal SIGTERM" in (root / "output" / "failure").read_text()
     assert not [p for p in (root / "processing" / "output").rglob("*") if p.is_file()], "nothing may be published"

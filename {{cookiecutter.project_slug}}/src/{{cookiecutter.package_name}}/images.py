@@ -33,6 +33,12 @@ class Engine:
 
     builder: str
     runner: str
+    # Global flags of every runner call, such as podman's OCI runtime where crun cannot run here.
+    runner_flags: tuple[str, ...] = ()
+
+    def command(self, *arguments: str) -> list[str]:
+        """A runner call (`stop`, `kill`, `rm`, ...) with the engine's global flags."""
+        return [self.runner, *self.runner_flags, *arguments]
 
     def build_command(
         self, dockerfile: Path, tag: str, base_image: str | None = None, ca_bundle: Path | None = None
@@ -60,7 +66,7 @@ class Engine:
 
         `options` are further `run` flags, such as `--entrypoint=python` or a user mapping.
         """
-        command = [self.runner, "run", "--rm", *options]
+        command = self.command("run", "--rm", *options)
         if detach:
             command.append("--detach")
         if name:
@@ -87,11 +93,34 @@ def detect_engine() -> Engine:
         return Engine("docker", "docker")
     podman, buildah = shutil.which("podman"), shutil.which("buildah")
     if podman:
-        return Engine("buildah" if buildah else "podman", "podman")
+        return Engine("buildah" if buildah else "podman", "podman", podman_flags())
     raise ImageError(
         "No container engine: no docker daemon answers, and podman is not installed. Start docker, or install "
         "podman and buildah (Debian/Ubuntu: apt-get install podman buildah), which need no daemon."
     )
+
+
+PODMAN_FLAGS_ENV = "PODMAN_FLAGS"
+
+
+def podman_flags(cgroup_root: Path = Path("/sys/fs/cgroup")) -> tuple[str, ...]:
+    """podman's global flags for this machine: `$PODMAN_FLAGS` if set, else what its cgroups need.
+
+    On a unified cgroup v2 host (today's laptops and CI images) podman's defaults work. On a
+    cgroup v1 or hybrid host (some CI sandboxes), crun refuses to start a container, and runc
+    with the cgroupfs manager is what runs.
+    """
+    if PODMAN_FLAGS_ENV in os.environ:
+        return tuple(os.environ[PODMAN_FLAGS_ENV].split())
+    if (cgroup_root / "cgroup.controllers").is_file():
+        return ()
+    if not shutil.which("runc"):
+        raise ImageError(
+            f"This machine's cgroups are v1 or hybrid ({cgroup_root} is not a unified cgroup v2 mount), where "
+            "podman's default runtime cannot start containers. Install runc (Debian/Ubuntu: apt-get install runc), "
+            f"or set ${PODMAN_FLAGS_ENV} to the podman flags that work here."
+        )
+    return ("--runtime", "runc", "--cgroup-manager", "cgroupfs")
 
 
 def _docker_daemon_answers() -> bool:
