@@ -262,7 +262,7 @@ def _images(i: dict[str, Any]) -> list[str]:
 
 
 def _load(x: dict[str, Any]) -> list[str]:
-    statuses = ", ".join(f"{n:,} × {s}" for s, n in sorted(x["statuses"].items()))
+    statuses = ", ".join(f"{n:,} x {s}" for s, n in sorted(x["statuses"].items()))
     return [
         "## Model server under load",
         "",
