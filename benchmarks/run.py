@@ -46,30 +46,40 @@ PACKAGE = "customer_churn"  # the default bake's package name
 
 @dataclass
 class Measured:
-    """One command: its wall time, the peak resident memory of its process tree, its output."""
+    """One command: its wall time, the peak resident memory of its largest process, its output."""
 
     seconds: float
     peak_mb: float
     stdout: str
+    floor_mb: float = 0.0  # what the launcher itself carried into the figure
 
     def last_json(self) -> dict[str, Any]:
         return json.loads(self.stdout.strip().splitlines()[-1])
 
 
+LAUNCHER = HERE / "launcher.py"
+
+
 def measure(command: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None) -> Measured:
-    """Run `command` and read its peak RSS from wait4 (the largest process of its tree)."""
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        started = time.perf_counter()
-        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=err, text=True)
-        _, status, usage = os.wait4(process.pid, 0)
-        seconds = time.perf_counter() - started
-        process.returncode = os.waitstatus_to_exitcode(status)
+    """Run `command` through the small launcher: its wall time, and the peak RSS of its largest process.
+
+    The launcher, not this harness, is the job's parent: Linux carries a parent's high-water
+    mark into a child's `ru_maxrss`, and this process holds hundreds of megabytes.
+    """
+    with (
+        tempfile.TemporaryFile("w+") as out,
+        tempfile.TemporaryFile("w+") as err,
+        tempfile.NamedTemporaryFile("r", suffix=".json") as report,
+    ):
+        launched = [sys.executable, "-S", "-I", str(LAUNCHER), report.name, *command]
+        code = subprocess.run(launched, cwd=cwd, env=env, stdout=out, stderr=err, text=True, check=False).returncode
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()
-    if process.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} exited {process.returncode}:\n{stderr[-4000:]}{stdout[-2000:]}")
-    return Measured(seconds, usage.ru_maxrss / 1024, stdout)
+        measured = json.loads(Path(report.name).read_text() or "{}")
+    if code != 0 or not measured:
+        raise RuntimeError(f"{' '.join(command)} exited {code}:\n{stderr[-4000:]}{stdout[-2000:]}")
+    return Measured(measured["seconds"], measured["maxrss_kb"] / 1024, stdout, measured["launcher_hwm_kb"] / 1024)
 
 
 class Bench:

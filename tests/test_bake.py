@@ -46,6 +46,7 @@ def expected_files(package: str, drift_action: str) -> set[str]:
                 "__init__",
                 "conftest",
                 "test_algorithm",
+                "test_bad_inputs",
                 "test_cli",
                 "test_config",
                 "test_container",
@@ -63,6 +64,7 @@ def expected_files(package: str, drift_action: str) -> set[str]:
                 "test_monitoring",
                 "test_pipelines",
                 "test_processing",
+                "test_properties",
                 "test_registry",
                 "test_reports",
                 "test_retrain",
@@ -124,6 +126,7 @@ def expected_files(package: str, drift_action: str) -> set[str]:
         "components/monitoring/summary.py",
         "components/explainability/__init__.py",
         "components/explainability/__main__.py",
+        "components/explainability/pool.py",
         "components/explainability/report.py",
         "components/explainability/shap_values.py",
     ]

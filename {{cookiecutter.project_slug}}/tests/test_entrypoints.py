@@ -1,11 +1,14 @@
 """Every component and mode through its real entrypoint, under OPT_ML_ROOT, as SageMaker runs it."""
 
+import copy
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from {{ cookiecutter.package_name }}.local_jobs import (
     batch_transform,
@@ -334,3 +337,24 @@ def test_concurrent_mini_batches_come_back_in_input_order(chain):
         rows = transform_file(base, processed, output, max_payload_bytes=2048, concurrency=3)
     assert rows == result["rows"]
     assert output.read_bytes() == Path(result["predictions"]).read_bytes()
+
+
+def test_explainability_on_two_workers_writes_byte_for_byte_what_one_writes(chain, tmp_path, config):
+    workdir, _, _, _ = chain
+    inputs = _job(workdir, "explainability-serve") / "processing" / "input"
+    outputs = {}
+    for workers in (1, 2):
+        settings = copy.deepcopy(config)
+        settings["explainability"].update(workers=workers, chunk_rows=100)  # 300 rows: three chunks
+        config_file = tmp_path / f"project-{workers}.yaml"
+        config_file.write_text(yaml.safe_dump(settings))
+        root = tmp_path / f"workers-{workers}"
+        shutil.copytree(inputs, root / "processing" / "input")
+        run_component("explainability", "serve", root, environment={"PROJECT_CONFIG": str(config_file)})
+        assert f"on {workers} worker(s)" in (root / "job.log").read_text()
+        report = root / "processing" / "output" / "report"
+        outputs[workers] = {
+            name: (report / name).read_bytes() for name in ("explanations_shap/out.csv", "analysis.json")
+        }
+    assert outputs[1] == outputs[2]
+    assert outputs[1]["explanations_shap/out.csv"].count(b"\n") == 301

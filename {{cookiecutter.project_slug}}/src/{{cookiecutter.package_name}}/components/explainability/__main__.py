@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -31,8 +32,9 @@ from ...container import (
     staged_output,
 )
 from ...data_schema import DataSchema
+from .pool import ChunkExplainer, available_cores
 from .report import render_summary
-from .shap_values import Explanation, analysis_json, explain, global_importance, per_row_frame, tree_explainer
+from .shap_values import Explanation, analysis_json, explain, global_importance, per_row_columns, tree_explainer
 
 if TYPE_CHECKING:
     from ..algorithm.model import TrainedModel
@@ -173,22 +175,32 @@ class Totals:
 
 
 def _explain_file(
-    path: Path, model: TrainedModel, explainer: Any, sink: TextIO, totals: Totals, header: bool, chunk_rows: int
+    path: Path, model: TrainedModel, chunks: ChunkExplainer, sink: TextIO, totals: Totals, header: bool, chunk_rows: int
 ) -> None:
-    """Per-row SHAP values of one processed file into `sink`, `chunk_rows` rows at a time."""
+    """Per-row SHAP values of one processed file into `sink`, `chunk_rows` rows at a time, on every core."""
     width = len(model.schema.features)
     check_csv(path, header=False)
-    try:
+
+    def read() -> Iterator[np.ndarray]:
         for chunk in pd.read_csv(path, header=None, dtype="float64", chunksize=chunk_rows):
-            X = _check_width(chunk, width, path)
-            explanation = explain(model, X, explainer)
-            per_row_frame(model, explanation, X).to_csv(sink, header=header, index=False, float_format="%.6g")
-            header = False
+            yield _check_width(chunk, width, path)
+
+    try:
+        for X, text, explanation in chunks.explain(read()):
+            if header:
+                sink.write(pd.DataFrame(columns=per_row_columns(model)).to_csv(index=False))
+                header = False
+            sink.write(text)
             totals.add(X, explanation)
     except pd.errors.EmptyDataError as exc:
         raise ComponentError(f"{path} is empty; there are no rows to explain.") from exc
     except ValueError as exc:
         raise ComponentError(f"{path} could not be explained (processed data must be numbers): {exc}") from exc
+
+
+def _workers(settings: dict[str, Any]) -> int:
+    """explainability.workers, or every core this instance gives the job (0, the default)."""
+    return int(settings.get("workers", 0)) or available_cores()
 
 
 def _write_report(out: Path, totals: Totals, feature_names: list[str]) -> None:
@@ -213,17 +225,19 @@ def _model_and_schema() -> tuple[TrainedModel, DataSchema]:
 def serve() -> None:
     """Per-row SHAP values for every production row (in chunks) plus global importance."""
     model, schema = _model_and_schema()
-    explainer = tree_explainer(model)
     totals = Totals()
-    chunk_rows = load_config()["explainability"]["chunk_rows"]
-    with staged_output(processing_output("report")) as out:
+    settings = load_config()["explainability"]
+    with (
+        staged_output(processing_output("report")) as out,
+        ChunkExplainer(model, tree_explainer(model), _workers(settings)) as chunks,
+    ):
         shap_dir = out / "explanations_shap"
         shap_dir.mkdir()
         with (shap_dir / "out.csv").open("w", encoding="utf-8", newline="") as sink:
             for path in csv_files(processing_input("data"), "explainability serve"):
-                _explain_file(path, model, explainer, sink, totals, totals.n_rows == 0, chunk_rows)
+                _explain_file(path, model, chunks, sink, totals, totals.n_rows == 0, settings["chunk_rows"])
         _write_report(out, totals, schema.feature_names)
-    print(f"explainability serve: {totals.n_rows} rows explained")
+    print(f"explainability serve: {totals.n_rows} rows explained on {chunks.workers} worker(s)")
 
 
 def explain_shard() -> None:
@@ -233,22 +247,22 @@ def explain_shard() -> None:
     row; summary/<host>.json carries what the merge mode needs for global importance.
     """
     model, _ = _model_and_schema()
-    explainer = tree_explainer(model)
     totals = Totals()
-    chunk_rows = load_config()["explainability"]["chunk_rows"]
+    settings = load_config()["explainability"]
     host = current_host()
     data = processing_input("data")
     with (
         staged_output(processing_output("explanations")) as explanations,
         staged_output(processing_output("summary")) as summary,
+        ChunkExplainer(model, tree_explainer(model), _workers(settings)) as chunks,
     ):
         for path in csv_files(data, "explainability", allow_none=True):
             target = explanations / path.relative_to(data)
             target.parent.mkdir(parents=True, exist_ok=True)
             with target.open("w", encoding="utf-8", newline="") as sink:
-                _explain_file(path, model, explainer, sink, totals, True, chunk_rows)
+                _explain_file(path, model, chunks, sink, totals, True, settings["chunk_rows"])
         (summary / f"{host}.json").write_text(json.dumps(totals.to_json()), "utf-8")
-    print(f"explainability explain: {host} explained {totals.n_rows} rows")
+    print(f"explainability explain: {host} explained {totals.n_rows} rows on {chunks.workers} worker(s)")
 
 
 def merge() -> None:

@@ -89,6 +89,12 @@ def analysis_json(importance: dict[str, dict[str, float]], expected: dict[str, f
     }
 
 
+def per_row_columns(model: TrainedModel) -> list[str]:
+    """The columns of `per_row_frame`: the features, after `explained_label` for multiclass."""
+    multiclass = len(output_labels(model)) > 1
+    return ["explained_label", *model.schema.feature_names] if multiclass else list(model.schema.feature_names)
+
+
 def per_row_frame(model: TrainedModel, explanation: Explanation, X: np.ndarray) -> pd.DataFrame:
     """One row per input row: the SHAP values of the explained output, per original feature.
 
