@@ -2,7 +2,9 @@
 in one process, with no pipeline, no subprocesses and no intermediate files.
 
 Train: read, learn the schema, split, fit, evaluate, build the drift baseline, TreeSHAP on a
-validation sample. Infer: read, transform, predict, the drift tests, TreeSHAP on every row.
+validation sample. Infer: read, transform, predict, the drift tests, TreeSHAP on every row, in
+chunks on `--workers` processes (the explainability container's own pool: 1 is one process,
+0 every core, as the container uses), so that the comparison can hold parallelism equal.
 It writes what a user needs from a run (predictions, per-row SHAP values, drift.json) and no
 reports. Run with the generated repository's src/ on PYTHONPATH.
 """
@@ -25,6 +27,7 @@ def main() -> None:
     parser.add_argument("--train", type=Path, required=True)
     parser.add_argument("--infer", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--workers", type=int, default=1, help="TreeSHAP worker processes; 0 = every core")
     args = parser.parse_args()
 
     def module(name: str):
@@ -37,6 +40,7 @@ def main() -> None:
     summary = module("components.monitoring.summary")
     drift = module("components.monitoring.drift")
     shap_values = module("components.explainability.shap_values")
+    pool = module("components.explainability.pool")
     data, settings = config["data"], config["processing"]
 
     started = time.perf_counter()
@@ -69,11 +73,24 @@ def main() -> None:
     predictions = model_core.predict(model, X)
     production_summary = summary.summarize(production, summary.empty_templates(statistics))
     _, drift_report, _ = drift.compare(production_summary, list(production.columns), statistics, constraints)
-    explanation = shap_values.explain(model, X)
-    importance = shap_values.global_importance(explanation)
     args.out.mkdir(parents=True, exist_ok=True)
     predictions.to_csv(args.out / "predictions.csv", header=False, index=False, float_format="%.6g")
-    shap_values.per_row_frame(model, explanation, X).to_csv(args.out / "shap.csv", index=False, float_format="%.6g")
+    chunk_rows = config["explainability"]["chunk_rows"]
+    chunks = (X[start : start + chunk_rows] for start in range(0, len(X), chunk_rows))
+    abs_sums = None
+    with (
+        pool.ChunkExplainer(
+            model, shap_values.tree_explainer(model), args.workers or pool.available_cores()
+        ) as explainer,
+        (args.out / "shap.csv").open("w", encoding="utf-8") as sink,
+    ):
+        sink.write(pd.DataFrame(columns=shap_values.per_row_columns(model)).to_csv(index=False))
+        for _, text, explanation in explainer.explain(chunks):
+            sink.write(text)
+            sums = {label: np.abs(v).sum(axis=0) for label, v in explanation.values.items()}
+            abs_sums = sums if abs_sums is None else {k: abs_sums[k] + v for k, v in sums.items()}
+    importance = {label: dict(zip(schema.feature_names, v / len(X), strict=True)) for label, v in abs_sums.items()}
+    importance = {label: dict(sorted(v.items(), key=lambda kv: -kv[1])) for label, v in importance.items()}
     (args.out / "drift.json").write_text(json.dumps(drift_report), "utf-8")
     inferred = time.perf_counter()
     print(

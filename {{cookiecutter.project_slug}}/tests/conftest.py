@@ -23,6 +23,9 @@ from {{ cookiecutter.package_name }}.lambdas.services import (
     Services,
     installed,
 )
+from {{ cookiecutter.package_name }}.local.workspace import (
+    DEFINITIONS_CACHE_ENV,
+)
 from {{ cookiecutter.package_name }}.registry.store import (
     SsmParameterStore,
 )
@@ -32,6 +35,16 @@ from {{ cookiecutter.package_name }}.sample_data import (
 
 PACKAGE = "{{ cookiecutter.package_name }}"
 SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_definitions(tmp_path_factory):
+    """One pipeline-definition cache for every workspace of the session: its entries are content-addressed,
+    so a workspace reuses only a definition built from the same config, code and SDK (building one costs seconds).
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(DEFINITIONS_CACHE_ENV, str(tmp_path_factory.mktemp("definitions")))
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@
 import copy
 import hashlib
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -181,9 +180,7 @@ def test_tuning_searches_the_ranges_and_registers_the_best_job(tmp_path, config,
 
 
 def test_cli_json_contract(tmp_path, data, story):
-    # The pipeline definitions the story already built (same config): the CLI reuses its cache.
-    shutil.copytree(story["workspace"].definitions, tmp_path / "ws" / "definitions")
-
+    # The pipeline definitions the story already built (same config) come from the session's shared cache.
     def cli(*args):
         result = subprocess.run(
             [sys.executable, "-m", "{{ cookiecutter.package_name }}", "--workspace", str(tmp_path / "ws"), *args],

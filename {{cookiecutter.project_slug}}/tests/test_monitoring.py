@@ -15,6 +15,8 @@ from {{ cookiecutter.package_name }}.components.monitoring.drift import (
     compare,
 )
 from {{ cookiecutter.package_name }}.components.monitoring.summary import (
+    CategoricalSummary,
+    NumericSummary,
     empty_templates,
     merge_all,
     summarize,
@@ -184,3 +186,50 @@ def test_a_feature_constant_at_baseline_that_moves_is_drift(config, production_v
     assert bool(moved) is drifted
     if drifted:
         assert "was constant (7) in the baseline" in moved[0]["description"]
+
+
+@pytest.mark.parametrize(
+    ("baseline", "production"),
+    [([50, 30, 20], [25, 30, 45]), ([1000, 1], [990, 11]), ([5, 0, 7, 3], [4, 2, 0, 9]), ([100, 100], [100, 100])],
+)
+def test_the_chi_square_p_value_is_scipys(baseline, production):
+    from scipy import stats
+
+    from {{ cookiecutter.package_name }}.components.monitoring.drift import (
+        chi2_p_value,
+    )
+
+    table = np.vstack([baseline, production]).astype(float)
+    table = table[:, table.sum(axis=0) > 0]
+    expected = stats.chi2_contingency(table, correction=False).pvalue
+    assert chi2_p_value(np.asarray(baseline, float), np.asarray(production, float)) == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize(("missing_b", "missing_p"), [(10, 30), (30, 10), (0, 5), (50, 50)])
+def test_the_missing_rate_p_value_is_the_normal_tail(missing_b, missing_p):
+    from scipy import stats
+
+    from {{ cookiecutter.package_name }}.components.monitoring.drift import (
+        missing_rate_p_value,
+    )
+
+    n_b, n_p = 1000, 500
+    pooled = (missing_b + missing_p) / (n_b + n_p)
+    z = (missing_p / n_p - missing_b / n_b) / np.sqrt(pooled * (1 - pooled) * (1 / n_b + 1 / n_p))
+    assert missing_rate_p_value(missing_b, n_b, missing_p, n_p) == pytest.approx(stats.norm.sf(z), rel=1e-9)
+
+
+def test_categorical_counts_strip_and_pool_labels_as_processing_does():
+    summary = CategoricalSummary()
+    summary.add(pd.Series(["a", " a", "b ", "", None, "  ", "b"], dtype="string"))
+    assert summary.counts == {"a": 2, "b": 2}
+    assert summary.missing == 3
+
+
+def test_numeric_summary_counts_infinities_and_text_as_missing():
+    summary = NumericSummary([0.0, 5.0, 10.0], [0, 0])
+    summary.add(pd.Series([1.0, np.inf, -np.inf, np.nan, 7.0]))
+    summary.add(pd.Series(["2", "x", "inf", None], dtype="object"))
+    assert summary.counts == [2, 1]
+    assert summary.missing == 6 and summary.invalid == 1
+    assert (summary.minimum, summary.maximum) == (1.0, 7.0)

@@ -265,3 +265,28 @@ def test_definition_needs_no_credentials(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout)["Version"] == "2020-12-01"
+
+
+def test_a_cached_definition_is_reused_only_for_the_same_inputs(config, tmp_path, monkeypatch):
+    import copy
+
+    from {{ cookiecutter.package_name }}.local.workspace import (
+        DEFINITIONS_CACHE_ENV,
+        Workspace,
+    )
+    from {{ cookiecutter.package_name }}.pipelines.definition import (
+        definition_key,
+    )
+
+    changed = copy.deepcopy(config)
+    changed["algorithm"]["hyperparameters"]["learning_rate"] = "0.5"
+    assert definition_key(config, "dev", "training", None) == definition_key(
+        copy.deepcopy(config), "dev", "training", None
+    )
+    assert definition_key(config, "dev", "training", None) != definition_key(changed, "dev", "training", None)
+    assert definition_key(config, "dev", "training", None) != definition_key(config, "prod", "training", None)
+    assert definition_key(config, "dev", "training", None) != definition_key(config, "dev", "inference", None)
+    monkeypatch.setenv(DEFINITIONS_CACHE_ENV, str(tmp_path / "shared"))
+    assert Workspace(tmp_path / "a").definitions == Workspace(tmp_path / "b").definitions == tmp_path / "shared"
+    monkeypatch.delenv(DEFINITIONS_CACHE_ENV)
+    assert Workspace(tmp_path / "a").definitions == tmp_path / "a" / "definitions"

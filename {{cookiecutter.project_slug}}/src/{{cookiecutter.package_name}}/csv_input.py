@@ -85,6 +85,8 @@ def _whole_lines(data: bytes) -> int:
 
 
 def _check_utf8(path: Path, data: bytes, lines_before: int) -> None:
+    if data.isascii():  # most CSV files: a fast scan, no decoding
+        return
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as exc:

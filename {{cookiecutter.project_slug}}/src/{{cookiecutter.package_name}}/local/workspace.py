@@ -13,6 +13,7 @@ from ..registry.store import FileParameterStore
 # The workspace's own folders, and what each keeps: a file in the place of one is named.
 FOLDERS = {"s3": "S3 objects", "ssm": "Parameter Store", "runs": "runs", "definitions": "pipeline definitions"}
 STAGING = ".staging"
+DEFINITIONS_CACHE_ENV = "PIPELINE_DEFINITIONS_CACHE"
 
 
 class WorkspaceError(ValueError):
@@ -79,8 +80,13 @@ class Workspace:
 
     @property
     def definitions(self) -> Path:
-        """Pipeline definitions, cached by what they depend on."""
-        return self.root / "definitions"
+        """Pipeline definitions, cached by what they depend on; `$PIPELINE_DEFINITIONS_CACHE` shares one cache.
+
+        A cache entry is named by the digest of everything its definition depends on (config,
+        environment, images, the pipeline code, the SDK version), so workspaces can share it safely.
+        """
+        shared = os.environ.get(DEFINITIONS_CACHE_ENV)
+        return Path(shared) if shared else self.root / "definitions"
 
     def path(self, uri: str) -> Path:
         """s3://bucket/key maps to <root>/s3/bucket/key."""

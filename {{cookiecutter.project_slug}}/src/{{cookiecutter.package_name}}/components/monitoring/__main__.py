@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -101,13 +102,19 @@ def _read_baseline(directory: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     return statistics, constraints
 
 
-def _summarize_raw(templates: dict[str, Summary], allow_none: bool) -> tuple[dict[str, Summary], list[str]]:
-    """Summaries of every CSV file of the 'raw' input, read chunk by chunk."""
+def _summarize_raw(
+    templates: dict[str, Summary], allow_none: bool, phases: dict[str, float] | None = None
+) -> tuple[dict[str, Summary], list[str]]:
+    """Summaries of every CSV file of the 'raw' input, read chunk by chunk; `phases` gets the seconds of each part."""
     string_columns = {n: "string" for n, t in templates.items() if isinstance(t, CategoricalSummary)}
     parts: list[dict[str, Summary]] = []
     columns: list[str] = []
+    phases = {} if phases is None else phases
     for path in csv_files(processing_input("raw"), "monitoring", allow_none=allow_none):
+        started = time.perf_counter()
         check_csv(path)
+        phases["check"] = phases.get("check", 0.0) + time.perf_counter() - started
+        started = time.perf_counter()
         try:
             for chunk in pd.read_csv(path, chunksize=CHUNK_ROWS, dtype=string_columns):
                 columns = columns or [str(c) for c in chunk.columns]
@@ -116,6 +123,7 @@ def _summarize_raw(templates: dict[str, Summary], allow_none: bool) -> tuple[dic
             raise ComponentError(f"{path} is empty; send a CSV file with a header row and data rows.") from exc
         except pd.errors.ParserError as exc:
             raise ComponentError(f"{path} is not a readable CSV file: {exc}") from exc
+        phases["read and summarize"] = phases.get("read and summarize", 0.0) + time.perf_counter() - started
     return merge_all(parts), columns
 
 
@@ -142,8 +150,12 @@ def serve() -> None:
     """Summarize production data chunk by chunk, then judge it against the baseline."""
     statistics, constraints = _read_baseline(processing_input("baseline"))
     constraints = apply_threshold_overrides(constraints, dict(os.environ))
-    production, columns = _summarize_raw(empty_templates(statistics), allow_none=False)
+    phases: dict[str, float] = {}
+    production, columns = _summarize_raw(empty_templates(statistics), allow_none=False, phases=phases)
+    started = time.perf_counter()
     _judge(production, columns, statistics, constraints)
+    phases["compare and report"] = time.perf_counter() - started
+    print("monitoring serve: seconds " + ", ".join(f"{name} {value:.3f}" for name, value in phases.items()))
 
 
 def summarize_shard() -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ...data_schema import category_labels, finite_numbers
+from ...data_schema import category_labels
 
 
 @dataclass
@@ -35,12 +35,15 @@ class NumericSummary:
         return int(sum(self.counts))
 
     def add(self, column: pd.Series) -> None:
-        numbers = pd.to_numeric(column, errors="coerce")
-        self.invalid += int((numbers.isna() & column.notna()).sum())
-        values = finite_numbers(numbers)  # inf and -inf are missing values, as everywhere else
-        missing = values.isna()
-        self.missing += int(missing.sum())
-        present = values[~missing].to_numpy(dtype="float64")
+        if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+            values = column.to_numpy(dtype="float64", na_value=np.nan)  # parsed as numbers already: no re-parse
+        else:
+            numbers = pd.to_numeric(column, errors="coerce")
+            self.invalid += int((numbers.isna() & column.notna()).sum())
+            values = numbers.to_numpy(dtype="float64", na_value=np.nan)
+        finite = np.isfinite(values)  # inf and -inf are missing values, as everywhere else
+        self.missing += int(len(values) - finite.sum())
+        present = values[finite]
         if present.size == 0:
             return
         self.counts = (np.asarray(self.counts) + bucket_counts(present, self.edges)).tolist()
@@ -78,10 +81,15 @@ class CategoricalSummary:
         return int(sum(self.counts.values()))
 
     def add(self, column: pd.Series) -> None:
-        labels = category_labels(column)
-        self.missing += int(labels.isna().sum())
-        for value, count in labels.value_counts(dropna=True).items():
-            self.counts[str(value)] = self.counts.get(str(value), 0) + int(count)
+        # Count the raw values first, then label the few distinct ones (category_labels' rules).
+        raw = column.value_counts(dropna=True)
+        self.missing += int(column.isna().sum())
+        labels = category_labels(pd.Series(raw.index, dtype="object"))
+        for label, count in zip(labels, raw.to_numpy(), strict=True):
+            if label is pd.NA:
+                self.missing += int(count)
+            else:
+                self.counts[str(label)] = self.counts.get(str(label), 0) + int(count)
 
     def merge(self, other: CategoricalSummary) -> CategoricalSummary:
         counts = dict(self.counts)
