@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-CHUNK_ROWS = 200_000  # monitoring serve's chunk size
+CHUNK_ROWS = 100_000  # monitoring serve's chunk size
 
 
 def main() -> None:

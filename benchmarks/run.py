@@ -604,7 +604,7 @@ def main() -> None:
     results["scoring"] = scoring(bench, artifacts, processed, repeats=3)
     print("explanations", flush=True)
     results["explanations"] = explanations(
-        bench, artifacts, processed, 5000 // scale, 50 // (5 if args.quick else 1), 40_000 // scale
+        bench, artifacts, processed, 5000 // scale, 50 // (5 if args.quick else 1), 200_000 // scale
     )
     for key in ("csv", "baseline_dir"):  # paths on this machine: not results
         results["drift"].pop(key)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-BLOCK_BYTES = 32 * 1024 * 1024
+BLOCK_BYTES = 4 * 1024 * 1024  # bounds the check's memory: a few arrays of one block, whatever the file size
 OTHER_DELIMITERS = {";": "semicolons", "\t": "tabs", "|": "pipes"}
 
 

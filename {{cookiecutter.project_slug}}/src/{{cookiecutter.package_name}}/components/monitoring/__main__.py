@@ -41,7 +41,7 @@ from .summary import (
     summarize,
 )
 
-CHUNK_ROWS = 200_000
+CHUNK_ROWS = 100_000  # rows per read: what bounds the job's memory, as in processing
 # Thresholds a job may override (the inference pipeline passes them as parameters); unset or
 # empty keeps what constraints.json recorded when the baseline was built.
 THRESHOLD_OVERRIDES = {
