@@ -244,3 +244,42 @@ def test_sharded_inference_over_a_folder_equals_the_single_file_run(story, confi
     for label, values in analyses[0]["explanations"]["kernel_shap"].items():
         merged = analyses[1]["explanations"]["kernel_shap"][label]["global_shap_values"]
         assert merged == pytest.approx(values["global_shap_values"], rel=1e-9)
+
+
+def test_a_run_killed_during_transform_publishes_nothing_and_the_rerun_succeeds(tmp_path, story, target, problem_type):
+    import os
+    import shutil
+    import signal
+    import time
+
+    workspace = tmp_path / "ws"
+    shutil.copytree(story["workspace"].root, workspace)
+    batch = tmp_path / "large.csv"
+    generate(30_000, target_column=target, problem_type=problem_type, seed=9).drop(columns=[target]).to_csv(
+        batch, index=False
+    )
+    command = [sys.executable, "-m", "{{ cookiecutter.package_name }}", "--workspace", str(workspace)]
+    command += ["local", "infer", "--data", str(batch), "--json"]
+    run = dict(env=subprocess_env(tmp_path), cwd=SRC.parent, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(command, start_new_session=True, **run)
+    staging = workspace / ".staging"
+    deadline = time.monotonic() + 240
+    try:
+        # Kill the whole run (executor and model server) while Transform's answers are being written.
+        while not any(staging.glob("transform-*/**/.*.partial")):
+            assert process.poll() is None, "the run ended before Transform wrote anything"
+            assert time.monotonic() < deadline, "Transform never started writing"
+            time.sleep(0.05)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    published = [p for p in (workspace / "s3").rglob("*.out")]
+    before = {p for p in published if "inference" in str(p)}
+    assert all(p.stat().st_size and p.read_bytes().endswith(b"\n") for p in before)
+    killed = next(p for p in (workspace / "runs").glob("*inference/*") if not (p / "execution.json").exists())
+    assert not [p for p in (workspace / "s3").rglob(f"*{killed.name}*/predictions/*") if p.is_file()]
+    rerun = subprocess.run(command, text=True, timeout=600, **run)
+    assert rerun.returncode == 0
+    summary = json.loads(rerun.stdout.strip().splitlines()[-1])
+    assert summary["rows"] == 30_000
+    assert not [p for p in staging.iterdir() if f"-{process.pid}-" in p.name], "the killed run's staging stays"
