@@ -441,12 +441,7 @@ def explainability_workers(
     root = bench.work / "explanations" / "workers"
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
-    data = root / "processed.csv"
-    with processed.open("rb") as source, data.open("wb") as sink:
-        for number, line in enumerate(source):
-            if number >= rows:
-                break
-            sink.write(line)
+    data = _head(processed, root / "processed.csv", rows, header=False)
     config = yaml.safe_load((bench.project / "config" / "project.yaml").read_text("utf-8"))
     seconds, outputs = {}, {}
     for workers in (1, 2):
