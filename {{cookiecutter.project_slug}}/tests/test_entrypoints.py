@@ -358,3 +358,31 @@ def test_explainability_on_two_workers_writes_byte_for_byte_what_one_writes(chai
         }
     assert outputs[1] == outputs[2]
     assert outputs[1]["explanations_shap/out.csv"].count(b"\n") == 301
+
+
+def test_a_stop_during_pooled_explanations_fails_the_job_and_publishes_nothing(chain, tmp_path, config):
+    import signal
+    import time
+
+    workdir, _, _, _ = chain
+    inputs = _job(workdir, "explainability-serve") / "processing" / "input"
+    root = tmp_path / "job"
+    shutil.copytree(inputs, root / "processing" / "input")
+    data = next((root / "processing" / "input" / "data").rglob("*.csv"))
+    data.write_bytes(data.read_bytes() * 300)  # 90,000 rows: far longer than the stop takes to land
+    settings = copy.deepcopy(config)
+    settings["explainability"].update(workers=2, chunk_rows=1000)
+    config_file = tmp_path / "project.yaml"
+    config_file.write_text(yaml.safe_dump(settings))
+    env = subprocess_env(root, PROJECT_CONFIG=str(config_file))
+    process = subprocess.Popen([*entrypoint("explainability"), "serve"], env=env, stderr=subprocess.PIPE, text=True)
+    staging = root / "processing" / "output" / "report" / ".partial" / "explanations_shap" / "out.csv"
+    deadline = time.monotonic() + 120
+    while not (staging.is_file() and staging.stat().st_size) and process.poll() is None:
+        assert time.monotonic() < deadline, "the job never started writing explanations"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 143, process.stderr.read()[-2000:]
+    assert "stopped by signal SIGTERM" in (root / "output" / "failure").read_text()
+    report = root / "processing" / "output" / "report"
+    assert not [p for p in report.rglob("*") if p.is_file()], "a stopped job published output"

@@ -328,7 +328,8 @@ def test_a_stopped_job_fails_with_a_reason_and_publishes_nothing(engine, config,
         shutil.copytree(container_root / path, root / path)
     processed = next((container_root / "processing" / "input" / "data").rglob("*.csv")).read_bytes()
     (root / "processing" / "input" / "data").mkdir(parents=True)
-    (root / "processing" / "input" / "data" / "big.csv").write_bytes(processed * 200)
+    # Far more rows than the job can explain before the stop lands, even on every core.
+    (root / "processing" / "input" / "data" / "big.csv").write_bytes(processed * 2000)
     outputs = ["processing/output/report", "output"]
     for path in outputs:
         (root / path).mkdir(parents=True)
