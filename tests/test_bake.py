@@ -51,6 +51,7 @@ def expected_files(package: str, drift_action: str) -> set[str]:
                 "test_config",
                 "test_container",
                 "test_csv_input",
+                "test_csv_output",
                 "test_deploy",
                 "test_dockerfiles",
                 "test_entrypoints",
@@ -70,6 +71,7 @@ def expected_files(package: str, drift_action: str) -> set[str]:
                 "test_retrain",
                 "test_sample_data",
                 "test_server",
+                "test_warm",
             ]
         ),
     }
@@ -81,6 +83,7 @@ def expected_files(package: str, drift_action: str) -> set[str]:
         "config_schema.json",
         "container.py",
         "csv_input.py",
+        "csv_output.py",
         "data_schema.py",
         "deploy_images.py",
         "images.py",
@@ -98,6 +101,8 @@ def expected_files(package: str, drift_action: str) -> set[str]:
         "local/expressions.py",
         "local/runs.py",
         "local/walkthrough.py",
+        "local/warm.py",
+        "local/warm_client.py",
         "local/workspace.py",
         "pipelines/__init__.py",
         "pipelines/definition.py",

@@ -31,7 +31,17 @@ def _job(workdir, name):
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory, config, target, problem_type):
-    """Every component and mode in pipeline order, each job in its own OPT_ML_ROOT sandbox."""
+    """Every component and mode in pipeline order, each job in its own OPT_ML_ROOT sandbox.
+
+    These jobs start cold, each in a fresh interpreter: an import that only a warm start
+    provides (see local/warm.py) fails here. The other tests run their jobs warm.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LOCAL_WARM_START", "0")  # each job in a fresh interpreter, as in a container
+        return _run_chain(tmp_path_factory, config, target, problem_type)
+
+
+def _run_chain(tmp_path_factory, config, target, problem_type):
     workdir = tmp_path_factory.mktemp("chain")
     train_csv = workdir / "train.csv"
     generate(1500, target_column=target, problem_type=problem_type, seed=3).to_csv(train_csv, index=False)

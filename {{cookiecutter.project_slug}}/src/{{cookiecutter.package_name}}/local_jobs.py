@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .container import safe_extract
+from .local import warm
 
 PACKAGE = __package__
 
@@ -42,15 +43,33 @@ class Runtime(Protocol):
 
     def server(self, root: Path, port: int) -> tuple[list[str], dict]: ...
 
+    def warm_up(self) -> None:
+        """Get ready for jobs before the first one is asked for (optional work; may do nothing)."""
+
 
 class VenvRuntime:
-    """Each job as a subprocess of this environment's Python, with OPT_ML_ROOT as its /opt/ml."""
+    """Each job as a subprocess of this environment's Python, with OPT_ML_ROOT as its /opt/ml.
+
+    By default the job is forked from a warm interpreter that has already imported the
+    libraries (see `local/warm.py`); LOCAL_WARM_START=0 starts each in a fresh interpreter.
+    """
 
     name = "venv"
 
+    def __init__(self) -> None:
+        self.warm = warm.WarmInterpreter()
+
     def job(self, component: str, mode: str, root: Path, environment: dict[str, str]) -> tuple[list[str], dict]:
         env = {**os.environ, **environment, "OPT_ML_ROOT": str(root), "PYTHONPATH": _pythonpath()}
-        return [sys.executable, "-m", f"{PACKAGE}.components.{component}", mode], env
+        module = f"{PACKAGE}.components.{component}"
+        if warm.enabled(env):
+            return self.warm.command(module, [mode], _warm_env()), env
+        return [sys.executable, "-m", module, mode], env
+
+    def warm_up(self) -> None:
+        """Start the warm interpreter now, so that it imports while the run stages its inputs."""
+        if warm.enabled():
+            self.warm.start(_warm_env())
 
     def server(self, root: Path, port: int) -> tuple[list[str], dict]:
         # The loopback only: on a laptop the model is not exposed to the network.
@@ -73,6 +92,9 @@ class ContainerRuntime:
         self.engine = engine or detect_engine()
         require_images(config, self.engine)
         self.images = {c: image_name(config, c) for c in COMPONENTS}
+
+    def warm_up(self) -> None:
+        """Nothing to warm: every job starts in a fresh container, as on SageMaker."""
 
     def _identity(self) -> list[str]:
         if os.geteuid() == 0:
@@ -125,6 +147,11 @@ def _failure_reason(root: Path, log: Path, code: int) -> str:
         return failure.read_text("utf-8").strip()
     errors = [line for line in log.read_text("utf-8", errors="replace").splitlines() if line.startswith("ERROR ")]
     return errors[-1].removeprefix("ERROR ") if errors else f"exit code {code}"
+
+
+def _warm_env() -> dict[str, str]:
+    """The warm interpreter's environment: this process's, with the project on the path as in every job."""
+    return {**os.environ, "PYTHONPATH": _pythonpath()}
 
 
 def _pythonpath() -> str:

@@ -7,8 +7,12 @@ vectorised, so millions of rows take seconds.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # imported where a frame is built: the command line starts without pandas
+    import pandas as pd
 
 DRIFT_STAGES = range(0, 6)
 
@@ -77,6 +81,8 @@ def generate(
         target = np.select([score + noise < -1.0, score + noise < 1.0], ["low", "medium"], "high")
     else:
         target = (monthly * (1 + 0.1 * support_calls) + 25 * (internet == "fiber") + rng.normal(0, 5, n_rows)).round(2)
+
+    import pandas as pd
 
     return pd.DataFrame(
         {

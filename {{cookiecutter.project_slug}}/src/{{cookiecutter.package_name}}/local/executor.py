@@ -88,6 +88,7 @@ class LocalExecutor:
     ) -> None:
         self.workspace = workspace
         self.runtime = runtime
+        runtime.warm_up()
         self.config = config
         self.env = env
         self.progress = progress

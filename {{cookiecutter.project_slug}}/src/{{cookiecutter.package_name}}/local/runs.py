@@ -39,10 +39,10 @@ def local_train(
     if not Path(data).is_file():
         raise FileNotFoundError(f"Training data {data} does not exist.")
     workspace.check()  # a corrupt registry or unusable workspace is found now, not after every job
+    executor = _executor(workspace, config, env, progress, containers)
     bucket = layout.bucket(config, env)
     input_uri, _ = workspace.snapshot(Path(data), f"s3://{bucket}/data/train/")
     pipeline = layout.pipeline_name(config, env, "training")
-    executor = _executor(workspace, config, env, progress, containers)
     training = cached_definition(config, env, "training", workspace.definitions)
     execution = executor.run(training, {"InputData": input_uri}, pipeline)
     summary: dict[str, Any] = {

@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 import numpy as np
 import pandas as pd
 
+from ...csv_output import to_csv_text
 from .model import TrainedModel, predict
 
 MAX_PAYLOAD_MB = 6
@@ -83,22 +84,9 @@ def _raise_for_bad_line(text: str, n_features: int) -> NoReturn:
     raise BadRequest(f"The payload does not split into records of {n_features} field(s) each.")
 
 
-def _writes_plainly(column: pd.Series) -> bool:
-    """True when str()/6-digit formatting gives what a CSV writer would: no quoting, no missing values."""
-    if column.dtype.kind == "f":
-        return not column.isna().any()
-    return not any(set(str(v)) & {",", '"', "\n", "\r"} or pd.isna(v) for v in column.unique())
-
-
 def format_predictions(predictions: pd.DataFrame) -> bytes:
     """One CSV line per input record, no header; numbers with 6 significant digits."""
-    columns = [predictions[name] for name in predictions.columns]
-    if not all(_writes_plainly(c) for c in columns):
-        return predictions.to_csv(header=False, index=False, float_format="%.6g", lineterminator="\n").encode()
-    fields = [
-        [format(v, ".6g") for v in c.tolist()] if c.dtype.kind == "f" else c.astype(str).tolist() for c in columns
-    ]
-    return "\n".join(map(",".join, zip(*fields, strict=True))).encode() + b"\n"
+    return to_csv_text(predictions, "%.6g").encode()
 
 
 def create_app(model: TrainedModel, max_concurrent_transforms: int = 1) -> Callable[..., Iterable[bytes]]:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ...csv_output import to_csv_text
 from .shap_values import Explanation, explain, per_row_frame
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ def available_cores() -> int:
 def explain_chunk(model: TrainedModel, explainer: Any, X: np.ndarray) -> tuple[str, Explanation]:
     """One chunk's per-row SHAP values as CSV lines (no header), and the explanation for the totals."""
     explanation = explain(model, X, explainer)
-    text = per_row_frame(model, explanation, X).to_csv(header=False, index=False, float_format="%.6g")
+    text = to_csv_text(per_row_frame(model, explanation, X), "%.6g")
     return text, explanation
 
 

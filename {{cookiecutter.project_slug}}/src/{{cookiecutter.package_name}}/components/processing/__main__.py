@@ -19,10 +19,11 @@ from ...container import (
     run_entrypoint,
     staged_output,
 )
+from ...csv_output import to_csv_text, write_csv
 from ...data_schema import DataSchema
 from .preprocess import check_columns, fit, split, to_training_matrix, transform
 
-CSV_OPTIONS = {"header": False, "index": False, "float_format": "%.15g"}
+FLOAT_FORMAT = "%.15g"  # round-trips every float64 the model sees
 CHUNK_ROWS = 100_000
 
 
@@ -50,8 +51,12 @@ def train() -> None:
         train_dir = stack.enter_context(staged_output(processing_output("train")))
         validation_dir = stack.enter_context(staged_output(processing_output("validation")))
         artifacts_dir = stack.enter_context(staged_output(processing_output("artifacts")))
-        train_matrix.to_csv(train_dir / "train.csv", **CSV_OPTIONS)
-        validation_matrix.to_csv(validation_dir / "validation.csv", **CSV_OPTIONS)
+        for matrix, path in (
+            (train_matrix, train_dir / "train.csv"),
+            (validation_matrix, validation_dir / "validation.csv"),
+        ):
+            with path.open("w", encoding="utf-8", newline="") as sink:
+                write_csv(matrix, sink, FLOAT_FORMAT)
         schema.save(artifacts_dir / "schema.json")
     for warning in schema.warnings:
         print(f"WARNING {warning}", flush=True)
@@ -104,7 +109,7 @@ def _transform_file(
                     unseen[name] = unseen.get(name, 0) + count
                 for name, count in report.infinite_values.items():
                     infinite[name] = infinite.get(name, 0) + count
-                features.to_csv(sink, **CSV_OPTIONS)
+                sink.write(to_csv_text(features, FLOAT_FORMAT))
                 rows += len(features)
     except pd.errors.EmptyDataError as exc:
         raise ComponentError(f"{source} is empty; send a CSV file with a header row and data rows.") from exc
