@@ -261,7 +261,7 @@ def drift_detection(bench: Bench, rows: int, reference_rows: int) -> dict[str, A
     evidently: dict[str, Any] = {"seconds": theirs.seconds, "peak_mb": theirs.peak_mb} | theirs.last_json()
     # The physical limit: the same reader over the same file, plus one histogram pass, nothing else.
     limit = measure(
-        [bench.python, str(HERE / "read_limit.py"), "--csv", str(current), "--statistics",
+        [bench.python, str(HERE / "read_limit.py"), "--package", PACKAGE, "--csv", str(current), "--statistics",
          str(baseline_dir / "statistics.json")],
         cwd=bench.project, env=bench.env,
     )  # fmt: skip

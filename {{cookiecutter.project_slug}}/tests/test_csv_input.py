@@ -13,6 +13,7 @@ from {{ cookiecutter.package_name }} import (
 from {{ cookiecutter.package_name }}.csv_input import (
     CsvError,
     check_file,
+    read_blocks,
 )
 
 from .conftest import entrypoint, subprocess_env
@@ -101,3 +102,78 @@ def test_processing_serve_refuses_a_duplicated_column_and_publishes_nothing(tmp_
     assert result.returncode != 0
     assert f"names '{column}' more than once" in (tmp_path / "output" / "failure").read_text()
     assert not (tmp_path / "processing" / "output" / "processed" / "batch.csv").exists()
+
+
+READABLE = {
+    "plain": "a,b,c\n1,2,x\n4,,y\n",
+    "crlf-no-final-newline": "a,b,c\r\n1,2,x\r\n4,5,y",
+    "quoted-with-a-line-break": 'a,b,c\n1,"two, with a comma",x\n4,"multi\nline",y\n' * 3,
+    "blank-lines": "a,b,c\n1,2,x\n\n4,5,y\n\n",
+    "missing-values": "a,b,c\nNA,,None\nnan,inf,-inf\n1e5, 12 ,n/a\n",
+    "codes-with-leading-zeros": "a,b,c\n1,2,007\n3,4,010\n",
+    "byte-order-mark": "\ufeffa,b,c\n1,2,x\n",
+    "quoted-header": '"a","b ""quoted""",c\n1,2,x\n',
+    "unicode": "a,b,c\n1,2,café\n3,4,日本\n",
+    "dates-stay-text": "a,b,c\n2024-01-31,12:30:00,2024-02-01\n2024-03-01,,x\n",
+    "booleans-only-from-words": "a,b,c\n1,true,True\n0,FALSE,0\n",
+}
+
+
+@pytest.mark.parametrize("block_bytes", [1 << 24, 9, 1], ids=["one block", "9-byte blocks", "1-byte blocks"])
+@pytest.mark.parametrize("name", list(READABLE))
+def test_blocks_read_the_same_rows_as_pandas(tmp_path, name, block_bytes):
+    path = _file(tmp_path, READABLE[name])
+    check_file(path)
+    theirs = pd.read_csv(path)
+    text = {theirs.columns[2]: "string"}  # the third column read as text, as categorical features are
+    theirs = pd.read_csv(path, dtype=text)
+    frames = list(read_blocks(path, dtype=text, block_bytes=block_bytes))
+    ours = pd.concat(frames, ignore_index=True)
+    assert all(list(f.columns) == list(theirs.columns) for f in frames)
+    first, second, third = theirs.columns
+    assert ours[third].tolist() == theirs[third].tolist()
+    assert ours[third].dtype == theirs[third].dtype
+    assert [ours[c].dtype.kind for c in (first, second)] == [theirs[c].dtype.kind for c in (first, second)]
+    for column in (first, second):  # numbers as numbers, whichever block read them
+        pd.testing.assert_series_equal(
+            pd.to_numeric(ours[column], errors="coerce"), pd.to_numeric(theirs[column], errors="coerce")
+        )
+
+
+def test_blocks_bound_the_text_of_each_read(tmp_path):
+    path = _file(tmp_path, "a,b\n" + "".join(f"{i},{i * 2}\n" for i in range(5000)))
+    frames = list(read_blocks(path, block_bytes=4096))
+    assert len(frames) > 5 and max(len(f) for f in frames) < 1000
+    assert pd.concat(frames)["a"].tolist() == list(range(5000))
+
+
+def test_a_header_alone_is_one_empty_frame_and_an_empty_file_is_an_error(tmp_path):
+    frames = list(read_blocks(_file(tmp_path, "a,b\n")))
+    assert len(frames) == 1 and frames[0].empty and list(frames[0].columns) == ["a", "b"]
+    with pytest.raises(pd.errors.EmptyDataError, match="no header row"):
+        list(read_blocks(_file(tmp_path, "")))
+
+
+BROKEN = {
+    "short row": "a,b,c\n1,2,3\n4,5\n7,8,9\n",
+    "long row": "a,b,c\n1,2,3\n4,5,6,7\n",
+    "short last line": "a,b,c\n1,2,3\n4,5",
+    "short quoted row": 'a,b,c\n1,"x,y",3\n4,"5"\n',
+    "unclosed quote": 'a,b,c\n1,"open,3\n4,5,6\n',
+    "bare carriage return": "a,b,c\n1,2,3\r4,5,6\n",
+    "latin-1": "a,b,c\n1,2,caf\xe9\n".encode("latin-1"),
+    "duplicate header": "a,b,a\n1,2,3\n",
+    "semicolons": "a;b;c\n1;2;3\n",
+    "ragged far into a plain file": "a,b,c\n" + "1,2,3\n" * 3000 + "4,5\n" + "1,2,3\n" * 10,
+}
+
+
+@pytest.mark.parametrize("block_bytes", [1 << 24, 64, 5], ids=["one block", "64-byte blocks", "5-byte blocks"])
+@pytest.mark.parametrize("name", list(BROKEN))
+def test_reading_refuses_what_the_check_refuses_with_the_same_message(tmp_path, name, block_bytes):
+    path = _file(tmp_path, BROKEN[name])
+    with pytest.raises(CsvError) as checked:
+        check_file(path)
+    with pytest.raises(CsvError) as read:
+        list(read_blocks(path, block_bytes=block_bytes))
+    assert str(read.value) == str(checked.value)

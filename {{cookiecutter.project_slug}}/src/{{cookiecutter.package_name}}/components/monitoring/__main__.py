@@ -19,7 +19,6 @@ import pandas as pd
 from ...config import load_config
 from ...container import (
     ComponentError,
-    check_csv,
     csv_files,
     current_host,
     processing_input,
@@ -29,6 +28,7 @@ from ...container import (
     run_entrypoint,
     staged_output,
 )
+from ...csv_input import CsvError, read_blocks
 from .baseline import baseline_is_consistent, build_baseline
 from .report import render_report
 from .summary import (
@@ -41,7 +41,6 @@ from .summary import (
     summarize,
 )
 
-CHUNK_ROWS = 100_000  # rows per read: what bounds the job's memory, as in processing
 # Thresholds a job may override (the inference pipeline passes them as parameters); unset or
 # empty keeps what constraints.json recorded when the baseline was built.
 THRESHOLD_OVERRIDES = {
@@ -112,13 +111,12 @@ def _summarize_raw(
     phases = {} if phases is None else phases
     for path in csv_files(processing_input("raw"), "monitoring", allow_none=allow_none):
         started = time.perf_counter()
-        check_csv(path)
-        phases["check"] = phases.get("check", 0.0) + time.perf_counter() - started
-        started = time.perf_counter()
-        try:
-            for chunk in pd.read_csv(path, chunksize=CHUNK_ROWS, dtype=string_columns):
+        try:  # the strict CSV rules are checked as the blocks are read
+            for chunk in read_blocks(path, dtype=string_columns):
                 columns = columns or [str(c) for c in chunk.columns]
                 parts.append(summarize(chunk, templates))
+        except CsvError as exc:
+            raise ComponentError(str(exc)) from exc
         except pd.errors.EmptyDataError as exc:
             raise ComponentError(f"{path} is empty; send a CSV file with a header row and data rows.") from exc
         except pd.errors.ParserError as exc:

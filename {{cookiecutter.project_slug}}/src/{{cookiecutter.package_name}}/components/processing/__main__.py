@@ -11,7 +11,6 @@ import pandas as pd
 from ...config import load_config
 from ...container import (
     ComponentError,
-    check_csv,
     csv_files,
     processing_input,
     processing_output,
@@ -19,12 +18,12 @@ from ...container import (
     run_entrypoint,
     staged_output,
 )
+from ...csv_input import CsvError, read_blocks
 from ...csv_output import to_csv_text, write_csv
 from ...data_schema import DataSchema
 from .preprocess import check_columns, fit, split, to_training_matrix, transform
 
 FLOAT_FORMAT = "%.15g"  # round-trips every float64 the model sees
-CHUNK_ROWS = 100_000
 
 
 def train() -> None:
@@ -94,12 +93,10 @@ def _transform_file(
     source: Path, target: Path, schema: DataSchema, unseen: dict[str, int], infinite: dict[str, int]
 ) -> int:
     rows = 0
-    check_csv(source)
-    try:
+    try:  # the strict CSV rules are checked as the blocks are read
         categorical = {f.name: "string" for f in schema.features if f.kind == "categorical"}
-        reader = pd.read_csv(source, chunksize=CHUNK_ROWS, dtype=categorical)
         with target.open("w", encoding="utf-8", newline="") as sink:
-            for chunk in reader:
+            for chunk in read_blocks(source, dtype=categorical):
                 if rows == 0:
                     extra = check_columns(chunk, schema, learned_on=f"production data {source.name}")
                     if extra:
@@ -111,6 +108,8 @@ def _transform_file(
                     infinite[name] = infinite.get(name, 0) + count
                 sink.write(to_csv_text(features, FLOAT_FORMAT))
                 rows += len(features)
+    except CsvError as exc:
+        raise ComponentError(str(exc)) from exc
     except pd.errors.EmptyDataError as exc:
         raise ComponentError(f"{source} is empty; send a CSV file with a header row and data rows.") from exc
     except pd.errors.ParserError as exc:
