@@ -1,0 +1,129 @@
+"""A classifier's performance estimated before its labels arrive, from its own probabilities.
+
+If the probabilities are calibrated, a row scored p is positive with probability p, so the
+confusion matrix a batch will show once it is labelled has an expected value already:
+expected true positives are the sum of p over rows predicted positive, expected false
+positives the sum of 1 - p over them, and so on (confidence-based performance estimation, as
+NannyML's CBPE). The estimate holds under covariate shift (the inputs move, the relation from
+inputs to label stays) and cannot see concept drift, which only labels reveal. It is only as
+good as the calibration, so training fits a calibration map on validation data (isotonic,
+from the model's probability to the rate observed), checks it by cross-fitting (the expected
+calibration error of each half's probabilities under the map fitted on the other half), and
+records both; an inference run estimates from the mapped probabilities, and only for a model
+whose check passed.
+
+Regression gets no estimate: a predicted value carries no statement of its own error, so
+nothing sound can be estimated without labels.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+CALIBRATION_BINS = 10
+CALIBRATION_TOLERANCE = 0.05  # expected calibration error above this: no estimate
+METHOD = "CBPE: the expected confusion matrix under the model's calibrated probabilities"
+
+
+def expected_calibration_error(correct: np.ndarray, confidence: np.ndarray, bins: int = CALIBRATION_BINS) -> float:
+    """The mean gap between confidence and how often it was right, over equal-width bins, weighted by rows.
+
+    Binary: `confidence` is the positive class's probability and `correct` whether the row is
+    positive. Multiclass: the predicted class's probability and whether the prediction was right.
+    """
+    index = np.minimum((confidence * bins).astype(int), bins - 1)
+    said = np.bincount(index, weights=confidence, minlength=bins)
+    was = np.bincount(index, weights=correct.astype(float), minlength=bins)
+    return float(np.sum(np.abs(said - was)) / len(confidence))
+
+
+def fit_calibration(confidence: np.ndarray, correct: np.ndarray) -> dict[str, list[float]]:
+    """An isotonic map from the model's probability to the observed rate, as two lists for np.interp."""
+    from sklearn.isotonic import IsotonicRegression
+
+    fitted = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(confidence, correct.astype(float))
+    return {"x": fitted.X_thresholds_.tolist(), "y": fitted.y_thresholds_.tolist()}
+
+
+def calibrate(mapping: dict[str, list[float]], confidence: np.ndarray) -> np.ndarray:
+    """Probabilities through a map from `fit_calibration`."""
+    return np.interp(confidence, mapping["x"], mapping["y"])
+
+
+def calibration_record(problem_type: str, truth: np.ndarray, predicted: np.ndarray, probability: np.ndarray) -> dict:
+    """What training records on its validation rows: the calibration map, and whether it holds.
+
+    Binary: class indices and the positive class's probability; multiclass: class indices and
+    the predicted class's probability. The check cross-fits: a map fitted on one half of the
+    rows calibrates the other half, and the expected calibration error of both halves, so
+    calibrated, must be at most CALIBRATION_TOLERANCE.
+    """
+    if problem_type == "regression":
+        return {"estimable": False, "reason": "regression: a prediction states nothing about its own error"}
+    correct = truth == 1 if problem_type == "binary_classification" else truth == predicted
+    halves = np.random.default_rng(0).permutation(len(truth)) % 2 == 0
+    crossed = np.empty(len(truth))
+    for fit_on in (halves, ~halves):
+        crossed[~fit_on] = calibrate(fit_calibration(probability[fit_on], correct[fit_on]), probability[~fit_on])
+    ece = expected_calibration_error(correct, crossed)
+    passed = bool(ece <= CALIBRATION_TOLERANCE)
+    return {
+        "estimable": passed,
+        "expected_calibration_error": ece,
+        "uncalibrated_expected_calibration_error": expected_calibration_error(correct, probability),
+        "bins": CALIBRATION_BINS,
+        "tolerance": CALIBRATION_TOLERANCE,
+        "rows": len(truth),
+        "map": fit_calibration(probability, correct),
+        "reason": "" if passed else f"expected calibration error {ece:.3f} is above {CALIBRATION_TOLERANCE}",
+    }
+
+
+def expected_auc(probability: np.ndarray) -> float:
+    """The ROC AUC expected when each row is positive with its probability."""
+    order = np.argsort(-probability, kind="mergesort")
+    p = probability[order]
+    # One point per distinct score: tied rows move the curve together, as the realised curve does.
+    last = np.r_[np.flatnonzero(np.diff(p) != 0), len(p) - 1]
+    tp, fp = np.cumsum(p)[last], np.cumsum(1 - p)[last]
+    if tp[-1] <= 0 or fp[-1] <= 0:
+        return float("nan")
+    tpr, fpr = np.r_[0.0, tp / tp[-1]], np.r_[0.0, fp / fp[-1]]
+    return float(np.sum((fpr[1:] - fpr[:-1]) * (tpr[1:] + tpr[:-1]) / 2))
+
+
+def estimate_binary(predicted: np.ndarray, probability: np.ndarray) -> dict[str, float]:
+    """Expected accuracy, precision, recall, F1 and AUC of predicted labels (0/1) and positive probabilities."""
+    positive = predicted == 1
+    tp, fp = probability[positive].sum(), (1 - probability[positive]).sum()
+    fn, tn = probability[~positive].sum(), (1 - probability[~positive]).sum()
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    return {
+        "auc": expected_auc(probability),
+        "accuracy": float((tp + tn) / len(probability)),
+        "precision": float(precision),
+        "recall": float(recall),
+        "f1": float(2 * precision * recall / (precision + recall)) if precision + recall else 0.0,
+    }
+
+
+def estimate(problem_type: str, predicted: np.ndarray, probability: np.ndarray, calibration: dict) -> dict[str, Any]:
+    """The estimate an inference run writes (estimate.json): metrics, or why there are none.
+
+    Binary: `predicted` 0/1 and `probability` of the positive class. Multiclass: `probability`
+    of the predicted class, which gives the expected accuracy (weighted F1 would need every
+    class's probability, which the predictions do not carry).
+    """
+    summary = {k: v for k, v in calibration.items() if k != "map"}
+    base = {"method": METHOD, "rows": len(predicted), "calibration": summary}
+    if problem_type == "regression" or not calibration.get("estimable"):
+        return base | {"estimated": False, "metrics": {}, "reason": calibration.get("reason", "")}
+    probability = calibrate(calibration["map"], probability)
+    if problem_type == "binary_classification":
+        metrics = estimate_binary(predicted, probability)
+    else:
+        metrics = {"accuracy": float(probability.mean())}
+    return base | {"estimated": True, "metrics": metrics, "reason": ""}

@@ -1,0 +1,351 @@
+"""Model quality on arrays: the pure core of monitoring's model-quality job.
+
+Predictions are joined with ground-truth labels that arrive later, by inference id, over a
+window of scoring times given as offsets from the job's time (Model Monitor's StartOffset and
+EndOffset). The metrics come with a bootstrap standard deviation and confidence interval and
+with the best constant predictor's value for reference, in Model Monitor's model-quality
+statistics format; training derives threshold-and-operator constraints from its validation
+metrics, and a run's violations are written in Model Monitor's constraint_violations format.
+
+Metrics are computed here with numpy (they are recomputed on every bootstrap resample), and
+are tested against scikit-learn's.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+BOOTSTRAP_ROUNDS = 200
+CONFIDENCE = 0.95
+MIN_ROWS_FOR_SPREAD = 200  # as Model Monitor: fewer rows give a standard deviation of "NaN"
+SECTIONS = {
+    "binary_classification": "binary_classification",
+    "multiclass_classification": "multiclass_classification",
+    "regression": "regression",
+}
+# Each metric and whether a larger value is better (which decides a constraint's operator).
+METRICS: dict[str, dict[str, bool]] = {
+    "binary_classification": {
+        "auc": True,
+        "accuracy": True,
+        "precision": True,
+        "recall": True,
+        "f1": True,
+        "log_loss": False,
+    },
+    "multiclass_classification": {"accuracy": True, "weighted_f1": True},
+    "regression": {"mae": False, "rmse": False, "r2": True},
+}
+EPSILON = 1e-15  # log-loss clips probabilities here, as scikit-learn does
+
+
+@dataclass
+class Outcomes:
+    """What the metrics need, row for row: the truth, the predicted label or value, the score.
+
+    Classifiers: `truth` and `predicted` are class indices into `classes`; `score` is the
+    positive class's probability (binary) and None for multiclass. Regression: values.
+    """
+
+    problem_type: str
+    truth: np.ndarray
+    predicted: np.ndarray
+    score: np.ndarray | None = None
+    classes: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self.truth)
+
+    def take(self, rows: np.ndarray) -> Outcomes:
+        score = None if self.score is None else self.score[rows]
+        return Outcomes(self.problem_type, self.truth[rows], self.predicted[rows], score, self.classes)
+
+
+# --- metrics ------------------------------------------------------------------------------
+
+
+def auc(truth: np.ndarray, score: np.ndarray) -> float:
+    """Area under the ROC curve (ties counted half), from the ranks of the scores."""
+    positives = int(truth.sum())
+    negatives = len(truth) - positives
+    if positives == 0 or negatives == 0:
+        return float("nan")
+    order = np.argsort(score, kind="mergesort")
+    _, first, counts = np.unique(score[order], return_index=True, return_counts=True)
+    ranks = np.empty(len(score))
+    ranks[order] = np.repeat(first + (counts + 1) / 2.0, counts)  # 1-based, tied scores share their average
+    return float((ranks[truth == 1].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
+def _binary(truth: np.ndarray, predicted: np.ndarray, score: np.ndarray) -> dict[str, float]:
+    tp = float(np.sum((predicted == 1) & (truth == 1)))
+    fp = float(np.sum((predicted == 1) & (truth == 0)))
+    fn = float(np.sum((predicted == 0) & (truth == 1)))
+    n = len(truth)
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    clipped = np.clip(score, EPSILON, 1 - EPSILON)
+    return {
+        "auc": auc(truth, score),
+        "accuracy": float(np.sum(predicted == truth)) / n,
+        "precision": precision,
+        "recall": recall,
+        "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
+        "log_loss": float(-np.mean(truth * np.log(clipped) + (1 - truth) * np.log(1 - clipped))),
+    }
+
+
+def _weighted_f1(truth: np.ndarray, predicted: np.ndarray, n_classes: int) -> float:
+    support = np.bincount(truth, minlength=n_classes).astype(float)
+    tp = np.bincount(truth[truth == predicted], minlength=n_classes).astype(float)
+    predicted_count = np.bincount(predicted, minlength=n_classes).astype(float)
+    denominator = support + predicted_count
+    f1 = np.divide(2 * tp, denominator, out=np.zeros(n_classes), where=denominator > 0)
+    return float(np.sum(f1 * support) / support.sum())
+
+
+def metric_values(outcomes: Outcomes) -> dict[str, float]:
+    """Every metric of the problem type on these rows."""
+    truth, predicted = outcomes.truth, outcomes.predicted
+    if outcomes.problem_type == "binary_classification":
+        return _binary(truth, predicted, outcomes.score)
+    if outcomes.problem_type == "multiclass_classification":
+        n_classes = len(outcomes.classes or []) or int(max(truth.max(), predicted.max()) + 1)
+        return {
+            "accuracy": float(np.mean(truth == predicted)),
+            "weighted_f1": _weighted_f1(truth, predicted, n_classes),
+        }
+    error = predicted - truth
+    total = float(np.sum((truth - truth.mean()) ** 2))
+    return {
+        "mae": float(np.mean(np.abs(error))),
+        "rmse": float(math.sqrt(np.mean(error**2))),
+        "r2": 1.0 - float(np.sum(error**2)) / total if total > 0 else float("nan"),
+    }
+
+
+def best_constant(outcomes: Outcomes) -> dict[str, float]:
+    """Each metric's value for the best constant predictor: what a model must beat to be useful.
+
+    A constant label (the better of all-negative and all-positive per metric, the majority
+    class for accuracy), the base rate as a constant probability; for regression the mean
+    (RMSE, R²) and the median (MAE) of the truth.
+    """
+    truth, n = outcomes.truth, len(outcomes)
+    if outcomes.problem_type == "binary_classification":
+        rate = float(truth.mean())
+        values = [_binary(truth, np.full(n, label), np.full(n, rate)) for label in (0, 1)]
+        best = {name: max(v[name] for v in values) for name in ("accuracy", "precision", "recall", "f1")}
+        base = float(np.clip(rate, EPSILON, 1 - EPSILON))
+        best["auc"] = 0.5
+        best["log_loss"] = float(-(rate * math.log(base) + (1 - rate) * math.log(1 - base)))
+        return best
+    if outcomes.problem_type == "multiclass_classification":
+        n_classes = len(outcomes.classes or []) or int(truth.max() + 1)
+        majority = int(np.bincount(truth, minlength=n_classes).argmax())
+        constant = np.full(n, majority)
+        return {
+            "accuracy": float(np.mean(truth == constant)),
+            "weighted_f1": _weighted_f1(truth, constant, n_classes),
+        }
+    mean, median = float(truth.mean()), float(np.median(truth))
+    return {
+        "mae": float(np.mean(np.abs(truth - median))),
+        "rmse": float(math.sqrt(np.mean((truth - mean) ** 2))),
+        "r2": 0.0,
+    }
+
+
+def bootstrap(outcomes: Outcomes, rounds: int = BOOTSTRAP_ROUNDS, seed: int = 0) -> dict[str, np.ndarray]:
+    """Each metric on `rounds` resamples of the rows, drawn with replacement (seeded: reproducible)."""
+    rng = np.random.default_rng(seed)
+    n = len(outcomes)
+    draws: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        for name, value in metric_values(outcomes.take(rng.integers(0, n, n))).items():
+            draws.setdefault(name, []).append(value)
+    return {name: np.asarray(values) for name, values in draws.items()}
+
+
+def _json_number(value: float) -> float | str:
+    return "NaN" if value is None or not math.isfinite(value) else float(value)
+
+
+def quality_statistics(outcomes: Outcomes, evaluation_time: datetime, extra: dict[str, Any] | None = None) -> dict:
+    """statistics.json in Model Monitor's model-quality format, plus confidence intervals.
+
+    Each metric is `{"value", "standard_deviation", "confidence_interval": {"lower", "upper",
+    "level"}}` and has a `<metric>_best_constant_classifier` (or `_regressor`) twin. The
+    standard deviation and interval come from a bootstrap, and only from 200 rows on.
+    """
+    values = metric_values(outcomes)
+    constant = best_constant(outcomes)
+    spread = bootstrap(outcomes) if len(outcomes) >= MIN_ROWS_FOR_SPREAD else {}
+    low, high = (1 - CONFIDENCE) / 2 * 100, (1 + CONFIDENCE) / 2 * 100
+    suffix = "_best_constant_regressor" if outcomes.problem_type == "regression" else "_best_constant_classifier"
+    metrics: dict[str, Any] = {}
+    for name, value in values.items():
+        draws = spread.get(name)
+        draws = None if draws is None else draws[np.isfinite(draws)]
+        entry: dict[str, Any] = {"value": _json_number(value), "standard_deviation": "NaN"}
+        if draws is not None and len(draws) > 1:
+            entry["standard_deviation"] = float(np.std(draws, ddof=1))
+            entry["confidence_interval"] = {
+                "lower": float(np.percentile(draws, low)),
+                "upper": float(np.percentile(draws, high)),
+                "level": CONFIDENCE,
+            }
+        metrics[name] = entry
+        metrics[name + suffix] = {"value": _json_number(constant[name]), "standard_deviation": "NaN"}
+    if outcomes.classes is not None:
+        metrics["confusion_matrix"] = confusion_matrix(outcomes)
+    return {
+        "version": 0.0,
+        "dataset": {"item_count": len(outcomes), "evaluation_time": evaluation_time.isoformat()},
+        f"{SECTIONS[outcomes.problem_type]}_metrics": metrics,
+        **(extra or {}),
+    }
+
+
+def confusion_matrix(outcomes: Outcomes) -> dict[str, dict[str, int]]:
+    """Counts as Model Monitor writes them: actual class, then predicted class."""
+    classes = outcomes.classes or []
+    return {
+        actual: {
+            guess: int(np.sum((outcomes.truth == i) & (outcomes.predicted == j))) for j, guess in enumerate(classes)
+        }
+        for i, actual in enumerate(classes)
+    }
+
+
+# --- constraints and violations -------------------------------------------------------------
+
+
+def derive_constraints(problem_type: str, validation: dict[str, float], tolerance: float) -> dict[str, Any]:
+    """Model-quality constraints from training's validation metrics.
+
+    A metric where larger is better must stay at or above `value * (1 - tolerance)`
+    (`LessThanThreshold` is the violation); one where smaller is better at or below
+    `value * (1 + tolerance)` (`GreaterThanThreshold`). R² allows `tolerance` absolutely.
+    Metrics validation did not compute (an AUC with one class) get no constraint.
+    """
+    constraints = {}
+    for name, higher_is_better in METRICS[problem_type].items():
+        value = validation.get(name)
+        if value is None or not math.isfinite(value):
+            continue
+        if name == "r2":
+            threshold = value - tolerance
+        else:
+            threshold = value * (1 - tolerance) if higher_is_better else value * (1 + tolerance)
+        operator = "LessThanThreshold" if higher_is_better else "GreaterThanThreshold"
+        constraints[name] = {"threshold": float(threshold), "comparison_operator": operator}
+    return {"version": 0.0, f"{SECTIONS[problem_type]}_constraints": constraints}
+
+
+def check_constraints(statistics: dict[str, Any], constraints: dict[str, Any]) -> list[dict[str, str]]:
+    """Violations in Model Monitor's constraint_violations.json format (its `violations` list)."""
+    section = next(key for key in statistics if key.endswith("_metrics"))
+    metrics = statistics[section]
+    rules = constraints.get(section.removesuffix("_metrics") + "_constraints", {})
+    found = []
+    for name, rule in rules.items():
+        entry = metrics.get(name)
+        value = None if entry is None else entry.get("value")
+        if not isinstance(value, int | float):
+            continue  # not computable on this window (an AUC with one class): no verdict
+        threshold, operator = float(rule["threshold"]), rule["comparison_operator"]
+        broken = {
+            "LessThanThreshold": value < threshold,
+            "GreaterThanThreshold": value > threshold,
+            "LessThanOrEqualToThreshold": value <= threshold,
+            "GreaterThanOrEqualToThreshold": value >= threshold,
+        }.get(operator)
+        if broken is None:
+            raise ValueError(f"constraint on {name}: unknown comparison_operator {operator!r}")
+        if broken:
+            spread = entry.get("standard_deviation")
+            plus_minus = f" +/- {spread:.4g}" if isinstance(spread, float) else ""
+            found.append(
+                {
+                    "constraint_check_type": operator,
+                    "description": f"Metric {name} with {value:.4g}{plus_minus} was {operator} '{threshold:.4g}'",
+                    "metric_name": name,
+                }
+            )
+    return found
+
+
+# --- predictions joined with labels -------------------------------------------------------------
+
+
+@dataclass
+class Window:
+    """Scoring times [now + start, now + end): Model Monitor's StartOffset and EndOffset."""
+
+    now: datetime
+    start: timedelta
+    end: timedelta
+
+    @property
+    def begins(self) -> datetime:
+        return self.now + self.start
+
+    @property
+    def ends(self) -> datetime:
+        return self.now + self.end
+
+
+def parse_offset(text: str) -> timedelta:
+    """An ISO 8601 duration offset such as `-P1D`, `-PT6H` or `-P1DT12H` (days, hours, minutes)."""
+    match = re.fullmatch(r"(-)?P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?)?", text.strip())
+    if not match or text.strip() in {"P", "-P", "PT", "-PT"}:
+        raise ValueError(f"{text!r} is not an offset like -P1D, -PT6H or -P1DT12H")
+    sign = -1 if match.group(1) else 1
+    days, hours, minutes = (int(g or 0) for g in match.groups()[1:])
+    return sign * timedelta(days=days, hours=hours, minutes=minutes)
+
+
+def join_labels(
+    predictions: pd.DataFrame, labels: pd.DataFrame, target: str, window: Window
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The window's predictions that have a label, with it; and what the join found.
+
+    `predictions`: `inference_id`, `scored_at` (UTC) and the prediction columns.
+    `labels`: `inference_id`, `target` and `arrived_at` (UTC, from the labels partition).
+    Only labels that arrived by `window.now` count. A label sent twice or more keeps its
+    latest arrival (a correction replaces what it corrects). A label for an id that was
+    never scored is counted and left out, and so is an empty label.
+    """
+    in_window = predictions[(predictions["scored_at"] >= window.begins) & (predictions["scored_at"] < window.ends)]
+    arrived = labels[labels["arrived_at"] <= window.now]
+    empty = arrived[target].isna()
+    arrived = arrived[~empty]
+    ordered = arrived.sort_values("arrived_at", kind="mergesort")
+    duplicates = int(ordered["inference_id"].duplicated().sum())
+    latest = ordered.drop_duplicates("inference_id", keep="last")
+    unknown = int((~latest["inference_id"].isin(predictions["inference_id"])).sum())
+    joined = in_window.merge(latest[["inference_id", target, "arrived_at"]], on="inference_id", how="inner")
+    delay_hours = (joined["arrived_at"] - joined["scored_at"]).dt.total_seconds().to_numpy() / 3600.0
+    report = {
+        "window": {"start": window.begins.isoformat(), "end": window.ends.isoformat()},
+        "predictions_in_window": len(in_window),
+        "labelled": len(joined),
+        "coverage": len(joined) / len(in_window) if len(in_window) else 0.0,
+        "duplicate_labels": duplicates,
+        "labels_for_unknown_ids": unknown,
+        "empty_labels": int(empty.sum()),
+        "label_delay_hours": {
+            "median": float(np.median(delay_hours)) if len(joined) else None,
+            "p90": float(np.percentile(delay_hours, 90)) if len(joined) else None,
+            "max": float(delay_hours.max()) if len(joined) else None,
+        },
+    }
+    return joined, report

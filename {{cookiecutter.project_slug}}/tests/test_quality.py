@@ -1,0 +1,222 @@
+"""Model quality: metrics as scikit-learn computes them, Model Monitor's formats, the join with late labels."""
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn import metrics as sk
+
+from {{ cookiecutter.package_name }}.components.monitoring import quality
+from {{ cookiecutter.package_name }}.components.monitoring.quality import Outcomes, Window
+
+
+def binary_outcomes(n=2000, seed=0, ties=False):
+    rng = np.random.default_rng(seed)
+    score = rng.uniform(size=n)
+    if ties:
+        score = np.round(score, 1)  # many tied scores: the AUC must count ties as scikit-learn does
+    truth = (rng.uniform(size=n) < score).astype(int)
+    return Outcomes("binary_classification", truth, (score > 0.5).astype(int), score, ["no", "yes"])
+
+
+@pytest.mark.parametrize("ties", [False, True], ids=["distinct-scores", "tied-scores"])
+def test_binary_metrics_match_scikit_learn(ties):
+    o = binary_outcomes(ties=ties)
+    ours = quality.metric_values(o)
+    assert ours["auc"] == pytest.approx(sk.roc_auc_score(o.truth, o.score), abs=1e-12)
+    assert ours["accuracy"] == pytest.approx(sk.accuracy_score(o.truth, o.predicted))
+    assert ours["precision"] == pytest.approx(sk.precision_score(o.truth, o.predicted))
+    assert ours["recall"] == pytest.approx(sk.recall_score(o.truth, o.predicted))
+    assert ours["f1"] == pytest.approx(sk.f1_score(o.truth, o.predicted))
+    assert ours["log_loss"] == pytest.approx(sk.log_loss(o.truth, o.score), rel=1e-9)
+
+
+def test_multiclass_metrics_match_scikit_learn():
+    rng = np.random.default_rng(1)
+    truth = rng.integers(0, 3, 1500)
+    predicted = np.where(rng.uniform(size=1500) < 0.7, truth, rng.integers(0, 3, 1500))
+    o = Outcomes("multiclass_classification", truth, predicted, None, ["a", "b", "c"])
+    ours = quality.metric_values(o)
+    assert ours["accuracy"] == pytest.approx(sk.accuracy_score(truth, predicted))
+    assert ours["weighted_f1"] == pytest.approx(sk.f1_score(truth, predicted, average="weighted"))
+
+
+def test_regression_metrics_match_scikit_learn():
+    rng = np.random.default_rng(2)
+    truth = rng.normal(50, 10, 1000)
+    predicted = truth + rng.normal(0, 3, 1000)
+    ours = quality.metric_values(Outcomes("regression", truth, predicted))
+    assert ours["mae"] == pytest.approx(sk.mean_absolute_error(truth, predicted))
+    assert ours["rmse"] == pytest.approx(sk.root_mean_squared_error(truth, predicted))
+    assert ours["r2"] == pytest.approx(sk.r2_score(truth, predicted))
+
+
+def test_best_constant_predictors_are_what_a_constant_scores():
+    o = binary_outcomes()
+    constant = quality.best_constant(o)
+    majority = int(o.truth.mean() >= 0.5)
+    assert constant["accuracy"] == pytest.approx(sk.accuracy_score(o.truth, np.full(len(o), majority)))
+    assert constant["recall"] == 1.0  # all positive
+    assert constant["auc"] == 0.5
+    assert constant["log_loss"] == pytest.approx(sk.log_loss(o.truth, np.full(len(o), o.truth.mean())))
+    truth = np.array([1.0, 2.0, 3.0, 10.0])
+    regression = quality.best_constant(Outcomes("regression", truth, truth))
+    assert regression == {
+        "mae": pytest.approx(sk.mean_absolute_error(truth, np.full(4, np.median(truth)))),
+        "rmse": pytest.approx(np.std(truth)),
+        "r2": 0.0,
+    }
+
+
+def test_statistics_are_model_monitors_format_with_bootstrap_intervals():
+    o = binary_outcomes(n=1000)
+    when = datetime(2026, 1, 2, 3, tzinfo=UTC)
+    statistics = json.loads(json.dumps(quality.quality_statistics(o, when)))  # plain JSON throughout
+    assert statistics["version"] == 0.0
+    assert statistics["dataset"] == {"item_count": 1000, "evaluation_time": when.isoformat()}
+    metrics = statistics["binary_classification_metrics"]
+    for name in ("auc", "accuracy", "precision", "recall", "f1", "log_loss"):
+        entry = metrics[name]
+        assert set(entry) == {"value", "standard_deviation", "confidence_interval"}
+        interval = entry["confidence_interval"]
+        assert interval["lower"] <= entry["value"] <= interval["upper"] and interval["level"] == 0.95
+        assert 0 < entry["standard_deviation"] < 0.1
+        assert set(metrics[f"{name}_best_constant_classifier"]) == {"value", "standard_deviation"}
+    matrix = metrics["confusion_matrix"]
+    assert matrix["yes"]["yes"] == int(np.sum((o.truth == 1) & (o.predicted == 1)))
+    assert matrix["no"]["yes"] == int(np.sum((o.truth == 0) & (o.predicted == 1)))
+    assert quality.quality_statistics(o, when) == quality.quality_statistics(o, when), "seeded: reproducible"
+
+
+def test_fewer_than_200_rows_give_no_spread_as_model_monitor_does():
+    statistics = quality.quality_statistics(binary_outcomes(n=150), datetime.now(UTC))
+    auc = statistics["binary_classification_metrics"]["auc"]
+    assert auc["standard_deviation"] == "NaN" and "confidence_interval" not in auc
+
+
+@pytest.mark.parametrize(
+    ("problem_type", "validation", "expected"),
+    [
+        (
+            "binary_classification",
+            {"auc": 0.8, "accuracy": 0.75, "f1": 0.6, "log_loss": 0.5},
+            {
+                "auc": (0.72, "LessThanThreshold"),
+                "accuracy": (0.675, "LessThanThreshold"),
+                "f1": (0.54, "LessThanThreshold"),
+                "log_loss": (0.55, "GreaterThanThreshold"),
+            },
+        ),
+        (
+            "regression",
+            {"rmse": 10.0, "mae": 8.0, "r2": 0.5},
+            {
+                "rmse": (11.0, "GreaterThanThreshold"),
+                "mae": (8.8, "GreaterThanThreshold"),
+                "r2": (0.4, "LessThanThreshold"),
+            },
+        ),
+    ],
+)
+def test_constraints_come_from_validation_metrics_with_the_operator_of_their_direction(
+    problem_type, validation, expected
+):
+    constraints = quality.derive_constraints(problem_type, validation, tolerance=0.1)
+    section = constraints[f"{problem_type}_constraints"]
+    assert {k: (pytest.approx(v["threshold"]), v["comparison_operator"]) for k, v in section.items()} == expected
+    assert constraints["version"] == 0.0
+
+
+def test_violations_name_each_broken_constraint_in_model_monitors_format():
+    o = binary_outcomes(n=500)
+    statistics = quality.quality_statistics(o, datetime.now(UTC))
+    actual = statistics["binary_classification_metrics"]
+    constraints = quality.derive_constraints(
+        "binary_classification",
+        {"auc": actual["auc"]["value"] * 1.5, "accuracy": actual["accuracy"]["value"] * 0.5, "log_loss": 0.01},
+        tolerance=0.0,
+    )
+    violations = quality.check_constraints(statistics, constraints)
+    assert [v["metric_name"] for v in violations] == ["auc", "log_loss"]
+    for violation in violations:
+        assert set(violation) == {"constraint_check_type", "description", "metric_name"}
+    assert violations[0]["constraint_check_type"] == "LessThanThreshold"
+    assert violations[1]["constraint_check_type"] == "GreaterThanThreshold"
+    assert violations[0]["description"].startswith("Metric auc with ")
+    assert quality.check_constraints(statistics, quality.derive_constraints("binary_classification", {}, 0.1)) == []
+
+
+NOW = datetime(2026, 3, 10, 12, tzinfo=UTC)
+
+
+def scored(ids, hours_ago):
+    return pd.DataFrame({"inference_id": ids, "scored_at": [NOW - timedelta(hours=h) for h in hours_ago]})
+
+
+def landed(ids, values, hours_ago):
+    return pd.DataFrame(
+        {"inference_id": ids, "churn": values, "arrived_at": [NOW - timedelta(hours=h) for h in hours_ago]}
+    )
+
+
+def window(start="-P2D", end="-PT0H"):
+    return Window(NOW, quality.parse_offset(start), quality.parse_offset(end))
+
+
+def test_late_labels_count_once_they_have_landed_and_give_the_delay():
+    predictions = scored(["a", "b", "c"], [40, 30, 20])
+    labels = landed(["a", "b", "c"], ["yes", "no", "yes"], [39, 6, -1])  # c lands after the job's time
+    joined, report = quality.join_labels(predictions, labels, "churn", window())
+    assert sorted(joined["inference_id"]) == ["a", "b"]
+    assert report["coverage"] == pytest.approx(2 / 3)
+    assert report["label_delay_hours"]["max"] == pytest.approx(24.0)
+    assert report["label_delay_hours"]["median"] == pytest.approx(12.5)
+
+
+def test_a_label_sent_twice_keeps_its_latest_arrival():
+    joined, report = quality.join_labels(
+        scored(["a"], [10]), landed(["a", "a", "a"], ["no", "yes", "no"], [9, 2, 5]), "churn", window()
+    )
+    assert joined["churn"].tolist() == ["yes"] and report["duplicate_labels"] == 2
+
+
+def test_labels_for_unknown_ids_and_empty_labels_are_counted_and_left_out():
+    joined, report = quality.join_labels(
+        scored(["a", "b"], [10, 10]), landed(["a", "zzz", "b"], ["yes", "no", None], [1, 1, 1]), "churn", window()
+    )
+    assert joined["inference_id"].tolist() == ["a"]
+    assert (report["labels_for_unknown_ids"], report["empty_labels"], report["coverage"]) == (1, 1, 0.5)
+
+
+def test_the_window_selects_by_scoring_time_with_model_monitors_offsets():
+    predictions = scored(["old", "in", "recent"], [80, 30, 2])
+    labels = landed(["old", "in", "recent"], ["yes"] * 3, [0, 0, 0])
+    joined, report = quality.join_labels(predictions, labels, "churn", window("-P3D", "-PT6H"))
+    assert joined["inference_id"].tolist() == ["in"]
+    assert report["predictions_in_window"] == 1 and report["labels_for_unknown_ids"] == 0
+    assert report["window"] == {
+        "start": (NOW - timedelta(days=3)).isoformat(),
+        "end": (NOW - timedelta(hours=6)).isoformat(),
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("-P1D", -timedelta(days=1)),
+        ("-PT6H", -timedelta(hours=6)),
+        ("-P1DT12H", -timedelta(hours=36)),
+        ("PT0H", timedelta(0)),
+        ("-PT30M", -timedelta(minutes=30)),
+    ],
+)
+def test_offsets_are_iso_durations(text, expected):
+    assert quality.parse_offset(text) == expected
+
+
+@pytest.mark.parametrize("text", ["1D", "-P", "yesterday", "-P1W"])
+def test_a_bad_offset_is_refused_with_examples(text):
+    with pytest.raises(ValueError, match="not an offset like -P1D"):
+        quality.parse_offset(text)
