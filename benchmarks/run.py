@@ -363,11 +363,20 @@ def serve_memory(bench: Bench, artifacts: dict[str, Path], drift: dict[str, Any]
 # --- scoring ----------------------------------------------------------------------------
 
 
+def _features(processed: Path) -> np.ndarray:
+    """Processed production rows without their inference id (the first field): what the model gets."""
+    return pd.read_csv(processed, header=None, dtype={0: "string"}).iloc[:, 1:].to_numpy(dtype="float64")
+
+
 def _payloads(processed: Path, max_bytes: int) -> list[bytes]:
-    """The file's lines as MultiRecord mini-batches of at most `max_bytes`, as Batch Transform sends them."""
+    """The file's lines as MultiRecord mini-batches of at most `max_bytes`, as Batch Transform sends them.
+
+    Each line loses its inference id first, as the Transform's InputFilter `$[1:]` does.
+    """
     payloads, batch, size = [], [], 0
     with processed.open("rb") as source:
-        for line in source:
+        for record in source:
+            line = record.split(b",", 1)[1]
             if batch and size + len(line) > max_bytes:
                 payloads.append(b"".join(batch))
                 batch, size = [], 0
@@ -394,7 +403,7 @@ def scoring(bench: Bench, artifacts: dict[str, Path], processed: Path, repeats: 
     max_bytes = int(settings["max_payload_mb"]) * 1024 * 1024
     concurrency = int(settings["max_concurrent_transforms"])
     payloads = _payloads(processed, max_bytes)
-    X = pd.read_csv(processed, header=None, dtype="float64").to_numpy()
+    X = _features(processed)
     root = bench.work / "scoring"
     shutil.rmtree(root, ignore_errors=True)
     with tarfile.open(artifacts["model"]) as tar:
@@ -485,7 +494,7 @@ def explanations(
     with tarfile.open(artifacts["model"]) as tar:
         tar.extractall(root, filter="data")
     model = TrainedModel.load(root)
-    X = pd.read_csv(processed, header=None, dtype="float64").to_numpy()
+    X = _features(processed)
     rows = X[:tree_rows]
 
     started = time.perf_counter()

@@ -158,7 +158,11 @@ def _serve(opt_ml: Path, schema, content: bytes) -> tuple[int, str, pd.DataFrame
     (raw / "batch.csv").write_bytes(content)
     code, failure = _run_processing("serve", opt_ml)
     files = _published(opt_ml, "processed")
-    rows = pd.read_csv(files[0], header=None) if files else None
+    rows = None
+    if files:  # the processed features, after each row's inference id
+        rows = pd.read_csv(files[0], header=None, dtype={0: "string"})
+        assert rows.iloc[:, 0].tolist() == [f"run:batch.csv:{i}" for i in range(1, len(rows) + 1)]
+        rows = rows.iloc[:, 1:].T.reset_index(drop=True).T
     return code, failure, rows
 
 

@@ -18,6 +18,7 @@ from {{ cookiecutter.package_name }}.local_jobs import (
     stage_input,
     transform_file,
 )
+from {{ cookiecutter.package_name }}.pipelines.layout import transform_data_processing
 from {{ cookiecutter.package_name }}.sample_data import (
     generate,
 )
@@ -81,7 +82,8 @@ def _run_chain(tmp_path_factory, config, target, problem_type):
     run_component("processing", "serve", serve)
     processed = serve / "processing" / "output" / "processed" / batch.name
     predictions = _job(workdir, "transform") / "output" / f"{batch.name}.out"
-    rows = batch_transform(archive, processed, predictions, _job(workdir, "transform"))
+    keep_ids = transform_data_processing(problem_type)
+    rows = batch_transform(archive, processed, predictions, _job(workdir, "transform"), data_processing=keep_ids)
     drift = _job(workdir, "monitoring-serve")
     stage_input(batch, drift / "processing" / "input" / "raw")
     stage_input(Path(trained["baseline"]), drift / "processing" / "input" / "baseline")
@@ -153,6 +155,10 @@ def test_serve_chain_keeps_one_row_per_input(chain):
     explanations = pd.read_csv(result["explanations"])
     assert len(explanations) == rows
     assert result["drift"]["drift_detected"] is False
+    # Every published row starts with its inference id: the processed row's, in the same order.
+    ids = [f"run:{batch.name}:{row}" for row in range(1, rows + 1)]
+    assert [line.split(",", 1)[0] for line in predictions] == ids
+    assert explanations.columns[0] == "inference_id" and explanations["inference_id"].tolist() == ids
 
 
 def test_monitoring_serve_writes_all_reports(chain):
@@ -338,13 +344,15 @@ def test_a_merge_without_shard_summaries_fails_clearly(tmp_path):
     assert "statistics.json not found" in failure or "No shard summary" in failure
 
 
-def test_concurrent_mini_batches_come_back_in_input_order(chain):
+def test_concurrent_mini_batches_come_back_in_input_order(chain, problem_type):
     workdir, _, batch, result = chain
     processed = workdir / "jobs" / "processing-serve" / "processing" / "output" / "processed" / batch.name
     output = workdir / "concurrent" / "out.csv"
     with model_server(workdir / "model.tar.gz", workdir / "jobs" / "transform-concurrent") as base:
         # ~2 KB payloads: dozens of requests, three in flight at a time.
-        rows = transform_file(base, processed, output, max_payload_bytes=2048, concurrency=3)
+        rows = transform_file(
+            base, processed, output, 2048, concurrency=3, data_processing=transform_data_processing(problem_type)
+        )
     assert rows == result["rows"]
     assert output.read_bytes() == Path(result["predictions"]).read_bytes()
 

@@ -230,9 +230,20 @@ def test_sharded_inference_over_a_folder_equals_the_single_file_run(story, confi
     assert sharded["drift"] == single["drift"]
     parts = [f"part-{i}.csv" for i in range(3)]
     predictions = b"".join((Path(sharded["predictions"]) / f"{name}.out").read_bytes() for name in parts)
-    assert predictions == Path(single["predictions"]).read_bytes()
+    single_lines = Path(single["predictions"]).read_bytes().splitlines()
+    # The answers are the same, row for row; each run's ids name its own execution, file and row.
+    assert [line.split(b",", 1)[1] for line in predictions.splitlines()] == [
+        line.split(b",", 1)[1] for line in single_lines
+    ]
+    ids = [line.split(b",", 1)[0].decode() for line in predictions.splitlines()]
+    assert ids[:2] == [f"{sharded['run_id']}:part-0.csv:1", f"{sharded['run_id']}:part-0.csv:2"]
+    assert ids[200] == f"{sharded['run_id']}:part-1.csv:1" and len(set(ids)) == len(ids)
+    assert single_lines[0].startswith(f"{single['run_id']}:".encode())
     explanations = pd.concat([pd.read_csv(Path(sharded["explanations"]) / name) for name in parts], ignore_index=True)
-    pd.testing.assert_frame_equal(explanations, pd.read_csv(single["explanations"]))
+    assert explanations["inference_id"].tolist() == ids
+    pd.testing.assert_frame_equal(
+        explanations.drop(columns="inference_id"), pd.read_csv(single["explanations"]).drop(columns="inference_id")
+    )
     run = story["workspace"].root / "runs" / f"{config['project']['slug']}-dev-inference" / sharded["run_id"]
     assert sorted(p.name for p in (run / "steps" / "MonitoringShards").glob("job-*.log")) == [
         "job-algo-1.log",

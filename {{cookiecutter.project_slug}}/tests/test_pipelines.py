@@ -164,6 +164,12 @@ def test_inference_graph(definitions):
     assert transform["BatchStrategy"] == "MultiRecord"
     assert transform["TransformOutput"]["AssembleWith"] == "Line"
     assert transform["MaxPayloadInMB"] == config["pipelines"]["max_payload_mb"]
+    # The model gets each row without its inference id; the published line is the id and the answer.
+    answer = "$[0,-1]" if config["data"]["problem_type"] == "regression" else "$[0,-2,-1]"
+    assert transform["DataProcessing"] == {"InputFilter": "$[1:]", "JoinSource": "Input", "OutputFilter": answer}
+    assert steps["Processing"]["Arguments"]["Environment"]["INFERENCE_ID_PREFIX"] == {
+        "Get": "Execution.PipelineExecutionId"
+    }
     assert steps["MonitoringShards"]["DependsOn"] == ["Transform"]
     assert steps["ExplainabilityShards"]["DependsOn"] == ["Transform"]
     assert steps["Monitoring"]["PropertyFiles"] == [

@@ -5,6 +5,7 @@ import pytest
 from {{ cookiecutter.package_name }}.components.processing.preprocess import (
     encode_target,
     fit,
+    inference_ids,
     split,
     to_training_matrix,
     transform,
@@ -151,3 +152,29 @@ def test_constant_and_identifier_like_columns_are_warned_about_and_kept(sample, 
     assert len(schema.warnings) == 2, "the sample's own columns are neither"
     listed, _ = fit(data, target, problem_type, id_columns=["order_ref"])
     assert "order_ref" not in listed.feature_names and len(listed.warnings) == 1
+
+
+def test_inference_ids_name_the_execution_the_file_and_the_row():
+    frame = pd.DataFrame({"x": [1, 2, 3]})
+    assert inference_ids(frame, [], "day/batch.csv", 11, prefix="exec42").tolist() == [
+        "exec42:day/batch.csv:11",
+        "exec42:day/batch.csv:12",
+        "exec42:day/batch.csv:13",
+    ]
+    assert inference_ids(frame, [], 'odd,"name".csv', 1, prefix="e")[0] == "e:odd__name_.csv:1"  # written unquoted
+
+
+def test_inference_ids_come_from_the_id_columns_when_set():
+    frame = pd.DataFrame({"customer": ["c1", "c2"], "month": [202601, 202602], "x": [0.5, 0.25]})
+    assert inference_ids(frame, ["customer"], "b.csv", 1).tolist() == ["c1", "c2"]
+    assert inference_ids(frame, ["customer", "month"], "b.csv", 1).tolist() == ["c1|202601", "c2|202602"]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [(["c1", None], "Row 6 of b.csv has no value"), (["c1", "a,b"], "Row 6 of b.csv: its id 'a,b' holds a comma")],
+    ids=["missing", "comma"],
+)
+def test_an_unusable_id_names_its_row(values, message):
+    with pytest.raises(ValueError, match=message):
+        inference_ids(pd.DataFrame({"customer": values}), ["customer"], "b.csv", 5)

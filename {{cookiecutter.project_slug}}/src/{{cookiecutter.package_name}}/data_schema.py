@@ -16,6 +16,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+# The first column of processed production rows and of published predictions; labels name it.
+ID_COLUMN = "inference_id"
+
 ProblemType = Literal["binary_classification", "multiclass_classification", "regression"]
 SCHEMA_VERSION = 1
 

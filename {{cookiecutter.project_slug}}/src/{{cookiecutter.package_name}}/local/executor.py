@@ -25,7 +25,16 @@ from typing import Any
 
 from ..lambdas import handler_for
 from ..lambdas.services import Services, installed
-from ..local_jobs import VENV, JobFailed, Runtime, model_server, pack_model, run_component, transform_file
+from ..local_jobs import (
+    VENV,
+    JobFailed,
+    RecordShaping,
+    Runtime,
+    model_server,
+    pack_model,
+    run_component,
+    transform_file,
+)
 from ..pipelines.layout import component_of_image
 from .expressions import ExpressionError, Resolver, referenced_steps, walk
 from .workspace import Workspace
@@ -395,10 +404,15 @@ class LocalExecutor:
         destination = self.workspace.staging("transform")  # every .out, published together when all are done
         max_payload = int(args.get("MaxPayloadInMB", 6)) * 1024 * 1024
         concurrency = int(args.get("MaxConcurrentTransforms", 1))
+        shaping = args.get("DataProcessing", {})
+        try:
+            RecordShaping.from_data_processing(shaping)
+        except ValueError as exc:
+            raise StepFailed(f"Transform's DataProcessing: {exc}") from exc
         with model_server(self.workspace.path(model["ModelDataUrl"]), sandbox / "opt_ml", self.runtime) as base:
             for file in files:
                 relative = file.relative_to(source) if source.is_dir() else Path(file.name)
-                transform_file(base, file, destination / f"{relative}.out", max_payload, concurrency)
+                transform_file(base, file, destination / f"{relative}.out", max_payload, concurrency, shaping)
         self.workspace.publish(destination, output_uri)
         return {
             "TransformJobName": f"{step['Name'].lower()}-{execution.execution_id}",

@@ -75,6 +75,7 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
         inputs={"raw": input_data, "artifacts": preprocessing_uri},
         outputs={"processed": run_uri("processing", "processed")},
         sharded=("raw",),
+        environment={"INFERENCE_ID_PREFIX": ExecutionVariables.PIPELINE_EXECUTION_ID},  # ids unique per execution
         **shards,
     )
 
@@ -88,6 +89,7 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
             log_level=logging.ERROR,  # its default, DEBUG, narrates every definition build
         ).build(),
     )
+    keep_ids = layout.transform_data_processing(config["data"]["problem_type"])
     transformer = Transformer(
         model_name=model.properties.ModelName,
         instance_count=settings["transform_instance_count"],
@@ -104,7 +106,12 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
     transform = TransformStep(
         "Transform",
         step_args=transformer.transform(
-            data=output_uri(processing, "processed"), content_type="text/csv", split_type="Line"
+            data=output_uri(processing, "processed"),
+            content_type="text/csv",
+            split_type="Line",
+            input_filter=keep_ids["InputFilter"],
+            join_source=keep_ids["JoinSource"],
+            output_filter=keep_ids["OutputFilter"],
         ),
     )
 

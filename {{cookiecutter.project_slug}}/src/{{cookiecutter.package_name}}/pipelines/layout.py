@@ -92,3 +92,15 @@ def pipeline_session(config: dict[str, Any], env: str) -> Any:
 
 
 __all__ = ["manifest_parameter", "prefix"]
+
+
+def transform_data_processing(problem_type: str) -> dict[str, str]:
+    """How Batch Transform keeps each prediction with its inference id (ID_COLUMN; its DataProcessing).
+
+    Processed rows start with the inference id. The model gets the row without it
+    (InputFilter); each answer is joined to its input row (JoinSource) and the published line
+    keeps the id and the answer's columns (OutputFilter): `inference_id,label,probability`
+    for classifiers, `inference_id,prediction` for regression.
+    """
+    answer = "-1" if problem_type == "regression" else "-2,-1"
+    return {"InputFilter": "$[1:]", "JoinSource": "Input", "OutputFilter": f"$[0,{answer}]"}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,7 @@ from ...container import (
     safe_extract,
     staged_output,
 )
-from ...data_schema import DataSchema
+from ...data_schema import ID_COLUMN, DataSchema
 from .pool import ChunkExplainer, available_cores
 from .report import render_summary
 from .shap_values import Explanation, analysis_json, explain, global_importance, per_row_columns, tree_explainer
@@ -177,20 +178,30 @@ class Totals:
 def _explain_file(
     path: Path, model: TrainedModel, chunks: ChunkExplainer, sink: TextIO, totals: Totals, header: bool, chunk_rows: int
 ) -> None:
-    """Per-row SHAP values of one processed file into `sink`, `chunk_rows` rows at a time, on every core."""
+    """Per-row SHAP values of one processed file into `sink`, `chunk_rows` rows at a time, on every core.
+
+    Processed production rows start with their inference id; each row of SHAP values does too.
+    """
     width = len(model.schema.features)
     check_csv(path, header=False)
+    ids: deque[np.ndarray] = deque()
 
     def read() -> Iterator[np.ndarray]:
-        for chunk in pd.read_csv(path, header=None, dtype="float64", chunksize=chunk_rows):
-            yield _check_width(chunk, width, path)
+        for chunk in pd.read_csv(path, header=None, dtype={0: "string"}, chunksize=chunk_rows):
+            if chunk.shape[1] != width + 1:
+                raise ComponentError(
+                    f"{path} has {chunk.shape[1]} columns; expected {width + 1} (the inference id, then the "
+                    "processed features): processed production data comes from processing serve."
+                )
+            ids.append(chunk.iloc[:, 0].to_numpy(dtype=object))
+            yield chunk.iloc[:, 1:].to_numpy(dtype="float64")
 
     try:
         for X, text, explanation in chunks.explain(read()):
             if header:
-                sink.write(pd.DataFrame(columns=per_row_columns(model)).to_csv(index=False))
+                sink.write(pd.DataFrame(columns=[ID_COLUMN, *per_row_columns(model)]).to_csv(index=False))
                 header = False
-            sink.write(text)
+            sink.write("".join(f"{i},{line}\n" for i, line in zip(ids.popleft(), text.splitlines(), strict=True)))
             totals.add(X, explanation)
     except pd.errors.EmptyDataError as exc:
         raise ComponentError(f"{path} is empty; there are no rows to explain.") from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import ExitStack
 from pathlib import Path
@@ -20,8 +21,8 @@ from ...container import (
 )
 from ...csv_input import CsvError, read_blocks
 from ...csv_output import to_csv_text, write_csv
-from ...data_schema import DataSchema
-from .preprocess import check_columns, fit, split, to_training_matrix, transform
+from ...data_schema import ID_COLUMN, DataSchema
+from .preprocess import check_columns, fit, inference_ids, split, to_training_matrix, transform
 
 FLOAT_FORMAT = "%.15g"  # round-trips every float64 the model sees
 
@@ -79,7 +80,7 @@ def serve() -> None:
             # The input's own relative path: files of the same name in different folders stay apart.
             target = out_dir / path.relative_to(raw)
             target.parent.mkdir(parents=True, exist_ok=True)
-            total += _transform_file(path, target, schema, unseen, infinite)
+            total += _transform_file(path, target, schema, unseen, infinite, str(path.relative_to(raw)))
         if total == 0:  # inside the block: an empty result is not published
             raise ComponentError(f"Production data in {processing_input('raw')} has a header but no rows.")
     for name, count in unseen.items():
@@ -90,9 +91,12 @@ def serve() -> None:
 
 
 def _transform_file(
-    source: Path, target: Path, schema: DataSchema, unseen: dict[str, int], infinite: dict[str, int]
+    source: Path, target: Path, schema: DataSchema, unseen: dict[str, int], infinite: dict[str, int], relative: str
 ) -> int:
+    """Processed rows of one file, each after its inference id (see `inference_ids`)."""
     rows = 0
+    id_columns = load_config()["data"]["id_columns"]
+    prefix = os.environ.get("INFERENCE_ID_PREFIX") or "run"
     try:  # the strict CSV rules are checked as the blocks are read
         categorical = {f.name: "string" for f in schema.features if f.kind == "categorical"}
         with target.open("w", encoding="utf-8", newline="") as sink:
@@ -106,6 +110,7 @@ def _transform_file(
                     unseen[name] = unseen.get(name, 0) + count
                 for name, count in report.infinite_values.items():
                     infinite[name] = infinite.get(name, 0) + count
+                features.insert(0, ID_COLUMN, inference_ids(chunk, id_columns, relative, rows + 1, prefix).to_numpy())
                 sink.write(to_csv_text(features, FLOAT_FORMAT))
                 rows += len(features)
     except CsvError as exc:

@@ -168,3 +168,42 @@ def to_training_matrix(data: pd.DataFrame, schema: DataSchema) -> pd.DataFrame:
     """Target first, then the encoded features: the layout the algorithm's train mode reads."""
     features, _ = transform(data, schema)
     return pd.concat([encode_target(data[schema.target], schema).rename(schema.target), features], axis=1)
+
+
+UNSAFE_IN_IDS = frozenset(',"\r\n')
+
+
+def inference_ids(
+    data: pd.DataFrame, id_columns: list[str], source: str, first_row: int, prefix: str = "run"
+) -> pd.Series:
+    """Each production row's inference id: the labels file names it, and the predictions carry it.
+
+    With `data.id_columns`, the row's own ids (several joined by `|`): a row without one, or
+    with a comma, a quote or a line break in it, is an error that names the row. Otherwise
+    `<prefix>:<source>:<row>`, with the execution id as prefix, the file's path under the
+    input as source and the row's number in that file (from 1): stable, and unique across runs.
+    """
+    if id_columns:
+        missing = [c for c in id_columns if c not in data.columns]
+        if missing:
+            raise ValueError(f"data.id_columns names {missing}, which the production data does not have.")
+        parts = data[id_columns].astype("string")
+        empty = parts.isna().any(axis=1)
+        if empty.any():
+            row = first_row + int(np.flatnonzero(empty.to_numpy())[0])
+            raise ValueError(
+                f"Row {row} of {source} has no value in id column(s) {id_columns}; every row needs its id."
+            )
+        ids = parts.iloc[:, 0] if len(id_columns) == 1 else parts.agg("|".join, axis=1)
+        unsafe = ids.map(lambda v: bool(UNSAFE_IN_IDS & set(v)))
+        if unsafe.any():
+            row = first_row + int(np.flatnonzero(unsafe.to_numpy())[0])
+            raise ValueError(
+                f"Row {row} of {source}: its id {ids[unsafe].iloc[0]!r} holds a comma, a quote or a line break; "
+                "ids are written unquoted into the predictions, so they must not."
+            )
+        return ids.astype(object).reset_index(drop=True)
+    safe_source = "".join("_" if ch in UNSAFE_IN_IDS else ch for ch in source)
+    safe_prefix = "".join("_" if ch in UNSAFE_IN_IDS else ch for ch in prefix)
+    rows = np.arange(first_row, first_row + len(data))
+    return pd.Series([f"{safe_prefix}:{safe_source}:{row}" for row in rows.tolist()], dtype=object)
