@@ -1,12 +1,13 @@
 """The local end-to-end benchmark's reference: the same compute as `local train` + `local infer`,
 in one process, with no pipeline, no subprocesses and no intermediate files.
 
-Train: read, learn the schema, split, fit, evaluate, build the drift baseline, TreeSHAP on a
-validation sample. Infer: read, transform, predict, the drift tests, TreeSHAP on every row, in
-chunks on `--workers` processes (the explainability container's own pool: 1 is one process,
-0 every core, as the container uses), so that the comparison can hold parallelism equal.
-It writes what a user needs from a run (predictions, per-row SHAP values, drift.json) and no
-reports. Run with the generated repository's src/ on PYTHONPATH.
+Train: read, learn the schema, split, fit, evaluate, the model-quality baseline (constraints and
+calibration), build the drift baseline, TreeSHAP on a validation sample. Infer: read, transform,
+predict, the drift tests, the performance estimate, TreeSHAP on every row, in chunks on
+`--workers` processes (the explainability container's own pool: 1 is one process, 0 every core,
+as the container uses), so that the comparison can hold parallelism equal. It writes what a user
+needs from a run (predictions and per-row SHAP values, each after its inference id, drift.json,
+estimate.json) and no reports. Run with the generated repository's src/ on PYTHONPATH.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ def main() -> None:
     summary = module("components.monitoring.summary")
     drift = module("components.monitoring.drift")
     shap_values = module("components.explainability.shap_values")
+    estimate = module("components.monitoring.estimate")
     pool = module("components.explainability.pool")
     data, settings = config["data"], config["processing"]
 
@@ -57,6 +59,10 @@ def main() -> None:
     validation_matrix = preprocess.to_training_matrix(validation_rows, schema)
     model = model_core.fit(train_matrix, schema, config["algorithm"]["hyperparameters"])
     metrics = model_core.evaluate(model, validation_matrix)
+    args.out.mkdir(parents=True, exist_ok=True)
+    quality = model_core.write_quality_baseline(
+        args.out, model, validation_matrix, float(config["monitoring"].get("quality_tolerance", 0.1))
+    )
     statistics, constraints = baseline.build_baseline(
         raw, excluded_columns=[data["target_column"], *data["id_columns"]], settings=config["monitoring"]
     )
@@ -73,10 +79,18 @@ def main() -> None:
     predictions = model_core.predict(model, X)
     production_summary = summary.summarize(production, summary.empty_templates(statistics))
     _, drift_report, _ = drift.compare(production_summary, list(production.columns), statistics, constraints)
-    args.out.mkdir(parents=True, exist_ok=True)
+    ids = preprocess.inference_ids(production, data["id_columns"], args.infer.name, 1, prefix="plain")
+    if schema.classes is not None:
+        index = {name: i for i, name in enumerate(schema.classes)}
+        predicted = predictions["label"].map(index).to_numpy(dtype=int)
+        probability = predictions["probability"].to_numpy(dtype="float64")
+        outcome = estimate.estimate(schema.problem_type, predicted, probability, quality["calibration"])
+        (args.out / "estimate.json").write_text(json.dumps(outcome), "utf-8")
+    predictions.insert(0, "inference_id", ids.to_numpy())
     predictions.to_csv(args.out / "predictions.csv", header=False, index=False, float_format="%.6g")
     chunk_rows = config["explainability"]["chunk_rows"]
     chunks = (X[start : start + chunk_rows] for start in range(0, len(X), chunk_rows))
+    chunk_ids = (ids.iloc[start : start + chunk_rows].tolist() for start in range(0, len(X), chunk_rows))
     abs_sums = None
     with (
         pool.ChunkExplainer(
@@ -84,9 +98,9 @@ def main() -> None:
         ) as explainer,
         (args.out / "shap.csv").open("w", encoding="utf-8") as sink,
     ):
-        sink.write(pd.DataFrame(columns=shap_values.per_row_columns(model)).to_csv(index=False))
+        sink.write(pd.DataFrame(columns=["inference_id", *shap_values.per_row_columns(model)]).to_csv(index=False))
         for _, text, explanation in explainer.explain(chunks):
-            sink.write(text)
+            sink.write("".join(f"{i},{line}\n" for i, line in zip(next(chunk_ids), text.splitlines(), strict=True)))
             sums = {label: np.abs(v).sum(axis=0) for label, v in explanation.values.items()}
             abs_sums = sums if abs_sums is None else {k: abs_sums[k] + v for k, v in sums.items()}
     importance = {label: dict(zip(schema.feature_names, v / len(X), strict=True)) for label, v in abs_sums.items()}

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from {{ cookiecutter.package_name }}.csv_output import _row_format, to_csv_text, write_csv
+from {{ cookiecutter.package_name }}.csv_output import _prepare, to_csv_text, write_csv
 
 
 def pandas_text(frame, float_format):
@@ -24,7 +24,7 @@ FRAMES = {
     "label text nan": (pd.DataFrame({"label": ["nan", "banana", "x"], "p": [0.5, 0.25, 0.125]}), True),
     "text needing quotes": (pd.DataFrame({"label": ["a,b", 'say "hi"', "line\nbreak"], "p": [1.0, 2.0, 3.0]}), False),
     "empty text": (pd.DataFrame({"label": ["", "x"], "p": [1.0, 2.0]}), False),
-    "text and missing floats": (pd.DataFrame({"label": ["a", "b"], "p": [np.nan, 2.0]}), False),
+    "text and missing floats": (pd.DataFrame({"label": ["a", "b"], "p": [np.nan, 2.0]}), True),
     "missing text": (pd.DataFrame({"label": ["a", None], "p": [1.0, 2.0]}), False),
     "booleans": (pd.DataFrame({"flag": [True, False]}), False),
     "nullable ints": (pd.DataFrame({"n": pd.array([1, None], dtype="Int64")}), False),
@@ -38,7 +38,7 @@ FRAMES = {
 def test_every_frame_is_written_as_pandas_writes_it(name, float_format):
     frame, fast = FRAMES[name]
     assert to_csv_text(frame, float_format) == pandas_text(frame, float_format)
-    assert (_row_format(frame, float_format) is not None) == fast, "the frame took the other path"
+    assert (_prepare(frame, float_format) is not None) == fast, "the frame took the other path"
 
 
 def test_write_csv_in_chunks_is_the_whole_text():

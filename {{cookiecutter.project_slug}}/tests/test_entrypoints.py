@@ -129,6 +129,26 @@ def test_algorithm_train_writes_model_and_prints_metrics(chain, problem_type):
     assert objective in log
 
 
+def test_algorithm_train_records_quality_constraints_and_calibration(chain, problem_type, config):
+    """Model-quality monitoring's baseline: constraints from the validation metrics, and the calibration check."""
+    workdir, _, _, _ = chain
+    model_dir = workdir / "jobs" / "algorithm-train" / "model"
+    constraints = json.loads((model_dir / "quality_constraints.json").read_text())
+    section = constraints[f"{problem_type}_constraints"]
+    higher_is_better = {"auc", "accuracy", "precision", "recall", "f1", "weighted_f1", "r2"}
+    for name, rule in section.items():
+        expected = "LessThanThreshold" if name in higher_is_better else "GreaterThanThreshold"
+        assert rule["comparison_operator"] == expected and isinstance(rule["threshold"], float)
+    assert {"rmse", "mae", "r2"} <= set(section) if problem_type == "regression" else "accuracy" in section
+    calibration = json.loads((model_dir / "calibration.json").read_text())
+    log = (workdir / "jobs" / "algorithm-train" / "job.log").read_text()
+    if problem_type == "regression":
+        assert calibration["estimable"] is False and "no performance estimate" in log
+    else:
+        assert 0 <= calibration["expected_calibration_error"] <= 1 and len(calibration["map"]["x"]) >= 1
+        assert ("estimable" in log) == calibration["estimable"]
+
+
 def test_hyperparameters_file_holds_only_strings(chain):
     workdir, _, _, _ = chain
     values = json.loads(
@@ -404,3 +424,43 @@ def test_a_stop_during_pooled_explanations_fails_the_job_and_publishes_nothing(c
     assert "stopped by signal SIGTERM" in (root / "output" / "failure").read_text()
     report = root / "processing" / "output" / "report"
     assert not [p for p in report.rglob("*") if p.is_file()], "a stopped job published output"
+
+
+def test_monitoring_estimate_is_cbpe_on_the_published_predictions(chain, tmp_path, problem_type):
+    import numpy as np
+
+    from {{ cookiecutter.package_name }}.components.monitoring.estimate import estimate as cbpe
+
+    workdir, _, _, result = chain
+    root = tmp_path / "job"
+    stage_input(Path(result["predictions"]), root / "processing" / "input" / "predictions")
+    stage_input(workdir / "model.tar.gz", root / "processing" / "input" / "model")
+    run_component("monitoring", "estimate", root)
+    written = json.loads((root / "processing" / "output" / "estimate" / "estimate.json").read_text())
+    calibration = json.loads((workdir / "jobs" / "algorithm-train" / "model" / "calibration.json").read_text())
+    if problem_type == "regression":
+        assert written["estimated"] is False and "regression" in written["reason"]
+        return
+    assert written["estimated"] == calibration["estimable"]
+    predictions = pd.read_csv(result["predictions"], header=None, dtype={0: "string", 1: "string"})
+    classes = json.loads((workdir / "jobs" / "algorithm-train" / "model" / "schema.json").read_text())["classes"]
+    predicted = predictions[1].map({c: i for i, c in enumerate(classes)}).to_numpy(dtype=int)
+    expected = cbpe(problem_type, predicted, predictions[2].to_numpy(dtype=np.float64), calibration)
+    assert written == json.loads(json.dumps(expected))
+    assert written["rows"] == result["rows"]
+
+
+def test_monitoring_estimate_of_a_model_without_calibration_says_to_retrain(chain, tmp_path):
+    import tarfile
+
+    workdir, _, _, result = chain
+    root = tmp_path / "job"
+    stage_input(Path(result["predictions"]), root / "processing" / "input" / "predictions")
+    model = root / "processing" / "input" / "model"
+    model.mkdir(parents=True)
+    with tarfile.open(model / "model.tar.gz", "w:gz") as tar:  # a model trained before quality monitoring
+        tar.add(workdir / "jobs" / "algorithm-train" / "model" / "schema.json", arcname="schema.json")
+    completed = run("monitoring", "estimate", root)
+    assert completed.returncode == 1
+    assert "no calibration.json" in (root / "output" / "failure").read_text()
+    assert not (root / "processing" / "output" / "estimate" / "estimate.json").exists()

@@ -94,6 +94,20 @@ def test_holdout_rows_and_predictions_match_without_drift(story, data):
     assert holdout["retrain_triggered"] is False
 
 
+def test_every_inference_run_writes_its_performance_estimate(story, problem_type):
+    """Before any label: a classifier's expected metrics (CBPE); regression says there is none."""
+    estimate = story["holdout"]["estimate"]
+    if problem_type == "regression":
+        assert estimate["estimated"] is False and "regression" in estimate["reason"]
+        return
+    if not estimate["estimated"]:  # the model failed its calibration check at training: the reason says so
+        assert "calibration error" in estimate["reason"]
+        return
+    assert 0.0 <= estimate["metrics"]["accuracy"] <= 1.0
+    if problem_type == "binary_classification":
+        assert set(estimate["metrics"]) == {"auc", "accuracy", "precision", "recall", "f1"}
+
+
 def test_drift_is_reported_and_acted_on(story, config):
     drifted = story["drifted"]
     assert drifted["drift"]["detected"] is True

@@ -105,7 +105,7 @@ def test_every_job_step_is_a_valid_sagemaker_request(definitions):
             report = ParamValidator().validate(request, SAGEMAKER.operation_model(operation).input_shape)
             assert not report.has_errors(), f"{step['Name']}: {report.generate_report()}"
             checked += 1
-    assert checked == 11
+    assert checked == 12  # 4 training jobs, 8 inference jobs (Model, Transform, 6 Processing)
 
 
 def test_training_graph(definitions):
@@ -152,6 +152,7 @@ def test_inference_graph(definitions):
         "Processing",
         "CreateModel",
         "Transform",
+        "PerformanceEstimate",
         "MonitoringShards",
         "Monitoring",
         "ExplainabilityShards",
@@ -170,6 +171,8 @@ def test_inference_graph(definitions):
     assert steps["Processing"]["Arguments"]["Environment"]["INFERENCE_ID_PREFIX"] == {
         "Get": "Execution.PipelineExecutionId"
     }
+    assert steps["PerformanceEstimate"]["DependsOn"] == ["Transform"]
+    assert steps["PerformanceEstimate"]["Arguments"]["AppSpecification"]["ContainerArguments"] == ["estimate"]
     assert steps["MonitoringShards"]["DependsOn"] == ["Transform"]
     assert steps["ExplainabilityShards"]["DependsOn"] == ["Transform"]
     assert steps["Monitoring"]["PropertyFiles"] == [

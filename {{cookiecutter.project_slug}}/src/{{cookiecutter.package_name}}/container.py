@@ -17,9 +17,11 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:  # read_csv_dir imports it: the local command line uses this module without pandas
+    import pandas as pd
+
 
 from .csv_input import CsvError, check_file
 
@@ -154,6 +156,8 @@ def check_csv(path: Path, header: bool = True) -> None:
 
 def read_csv_dir(directory: Path, what: str, **kwargs) -> pd.DataFrame:
     """Read and concatenate every CSV file of an input directory, each checked by the strict rules first."""
+    import pandas as pd
+
     frames = []
     for path in csv_files(directory, what):
         check_csv(path, header=kwargs.get("header", "infer") is not None)

@@ -14,7 +14,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 
@@ -22,7 +22,8 @@ if TYPE_CHECKING:  # the check needs numpy only; reading builds frames
     import pandas as pd
 
 BLOCK_BYTES = 4 * 1024 * 1024  # bounds the check's memory: a few arrays of one block, whatever the file size
-READ_BLOCK_BYTES = 16 * 1024 * 1024  # bounds a read's memory: one block's text and its frame
+T = TypeVar("T")
+READ_BLOCK_BYTES = 4 * 1024 * 1024  # bounds a read's memory: a few blocks' text and frames
 UTF8_BOM = b"\xef\xbb\xbf"
 NOT_BLANK = re.compile(rb"[^\r\n]")
 OTHER_DELIMITERS = {";": "semicolons", "\t": "tabs", "|": "pipes"}
@@ -273,3 +274,49 @@ def _parse(text: memoryview, quoted: bool, names: list[str], dtype: dict[str, st
     for column in named:
         frame[column] = frame[column].astype(dtype[column])
     return frame
+
+
+def read_ahead(items: Iterator[T], depth: int = 1) -> Iterator[T]:
+    """`items`, produced `depth` ahead in a thread: the next block parses while this one is used.
+
+    pyarrow and numpy release the GIL, so parsing one block and summarizing or transforming
+    the one before overlap on two cores. At most `depth` items wait, which bounds memory. An
+    exception in the producer is raised here, where the item would have been; when the
+    consumer stops early (an error, a stop), the producer stops at its next item.
+    """
+    import queue
+    import threading
+
+    waiting: queue.Queue = queue.Queue(maxsize=depth)
+    stopped = threading.Event()
+    done = object()
+
+    def hand_over(entry: tuple[bool, object]) -> bool:
+        while not stopped.is_set():
+            try:
+                waiting.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not hand_over((True, item)):
+                    return
+            hand_over((True, done))
+        except BaseException as exc:  # noqa: BLE001 - raised again in the consumer
+            hand_over((False, exc))
+
+    threading.Thread(target=produce, name="read-ahead", daemon=True).start()
+    try:
+        while True:
+            ok, item = waiting.get()
+            if not ok:
+                raise item
+            if item is done:
+                return
+            yield item
+    finally:
+        stopped.set()

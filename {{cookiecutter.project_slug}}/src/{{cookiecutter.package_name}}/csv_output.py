@@ -19,41 +19,38 @@ NEEDS_QUOTING = frozenset(',"\n\r')
 
 def to_csv_text(frame: pd.DataFrame, float_format: str) -> str:
     """`frame.to_csv(header=False, index=False, float_format=float_format, lineterminator="\\n")`."""
-    row_format = _row_format(frame, float_format)
-    if row_format is None:
+    prepared = _prepare(frame, float_format)
+    if prepared is None:
         return frame.to_csv(header=False, index=False, float_format=float_format, lineterminator="\n")
     if frame.empty:
         return ""
-    columns = [frame[c].tolist() for c in frame.columns]
-    text = "\n".join([row_format % row for row in zip(*columns, strict=True)]) + "\n"
-    # `%g` writes NaN as "nan", which no other number contains; pandas writes it as an empty field.
-    return text.replace("nan", "") if _has_nan(frame) else text
+    row_format, columns = prepared
+    return "\n".join([row_format % row for row in zip(*columns, strict=True)]) + "\n"
 
 
-def _has_nan(frame: pd.DataFrame) -> bool:
-    return any(frame[c].dtype.kind == "f" and bool(frame[c].isna().any()) for c in frame.columns)
-
-
-def _row_format(frame: pd.DataFrame, float_format: str) -> str | None:
-    """The `%` format of one row, or None when a column needs pandas' own writer."""
-    fields, has_text = [], False
+def _prepare(frame: pd.DataFrame, float_format: str) -> tuple[str, list[list]] | None:
+    """The `%` format of one row and the column values it takes, or None when pandas must write the frame."""
+    fields, columns = [], []
     for name in frame.columns:
         column = frame[name]
         dtype = column.dtype
-        if not isinstance(dtype, np.dtype) and not _is_text(column):
-            return None
         if isinstance(dtype, np.dtype) and dtype.kind == "f":
-            fields.append(float_format)
+            values = column.tolist()
+            if column.isna().any():  # pandas writes a missing value as an empty field
+                fields.append("%s")
+                values = ["" if v != v else float_format % v for v in values]
+            else:
+                fields.append(float_format)
         elif isinstance(dtype, np.dtype) and dtype.kind in "iu":
             fields.append("%d")
+            values = column.tolist()
         elif _is_text(column) and _plain_text(column):
             fields.append("%s")
-            has_text = True
+            values = column.tolist()
         else:
             return None
-    if has_text and _has_nan(frame):  # "nan" may be text there; let pandas write it
-        return None
-    return ",".join(fields)
+        columns.append(values)
+    return ",".join(fields), columns
 
 
 def _is_text(column: pd.Series) -> bool:

@@ -289,6 +289,7 @@ class RecordShaping:
         self.identity = input_filter == "$" and not join_input and output_filter == "$"
         self.input_filter, self.output_filter = csv_filter(input_filter), csv_filter(output_filter)
         self.join_input = join_input
+        self.drops_first = input_filter.replace(" ", "") == "$[1:]"
 
     @classmethod
     def from_data_processing(cls, settings: dict[str, str]) -> RecordShaping:
@@ -312,14 +313,36 @@ class RecordShaping:
         csv.writer(out, lineterminator="\n").writerow([f.decode("utf-8") for f in fields])
         return out.getvalue().encode("utf-8")
 
+    def _first_field_and_answer(self, inputs: list[bytes], answer: bytes) -> bytes | None:
+        """The common shaping (the input's first field, then the whole answer) without splitting every field."""
+        if not (self.join_input and inputs) or b'"' in answer or any(b'"' in line for line in inputs):
+            return None
+        results = answer.splitlines()
+        width_in, width_out = inputs[0].count(b",") + 1, results[0].count(b",") + 1
+        probe_in = [b"i%d" % i for i in range(width_in)]
+        probe_out = [b"o%d" % i for i in range(width_out)]
+        if self.output_filter(probe_in + probe_out) != [b"i0", *probe_out]:
+            return None
+        if any(line.count(b",") + 1 != width_in for line in inputs):
+            return None
+        written = [line.split(b",", 1)[0] + b"," + result + b"\n" for line, result in zip(inputs, results, strict=True)]
+        return b"".join(written)
+
     def request(self, line: bytes) -> bytes:
         """What the model gets for one input line (newline included)."""
-        return line if self.identity else self.line(self.input_filter(self.fields(line.rstrip(b"\r\n"))))
+        if self.identity:
+            return line
+        if self.drops_first and b'"' not in line:
+            return line.split(b",", 1)[1] if b"," in line else b"\n"
+        return self.line(self.input_filter(self.fields(line.rstrip(b"\r\n"))))
 
     def answers(self, inputs: list[bytes], answer: bytes) -> bytes:
         """The lines written for a batch: each answer joined to its input and filtered."""
         if self.identity:
             return answer
+        fast = self._first_field_and_answer(inputs, answer)
+        if fast is not None:
+            return fast
         written = []
         for line, result in zip(inputs, answer.splitlines(), strict=True):
             fields = self.fields(result)

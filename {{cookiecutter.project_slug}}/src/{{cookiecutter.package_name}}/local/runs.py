@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -139,6 +140,10 @@ def inference_outputs(execution: Execution, workspace: Workspace) -> dict[str, A
         )
     )
     explanations = sorted(p for p in explanations_dir.rglob("*") if p.is_file())
+    estimate_uri = execution.output(
+        "PerformanceEstimate", "ProcessingOutputConfig", "Outputs", "estimate", "S3Output", "S3Uri"
+    )
+    estimate = json.loads((workspace.path(estimate_uri) / "estimate.json").read_text("utf-8"))
     on_drift = next((n for n in ("RetrainOnDrift", "AlertOnDrift") if n in execution.properties), None)
     retrain = bool(on_drift and execution.output(on_drift, "OutputParameters", "retrain_started"))
     return {
@@ -149,4 +154,5 @@ def inference_outputs(execution: Execution, workspace: Workspace) -> dict[str, A
         "explanations": str(explanations[0]) if len(explanations) == 1 else str(explanations_dir),
         "explainability_report": str(workspace.path(explainability_uri) / "summary.html"),
         "retrain_triggered": retrain,
+        "estimate": {"estimated": estimate["estimated"], "metrics": estimate["metrics"], "reason": estimate["reason"]},
     }

@@ -1,4 +1,4 @@
-"""The batch-inference pipeline: Processing -> Model + Transform -> (Monitoring || Explainability) -> DriftCheck.
+"""The batch-inference pipeline: Processing -> Transform -> (Estimate || Monitoring || Explainability) -> DriftCheck.
 
 Scale-out: Processing, MonitoringShards and ExplainabilityShards run on the
 ProcessingInstanceCount parameter's instances, each given a share of the input files
@@ -115,6 +115,15 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
         ),
     )
 
+    performance_estimate = component_step(
+        "PerformanceEstimate",
+        "estimate",
+        image=image["monitoring"],
+        inputs={"predictions": run_uri("predictions"), "model": model_uri},
+        outputs={"estimate": run_uri("monitoring", "estimate")},
+        depends_on=[transform],
+        **job,
+    )
     monitoring_shards = component_step(
         "MonitoringShards",
         "summarize",
@@ -205,8 +214,8 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
             context.processing_type, context.processing_count, transform_type, *thresholds.values(),
         ],
         steps=[
-            processing, model, transform, monitoring_shards, monitoring, explainability_shards, explainability,
-            drift_check,
+            processing, model, transform, performance_estimate, monitoring_shards, monitoring,
+            explainability_shards, explainability, drift_check,
         ],
         sagemaker_session=session,
     )  # fmt: skip

@@ -6,6 +6,7 @@ import sys
 
 import pandas as pd
 
+from ...config import load_config
 from ...container import (
     ComponentError,
     check_csv,
@@ -17,7 +18,7 @@ from ...container import (
     training_channel,
 )
 from ...data_schema import DataSchema
-from .model import TrainedModel, evaluate, fit, write_evaluation
+from .model import TrainedModel, evaluate, fit, write_evaluation, write_quality_baseline
 from .report import render_evaluation
 from .server import serve_forever
 
@@ -52,10 +53,17 @@ def train() -> None:
     for name, value in metrics.items():
         # One line per metric, readable by a metric-definition regex such as validation:auc=([0-9.]+)
         print(f"validation:{name}={value:.6f}", flush=True)
+    tolerance = float(load_config()["monitoring"].get("quality_tolerance", 0.1))
     with staged_output(model_dir()) as out:
         model.save(out)
         write_evaluation(out, metrics, model)
+        quality = write_quality_baseline(out, model, validation_matrix, tolerance)
         (out / "evaluation.html").write_text(render_evaluation(model, validation_matrix, metrics), "utf-8")
+    calibration = quality["calibration"]
+    if calibration.get("estimable"):
+        print(f"calibration: expected calibration error {calibration['expected_calibration_error']:.4f}; estimable")
+    else:
+        print(f"calibration: no performance estimate before labels ({calibration['reason']})")
 
 
 def serve() -> None:

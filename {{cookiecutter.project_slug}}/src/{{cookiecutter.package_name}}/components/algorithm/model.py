@@ -200,3 +200,45 @@ def write_evaluation(directory: Path, metrics: dict[str, float], model: TrainedM
         "data_warnings": model.schema.warnings,
     }
     (directory / EVALUATION_FILE).write_text(json.dumps(evaluation, indent=2) + "\n", "utf-8")
+
+
+QUALITY_CONSTRAINTS_FILE = "quality_constraints.json"
+CALIBRATION_FILE = "calibration.json"
+
+
+def validation_outcomes(model: TrainedModel, validation: pd.DataFrame) -> tuple[Any, np.ndarray | None]:
+    """The validation rows as model-quality outcomes, and the class probabilities (None for regression)."""
+    from ..monitoring.quality import Outcomes
+
+    X, y = split_target(validation)
+    X = X.to_numpy(dtype="float64")
+    problem = model.schema.problem_type
+    if not model.is_classifier:
+        return Outcomes(problem, y.astype(float), model.estimator.predict(X)), None
+    proba = predict_proba(model, X)
+    predicted = proba.argmax(axis=1)
+    score = proba[:, 1] if problem == "binary_classification" else None
+    return Outcomes(problem, y.astype(int), predicted, score, list(model.schema.classes)), proba
+
+
+def write_quality_baseline(directory: Path, model: TrainedModel, validation: pd.DataFrame, tolerance: float) -> dict:
+    """What model-quality monitoring needs from training, beside the model: constraints and calibration.
+
+    quality_constraints.json holds Model Monitor's model-quality constraints, derived from the
+    validation metrics; calibration.json the calibration map and check that gate the estimate
+    an inference run writes before labels arrive.
+    """
+    from ..monitoring.estimate import calibration_record
+    from ..monitoring.quality import derive_constraints, metric_values
+
+    outcomes, proba = validation_outcomes(model, validation)
+    values = metric_values(outcomes)
+    constraints = derive_constraints(outcomes.problem_type, values, tolerance)
+    if proba is None:
+        calibration = calibration_record(outcomes.problem_type, outcomes.truth, outcomes.predicted, outcomes.predicted)
+    else:
+        confidence = proba[:, 1] if outcomes.score is not None else proba.max(axis=1)
+        calibration = calibration_record(outcomes.problem_type, outcomes.truth, outcomes.predicted, confidence)
+    (directory / QUALITY_CONSTRAINTS_FILE).write_text(json.dumps(constraints, indent=2) + "\n", "utf-8")
+    (directory / CALIBRATION_FILE).write_text(json.dumps(calibration) + "\n", "utf-8")
+    return {"validation": values, "constraints": constraints, "calibration": calibration}

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ...config import load_config
@@ -28,7 +29,7 @@ from ...container import (
     run_entrypoint,
     staged_output,
 )
-from ...csv_input import CsvError, read_blocks
+from ...csv_input import CsvError, read_ahead, read_blocks
 from .baseline import baseline_is_consistent, build_baseline
 from .report import render_report
 from .summary import (
@@ -112,7 +113,7 @@ def _summarize_raw(
     for path in csv_files(processing_input("raw"), "monitoring", allow_none=allow_none):
         started = time.perf_counter()
         try:  # the strict CSV rules are checked as the blocks are read
-            for chunk in read_blocks(path, dtype=string_columns):
+            for chunk in read_ahead(read_blocks(path, dtype=string_columns)):
                 columns = columns or [str(c) for c in chunk.columns]
                 parts.append(summarize(chunk, templates))
         except CsvError as exc:
@@ -187,6 +188,79 @@ def merge() -> None:
     _judge(merge_all(parts), columns, statistics, constraints)
 
 
+def _model_files(names: list[str]) -> dict[str, Path]:
+    """Files from the training job's model.tar.gz (the 'model' input), unpacked into a temporary folder."""
+    import tempfile
+
+    from ...container import safe_extract
+
+    archive = processing_input("model") / "model.tar.gz"
+    if not archive.is_file():
+        raise ComponentError(f"{archive} not found: the 'model' input must hold the training job's model.tar.gz.")
+    folder = Path(tempfile.mkdtemp(prefix="model-"))
+    missing = []
+    for name in names:
+        try:
+            safe_extract(archive, folder, names=[name])
+        except KeyError:  # not in the archive
+            missing.append(name)
+    if missing:
+        raise ComponentError(
+            f"{archive} has no {', '.join(missing)}: it comes from a training run older than model-quality "
+            "monitoring. Retrain to get an estimate."
+        )
+    return {name: folder / name for name in names}
+
+
+def estimate() -> None:
+    """The batch's performance estimated before its labels arrive (CBPE), from the predictions.
+
+    Reads the Transform's output (`inference_id,label,probability` per row) and the model's
+    calibration.json; writes estimate.json. Regression, and a model whose calibration check
+    failed at training, get an estimate.json that says why there is no estimate.
+    """
+    from ...data_schema import DataSchema
+    from .estimate import estimate as cbpe
+
+    files = _model_files(["schema.json", "calibration.json"])
+    schema = DataSchema.load(files["schema.json"])
+    calibration = json.loads(files["calibration.json"].read_text("utf-8"))
+    classes = schema.classes or []
+    labels, probabilities = [], []
+    predictions = processing_input("predictions")
+    outputs = sorted(p for p in predictions.rglob("*.out") if p.is_file())  # Batch Transform's <input>.out files
+    if not outputs:
+        raise ComponentError(f"No predictions (Batch Transform's .out files) in {predictions}.")
+    for path in outputs:
+        if schema.classes is None:
+            continue  # regression: nothing to read, nothing is estimated
+        try:
+            frame = pd.read_csv(path, header=None, dtype={0: "string", 1: "string"})
+        except pd.errors.EmptyDataError:
+            continue
+        if frame.shape[1] != 3:
+            raise ComponentError(
+                f"{path} has {frame.shape[1]} columns; the Transform writes inference_id,label,probability."
+            )
+        labels.append(frame[1].to_numpy(dtype=object))
+        probabilities.append(frame[2].to_numpy(dtype="float64"))
+    label = np.concatenate(labels) if labels else np.array([], dtype=object)
+    probability = np.concatenate(probabilities) if probabilities else np.array([])
+    unknown = sorted(set(label) - set(classes))
+    if unknown:
+        raise ComponentError(f"The predictions hold labels {unknown[:5]} that the model's classes {classes} do not.")
+    index = {name: i for i, name in enumerate(classes)}
+    predicted = np.asarray([index[value] for value in label], dtype=int)  # 1 is the positive class of a binary model
+    outcome = cbpe(schema.problem_type, predicted, probability, calibration)
+    with staged_output(processing_output("estimate")) as out:
+        _write_json(out / "estimate.json", outcome)
+    if outcome["estimated"]:
+        shown = ", ".join(f"{k} {v:.3f}" for k, v in outcome["metrics"].items())
+        print(f"monitoring estimate: {len(probability)} rows, estimated {shown}")
+    else:
+        print(f"monitoring estimate: no estimate ({outcome['reason']})")
+
+
 if __name__ == "__main__":
-    modes = {"train": train, "serve": serve, "summarize": summarize_shard, "merge": merge}
+    modes = {"train": train, "serve": serve, "summarize": summarize_shard, "merge": merge, "estimate": estimate}
     sys.exit(run_entrypoint("monitoring", modes))

@@ -19,7 +19,7 @@ from ...container import (
     run_entrypoint,
     staged_output,
 )
-from ...csv_input import CsvError, read_blocks
+from ...csv_input import CsvError, read_ahead, read_blocks
 from ...csv_output import to_csv_text, write_csv
 from ...data_schema import ID_COLUMN, DataSchema
 from .preprocess import check_columns, fit, inference_ids, split, to_training_matrix, transform
@@ -100,7 +100,7 @@ def _transform_file(
     try:  # the strict CSV rules are checked as the blocks are read
         categorical = {f.name: "string" for f in schema.features if f.kind == "categorical"}
         with target.open("w", encoding="utf-8", newline="") as sink:
-            for chunk in read_blocks(source, dtype=categorical):
+            for chunk in read_ahead(read_blocks(source, dtype=categorical)):
                 if rows == 0:
                     extra = check_columns(chunk, schema, learned_on=f"production data {source.name}")
                     if extra:
