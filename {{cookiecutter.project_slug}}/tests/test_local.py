@@ -193,7 +193,7 @@ def test_tuning_searches_the_ranges_and_registers_the_best_job(tmp_path, config,
     assert manifest["metrics"] == {objective: scores[0]}
 
 
-def test_cli_json_contract(tmp_path, data, story):
+def test_cli_json_contract(tmp_path, data, story, target):
     # The pipeline definitions the story already built (same config) come from the session's shared cache.
     def cli(*args):
         result = subprocess.run(
@@ -223,6 +223,15 @@ def test_cli_json_contract(tmp_path, data, story):
     }
     assert set(inferred) >= expected
     assert set(inferred["drift"]) == {"detected", "drifted_features"}
+    assert set(inferred["estimate"]) == {"estimated", "metrics", "reason"}
+    # Ground truth for two of those predictions lands under the labels prefix.
+    ids = [line.split(",", 1)[0] for line in Path(inferred["predictions"]).read_text().splitlines()[:2]]
+    truths = pd.read_csv(data["train"])[target].iloc[:2].tolist()
+    labels = tmp_path / "labels.csv"
+    labels.write_text(f"inference_id,{target}\n" + "".join(f"{i},{t}\n" for i, t in zip(ids, truths, strict=True)))
+    landed = cli("local", "labels", "--data", str(labels), "--json")
+    assert set(landed) == {"status", "uri", "rows", "arrived_at"} and landed["rows"] == 2
+    assert "/labels/" in landed["uri"] and landed["status"] == "Succeeded"
     history = cli("registry", "history", "--json")
     assert [v["version"] for v in history] == [1]
     promoted = cli("registry", "promote", "--version", "1", "--json")

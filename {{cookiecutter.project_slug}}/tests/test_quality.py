@@ -220,3 +220,59 @@ def test_offsets_are_iso_durations(text, expected):
 def test_a_bad_offset_is_refused_with_examples(text):
     with pytest.raises(ValueError, match="not an offset like -P1D"):
         quality.parse_offset(text)
+
+
+def _labels_file(tmp_path, text, name="labels.csv"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_labels_land_under_their_arrival_hour_and_twice_is_once(tmp_path, config):
+    from {{ cookiecutter.package_name }}.local.runs import land_labels
+    from {{ cookiecutter.package_name }}.local.workspace import Workspace
+
+    target = config["data"]["target_column"]
+    value = "1.5" if config["data"]["problem_type"] == "regression" else "yes"
+    workspace = Workspace(tmp_path / "ws")
+    first = _labels_file(tmp_path, f"inference_id,{target}\nrun:a.csv:1,{value}\nrun:a.csv:2,{value}\n")
+    when = datetime(2026, 3, 10, 14, 25, tzinfo=UTC)
+    landed_once = land_labels(first, config, "dev", workspace, now=when)
+    assert landed_once["rows"] == 2 and landed_once["arrived_at"] == when.isoformat()
+    assert "/labels/2026/03/10/14/labels-" in landed_once["uri"]
+    assert land_labels(first, config, "dev", workspace, now=when + timedelta(minutes=20))["uri"] == landed_once["uri"]
+    second = _labels_file(tmp_path, f"inference_id,{target}\nrun:b.csv:1,{value}\n", "more.csv")
+    land_labels(second, config, "dev", workspace, now=when)
+    hour = workspace.path(landed_once["uri"]).parent
+    assert len([p for p in hour.iterdir() if p.is_file()]) == 2  # both files kept, no partial left
+    assert workspace.path(landed_once["uri"]).read_bytes() == first.read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("id,{target}\na,1\n", "a labels file has exactly inference_id,{target}"),
+        ("inference_id,{target},extra\na,1,2\n", "a labels file has exactly"),
+        ("inference_id,{target}\n,1\n", "line 2: no inference_id"),
+        ("inference_id,{target}\na,1\nb\n", "line 3: 1 field"),
+    ],
+    ids=["wrong-id-column", "extra-column", "row-without-id", "ragged-row"],
+)
+def test_a_bad_labels_file_is_refused_with_what_to_fix_and_lands_nothing(tmp_path, config, text, message):
+    from {{ cookiecutter.package_name }}.local.runs import land_labels
+    from {{ cookiecutter.package_name }}.local.workspace import Workspace
+
+    target = config["data"]["target_column"]
+    workspace = Workspace(tmp_path / "ws")
+    path = _labels_file(tmp_path, text.format(target=target))
+    with pytest.raises(ValueError, match=message.format(target=target)):
+        land_labels(path, config, "dev", workspace)
+    assert not list((tmp_path / "ws").rglob("labels-*"))
+
+
+def test_a_regression_label_must_be_a_number(tmp_path):
+    path = _labels_file(tmp_path, "inference_id,price\na,1.5\nb,cheap\n")
+    with pytest.raises(ValueError, match=r"line 3: 'cheap' is not a number"):
+        quality.read_labels(path, "price", "regression")
+    empty = _labels_file(tmp_path, "inference_id,price\na,\n", "empty.csv")
+    assert quality.read_labels(empty, "price", "regression")["price"].isna().all()  # kept: the quality job counts it

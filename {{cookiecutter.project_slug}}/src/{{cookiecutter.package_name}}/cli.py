@@ -94,6 +94,13 @@ def cmd_local_infer(args: argparse.Namespace) -> int:
     return _emit(args, summary, human)
 
 
+def cmd_local_labels(args: argparse.Namespace) -> int:
+    from .local.runs import land_labels
+
+    summary = land_labels(args.data, load_config(), args.env, _workspace(args))
+    return _emit(args, summary, f"{summary['rows']} label(s) landed at {summary['uri']}")
+
+
 def cmd_local_demo(args: argparse.Namespace) -> int:
     from .local.walkthrough import walkthrough
 
@@ -251,6 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     infer.add_argument("--containers", action="store_true", help=CONTAINERS_HELP)
     infer.set_defaults(func=cmd_local_infer)
+    labels = with_env(local.add_parser("labels", help="land a ground-truth CSV (inference_id,<target>)"))
+    labels.add_argument("--data", type=Path, required=True, help="a CSV of inference_id and the true target")
+    labels.set_defaults(func=cmd_local_labels)
     demo = with_env(local.add_parser("demo", help="train on the sample, then infer on every drift stage"))
     demo.add_argument("--rows", type=int, default=5000, help="training rows")
     demo.add_argument("--production-rows", type=int, default=1000, help="rows per drift stage")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -155,4 +157,36 @@ def inference_outputs(execution: Execution, workspace: Workspace) -> dict[str, A
         "explainability_report": str(workspace.path(explainability_uri) / "summary.html"),
         "retrain_triggered": retrain,
         "estimate": {"estimated": estimate["estimated"], "metrics": estimate["metrics"], "reason": estimate["reason"]},
+    }
+
+
+def land_labels(
+    data: Path, config: dict[str, Any], env: str, workspace: Workspace, now: datetime | None = None
+) -> dict[str, Any]:
+    """Put a ground-truth CSV under s3://<bucket>/labels/yyyy/mm/dd/hh/, by its arrival time.
+
+    The file is checked first (see quality.read_labels) and published by a rename, never half
+    written; files already there stay. It is named by its content's digest, so landing the
+    same file twice in one hour keeps one copy.
+    """
+    from ..components.monitoring.quality import read_labels
+    from .workspace import content_digest
+
+    if not Path(data).is_file():
+        raise FileNotFoundError(f"Labels file {data} does not exist.")
+    workspace.check()
+    frame = read_labels(Path(data), config["data"]["target_column"], config["data"]["problem_type"])
+    arrived = (now or datetime.now(UTC)).astimezone(UTC)
+    uri = layout.labels_uri(config, env, arrived)
+    folder = workspace.path(uri)
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"labels-{content_digest([Path(data)])[:16]}.csv"
+    partial = folder / f".{target.name}.partial"
+    shutil.copyfile(data, partial)
+    partial.replace(target)
+    return {
+        "status": "Succeeded",
+        "uri": workspace.uri(target),
+        "rows": len(frame),
+        "arrived_at": arrived.isoformat(),
     }

@@ -104,3 +104,8 @@ def transform_data_processing(problem_type: str) -> dict[str, str]:
     """
     answer = "-1" if problem_type == "regression" else "-2,-1"
     return {"InputFilter": "$[1:]", "JoinSource": "Input", "OutputFilter": f"$[0,{answer}]"}
+
+
+def labels_uri(config: dict[str, Any], env: str, arrived: Any) -> str:
+    """s3://<bucket>/labels/yyyy/mm/dd/hh/: where ground truth lands, by its arrival time (UTC)."""
+    return f"s3://{bucket(config, env)}/labels/{arrived:%Y/%m/%d/%H}/"

@@ -17,10 +17,13 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from ...data_schema import ID_COLUMN
 
 BOOTSTRAP_ROUNDS = 200
 CONFIDENCE = 0.95
@@ -349,3 +352,35 @@ def join_labels(
         },
     }
     return joined, report
+
+
+def read_labels(path: Path, target: str, problem_type: str) -> pd.DataFrame:
+    """A ground-truth file, checked: header `inference_id,<target>`, an id on every row, valid labels.
+
+    The strict CSV rules apply first (UTF-8, every row as wide as the header). A regression
+    label must be a number; a classifier's is its class name as the training data wrote it.
+    A row without a label is kept (the quality job counts it); a row without an id is an error.
+    """
+    from ...csv_input import check_file
+
+    check_file(path)
+    frame = pd.read_csv(path, dtype="string", keep_default_na=False, na_values=[""])
+    expected = [ID_COLUMN, target]
+    if list(frame.columns) != expected:
+        raise ValueError(
+            f"{path}: the header is {','.join(map(str, frame.columns))}; a labels file has exactly "
+            f"{','.join(expected)} (the inference id from the predictions, then the true {target})."
+        )
+    no_id = frame[ID_COLUMN].isna()
+    if no_id.any():
+        line = int(np.flatnonzero(no_id.to_numpy())[0]) + 2
+        raise ValueError(f"{path}, line {line}: no inference_id; every label needs the id of its prediction.")
+    if problem_type == "regression":
+        numbers = pd.to_numeric(frame[target], errors="coerce")
+        bad = numbers.isna() & frame[target].notna()
+        if bad.any():
+            line = int(np.flatnonzero(bad.to_numpy())[0]) + 2
+            raise ValueError(
+                f"{path}, line {line}: {frame[target][bad].iloc[0]!r} is not a number, as {target} must be."
+            )
+    return frame
