@@ -463,7 +463,7 @@ def explainability_workers(
         command = [bench.python, "-m", f"{PACKAGE}.components.explainability", "serve"]
         seconds[workers] = measure(command, cwd=bench.project, env=env).seconds
         outputs[workers] = (job_root / "processing/output/report/explanations_shap/out.csv").read_bytes()
-    X = pd.read_csv(data, header=None, dtype="float64").to_numpy()
+    X = _features(data)
     started = time.perf_counter()
     shap.TreeExplainer(model.estimator, feature_perturbation="tree_path_dependent").shap_values(X)
     raw_seconds = time.perf_counter() - started
