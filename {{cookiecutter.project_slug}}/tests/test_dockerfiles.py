@@ -72,7 +72,7 @@ def test_a_proxy_ca_bundle_comes_in_as_a_build_secret(component):
 def test_lock_file_pins_every_runtime_dependency_exactly():
     lock = (ROOT / "requirements.lock").read_text()
     pins = re.findall(r"^([A-Za-z0-9_.-]+)==", lock, re.MULTILINE)
-    for name in ["pandas", "numpy", "scikit-learn", "shap", "waitress", "pyyaml", "jsonschema"]:
+    for name in ["pandas", "numpy", "pyarrow", "scikit-learn", "shap", "waitress", "pyyaml", "jsonschema"]:
         assert name in pins
     assert "--hash=sha256:" in lock
 
