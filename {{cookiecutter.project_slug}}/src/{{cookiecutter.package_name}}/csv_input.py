@@ -14,7 +14,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,7 +22,6 @@ if TYPE_CHECKING:  # the check needs numpy only; reading builds frames
     import pandas as pd
 
 BLOCK_BYTES = 4 * 1024 * 1024  # bounds the check's memory: a few arrays of one block, whatever the file size
-T = TypeVar("T")
 READ_BLOCK_BYTES = 4 * 1024 * 1024  # bounds a read's memory: a few blocks' text and frames
 UTF8_BOM = b"\xef\xbb\xbf"
 NOT_BLANK = re.compile(rb"[^\r\n]")
@@ -276,7 +275,7 @@ def _parse(text: memoryview, quoted: bool, names: list[str], dtype: dict[str, st
     return frame
 
 
-def read_ahead(items: Iterator[T], depth: int = 1) -> Iterator[T]:
+def read_ahead(items: Iterator[Any], depth: int = 1) -> Iterator[Any]:
     """`items`, produced `depth` ahead in a thread: the next block parses while this one is used.
 
     pyarrow and numpy release the GIL, so parsing one block and summarizing or transforming
