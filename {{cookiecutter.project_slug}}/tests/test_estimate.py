@@ -35,6 +35,9 @@ def test_an_overconfident_model_fails_the_calibration_check_and_gets_no_estimate
     assert record["uncalibrated_expected_calibration_error"] > 0.3
     # The map learns that 0.99 means 60%: the mapped probabilities are calibrated, and pass.
     assert record["estimable"] and record["expected_calibration_error"] < 0.05
+    # The estimate goes through the map: it expects what the labels show, not the model's 99%.
+    estimated = cbpe.estimate("binary_classification", predicted, said, record)["metrics"]["accuracy"]
+    assert estimated == pytest.approx(float(np.mean(predicted == truth)), abs=0.03)
     noise = cbpe.calibration_record("binary_classification", truth[:60], predicted[:60], rng.uniform(size=60))
     assert not noise["estimable"] and "above 0.05" in noise["reason"]
     outcome = cbpe.estimate("binary_classification", predicted[:60], said[:60], noise)

@@ -234,11 +234,9 @@ def write_quality_baseline(directory: Path, model: TrainedModel, validation: pd.
     outcomes, proba = validation_outcomes(model, validation)
     values = metric_values(outcomes)
     constraints = derive_constraints(outcomes.problem_type, values, tolerance)
-    if proba is None:
-        calibration = calibration_record(outcomes.problem_type, outcomes.truth, outcomes.predicted, outcomes.predicted)
-    else:
-        confidence = proba[:, 1] if outcomes.score is not None else proba.max(axis=1)
-        calibration = calibration_record(outcomes.problem_type, outcomes.truth, outcomes.predicted, confidence)
+    # The probability calibrated: the positive class's (binary), the predicted class's (multiclass).
+    confidence = None if proba is None else outcomes.score if outcomes.score is not None else proba.max(axis=1)
+    calibration = calibration_record(outcomes.problem_type, outcomes.truth, outcomes.predicted, confidence)
     (directory / QUALITY_CONSTRAINTS_FILE).write_text(json.dumps(constraints, indent=2) + "\n", "utf-8")
     (directory / CALIBRATION_FILE).write_text(json.dumps(calibration) + "\n", "utf-8")
     return {"validation": values, "constraints": constraints, "calibration": calibration}

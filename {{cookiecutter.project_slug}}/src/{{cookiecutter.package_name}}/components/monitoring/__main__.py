@@ -188,8 +188,8 @@ def merge() -> None:
     _judge(merge_all(parts), columns, statistics, constraints)
 
 
-def _model_files(names: list[str]) -> dict[str, Path]:
-    """Files from the training job's model.tar.gz (the 'model' input), unpacked into a temporary folder."""
+def _model_texts(names: list[str]) -> dict[str, str]:
+    """The text of small files in the training job's model.tar.gz (the 'model' input)."""
     import tempfile
 
     from ...container import safe_extract
@@ -197,19 +197,21 @@ def _model_files(names: list[str]) -> dict[str, Path]:
     archive = processing_input("model") / "model.tar.gz"
     if not archive.is_file():
         raise ComponentError(f"{archive} not found: the 'model' input must hold the training job's model.tar.gz.")
-    folder = Path(tempfile.mkdtemp(prefix="model-"))
-    missing = []
-    for name in names:
-        try:
-            safe_extract(archive, folder, names=[name])
-        except KeyError:  # not in the archive
-            missing.append(name)
+    texts, missing = {}, []
+    with tempfile.TemporaryDirectory(prefix="model-") as folder:
+        for name in names:
+            try:
+                safe_extract(archive, Path(folder), names=[name])
+            except KeyError:  # not in the archive
+                missing.append(name)
+            else:
+                texts[name] = (Path(folder) / name).read_text("utf-8")
     if missing:
         raise ComponentError(
             f"{archive} has no {', '.join(missing)}: it comes from a training run older than model-quality "
             "monitoring. Retrain to get an estimate."
         )
-    return {name: folder / name for name in names}
+    return texts
 
 
 def estimate() -> None:
@@ -222,9 +224,9 @@ def estimate() -> None:
     from ...data_schema import DataSchema
     from .estimate import estimate as cbpe
 
-    files = _model_files(["schema.json", "calibration.json"])
-    schema = DataSchema.load(files["schema.json"])
-    calibration = json.loads(files["calibration.json"].read_text("utf-8"))
+    texts = _model_texts(["schema.json", "calibration.json"])
+    schema = DataSchema.from_dict(json.loads(texts["schema.json"]))
+    calibration = json.loads(texts["calibration.json"])
     classes = schema.classes or []
     labels, probabilities = [], []
     predictions = processing_input("predictions")

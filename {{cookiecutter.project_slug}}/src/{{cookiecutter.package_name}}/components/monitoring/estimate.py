@@ -52,11 +52,13 @@ def calibrate(mapping: dict[str, list[float]], confidence: np.ndarray) -> np.nda
     return np.interp(confidence, mapping["x"], mapping["y"])
 
 
-def calibration_record(problem_type: str, truth: np.ndarray, predicted: np.ndarray, probability: np.ndarray) -> dict:
+def calibration_record(
+    problem_type: str, truth: np.ndarray, predicted: np.ndarray, probability: np.ndarray | None
+) -> dict:
     """What training records on its validation rows: the calibration map, and whether it holds.
 
     Binary: class indices and the positive class's probability; multiclass: class indices and
-    the predicted class's probability. The check cross-fits: a map fitted on one half of the
+    the predicted class's probability; regression, no probability. The check cross-fits: a map fitted on one half of the
     rows calibrates the other half, and the expected calibration error of both halves, so
     calibrated, must be at most CALIBRATION_TOLERANCE.
     """

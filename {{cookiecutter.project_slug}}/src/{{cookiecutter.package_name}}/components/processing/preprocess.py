@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from ...csv_output import NEEDS_QUOTING
 from ...data_schema import DataSchema, ProblemType, category_labels, class_label, finite_numbers, learn_schema
 
 
@@ -170,7 +171,9 @@ def to_training_matrix(data: pd.DataFrame, schema: DataSchema) -> pd.DataFrame:
     return pd.concat([encode_target(data[schema.target], schema).rename(schema.target), features], axis=1)
 
 
-UNSAFE_IN_IDS = frozenset(',"\r\n')
+def _unquoted(text: str) -> str:
+    """`text` with each character the CSV writer would quote replaced by `_`."""
+    return "".join("_" if ch in NEEDS_QUOTING else ch for ch in text)
 
 
 def inference_ids(
@@ -195,7 +198,7 @@ def inference_ids(
                 f"Row {row} of {source} has no value in id column(s) {id_columns}; every row needs its id."
             )
         ids = parts.iloc[:, 0] if len(id_columns) == 1 else parts.agg("|".join, axis=1)
-        unsafe = ids.map(lambda v: bool(UNSAFE_IN_IDS & set(v)))
+        unsafe = ids.map(lambda v: bool(NEEDS_QUOTING & set(v)))
         if unsafe.any():
             row = first_row + int(np.flatnonzero(unsafe.to_numpy())[0])
             raise ValueError(
@@ -203,7 +206,5 @@ def inference_ids(
                 "ids are written unquoted into the predictions, so they must not."
             )
         return ids.astype(object).reset_index(drop=True)
-    safe_source = "".join("_" if ch in UNSAFE_IN_IDS else ch for ch in source)
-    safe_prefix = "".join("_" if ch in UNSAFE_IN_IDS else ch for ch in prefix)
-    rows = np.arange(first_row, first_row + len(data))
-    return pd.Series([f"{safe_prefix}:{safe_source}:{row}" for row in rows.tolist()], dtype=object)
+    stem = f"{_unquoted(prefix)}:{_unquoted(source)}"
+    return pd.Series([f"{stem}:{row}" for row in range(first_row, first_row + len(data))], dtype=object)
