@@ -205,6 +205,48 @@ def test_the_chi_square_p_value_is_scipys(baseline, production):
     assert chi2_p_value(np.asarray(baseline, float), np.asarray(production, float)) == pytest.approx(expected, rel=1e-9)
 
 
+def test_the_kolmogorov_tail_is_scipys():
+    from scipy import special
+
+    from {{ cookiecutter.package_name }}.components.monitoring.drift import (
+        kolmogorov_sf,
+    )
+
+    for y in [*np.linspace(0.02, 6.0, 300), 0.999999, 1.0, 1.000001, 8.0]:
+        assert kolmogorov_sf(float(y)) == pytest.approx(float(special.kolmogorov(y)), rel=1e-9, abs=1e-300)
+    assert kolmogorov_sf(0.0) == 1.0
+
+
+@pytest.mark.parametrize("dof", [1, 2, 3, 7, 49, 500])
+def test_the_chi_square_tail_is_scipys(dof):
+    from scipy import special
+
+    from {{ cookiecutter.package_name }}.components.monitoring.drift import (
+        chi2_sf,
+    )
+
+    for statistic in [1e-6, *np.linspace(0.01, 4.0 * dof + 60.0, 200), 2000.0]:
+        expected = float(special.chdtrc(dof, statistic))
+        assert chi2_sf(float(statistic), dof) == pytest.approx(expected, rel=1e-9, abs=1e-300)
+    assert chi2_sf(0.0, dof) == 1.0
+
+
+@pytest.mark.parametrize("n_edges", [1, 2, 3, 51])
+def test_bucket_counts_are_a_binary_search_per_value(n_edges):
+    from {{ cookiecutter.package_name }}.components.monitoring.summary import (
+        bucket_counts,
+    )
+
+    rng = np.random.default_rng(n_edges)
+    edges = sorted(rng.choice(np.arange(-40.0, 40.0), size=n_edges, replace=False).tolist())
+    values = np.concatenate([rng.integers(-50, 50, 5000).astype(float), np.asarray(edges)])  # ties on every edge
+    n_buckets = max(len(edges) - 1, 1)
+    index = np.searchsorted(np.asarray(edges[1:-1]), values, side="right")
+    expected = np.bincount(index, minlength=n_buckets)[:n_buckets]
+    assert bucket_counts(values, edges).tolist() == expected.tolist()
+    assert bucket_counts(values[:0], edges).tolist() == [0] * n_buckets
+
+
 @pytest.mark.parametrize(("missing_b", "missing_p"), [(10, 30), (30, 10), (0, 5), (50, 50)])
 def test_the_missing_rate_p_value_is_the_normal_tail(missing_b, missing_p):
     from scipy import stats
