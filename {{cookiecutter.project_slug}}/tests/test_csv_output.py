@@ -30,6 +30,7 @@ FRAMES = {
     "nullable ints": (pd.DataFrame({"n": pd.array([1, None], dtype="Int64")}), False),
     "categories": (pd.DataFrame({"c": pd.Categorical(["a", "b"])}), False),
     "no rows": (pd.DataFrame({"a": pd.Series([], dtype="float64")}), True),
+    "one column, missing": (pd.DataFrame({"a": [0.0, np.nan]}), False),  # pandas writes "" for an empty row
 }
 
 

@@ -37,6 +37,8 @@ def _prepare(frame: pd.DataFrame, float_format: str) -> tuple[str, list[list]] |
         if isinstance(dtype, np.dtype) and dtype.kind == "f":
             values = column.tolist()
             if column.isna().any():  # pandas writes a missing value as an empty field
+                if len(frame.columns) == 1:
+                    return None  # ...but quotes it ("") when it is the whole row, so the line is not blank
                 fields.append("%s")
                 values = ["" if v != v else float_format % v for v in values]
             else:
