@@ -45,3 +45,18 @@ def test_config_file_is_read_from_project_config_env(tmp_path, monkeypatch, conf
     path.write_text(yaml.safe_dump(changed))
     monkeypatch.setenv("PROJECT_CONFIG", str(path))
     assert load_config()["monitoring"]["significance_level"] == 0.05
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"start_offset": "-PT0H", "end_offset": "-P1D"}, "must come before end_offset"),
+        ({"start_offset": "-P30D", "retention_days": 30}, "must be longer than the window's start"),
+        ({"start_offset": "last week"}, r"quality\.start_offset"),
+    ],
+)
+def test_the_model_quality_window_is_checked(config, changes, message):
+    broken = copy.deepcopy(config)
+    broken["quality"].update(changes)
+    with pytest.raises(ConfigError, match=message):
+        validate_config(broken)

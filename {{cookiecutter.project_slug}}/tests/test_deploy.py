@@ -50,7 +50,7 @@ def test_upsert_creates_then_updates_both_pipelines_and_records_arns(aws, config
     store, sagemaker = aws
     pin_images(store, config)
     arns = upsert(config, "dev", client=sagemaker, store=store)
-    assert set(arns) == {"training", "inference"}
+    assert set(arns) == {"training", "inference", "quality"}
     assert store.get(f"{prefix(config, 'dev')}/pipelines/training").value == arns["training"]
     described = sagemaker.describe_pipeline(PipelineName=arns["training"].rsplit("/", 1)[-1])
     parameters = {p["Name"]: p.get("DefaultValue") for p in json.loads(described["PipelineDefinition"])["Parameters"]}
@@ -59,6 +59,18 @@ def test_upsert_creates_then_updates_both_pipelines_and_records_arns(aws, config
     assert upsert(config, "dev", client=sagemaker, store=store) == arns
     described = sagemaker.describe_pipeline(PipelineName=arns["inference"].rsplit("/", 1)[-1])
     assert "b" * 64 in described["PipelineDefinition"]
+
+
+def test_deploy_seeds_the_model_quality_prefixes_with_empty_markers(aws, config):
+    from {{ cookiecutter.package_name }}.pipelines.deploy import seed_quality_prefixes
+    from {{ cookiecutter.package_name }}.pipelines.layout import bucket
+
+    s3 = boto3.client("s3", region_name=config["aws"]["region"])
+    name = bucket(config, "dev")
+    s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": config["aws"]["region"]})
+    assert seed_quality_prefixes(config, "dev", s3) == [f"s3://{name}/predictions/.keep", f"s3://{name}/labels/.keep"]
+    for key in ("predictions/.keep", "labels/.keep"):
+        assert s3.get_object(Bucket=name, Key=key)["ContentLength"] == 0
 
 
 def test_upsert_refuses_missing_images(aws, config):

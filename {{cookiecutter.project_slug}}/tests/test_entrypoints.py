@@ -464,3 +464,103 @@ def test_monitoring_estimate_of_a_model_without_calibration_says_to_retrain(chai
     assert completed.returncode == 1
     assert "no calibration.json" in (root / "output" / "failure").read_text()
     assert not (root / "processing" / "output" / "estimate" / "estimate.json").exists()
+
+
+def test_monitoring_quality_joins_the_labels_and_judges_them_against_trainings_constraints(
+    chain, tmp_path, config, problem_type, target
+):
+    from {{ cookiecutter.package_name }}.components.monitoring import quality as q
+
+    workdir, _, _, result = chain
+    estimate = tmp_path / "estimate"
+    stage_input(Path(result["predictions"]), estimate / "processing" / "input" / "predictions")
+    stage_input(workdir / "model.tar.gz", estimate / "processing" / "input" / "model")
+    scored_at = {"SCORED_AT": "2026-06-01T06:00:00Z", "RUN_ID": "run-1"}
+    run_component("monitoring", "estimate", estimate, environment=scored_at)
+    kept = estimate / "processing" / "output" / "scored"
+    run = json.loads((kept / "run.json").read_text())
+    assert run["run_id"] == "run-1" and run["scored_at"] == "2026-06-01T06:00:00+00:00" and run["rows"] == 300
+    predictions = pd.read_csv(kept / "predictions.csv", dtype="string", keep_default_na=False)
+    kind = "regression" if problem_type == "regression" else "classification"
+    assert list(predictions.columns) == q.PREDICTION_COLUMNS[kind]
+
+    # The batch's truth, sent as a team would: by inference id, 3 hours after scoring; one id never scored.
+    truth = generate(300, target_column=target, problem_type=problem_type, seed=4)[target].astype(str)
+    job = tmp_path / "quality"
+    labels = job / "processing" / "input" / "labels" / "2026" / "06" / "01" / "09"
+    labels.mkdir(parents=True)
+    sent = pd.DataFrame({"inference_id": predictions["inference_id"], target: truth.to_numpy()})
+    pd.concat([sent, pd.DataFrame({"inference_id": ["never-scored"], target: [truth.iloc[0]]})]).to_csv(
+        labels / "labels.csv", index=False
+    )
+    stage_input(kept, job / "processing" / "input" / "predictions" / "run-1")
+    stage_input(workdir / "model.tar.gz", job / "processing" / "input" / "model")
+    window = {"QUALITY_START_OFFSET": "-P7D", "QUALITY_END_OFFSET": "-PT0H", "QUALITY_MIN_LABELLED_ROWS": "100"}
+    run_component("monitoring", "quality", job, environment=window | {"EVALUATION_TIME": "2026-06-02T00:00:00Z"})
+    out = job / "processing" / "output" / "quality"
+    statistics = json.loads((out / "statistics.json").read_text())
+    summary = json.loads((out / "quality.json").read_text())
+    constraints = json.loads((workdir / "jobs" / "algorithm-train" / "model" / "quality_constraints.json").read_text())
+
+    schema = json.loads((workdir / "jobs" / "algorithm-train" / "model" / "schema.json").read_text())
+    joined = predictions.assign(**{target: truth.to_numpy()})
+    if problem_type == "regression":
+        expected = q.Outcomes(
+            problem_type, truth.astype(float).to_numpy(), predictions["prediction"].astype(float).to_numpy()
+        )
+    else:
+        index = {c: i for i, c in enumerate(schema["classes"])}
+        score = joined["probability"].astype(float).to_numpy() if problem_type == "binary_classification" else None
+        expected = q.Outcomes(
+            problem_type, truth.map(index).to_numpy(), joined["label"].map(index).to_numpy(), score, schema["classes"]
+        )
+    section = statistics[f"{problem_type}_metrics"]
+    for name, value in q.metric_values(expected).items():
+        assert section[name]["value"] == pytest.approx(value), name
+    assert statistics["dataset"]["item_count"] == 300
+    violations = json.loads((out / "constraint_violations.json").read_text())
+    assert violations == {"violations": q.check_constraints(statistics, constraints)}
+    assert summary["judged"] is True and summary["labelled_rows"] == 300 and summary["coverage"] == 1.0
+    assert summary["violated"] is bool(violations["violations"])
+    assert summary["join"]["labels_for_unknown_ids"] == 1
+    assert summary["join"]["label_delay_hours"]["median"] == 3.0
+    (judged_run,) = summary["runs"]
+    assert judged_run["run_id"] == "run-1" and judged_run["labelled"] == 300
+    html = (out / "report.html").read_text()
+    for part in (["Residuals"] if problem_type == "regression" else ["Confusion matrix"]) + ["Over time"]:
+        assert part in html, part
+    if problem_type == "binary_classification":
+        assert "Calibration" in html
+
+    # Judged before the labels landed: nothing labelled, nothing judged, nothing violated.
+    early = tmp_path / "early"
+    shutil.copytree(job / "processing" / "input", early / "processing" / "input")
+    run_component("monitoring", "quality", early, environment=window | {"EVALUATION_TIME": "2026-06-01T08:00:00Z"})
+    summary = json.loads((early / "processing" / "output" / "quality" / "quality.json").read_text())
+    assert summary["status"] == "insufficient labels" and summary["labelled_rows"] == 0
+    assert summary["violated"] is False and summary["violations"] == []
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("QUALITY_START_OFFSET", "yesterday", "is not an offset like -P1D"),
+        ("QUALITY_END_OFFSET", "-P30D", "must be earlier"),
+        ("QUALITY_MIN_LABELLED_ROWS", "0", "at least 1"),
+    ],
+)
+def test_monitoring_quality_refuses_a_bad_window_with_what_to_write(chain, tmp_path, variable, value, message):
+    workdir, _, _, _ = chain
+    root = tmp_path / "job"
+    for name in ("predictions", "labels"):
+        (root / "processing" / "input" / name).mkdir(parents=True)
+    stage_input(workdir / "model.tar.gz", root / "processing" / "input" / "model")
+    completed = subprocess.run(
+        [*entrypoint("monitoring"), "quality"],
+        env=subprocess_env(root, **{variable: value}),
+        capture_output=True,
+        text=True,
+    )
+    assert completed.returncode == 1
+    assert message in (root / "output" / "failure").read_text()
+    assert not (root / "processing" / "output" / "quality" / "quality.json").exists()

@@ -39,9 +39,24 @@ def test_an_overconfident_model_fails_the_calibration_check_and_gets_no_estimate
     estimated = cbpe.estimate("binary_classification", predicted, said, record)["metrics"]["accuracy"]
     assert estimated == pytest.approx(float(np.mean(predicted == truth)), abs=0.03)
     noise = cbpe.calibration_record("binary_classification", truth[:60], predicted[:60], rng.uniform(size=60))
-    assert not noise["estimable"] and "above 0.05" in noise["reason"]
+    assert not noise["estimable"] and "too few validation rows (60)" in noise["reason"]
     outcome = cbpe.estimate("binary_classification", predicted[:60], said[:60], noise)
     assert outcome["estimated"] is False and outcome["metrics"] == {} and "map" not in outcome["calibration"]
+
+
+def test_the_check_is_on_the_excess_over_the_noise_floor_of_that_many_rows():
+    rng = np.random.default_rng(2)
+    said = rng.uniform(0.05, 0.95, 600)
+    truth = (rng.uniform(size=600) < said).astype(int)  # calibrated by construction
+    predicted = (said > 0.5).astype(int)
+    record = cbpe.calibration_record("binary_classification", truth, predicted, said)
+    assert record["noise_floor"] > 0.02  # 600 rows in 10 bins: chance alone shows an error
+    assert record["excess_calibration_error"] == pytest.approx(
+        max(record["expected_calibration_error"] - record["noise_floor"], 0.0)
+    )
+    assert record["estimable"], record["reason"]
+    skewed = np.clip(said + 0.25, 0, 1)  # 25 points too sure everywhere: the map fixes it
+    assert cbpe.calibration_record("binary_classification", truth, predicted, skewed)["estimable"]
 
 
 def test_regression_says_plainly_that_nothing_is_estimated():

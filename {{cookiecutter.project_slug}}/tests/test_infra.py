@@ -135,9 +135,24 @@ def cicd_slug(cicd):
 
 
 def test_schedule_starts_the_launcher_with_the_configured_expression(environment, config):
-    (schedule,) = resources(environment, "AWS::Scheduler::Schedule").values()
+    schedules = resources(environment, "AWS::Scheduler::Schedule")
+    schedule = schedules["InferenceSchedule"]
     assert schedule["ScheduleExpression"] == config["inference"]["schedule"]
     assert schedule["Target"]["Arn"] == {"Fn::GetAtt": "LauncherFunction.Arn"}
+    quality = schedules["QualitySchedule"]
+    assert quality["ScheduleExpression"] == config["quality"]["schedule"]
+    assert quality["Target"]["Arn"] == {"Fn::GetAtt": "LauncherFunction.Arn"}
+    assert '"quality_pipeline": "customer-churn-${Environment}-quality"' in quality["Target"]["Input"]["Fn::Sub"][0]
+
+
+def test_kept_predictions_and_labels_expire_as_configured(environment, config):
+    rules = {
+        r["Id"]: r for r in environment["Resources"]["DataBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    }
+    for rule, prefix in (("ExpireKeptPredictions", "predictions/"), ("ExpireLabels", "labels/")):
+        assert rules[rule]["Prefix"] == prefix
+        assert rules[rule]["ExpirationInDays"] == config["quality"]["retention_days"]
+        assert rules[rule]["ObjectSizeGreaterThan"] == 0  # the deploy stage's empty marker stays
 
 
 def test_lambda_handlers_exist_and_logs_are_kept(environment, config):
@@ -155,12 +170,12 @@ def test_lambda_handlers_exist_and_logs_are_kept(environment, config):
         assert group["RetentionInDays"] >= 365
 
 
-def test_alarms_watch_both_pipelines(environment, config):
+def test_alarms_watch_every_pipeline(environment, config):
     alarms = resources(environment, "AWS::CloudWatch::Alarm").values()
     watched = {
         d["Value"]["Fn::Sub"].rsplit("-", 1)[1] for a in alarms for d in a["Dimensions"] if d["Name"] == "PipelineName"
     }
-    assert watched == {"training", "inference"}
+    assert watched == {"training", "inference", "quality"}
 
 
 def test_image_parameters_are_seeded(environment):

@@ -38,7 +38,9 @@ def test_register_refuses_a_partial_manifest(lambda_aws):
 def test_alert_only_notifies(lambda_aws):
     _, sent = lambda_aws
     assert alert.handler(drift_event()) == {"retrain_started": False}
-    assert sent == ["Drift in test (dev)"]
+    assert sent == ["Data drift in test (dev)"]
+    alert.handler(drift_event() | {"cause": "model quality"})
+    assert sent[-1] == "Model quality in test (dev)"
 
 
 def test_launcher_starts_inference_with_the_approved_models_uris(lambda_aws):
@@ -62,3 +64,27 @@ def test_launcher_without_a_model_fails_clearly(lambda_aws):
     event = {"manifest_parameter": MANIFEST, "inference_pipeline": "test-dev-inference", "input_data": "s3://b/in/"}
     with pytest.raises(KeyError, match="run the training pipeline first"):
         launcher.handler(event)
+
+
+def test_launcher_starts_model_quality_with_the_approved_model(lambda_aws):
+    services, _ = lambda_aws
+    services.sagemaker.create_pipeline(
+        PipelineName="test-dev-quality",
+        PipelineDefinition=json.dumps({"Version": "2020-12-01", "Steps": []}),
+        RoleArn="arn:aws:iam::123456789012:role/test",
+    )
+    register.handler(register_event("run1"))
+    register.handler(register_event("run2") | {"model": "s3://bucket/model-2.tar.gz"})
+    ModelRegistry(services.store, MANIFEST).promote(1)
+    result = launcher.handler({"manifest_parameter": MANIFEST, "quality_pipeline": "test-dev-quality"})
+    assert result["manifest_version"] == 1
+    (execution,) = services.sagemaker.list_pipeline_executions(PipelineName="test-dev-quality")[
+        "PipelineExecutionSummaries"
+    ]
+    described = services.sagemaker.list_pipeline_parameters_for_execution(
+        PipelineExecutionArn=execution["PipelineExecutionArn"]
+    )["PipelineParameters"]
+    assert {p["Name"]: p["Value"] for p in described} == {
+        "ModelUri": register_event("run1")["model"],
+        "ManifestVersion": "1",
+    }

@@ -232,6 +232,10 @@ def test_cli_json_contract(tmp_path, data, story, target):
     landed = cli("local", "labels", "--data", str(labels), "--json")
     assert set(landed) == {"status", "uri", "rows", "arrived_at"} and landed["rows"] == 2
     assert "/labels/" in landed["uri"] and landed["status"] == "Succeeded"
+    judged = cli("local", "quality", "--json")  # two labels: fewer than a verdict needs
+    keys = {"run_id", "status", "labelled_rows", "coverage", "metrics", "violations", "retrain_triggered"}
+    assert keys <= set(judged) and judged["status"] == "Succeeded"
+    assert judged["labelled_rows"] == 2 and judged["judged"] is False and judged["violations"] == []
     history = cli("registry", "history", "--json")
     assert [v["version"] for v in history] == [1]
     promoted = cli("registry", "promote", "--version", "1", "--json")

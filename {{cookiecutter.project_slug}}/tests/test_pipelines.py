@@ -17,6 +17,7 @@ from {{ cookiecutter.package_name }}.local.expressions import (
     Resolver,
 )
 from {{ cookiecutter.package_name }}.pipelines.definition import (
+    KINDS,
     definition,
 )
 
@@ -66,7 +67,7 @@ BUILDABLE = sorted(
 @pytest.fixture(scope="module", params=BUILDABLE)
 def definitions(request, config):
     changed = variant(config, **VARIANTS[request.param])
-    return changed, {kind: definition(changed, "dev", kind) for kind in ("training", "inference")}
+    return changed, {kind: definition(changed, "dev", kind) for kind in KINDS}
 
 
 def concrete(definition_json):
@@ -105,7 +106,7 @@ def test_every_job_step_is_a_valid_sagemaker_request(definitions):
             report = ParamValidator().validate(request, SAGEMAKER.operation_model(operation).input_shape)
             assert not report.has_errors(), f"{step['Name']}: {report.generate_report()}"
             checked += 1
-    assert checked == 12  # 4 training jobs, 8 inference jobs (Model, Transform, 6 Processing)
+    assert checked == 13  # 4 training jobs, 8 inference jobs (Model, Transform, 6 Processing), 1 model quality
 
 
 def test_training_graph(definitions):
@@ -201,6 +202,64 @@ def test_inference_graph(definitions):
     assert thresholds | {"DriftCompletenessTolerance"} <= parameters
     environment = steps["Monitoring"]["Arguments"]["Environment"]
     assert environment["DRIFT_SIGNIFICANCE_LEVEL"] == {"Get": "Parameters.DriftSignificanceLevel"}
+
+
+def test_every_inference_run_keeps_its_predictions_where_model_quality_reads_them(definitions):
+    config, pipelines = definitions
+    steps = {s["Name"]: s for s in pipelines["inference"]["Steps"]}
+    estimate = steps["PerformanceEstimate"]["Arguments"]
+    outputs = {o["OutputName"]: o["S3Output"]["S3Uri"] for o in estimate["ProcessingOutputConfig"]["Outputs"]}
+    bucket = f"{config['project']['slug']}-dev-{config['aws']['account_id']}"
+    assert outputs["scored"] == {
+        "Std:Join": {"On": "/", "Values": [f"s3://{bucket}/predictions", {"Get": "Execution.PipelineExecutionId"}]}
+    }
+    assert estimate["Environment"] == {
+        "RUN_ID": {"Get": "Execution.PipelineExecutionId"},
+        "SCORED_AT": {"Get": "Execution.StartDateTime"},
+    }
+    quality = {s["Name"]: s for s in pipelines["quality"]["Steps"]}
+    inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in quality["ModelQuality"]["Arguments"]["ProcessingInputs"]}
+    defaults = {p["Name"]: p.get("DefaultValue") for p in pipelines["quality"]["Parameters"]}
+    assert inputs["predictions"] == {"Get": "Parameters.PredictionsData"}
+    assert defaults["PredictionsData"] == f"s3://{bucket}/predictions/"
+    assert defaults["LabelsData"] == f"s3://{bucket}/labels/"
+
+
+def test_quality_graph(definitions):
+    config, pipelines = definitions
+    pipeline = pipelines["quality"]
+    steps = {s["Name"]: s for s in pipeline["Steps"]}
+    assert list(steps) == ["ModelQuality", "QualityCheck"]
+    job = steps["ModelQuality"]["Arguments"]
+    assert job["AppSpecification"]["ContainerArguments"] == ["quality"]
+    assert job["AppSpecification"]["ImageUri"] == {"Get": "Parameters.MonitoringImage"}
+    assert {i["InputName"] for i in job["ProcessingInputs"]} == {"predictions", "labels", "model"}
+    assert job["Environment"] == {
+        "QUALITY_START_OFFSET": {"Get": "Parameters.StartOffset"},
+        "QUALITY_END_OFFSET": {"Get": "Parameters.EndOffset"},
+        "QUALITY_MIN_LABELLED_ROWS": {"Get": "Parameters.MinLabelledRows"},
+        "EVALUATION_TIME": {"Get": "Execution.StartDateTime"},
+    }
+    defaults = {p["Name"]: p.get("DefaultValue") for p in pipeline["Parameters"]}
+    assert defaults["StartOffset"] == config["quality"]["start_offset"]
+    assert defaults["EndOffset"] == config["quality"]["end_offset"]
+    assert defaults["MinLabelledRows"] == str(config["quality"]["min_labelled_rows"])
+    assert steps["ModelQuality"]["PropertyFiles"] == [
+        {"PropertyFileName": "QualityReport", "OutputName": "quality", "FilePath": "quality.json"}
+    ]
+    condition = steps["QualityCheck"]["Arguments"]
+    assert condition["Conditions"][0]["LeftValue"]["Std:JsonGet"]["Path"] == "violated"
+    (acted,) = condition["IfSteps"]
+    action = config["inference"]["drift_action"]
+    assert acted["Name"] == ("RetrainOnQuality" if action == "retrain" else "AlertOnQuality")
+    assert acted["FunctionArn"].endswith(f"-dev-{action}")
+    assert acted["Arguments"]["cause"] == "model quality"
+    # One cooling period for data drift and model quality: the same state parameter.
+    drift_check = next(s for s in pipelines["inference"]["Steps"] if s["Name"] == "DriftCheck")
+    (on_drift,) = drift_check["Arguments"]["IfSteps"]
+    if action == "retrain":
+        assert acted["Arguments"]["state_parameter"] == on_drift["Arguments"]["state_parameter"]
+        assert acted["Arguments"]["training_pipeline"] == on_drift["Arguments"]["training_pipeline"]
 
 
 def test_serve_steps_shard_their_data_and_merges_run_once(definitions):

@@ -148,6 +148,31 @@ def test_violations_name_each_broken_constraint_in_model_monitors_format():
     assert quality.check_constraints(statistics, quality.derive_constraints("binary_classification", {}, 0.1)) == []
 
 
+def test_a_violation_must_hold_for_the_whole_confidence_interval():
+    o = binary_outcomes(n=500)
+    statistics = quality.quality_statistics(o, datetime.now(UTC))
+    auc = statistics["binary_classification_metrics"]["auc"]
+    lower, upper = auc["confidence_interval"]["lower"], auc["confidence_interval"]["upper"]
+    assert lower < auc["value"] < upper
+
+    def rule(threshold):
+        return {
+            "binary_classification_constraints": {
+                "auc": {"threshold": threshold, "comparison_operator": "LessThanThreshold"}
+            }
+        }
+
+    # The value is below the threshold, but the interval reaches above it: sampling noise, no violation.
+    assert quality.check_constraints(statistics, rule((auc["value"] + upper) / 2)) == []
+    (violation,) = quality.check_constraints(statistics, rule(upper + 0.001))
+    assert "95% interval" in violation["description"]
+    # Without an interval (fewer than 200 rows) the value itself decides.
+    small = quality.quality_statistics(binary_outcomes(n=100), datetime.now(UTC))
+    value = small["binary_classification_metrics"]["auc"]["value"]
+    assert quality.check_constraints(small, rule(value + 0.001))
+    assert not quality.check_constraints(small, rule(value - 0.001))
+
+
 NOW = datetime(2026, 3, 10, 12, tzinfo=UTC)
 
 
@@ -173,6 +198,13 @@ def test_late_labels_count_once_they_have_landed_and_give_the_delay():
     assert report["coverage"] == pytest.approx(2 / 3)
     assert report["label_delay_hours"]["max"] == pytest.approx(24.0)
     assert report["label_delay_hours"]["median"] == pytest.approx(12.5)
+
+
+def test_a_label_dated_by_the_hour_of_its_scoring_has_no_negative_delay():
+    predictions = scored(["a"], [0.5])  # scored at 11:30
+    labels = landed(["a"], ["yes"], [1])  # in the 11:00 folder
+    _, report = quality.join_labels(predictions, labels, "churn", window())
+    assert report["label_delay_hours"] == {"median": 0.0, "p90": 0.0, "max": 0.0}
 
 
 def test_a_label_sent_twice_keeps_its_latest_arrival():

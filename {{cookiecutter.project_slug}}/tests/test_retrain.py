@@ -19,7 +19,7 @@ def test_retrain_starts_the_training_pipeline_on_the_manifests_data(lambda_aws):
     assert "test-dev-training/execution/" in result["execution"]
     state = json.loads(services.store.get(STATE).value)
     assert state["execution"] == result["execution"] and state["trigger"] == "inference1"
-    assert any("Drift in test" in s for s in sent)
+    assert any("Data drift in test" in s for s in sent)
 
 
 def test_retrain_respects_the_cooling_period(lambda_aws):
@@ -28,6 +28,19 @@ def test_retrain_respects_the_cooling_period(lambda_aws):
     assert retrain.handler(drift_event(), now=now)["retrain_started"] is True
     assert retrain.handler(drift_event(), now=now + timedelta(hours=23))["retrain_started"] is False
     assert retrain.handler(drift_event(), now=now + timedelta(hours=25))["retrain_started"] is True
+
+
+def test_a_quality_violation_retrains_and_shares_the_cooling_period_with_drift(lambda_aws):
+    _, sent = lambda_aws
+    register.handler(register_event())
+    now = datetime(2026, 11, 24, 12, tzinfo=UTC)
+    quality = drift_event() | {"cause": "model quality", "run_id": "quality1"}
+    assert retrain.handler(quality, now=now)["retrain_started"] is True
+    assert sent[-1].startswith("Model quality in test")
+    # Drift an hour later finds the period the quality retrain started: no second retrain.
+    assert retrain.handler(drift_event(), now=now + timedelta(hours=1)) == {
+        "retrain_started": False, "reason": "cooling down",
+    }  # fmt: skip
 
 
 def test_retrain_that_cannot_start_leaves_the_cooling_period_unused(lambda_aws):

@@ -51,3 +51,16 @@ def test_scales_to_a_million_rows():
     data = generate(1_000_000, seed=2)
     assert len(data) == 1_000_000
     assert data["tenure_months"].notna().all()
+
+
+@pytest.mark.parametrize("problem_type", ["binary_classification", "multiclass_classification", "regression"])
+def test_concept_stages_keep_the_inputs_and_move_the_target(problem_type):
+    base = generate(3000, target_column="y", problem_type=problem_type, seed=5)
+    moved = generate(3000, target_column="y", problem_type=problem_type, seed=5, concept_stage=3)
+    pd.testing.assert_frame_equal(base.drop(columns=["y"]), moved.drop(columns=["y"]))
+    if problem_type == "regression":
+        assert np.corrcoef(base["y"], moved["y"])[0, 1] < 0.9
+    else:
+        assert (base["y"] != moved["y"]).mean() > 0.2
+    with pytest.raises(ValueError, match=r"concept_stage must be in 0\.\.3"):
+        generate(10, concept_stage=4)

@@ -12,8 +12,9 @@ from rich.console import Console
 
 from .config import ConfigError, load_config
 from .images import COMPONENTS, ImageError
+from .pipelines.definition import KINDS
 from .registry.store import ParameterNotFound
-from .sample_data import DRIFT_STAGES, generate
+from .sample_data import CONCEPT_STAGES, DRIFT_STAGES, generate
 
 console = Console(stderr=True)
 CONTAINERS_HELP = "run each job in its component's image (build them with `make images`) instead of this venv"
@@ -45,6 +46,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         problem_type=data["problem_type"],
         seed=args.seed,
         drift_stage=args.stage,
+        concept_stage=args.concept_stage,
     )
     if args.without_target:
         frame = frame.drop(columns=[data["target_column"]])
@@ -99,6 +101,29 @@ def cmd_local_labels(args: argparse.Namespace) -> int:
 
     summary = land_labels(args.data, load_config(), args.env, _workspace(args))
     return _emit(args, summary, f"{summary['rows']} label(s) landed at {summary['uri']}")
+
+
+def cmd_local_quality(args: argparse.Namespace) -> int:
+    from .local.runs import local_quality
+
+    given = {"StartOffset": args.start_offset, "EndOffset": args.end_offset, "MinLabelledRows": args.min_labelled_rows}
+    overrides = {name: value for name, value in given.items() if value is not None}
+    summary = local_quality(load_config(), args.env, _workspace(args), console.print, overrides)
+    if summary["status"] == "Succeeded":
+        metrics = ", ".join(f"{k} {v:.3f}" for k, v in summary["metrics"].items()) or "no metrics"
+        verdict = (
+            "[red]violated[/]: " + ", ".join(summary["violations"])
+            if summary["violations"]
+            else ("ok" if summary["judged"] else f"not judged ({summary['verdict']})")
+        )
+        human = (
+            f"model quality over {summary['labelled_rows']} labelled rows ({summary['coverage']:.0%} of the window's "
+            f"predictions): {metrics}; {verdict}{'; retraining triggered' if summary['retrain_triggered'] else ''}\n"
+            f"report: {summary['report']}"
+        )
+    else:
+        human = f"[red]model quality failed[/]: {summary.get('failure')}"
+    return _emit(args, summary, human)
 
 
 def cmd_local_demo(args: argparse.Namespace) -> int:
@@ -164,12 +189,14 @@ def cmd_images_promote(args: argparse.Namespace) -> int:
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    """Publish the Lambda handlers, then upsert both pipelines with the pinned images."""
-    from .pipelines.deploy import publish_lambdas, upsert
+    """Publish the Lambda handlers, then upsert every pipeline with the pinned images."""
+    from .pipelines.deploy import publish_lambdas, seed_quality_prefixes, upsert
 
     config = load_config()
     for function, sha in publish_lambdas(config, args.env).items():
         console.print(f"lambda {function}: {sha}")
+    for marker in seed_quality_prefixes(config, args.env):
+        console.print(f"marker {marker}")
     arns = upsert(config, args.env)
     for kind, arn in arns.items():
         console.print(f"pipeline {kind}: {arn}")
@@ -232,6 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
     sample = commands.add_parser("sample", help="write sample data (training table or a drifted batch)")
     sample.add_argument("--rows", type=int, default=5000)
     sample.add_argument("--stage", type=int, default=0, choices=list(DRIFT_STAGES), help="drift stage, 0 = none")
+    sample.add_argument(
+        "--concept-stage", type=int, default=0, choices=list(CONCEPT_STAGES),
+        help="concept-drift stage: the inputs stay, the relation to the target changes (0 = none)",
+    )  # fmt: skip
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--without-target", action="store_true", help="drop the target column (production data)")
     sample.add_argument("--out", type=Path, required=True)
@@ -261,6 +292,11 @@ def build_parser() -> argparse.ArgumentParser:
     labels = with_env(local.add_parser("labels", help="land a ground-truth CSV (inference_id,<target>)"))
     labels.add_argument("--data", type=Path, required=True, help="a CSV of inference_id and the true target")
     labels.set_defaults(func=cmd_local_labels)
+    quality = with_env(local.add_parser("quality", help="run the model-quality pipeline on the landed labels"))
+    quality.add_argument("--start-offset", help="window start, e.g. -P7D (default: config quality.start_offset)")
+    quality.add_argument("--end-offset", help="window end, e.g. -PT0H (default: config quality.end_offset)")
+    quality.add_argument("--min-labelled-rows", help="labelled rows a verdict needs (default: config)")
+    quality.set_defaults(func=cmd_local_quality)
     demo = with_env(local.add_parser("demo", help="train on the sample, then infer on every drift stage"))
     demo.add_argument("--rows", type=int, default=5000, help="training rows")
     demo.add_argument("--production-rows", type=int, default=1000, help="rows per drift stage")
@@ -269,9 +305,9 @@ def build_parser() -> argparse.ArgumentParser:
     pipelines = commands.add_parser("pipelines", help="pipeline definitions and deployment")
     pipeline_actions = pipelines.add_subparsers(dest="action", required=True)
     definition = with_env(pipeline_actions.add_parser("definition", help="print a definition (offline)"), False)
-    definition.add_argument("kind", choices=["training", "inference"])
+    definition.add_argument("kind", choices=list(KINDS))
     definition.set_defaults(func=cmd_pipelines_definition)
-    upsert = with_env(pipeline_actions.add_parser("upsert", help="create or update both pipelines on AWS"))
+    upsert = with_env(pipeline_actions.add_parser("upsert", help="create or update every pipeline on AWS"))
     upsert.set_defaults(func=cmd_pipelines_upsert)
 
     images = commands.add_parser("images", help="component images (CI)").add_subparsers(dest="action", required=True)
@@ -287,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     promote_images.add_argument("--from", dest="source", required=True, help="environment to copy from")
     promote_images.set_defaults(func=cmd_images_promote)
 
-    deploy = with_env(commands.add_parser("deploy", help="publish the Lambdas and upsert both pipelines (CI)"))
+    deploy = with_env(commands.add_parser("deploy", help="publish the Lambdas and upsert every pipeline (CI)"))
     deploy.set_defaults(func=cmd_deploy)
 
     registry = commands.add_parser("registry", help="model manifest versions in Parameter Store")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+from datetime import timedelta
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -43,7 +45,29 @@ def validate_config(config: Any, source: str = "config/project.yaml") -> dict[st
             where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
             lines.append(f"  - {where}: {error.message}")
         raise ConfigError(f"{source} is invalid:\n" + "\n".join(lines))
+    quality = config["quality"]
+    start, end = parse_offset(quality["start_offset"]), parse_offset(quality["end_offset"])
+    problems = []
+    if start >= end:
+        problems.append(f"quality.start_offset {quality['start_offset']!r} must come before end_offset.")
+    if timedelta(days=quality["retention_days"]) <= -start:
+        problems.append(
+            f"quality.retention_days {quality['retention_days']} must be longer than the window's start "
+            f"({quality['start_offset']}), or the oldest predictions it judges would have expired."
+        )
+    if problems:
+        raise ConfigError(f"{source} is invalid:\n" + "\n".join(f"  - {p}" for p in problems))
     return config
+
+
+def parse_offset(text: str) -> timedelta:
+    """An ISO 8601 duration offset such as `-P1D`, `-PT6H` or `-P1DT12H` (days, hours, minutes)."""
+    match = re.fullmatch(r"(-)?P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?)?", text.strip())
+    if not match or text.strip().lstrip("-") in {"P", "PT"}:
+        raise ValueError(f"{text!r} is not an offset like -P1D, -PT6H or -P1DT12H")
+    sign = -1 if match.group(1) else 1
+    days, hours, minutes = (int(g or 0) for g in match.groups()[1:])
+    return sign * timedelta(days=days, hours=hours, minutes=minutes)
 
 
 def load_config(path: str | Path | None = None) -> dict[str, Any]:

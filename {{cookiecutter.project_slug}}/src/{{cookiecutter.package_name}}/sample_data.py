@@ -1,8 +1,11 @@
 """A deterministic, churn-like sample table, with production batches at growing drift stages.
 
-Stage 0 is an undrifted fresh sample. Stages 1-5 shift numeric means, bring in a payment
-method training never saw, and add missing values, more at each stage. The generator is
-vectorised, so millions of rows take seconds.
+Stage 0 is an undrifted fresh sample. Data-drift stages 1-5 shift numeric means, bring in a
+payment method training never saw, and add missing values, more at each stage; the relation
+from inputs to target stays (covariate shift), so a model's quality holds. Concept-drift
+stages 1-3 do the opposite: the inputs are drawn exactly as at their data-drift stage, and the
+relation to the target moves further from the one training saw at each stage, so quality
+drops with no data drift at all. The generator is vectorised, so millions of rows take seconds.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ if TYPE_CHECKING:  # imported where a frame is built: the command line starts wi
     import pandas as pd
 
 DRIFT_STAGES = range(0, 6)
+CONCEPT_STAGES = range(0, 4)
 
 
 def _choice(rng: np.random.Generator, values: list[str], weights: list[float], n: int) -> np.ndarray:
@@ -35,10 +39,13 @@ def generate(
     problem_type: str = "binary_classification",
     seed: int = 0,
     drift_stage: int = 0,
+    concept_stage: int = 0,
 ) -> pd.DataFrame:
     """Rows of customers; the target depends on the features through a known risk score."""
     if drift_stage not in DRIFT_STAGES:
         raise ValueError(f"drift_stage must be in 0..5, got {drift_stage}")
+    if concept_stage not in CONCEPT_STAGES:
+        raise ValueError(f"concept_stage must be in 0..3, got {concept_stage}")
     if n_rows < 1:
         raise ValueError("n_rows must be at least 1")
     rng = np.random.default_rng([seed, drift_stage])
@@ -74,13 +81,28 @@ def generate(
         + 0.35 * (payment == "electronic-check")
         - 0.01 * (age - 45)
     )
+    # Concept drift: the risk score moves towards another one (the same inputs, other effects).
+    moved = concept_stage / (len(CONCEPT_STAGES) - 1)
+    if moved:
+        other = (
+            -0.6
+            - 0.9 * (contract == "month-to-month")
+            + 0.8 * (contract == "two-year")
+            + 0.035 * (tenure - 20)
+            - 0.35 * (support_calls - 1.5)
+            + 0.6 * (internet == "dsl")
+            + 0.03 * (age - 45)
+        )
+        score = (1 - moved) * score + moved * other
     noise = rng.logistic(0, 1, n_rows)
     if problem_type == "binary_classification":
         target = np.where(score + noise > 0, "yes", "no")
     elif problem_type == "multiclass_classification":
         target = np.select([score + noise < -1.0, score + noise < 1.0], ["low", "medium"], "high")
     else:
-        target = (monthly * (1 + 0.1 * support_calls) + 25 * (internet == "fiber") + rng.normal(0, 5, n_rows)).round(2)
+        value = monthly * (1 + 0.1 * support_calls) + 25 * (internet == "fiber")
+        other = monthly * (1.3 - 0.1 * support_calls) + 25 * (internet == "dsl") + 0.5 * (age - 45)
+        target = ((1 - moved) * value + moved * other + rng.normal(0, 5, n_rows)).round(2)
 
     import pandas as pd
 

@@ -1,4 +1,4 @@
-"""Alert: tell people that batch inference found drift."""
+"""Alert: tell people that a pipeline found data drift or a drop in model quality."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from .services import current
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    cause = event.get("cause", "data drift")
     current().notify(
-        f"Drift in {event['project']} ({event['environment']})",
-        f"Batch inference run {event['run_id']} (model version {event['manifest_version']}) found drift; "
-        f"report: {event['drift_report']}",
+        f"{cause.capitalize()} in {event['project']} ({event['environment']})",
+        f"Run {event['run_id']} (model version {event['manifest_version']}) found {cause}; report: {event['report']}",
     )
     return {"retrain_started": False}

@@ -1,7 +1,8 @@
-"""Launcher: EventBridge Scheduler's target. Starts batch inference with the approved model.
+"""Launcher: EventBridge Scheduler's target. Starts batch inference or model quality with the approved model.
 
 EventBridge cannot pass pipeline parameters by itself; this handler reads the approved (or
-latest) manifest and passes its URIs to the inference pipeline.
+latest) manifest and passes its URIs to the pipeline the event names: `inference_pipeline`
+(with `input_data`) or `quality_pipeline`.
 """
 
 from __future__ import annotations
@@ -14,20 +15,24 @@ from .services import current
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    """Start the inference pipeline on `input_data` with the model the registry serves."""
+    """Start the pipeline the event names with the model the registry serves."""
     services = current()
     registered = ModelRegistry(services.store, event["manifest_parameter"]).for_inference()
     artifacts = registered.manifest["artifacts"]
-    parameters = {
-        "InputData": event["input_data"],
-        "ModelUri": artifacts["model"],
-        "PreprocessingUri": artifacts["preprocessing"],
-        "BaselineUri": artifacts["baseline"],
-        "ManifestVersion": str(registered.version),
-    }
+    if "quality_pipeline" in event:
+        pipeline, parameters = event["quality_pipeline"], {"ModelUri": artifacts["model"]}
+    else:
+        pipeline = event["inference_pipeline"]
+        parameters = {
+            "InputData": event["input_data"],
+            "ModelUri": artifacts["model"],
+            "PreprocessingUri": artifacts["preprocessing"],
+            "BaselineUri": artifacts["baseline"],
+        }
+    parameters["ManifestVersion"] = str(registered.version)
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     response = services.sagemaker.start_pipeline_execution(
-        PipelineName=event["inference_pipeline"],
+        PipelineName=pipeline,
         PipelineExecutionDisplayName=f"scheduled-{stamp}",
         PipelineParameters=[{"Name": k, "Value": v} for k, v in parameters.items()],
     )

@@ -1,4 +1,4 @@
-"""Retrain: start the training pipeline on drift, at most once per cooling period."""
+"""Retrain: start the training pipeline on drift or a quality drop, at most once per cooling period."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ def handler(event: dict[str, Any], context: Any = None, now: datetime | None = N
     """Start a retrain unless one started less than `cooldown_hours` ago; always alert."""
     services = current()
     now = now or datetime.now(UTC)
-    subject = f"Drift in {event['project']} ({event['environment']})"
+    subject = f"{event.get('cause', 'data drift').capitalize()} in {event['project']} ({event['environment']})"
     try:
         last = json.loads(services.store.get(event["state_parameter"]).value)
         last_started = datetime.fromisoformat(last["started_at"])

@@ -190,3 +190,64 @@ def land_labels(
         "rows": len(frame),
         "arrived_at": arrived.isoformat(),
     }
+
+
+def local_quality(
+    config: dict[str, Any],
+    env: str,
+    workspace: Workspace,
+    progress: Callable[[str], None] = print,
+    parameters: dict[str, str] | None = None,
+    containers: bool = False,
+) -> dict[str, Any]:
+    """Run the model-quality pipeline: the window's kept predictions joined with the landed labels.
+
+    The model is the one inference uses (approved, else latest). `parameters` overrides the
+    pipeline's StartOffset, EndOffset and MinLabelledRows.
+    """
+    workspace.check()
+    registered = _registry(workspace, config, env).for_inference()
+    for marker in layout.quality_markers(config, env):  # as deployment seeds them
+        path = workspace.path(marker)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+    executor = _executor(workspace, config, env, progress, containers)
+    given = {
+        **(parameters or {}),
+        "ModelUri": registered.manifest["artifacts"]["model"],
+        "ManifestVersion": str(registered.version),
+    }
+    pipeline = layout.pipeline_name(config, env, "quality")
+    execution = executor.run(cached_definition(config, env, "quality", workspace.definitions), given, pipeline)
+    summary: dict[str, Any] = {
+        "run_id": execution.execution_id,
+        "status": execution.status,
+        "labelled_rows": 0,
+        "coverage": 0.0,
+        "metrics": {},
+        "violations": [],
+        "retrain_triggered": False,
+        "manifest_version": registered.version,
+    }
+    if execution.status != "Succeeded":
+        return summary | {"failure": execution.failure}
+    report = execution.output("ModelQuality", "PropertyFiles", "QualityReport")
+    folder = workspace.path(
+        execution.output("ModelQuality", "ProcessingOutputConfig", "Outputs", "quality", "S3Output", "S3Uri")
+    )
+    acted = next((n for n in ("RetrainOnQuality", "AlertOnQuality") if n in execution.properties), None)
+    return summary | {
+        "labelled_rows": report["labelled_rows"],
+        "coverage": report["coverage"],
+        "metrics": report["metrics"],
+        "violations": report["violations"],
+        "retrain_triggered": bool(acted and execution.output(acted, "OutputParameters", "retrain_started")),
+        "judged": report["judged"],
+        "verdict": report["status"],
+        "window": report["join"]["window"],
+        "runs": [
+            {k: run[k] for k in ("run_id", "scored_at", "predictions", "labelled", "realised", "estimate")}
+            for run in report["runs"]
+        ],
+        "report": str(folder / "report.html"),
+    }

@@ -8,7 +8,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-KINDS = ("training", "inference")
+KINDS = ("training", "inference", "quality")
 
 
 def build_pipeline(config: dict[str, Any], env: str, kind: str, images: dict[str, str] | None = None) -> Any:
@@ -20,6 +20,10 @@ def build_pipeline(config: dict[str, Any], env: str, kind: str, images: dict[str
         from .inference import build_inference_pipeline
 
         return build_inference_pipeline(config, env, images)
+    if kind == "quality":
+        from .quality import build_quality_pipeline
+
+        return build_quality_pipeline(config, env, images)
     raise ValueError(f"Unknown pipeline {kind!r}; choose one of {KINDS}.")
 
 

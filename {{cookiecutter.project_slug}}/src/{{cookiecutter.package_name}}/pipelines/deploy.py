@@ -1,4 +1,4 @@
-"""Deploy: render both definitions with digest-pinned images and upsert them on SageMaker."""
+"""Deploy: render every definition with digest-pinned images and upsert them on SageMaker."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def pinned_images(config: dict[str, Any], env: str, store: ParameterStore) -> di
 
 
 def upsert(config: dict[str, Any], env: str, client: Any = None, store: ParameterStore | None = None) -> dict[str, str]:
-    """Create or update both pipelines of `env`; record each ARN under <prefix>/pipelines/<kind>."""
+    """Create or update every pipeline of `env`; record each ARN under <prefix>/pipelines/<kind>."""
     region = config["aws"]["region"]
     store = store or SsmParameterStore(region=region)
     images = pinned_images(config, env, store)
@@ -52,6 +52,19 @@ def upsert(config: dict[str, Any], env: str, client: Any = None, store: Paramete
         arns[kind] = response["PipelineArn"]
         store.put(f"{prefix(config, env)}/pipelines/{kind}", arns[kind])
     return arns
+
+
+def seed_quality_prefixes(config: dict[str, Any], env: str, client: Any = None) -> list[str]:
+    """Put the empty markers that let the model-quality pipeline run before any batch or label exists."""
+    if client is None:
+        import boto3
+
+        client = boto3.client("s3", region_name=config["aws"]["region"])
+    markers = layout.quality_markers(config, env)
+    for uri in markers:
+        bucket_name, key = uri.removeprefix("s3://").split("/", 1)
+        client.put_object(Bucket=bucket_name, Key=key, Body=b"")
+    return markers
 
 
 def pipeline_exists(client: Any, name: str) -> bool:

@@ -25,21 +25,20 @@ DRIFT_REPORT = "DriftReport"
 def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str, str] | None = None) -> Any:
     """The batch-inference pipeline of one environment; the model comes in as parameters."""
     layout.prepare_sdk(config)
-    from sagemaker.core.lambda_helper import Lambda
     from sagemaker.core.transformer import Transformer
     from sagemaker.core.workflow.conditions import ConditionEquals
     from sagemaker.core.workflow.execution_variables import ExecutionVariables
-    from sagemaker.core.workflow.functions import JsonGet
+    from sagemaker.core.workflow.functions import Join, JsonGet
     from sagemaker.core.workflow.parameters import ParameterString
     from sagemaker.core.workflow.properties import PropertyFile
     from sagemaker.mlops.workflow.condition_step import ConditionStep
-    from sagemaker.mlops.workflow.lambda_step import LambdaOutput, LambdaOutputTypeEnum, LambdaStep
     from sagemaker.mlops.workflow.model_step import ModelStep
     from sagemaker.mlops.workflow.pipeline import Pipeline
     from sagemaker.mlops.workflow.steps import TransformStep
     from sagemaker.serve.model_builder import ModelBuilder
 
     context = pipeline_context(config, env, "inference", images)
+    execution_id = ExecutionVariables.PIPELINE_EXECUTION_ID
     session, role, bucket = context.session, context.role, context.bucket
     image, run_uri = context.image, context.run_uri
     settings = config["pipelines"]
@@ -115,12 +114,15 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
         ),
     )
 
+    # The estimate, and the batch's predictions kept where the model-quality pipeline reads them.
+    kept = Join(on="/", values=[layout.predictions_prefix(config, env).rstrip("/"), execution_id])
     performance_estimate = component_step(
         "PerformanceEstimate",
         "estimate",
         image=image["monitoring"],
         inputs={"predictions": run_uri("predictions"), "model": model_uri},
-        outputs={"estimate": run_uri("monitoring", "estimate")},
+        outputs={"estimate": run_uri("monitoring", "estimate"), "scored": kept},
+        environment={"RUN_ID": execution_id, "SCORED_AT": ExecutionVariables.START_DATETIME},
         depends_on=[transform],
         **job,
     )
@@ -167,32 +169,8 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
         **job,
     )
 
-    action = config["inference"]["drift_action"]
-    if action not in available():
-        raise ValueError(
-            f"config/project.yaml sets inference.drift_action to {action!r}, but this repository was generated "
-            f"without the {action} Lambda (lambdas/{action}.py). Switch with "
-            f'`cruft update --variables-to-update \'{{"drift_action": "{action}"}}\'`.'
-        )
-    event = {
-        "project": config["project"]["slug"],
-        "environment": env,
-        "run_id": ExecutionVariables.PIPELINE_EXECUTION_ID,
-        "manifest_version": manifest_version,
-        "drift_report": output_uri(monitoring, "report"),
-    }
-    if action == "retrain":
-        event |= {
-            "training_pipeline": layout.pipeline_name(config, env, "training"),
-            "manifest_parameter": layout.manifest_parameter(config, env),
-            "state_parameter": layout.state_parameter(config, env, "last-retrain"),
-            "cooldown_hours": float(config["inference"]["retrain_cooldown_hours"]),
-        }
-    on_drift = LambdaStep(
-        "RetrainOnDrift" if action == "retrain" else "AlertOnDrift",
-        lambda_func=Lambda(function_arn=layout.lambda_arn(config, env, action), session=session),
-        inputs=event,
-        outputs=[LambdaOutput(output_name="retrain_started", output_type=LambdaOutputTypeEnum.Boolean)],
+    on_drift = drift_action_lambda(
+        config, env, session, "Drift", manifest_version, output_uri(monitoring, "report"), cause="data drift"
     )
     drift_check = ConditionStep(
         "DriftCheck",
@@ -219,3 +197,41 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
         ],
         sagemaker_session=session,
     )  # fmt: skip
+
+
+def drift_action_lambda(
+    config: dict[str, Any], env: str, session: Any, what: str, manifest_version: Any, report: Any, cause: str
+) -> Any:
+    """The LambdaStep `drift_action` names: Retrain<On What> (cooling period shared) or AlertOn<What>."""
+    from sagemaker.core.lambda_helper import Lambda
+    from sagemaker.core.workflow.execution_variables import ExecutionVariables
+    from sagemaker.mlops.workflow.lambda_step import LambdaOutput, LambdaOutputTypeEnum, LambdaStep
+
+    action = config["inference"]["drift_action"]
+    if action not in available():
+        raise ValueError(
+            f"config/project.yaml sets inference.drift_action to {action!r}, but this repository was generated "
+            f"without the {action} Lambda (lambdas/{action}.py). Switch with "
+            f'`cruft update --variables-to-update \'{{"drift_action": "{action}"}}\'`.'
+        )
+    event = {
+        "project": config["project"]["slug"],
+        "environment": env,
+        "run_id": ExecutionVariables.PIPELINE_EXECUTION_ID,
+        "manifest_version": manifest_version,
+        "cause": cause,
+        "report": report,
+    }
+    if action == "retrain":
+        event |= {
+            "training_pipeline": layout.pipeline_name(config, env, "training"),
+            "manifest_parameter": layout.manifest_parameter(config, env),
+            "state_parameter": layout.state_parameter(config, env, "last-retrain"),  # one cooling period for both
+            "cooldown_hours": float(config["inference"]["retrain_cooldown_hours"]),
+        }
+    return LambdaStep(
+        f"RetrainOn{what}" if action == "retrain" else f"AlertOn{what}",
+        lambda_func=Lambda(function_arn=layout.lambda_arn(config, env, action), session=session),
+        inputs=event,
+        outputs=[LambdaOutput(output_name="retrain_started", output_type=LambdaOutputTypeEnum.Boolean)],
+    )

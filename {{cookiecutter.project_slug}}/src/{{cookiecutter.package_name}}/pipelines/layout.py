@@ -106,6 +106,28 @@ def transform_data_processing(problem_type: str) -> dict[str, str]:
     return {"InputFilter": "$[1:]", "JoinSource": "Input", "OutputFilter": f"$[0,{answer}]"}
 
 
+def labels_prefix(config: dict[str, Any], env: str) -> str:
+    """s3://<bucket>/labels/: every labels file, partitioned by arrival hour below it."""
+    return f"s3://{bucket(config, env)}/labels/"
+
+
 def labels_uri(config: dict[str, Any], env: str, arrived: Any) -> str:
     """s3://<bucket>/labels/yyyy/mm/dd/hh/: where ground truth lands, by its arrival time (UTC)."""
-    return f"s3://{bucket(config, env)}/labels/{arrived:%Y/%m/%d/%H}/"
+    return f"{labels_prefix(config, env)}{arrived:%Y/%m/%d/%H}/"
+
+
+def predictions_prefix(config: dict[str, Any], env: str) -> str:
+    """s3://<bucket>/predictions/: every inference run's kept predictions, one folder per execution."""
+    return f"s3://{bucket(config, env)}/predictions/"
+
+
+# A Processing input whose S3 prefix holds no object fails the job. The model-quality pipeline
+# reads two prefixes that are empty until the first batch is scored and the first labels land,
+# so deployment puts an empty marker in each (the quality job ignores it; no lifecycle rule
+# expires an empty object).
+QUALITY_MARKER = ".keep"
+
+
+def quality_markers(config: dict[str, Any], env: str) -> list[str]:
+    """The empty objects that keep the model-quality pipeline's input prefixes from being empty."""
+    return [f"{predictions_prefix(config, env)}{QUALITY_MARKER}", f"{labels_prefix(config, env)}{QUALITY_MARKER}"]

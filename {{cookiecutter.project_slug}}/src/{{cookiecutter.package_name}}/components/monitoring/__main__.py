@@ -7,10 +7,12 @@ then `merge` on one, which reaches the decision serve would have reached on the 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -214,38 +216,54 @@ def _model_texts(names: list[str]) -> dict[str, str]:
     return texts
 
 
-def estimate() -> None:
-    """The batch's performance estimated before its labels arrive (CBPE), from the predictions.
+def _scoring_time(environ: dict[str, str]) -> datetime:
+    """When the batch was scored: SCORED_AT (the pipeline execution's start), else now; UTC."""
+    text = environ.get("SCORED_AT", "").strip()
+    if not text:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ComponentError(f"SCORED_AT={text!r} is not an ISO 8601 time such as 2026-01-31T06:00:00Z.") from exc
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
 
-    Reads the Transform's output (`inference_id,label,probability` per row) and the model's
-    calibration.json; writes estimate.json. Regression, and a model whose calibration check
-    failed at training, get an estimate.json that says why there is no estimate.
+
+def estimate() -> None:
+    """The batch's performance estimated before its labels arrive (CBPE), and its scored predictions kept.
+
+    Reads the Transform's output (`inference_id,label,probability` per row, or
+    `inference_id,prediction` for regression) and the model's calibration.json. Writes
+    estimate.json, and under the `scored` output the batch's predictions with a header plus
+    run.json (run id, scoring time, rows, the estimate): what the model-quality job joins with
+    labels later. Regression, and a model whose calibration check failed at training, get an
+    estimate.json that says why there is no estimate.
     """
     from ...data_schema import DataSchema
     from .estimate import estimate as cbpe
+    from .quality import PREDICTION_COLUMNS
 
     texts = _model_texts(["schema.json", "calibration.json"])
     schema = DataSchema.from_dict(json.loads(texts["schema.json"]))
     calibration = json.loads(texts["calibration.json"])
+    scored_at = _scoring_time(dict(os.environ))
     classes = schema.classes or []
-    labels, probabilities = [], []
+    header = PREDICTION_COLUMNS["regression" if schema.classes is None else "classification"]
+    labels, probabilities, lines = [], [], []
     predictions = processing_input("predictions")
     outputs = sorted(p for p in predictions.rglob("*.out") if p.is_file())  # Batch Transform's <input>.out files
     if not outputs:
         raise ComponentError(f"No predictions (Batch Transform's .out files) in {predictions}.")
     for path in outputs:
-        if schema.classes is None:
-            continue  # regression: nothing to read, nothing is estimated
-        try:
-            frame = pd.read_csv(path, header=None, dtype={0: "string", 1: "string"})
-        except pd.errors.EmptyDataError:
+        text = path.read_text("utf-8")
+        if not text.strip():
             continue
-        if frame.shape[1] != 3:
-            raise ComponentError(
-                f"{path} has {frame.shape[1]} columns; the Transform writes inference_id,label,probability."
-            )
-        labels.append(frame[1].to_numpy(dtype=object))
-        probabilities.append(frame[2].to_numpy(dtype="float64"))
+        frame = pd.read_csv(io.StringIO(text), header=None, dtype={0: "string", 1: "string"})
+        if frame.shape[1] != len(header):
+            raise ComponentError(f"{path} has {frame.shape[1]} columns; the Transform writes {','.join(header)}.")
+        lines.append(text if text.endswith("\n") else text + "\n")
+        if schema.classes is not None:
+            labels.append(frame[1].to_numpy(dtype=object))
+            probabilities.append(frame[2].to_numpy(dtype="float64"))
     label = np.concatenate(labels) if labels else np.array([], dtype=object)
     probability = np.concatenate(probabilities) if probabilities else np.array([])
     unknown = sorted(set(label) - set(classes))
@@ -254,15 +272,129 @@ def estimate() -> None:
     index = {name: i for i, name in enumerate(classes)}
     predicted = np.asarray([index[value] for value in label], dtype=int)  # 1 is the positive class of a binary model
     outcome = cbpe(schema.problem_type, predicted, probability, calibration)
+    rows = sum(text.count("\n") for text in lines)
+    run = {
+        "run_id": os.environ.get("RUN_ID", "") or scored_at.strftime("run-%Y%m%d%H%M%S"),
+        "scored_at": scored_at.isoformat(),
+        "rows": rows,
+        "columns": header,
+        "estimate": outcome,
+    }
     with staged_output(processing_output("estimate")) as out:
         _write_json(out / "estimate.json", outcome)
+    with staged_output(processing_output("scored")) as out:
+        (out / "predictions.csv").write_text(",".join(header) + "\n" + "".join(lines), "utf-8")
+        _write_json(out / "run.json", run)
     if outcome["estimated"]:
         shown = ", ".join(f"{k} {v:.3f}" for k, v in outcome["metrics"].items())
-        print(f"monitoring estimate: {len(probability)} rows, estimated {shown}")
+        print(f"monitoring estimate: {rows} rows, estimated {shown}")
     else:
-        print(f"monitoring estimate: no estimate ({outcome['reason']})")
+        print(f"monitoring estimate: {rows} rows, no estimate ({outcome['reason']})")
+
+
+def _offset(environ: dict[str, str], variable: str, default: str) -> Any:
+    from .quality import parse_offset
+
+    text = environ.get(variable, "").strip() or default
+    try:
+        return parse_offset(text)
+    except ValueError as exc:
+        raise ComponentError(f"{variable}: {exc}") from exc
+
+
+def quality() -> None:
+    """Model quality: the window's predictions joined with the labels that have landed, judged.
+
+    Inputs: `predictions` (every run's kept predictions, from estimate mode), `labels`
+    (labels/yyyy/mm/dd/hh/*.csv) and `model` (its schema and quality_constraints.json). The
+    window is QUALITY_START_OFFSET to QUALITY_END_OFFSET of scoring time before
+    EVALUATION_TIME (the execution's start). Writes, under `quality`: statistics.json and
+    constraint_violations.json in Model Monitor's model-quality formats, quality.json (the
+    summary a pipeline condition reads) and report.html. With fewer than
+    QUALITY_MIN_LABELLED_ROWS labelled rows nothing is judged, and quality.json says so.
+    """
+    from ...data_schema import DataSchema
+    from . import quality as q
+    from .quality_report import render_quality_report
+
+    environ = dict(os.environ)
+    config = load_config()
+    target, problem_type = config["data"]["target_column"], config["data"]["problem_type"]
+    texts = _model_texts(["schema.json", "quality_constraints.json"])
+    schema = DataSchema.from_dict(json.loads(texts["schema.json"]))
+    constraints = json.loads(texts["quality_constraints.json"])
+    defaults = config["quality"]
+    start = _offset(environ, "QUALITY_START_OFFSET", defaults["start_offset"])
+    end = _offset(environ, "QUALITY_END_OFFSET", defaults["end_offset"])
+    if start >= end:
+        raise ComponentError(
+            f"The window starts ({start}) at or after it ends ({end}); the start offset must be earlier."
+        )
+    minimum_text = environ.get("QUALITY_MIN_LABELLED_ROWS", "").strip() or str(defaults["min_labelled_rows"])
+    if not minimum_text.isdigit() or int(minimum_text) < 1:
+        raise ComponentError(f"QUALITY_MIN_LABELLED_ROWS={minimum_text!r} must be a whole number of at least 1.")
+    minimum = int(minimum_text)
+    window = q.Window(_scoring_time({"SCORED_AT": environ.get("EVALUATION_TIME", "")}), start, end)
+    try:
+        runs = [r for r in q.scored_runs(processing_input("predictions")) if window.begins <= r.scored_at < window.ends]
+        predictions = q.read_predictions(runs, problem_type)
+        labels = q.landed_labels(processing_input("labels"), target, problem_type)
+    except (ValueError, CsvError) as exc:
+        raise ComponentError(str(exc)) from exc
+    joined, join = q.join_labels(predictions, labels, target, window)
+    outcomes, unknown_classes = q.outcomes_of(joined, target, problem_type, schema.classes)
+    statistics = q.quality_statistics(outcomes, window.now, extra={"coverage": join}) if len(outcomes) else None
+    judged = len(outcomes) >= minimum
+    violations = q.check_constraints(statistics, constraints) if judged and statistics else []
+    per_run = []
+    for run in runs:
+        mine = joined[joined["run_id"] == run.run_id]
+        scored = int((predictions["run_id"] == run.run_id).sum())
+        realised = q.metric_values(q.outcomes_of(mine, target, problem_type, schema.classes)[0]) if len(mine) else {}
+        estimated = run.estimate.get("metrics") if run.estimate.get("estimated") else None
+        per_run.append(
+            {"run_id": run.run_id, "scored_at": run.scored_at.isoformat(), "predictions": scored, "labelled": len(mine),
+             "coverage": len(mine) / scored if scored else 0.0, "realised": realised, "estimate": estimated}
+        )  # fmt: skip
+    section = f"{q.SECTIONS[problem_type]}_metrics"
+    metrics = {} if statistics is None else {
+        name: entry["value"] for name, entry in statistics[section].items()
+        if name in q.METRICS[problem_type] and isinstance(entry.get("value"), float)
+    }  # fmt: skip
+    summary = {
+        "status": "judged" if judged else "insufficient labels",
+        "judged": judged,
+        "violated": bool(violations),
+        "labelled_rows": len(outcomes),
+        "min_labelled_rows": minimum,
+        "coverage": join["coverage"],
+        "metrics": metrics,
+        "violations": [v["metric_name"] for v in violations],
+        "labels_for_unknown_classes": unknown_classes,
+        "join": join,
+        "runs": per_run,
+    }
+    empty = {"version": 0.0, "dataset": {"item_count": 0, "evaluation_time": window.now.isoformat()}, section: {}}
+    with staged_output(processing_output("quality")) as out:
+        _write_json(out / "statistics.json", statistics if statistics is not None else empty | {"coverage": join})
+        _write_json(out / "constraint_violations.json", {"violations": violations})
+        _write_json(out / "quality.json", summary)
+        (out / "report.html").write_text(render_quality_report(summary, statistics, constraints, outcomes), "utf-8")
+    shown = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()) or "no metrics"
+    verdict = "VIOLATED " + ", ".join(summary["violations"]) if violations else summary["status"]
+    print(
+        f"monitoring quality: {len(runs)} run(s), {join['predictions_in_window']} predictions, "
+        f"{len(outcomes)} labelled ({join['coverage']:.0%}); {shown}; {verdict}"
+    )
 
 
 if __name__ == "__main__":
-    modes = {"train": train, "serve": serve, "summarize": summarize_shard, "merge": merge, "estimate": estimate}
+    modes = {
+        "train": train,
+        "serve": serve,
+        "summarize": summarize_shard,
+        "merge": merge,
+        "estimate": estimate,
+        "quality": quality,
+    }
     sys.exit(run_entrypoint("monitoring", modes))

@@ -8,9 +8,10 @@ NannyML's CBPE). The estimate holds under covariate shift (the inputs move, the 
 inputs to label stays) and cannot see concept drift, which only labels reveal. It is only as
 good as the calibration, so training fits a calibration map on validation data (isotonic,
 from the model's probability to the rate observed), checks it by cross-fitting (the expected
-calibration error of each half's probabilities under the map fitted on the other half), and
-records both; an inference run estimates from the mapped probabilities, and only for a model
-whose check passed.
+calibration error of each half's probabilities under the map fitted on the other half, less
+the error that calibrated probabilities show by chance on that many rows), and records both;
+an inference run estimates from the mapped probabilities, and only for a model whose check
+passed.
 
 Regression gets no estimate: a predicted value carries no statement of its own error, so
 nothing sound can be estimated without labels.
@@ -23,7 +24,8 @@ from typing import Any
 import numpy as np
 
 CALIBRATION_BINS = 10
-CALIBRATION_TOLERANCE = 0.05  # expected calibration error above this: no estimate
+CALIBRATION_TOLERANCE = 0.05  # expected calibration error this far above its noise floor: no estimate
+NULL_DRAWS = 20  # label draws that give the noise floor
 METHOD = "CBPE: the expected confusion matrix under the model's calibrated probabilities"
 
 
@@ -52,34 +54,75 @@ def calibrate(mapping: dict[str, list[float]], confidence: np.ndarray) -> np.nda
     return np.interp(confidence, mapping["x"], mapping["y"])
 
 
+def _cross_fitted_error(probability: np.ndarray, correct: np.ndarray, halves: np.ndarray) -> float:
+    """The expected calibration error of each half's probabilities under the map fitted on the other half."""
+    crossed = np.empty(len(probability))
+    for fit_on in (halves, ~halves):
+        crossed[~fit_on] = calibrate(fit_calibration(probability[fit_on], correct[fit_on]), probability[~fit_on])
+    return expected_calibration_error(correct, crossed)
+
+
 def calibration_record(
     problem_type: str, truth: np.ndarray, predicted: np.ndarray, probability: np.ndarray | None
 ) -> dict:
     """What training records on its validation rows: the calibration map, and whether it holds.
 
     Binary: class indices and the positive class's probability; multiclass: class indices and
-    the predicted class's probability; regression, no probability. The check cross-fits: a map fitted on one half of the
-    rows calibrates the other half, and the expected calibration error of both halves, so
-    calibrated, must be at most CALIBRATION_TOLERANCE.
+    the predicted class's probability; regression, no probability. The check cross-fits: a map
+    fitted on one half of the rows calibrates the other half, and the expected calibration
+    error of both halves, so calibrated, may exceed its noise floor by at most
+    CALIBRATION_TOLERANCE. With so few rows that the floor itself is above twice the
+    tolerance, the check means nothing, and the record says so.
     """
     if problem_type == "regression":
         return {"estimable": False, "reason": "regression: a prediction states nothing about its own error"}
     correct = truth == 1 if problem_type == "binary_classification" else truth == predicted
     halves = np.random.default_rng(0).permutation(len(truth)) % 2 == 0
-    crossed = np.empty(len(truth))
-    for fit_on in (halves, ~halves):
-        crossed[~fit_on] = calibrate(fit_calibration(probability[fit_on], correct[fit_on]), probability[~fit_on])
-    ece = expected_calibration_error(correct, crossed)
-    passed = bool(ece <= CALIBRATION_TOLERANCE)
+    ece = _cross_fitted_error(probability, correct, halves)
+    # Even perfectly calibrated probabilities show an error on finite rows, from the bins and from
+    # maps fitted on half of them. Its floor is the mean error of this same check on labels drawn
+    # from the calibrated probabilities themselves (a parametric bootstrap); the check is on the
+    # excess over that floor, and only where the floor is low enough for the check to mean something.
+    rng = np.random.default_rng(1)
+    calibrated = calibrate(fit_calibration(probability, correct), probability)
+    floor = float(
+        np.mean(
+            [
+                _cross_fitted_error(probability, rng.uniform(size=len(truth)) < calibrated, halves)
+                for _ in range(NULL_DRAWS)
+            ]
+        )
+    )
+    excess = max(ece - floor, 0.0)
+    if floor > 2 * CALIBRATION_TOLERANCE:
+        passed, reason = (
+            False,
+            (
+                f"too few validation rows ({len(truth)}) to check calibration: even calibrated probabilities would "
+                f"show an expected calibration error of {floor:.3f}; train on more rows"
+            ),
+        )
+    else:
+        passed = bool(excess <= CALIBRATION_TOLERANCE)
+        reason = (
+            ""
+            if passed
+            else (
+                f"expected calibration error {ece:.3f} is {excess:.3f} above its noise floor {floor:.3f}, "
+                f"more than {CALIBRATION_TOLERANCE}"
+            )
+        )
     return {
         "estimable": passed,
         "expected_calibration_error": ece,
+        "noise_floor": floor,
+        "excess_calibration_error": excess,
         "uncalibrated_expected_calibration_error": expected_calibration_error(correct, probability),
         "bins": CALIBRATION_BINS,
         "tolerance": CALIBRATION_TOLERANCE,
         "rows": len(truth),
         "map": fit_calibration(probability, correct),
-        "reason": "" if passed else f"expected calibration error {ece:.3f} is above {CALIBRATION_TOLERANCE}",
+        "reason": reason,
     }
 
 

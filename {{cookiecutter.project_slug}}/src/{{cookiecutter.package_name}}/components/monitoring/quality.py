@@ -13,16 +13,18 @@ are tested against scikit-learn's.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ...config import parse_offset as parse_offset  # re-exported: the window offsets are parsed here
 from ...data_schema import ID_COLUMN
 
 BOOTSTRAP_ROUNDS = 200
@@ -254,7 +256,12 @@ def derive_constraints(problem_type: str, validation: dict[str, float], toleranc
 
 
 def check_constraints(statistics: dict[str, Any], constraints: dict[str, Any]) -> list[dict[str, str]]:
-    """Violations in Model Monitor's constraint_violations.json format (its `violations` list)."""
+    """Violations in Model Monitor's constraint_violations.json format (its `violations` list).
+
+    Where the metric has a bootstrap interval, the violation must hold for the whole interval:
+    a metric that must not fall below its threshold violates only when even its upper bound
+    does. A window's sampling noise alone therefore does not start a retrain.
+    """
     section = next(key for key in statistics if key.endswith("_metrics"))
     metrics = statistics[section]
     rules = constraints.get(section.removesuffix("_metrics") + "_constraints", {})
@@ -265,21 +272,26 @@ def check_constraints(statistics: dict[str, Any], constraints: dict[str, Any]) -
         if not isinstance(value, int | float):
             continue  # not computable on this window (an AUC with one class): no verdict
         threshold, operator = float(rule["threshold"]), rule["comparison_operator"]
+        interval = entry.get("confidence_interval") or {"lower": value, "upper": value}
+        below, above = float(interval["upper"]), float(interval["lower"])  # the bound nearest to compliance
         broken = {
-            "LessThanThreshold": value < threshold,
-            "GreaterThanThreshold": value > threshold,
-            "LessThanOrEqualToThreshold": value <= threshold,
-            "GreaterThanOrEqualToThreshold": value >= threshold,
+            "LessThanThreshold": below < threshold,
+            "GreaterThanThreshold": above > threshold,
+            "LessThanOrEqualToThreshold": below <= threshold,
+            "GreaterThanOrEqualToThreshold": above >= threshold,
         }.get(operator)
         if broken is None:
             raise ValueError(f"constraint on {name}: unknown comparison_operator {operator!r}")
         if broken:
             spread = entry.get("standard_deviation")
             plus_minus = f" +/- {spread:.4g}" if isinstance(spread, float) else ""
+            shown = f" (95% interval {above:.4g} to {below:.4g})" if "confidence_interval" in entry else ""
             found.append(
                 {
                     "constraint_check_type": operator,
-                    "description": f"Metric {name} with {value:.4g}{plus_minus} was {operator} '{threshold:.4g}'",
+                    "description": (
+                        f"Metric {name} with {value:.4g}{plus_minus}{shown} was {operator} '{threshold:.4g}'"
+                    ),
                     "metric_name": name,
                 }
             )
@@ -306,16 +318,6 @@ class Window:
         return self.now + self.end
 
 
-def parse_offset(text: str) -> timedelta:
-    """An ISO 8601 duration offset such as `-P1D`, `-PT6H` or `-P1DT12H` (days, hours, minutes)."""
-    match = re.fullmatch(r"(-)?P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?)?", text.strip())
-    if not match or text.strip() in {"P", "-P", "PT", "-PT"}:
-        raise ValueError(f"{text!r} is not an offset like -P1D, -PT6H or -P1DT12H")
-    sign = -1 if match.group(1) else 1
-    days, hours, minutes = (int(g or 0) for g in match.groups()[1:])
-    return sign * timedelta(days=days, hours=hours, minutes=minutes)
-
-
 def join_labels(
     predictions: pd.DataFrame, labels: pd.DataFrame, target: str, window: Window
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -336,7 +338,9 @@ def join_labels(
     latest = ordered.drop_duplicates("inference_id", keep="last")
     unknown = int((~latest["inference_id"].isin(predictions["inference_id"])).sum())
     joined = in_window.merge(latest[["inference_id", target, "arrived_at"]], on="inference_id", how="inner")
-    delay_hours = (joined["arrived_at"] - joined["scored_at"]).dt.total_seconds().to_numpy() / 3600.0
+    # A label is dated by its hour folder, so one that came in the hour of its scoring reads as
+    # arriving before it: its delay is known only to be under an hour, and counts as 0.
+    delay_hours = np.maximum((joined["arrived_at"] - joined["scored_at"]).dt.total_seconds().to_numpy() / 3600.0, 0.0)
     report = {
         "window": {"start": window.begins.isoformat(), "end": window.ends.isoformat()},
         "predictions_in_window": len(in_window),
@@ -384,3 +388,113 @@ def read_labels(path: Path, target: str, problem_type: str) -> pd.DataFrame:
                 f"{path}, line {line}: {frame[target][bad].iloc[0]!r} is not a number, as {target} must be."
             )
     return frame
+
+
+# --- the job's inputs: scored runs and landed labels ----------------------------------------------
+
+# The scored predictions each inference run keeps (monitoring's estimate mode writes them).
+PREDICTION_COLUMNS = {
+    "classification": [ID_COLUMN, "label", "probability"],
+    "regression": [ID_COLUMN, "prediction"],
+}
+LABEL_PARTITION = re.compile(r"(\d{4})/(\d{2})/(\d{2})/(\d{2})")
+
+
+@dataclass
+class ScoredRun:
+    """One inference run's kept predictions: where they are, when they were scored, its estimate."""
+
+    run_id: str
+    scored_at: datetime
+    folder: Path
+    estimate: dict[str, Any]
+
+
+def scored_runs(root: Path) -> list[ScoredRun]:
+    """Every run under `root` (one folder per run, with run.json), oldest first."""
+    runs = []
+    for path in sorted(root.rglob("run.json")):
+        try:
+            record = json.loads(path.read_text("utf-8"))
+            scored_at = datetime.fromisoformat(record["scored_at"]).astimezone(UTC)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(
+                f"{path} is not a scored run's record (run.json with run_id and scored_at): {exc}"
+            ) from exc
+        runs.append(
+            ScoredRun(str(record.get("run_id", path.parent.name)), scored_at, path.parent, record.get("estimate", {}))
+        )
+    return sorted(runs, key=lambda run: (run.scored_at, run.run_id))
+
+
+def read_predictions(runs: list[ScoredRun], problem_type: str) -> pd.DataFrame:
+    """The runs' predictions, each row with its run's id and scoring time."""
+    kind = "regression" if problem_type == "regression" else "classification"
+    columns = PREDICTION_COLUMNS[kind]
+    frames = []
+    for run in runs:
+        path = run.folder / "predictions.csv"
+        frame = pd.read_csv(path, dtype={ID_COLUMN: "string", "label": "string"}, keep_default_na=False, na_values=[""])
+        if list(frame.columns) != columns:
+            raise ValueError(f"{path} has columns {list(frame.columns)}; scored predictions have {columns}.")
+        frames.append(frame.assign(run_id=run.run_id, scored_at=pd.Timestamp(run.scored_at)))
+    if not frames:
+        return pd.DataFrame({c: pd.Series(dtype="string") for c in columns}).assign(
+            run_id=pd.Series(dtype="string"), scored_at=pd.Series(dtype="datetime64[ns, UTC]")
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def landed_labels(root: Path, target: str, problem_type: str) -> pd.DataFrame:
+    """Every labels file under `root` (labels/yyyy/mm/dd/hh/), each row with its arrival hour (UTC)."""
+    frames = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        relative = path.relative_to(root).as_posix()
+        match = LABEL_PARTITION.search(relative)
+        if not match:
+            raise ValueError(
+                f"{path}: labels must land under labels/yyyy/mm/dd/hh/ (their arrival hour, UTC); "
+                "this file is not in such a folder."
+            )
+        arrived = datetime(*(int(g) for g in match.groups()), tzinfo=UTC)
+        frames.append(read_labels(path, target, problem_type).assign(arrived_at=pd.Timestamp(arrived)))
+    if not frames:
+        return pd.DataFrame(
+            {ID_COLUMN: pd.Series(dtype="string"), target: pd.Series(dtype="string"),
+             "arrived_at": pd.Series(dtype="datetime64[ns, UTC]")}
+        )  # fmt: skip
+    return pd.concat(frames, ignore_index=True)
+
+
+def outcomes_of(
+    joined: pd.DataFrame, target: str, problem_type: str, classes: list[str] | None
+) -> tuple[Outcomes, int]:
+    """The joined rows as Outcomes; and how many labels name a class the model does not know (left out)."""
+    if problem_type == "regression":
+        truth = pd.to_numeric(joined[target]).to_numpy(dtype="float64")
+        return Outcomes(problem_type, truth, joined["prediction"].to_numpy(dtype="float64")), 0
+    names = list(classes or [])
+    index = {name: i for i, name in enumerate(names)}
+    truth_labels = joined[target].astype(str).str.strip()
+    known = truth_labels.isin(index).to_numpy()
+    rows = joined[known]
+    truth = truth_labels[known].map(index).to_numpy(dtype=int)
+    predicted = rows["label"].astype(str).map(index).to_numpy(dtype=int)
+    score = rows["probability"].to_numpy(dtype="float64") if problem_type == "binary_classification" else None
+    return Outcomes(problem_type, truth, predicted, score, names), int((~known).sum())
+
+
+def calibration_curve(outcomes: Outcomes, bins: int = 10) -> dict[str, list[float]]:
+    """Mean predicted probability against the observed rate per equal-width bin (binary: positive class)."""
+    if outcomes.score is None:
+        return {"predicted": [], "observed": [], "rows": []}
+    index = np.minimum((outcomes.score * bins).astype(int), bins - 1)
+    rows = np.bincount(index, minlength=bins)
+    said = np.bincount(index, weights=outcomes.score, minlength=bins)
+    was = np.bincount(index, weights=outcomes.truth.astype(float), minlength=bins)
+    keep = rows > 0
+    return {
+        "predicted": (said[keep] / rows[keep]).tolist(),
+        "observed": (was[keep] / rows[keep]).tolist(),
+        "rows": rows[keep].tolist(),
+    }

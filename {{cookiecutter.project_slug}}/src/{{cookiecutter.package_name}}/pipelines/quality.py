@@ -1,0 +1,80 @@
+"""The model-quality pipeline: ModelQuality -> QualityCheck (-> RetrainOnQuality or AlertOnQuality).
+
+ModelQuality joins the kept predictions of the window's inference runs with the labels that
+have landed (monitoring's `quality` mode) and writes Model Monitor's model-quality statistics
+and violations. A violation starts the Lambda that data drift starts (`drift_action`): with
+`retrain`, the same retrain Lambda and the same cooling period, so drift and a quality drop in
+one day retrain once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import layout
+from .inference import drift_action_lambda
+from .steps import component_step, output_uri, pipeline_context
+
+QUALITY_REPORT = "QualityReport"
+
+
+def build_quality_pipeline(config: dict[str, Any], env: str, images: dict[str, str] | None = None) -> Any:
+    """The model-quality pipeline of one environment; the model comes in as a parameter."""
+    layout.prepare_sdk(config)
+    from sagemaker.core.workflow.conditions import ConditionEquals
+    from sagemaker.core.workflow.execution_variables import ExecutionVariables
+    from sagemaker.core.workflow.functions import JsonGet
+    from sagemaker.core.workflow.parameters import ParameterString
+    from sagemaker.core.workflow.properties import PropertyFile
+    from sagemaker.mlops.workflow.condition_step import ConditionStep
+    from sagemaker.mlops.workflow.pipeline import Pipeline
+
+    context = pipeline_context(config, env, "quality", images)
+    settings = config["quality"]
+    model_uri = ParameterString("ModelUri")
+    manifest_version = ParameterString("ManifestVersion", default_value="latest")
+    predictions = ParameterString("PredictionsData", default_value=layout.predictions_prefix(config, env))
+    labels = ParameterString("LabelsData", default_value=layout.labels_prefix(config, env))
+    start = ParameterString("StartOffset", default_value=settings["start_offset"])
+    end = ParameterString("EndOffset", default_value=settings["end_offset"])
+    minimum = ParameterString("MinLabelledRows", default_value=str(settings["min_labelled_rows"]))
+
+    report = PropertyFile(name=QUALITY_REPORT, output_name="quality", path="quality.json")
+    model_quality = component_step(
+        "ModelQuality",
+        "quality",
+        image=context.image["monitoring"],
+        inputs={"predictions": predictions, "labels": labels, "model": model_uri},
+        outputs={"quality": context.run_uri("monitoring", "quality")},
+        property_files=[report],
+        environment={
+            "QUALITY_START_OFFSET": start,
+            "QUALITY_END_OFFSET": end,
+            "QUALITY_MIN_LABELLED_ROWS": minimum,
+            "EVALUATION_TIME": ExecutionVariables.START_DATETIME,
+        },
+        **context.job,
+    )
+    on_violation = drift_action_lambda(
+        config, env, context.session, "Quality", manifest_version, output_uri(model_quality, "quality"),
+        cause="model quality",
+    )  # fmt: skip
+    quality_check = ConditionStep(
+        "QualityCheck",
+        conditions=[
+            ConditionEquals(
+                left=JsonGet(step_name=model_quality.name, property_file=report, json_path="violated"), right=True
+            )
+        ],
+        if_steps=[on_violation],
+        else_steps=[],
+    )
+    return Pipeline(
+        name=layout.pipeline_name(config, env, "quality"),
+        parameters=[
+            model_uri, manifest_version, predictions, labels, start, end, minimum, *context.image.values(),
+            context.processing_type,
+        ],
+        steps=[model_quality, quality_check],
+        sagemaker_session=context.session,
+    )  # fmt: skip

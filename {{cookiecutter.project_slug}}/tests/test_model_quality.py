@@ -1,0 +1,90 @@
+"""Model quality in local mode: labels land, the quality pipeline judges them, a violation retrains."""
+
+from pathlib import Path
+
+import pytest
+
+from {{ cookiecutter.package_name }}.local.runs import (
+    land_labels,
+    local_infer,
+    local_quality,
+    local_train,
+)
+from {{ cookiecutter.package_name }}.local.walkthrough import (
+    labels_for,
+)
+from {{ cookiecutter.package_name }}.local.workspace import (
+    Workspace,
+)
+from {{ cookiecutter.package_name }}.sample_data import (
+    generate,
+)
+
+
+def quiet(_line: str) -> None:
+    pass
+
+
+def score_and_label(workspace, config, target, problem_type, tmp, name, **stages):
+    frame = generate(600, target_column=target, problem_type=problem_type, seed=60 + len(name), **stages)
+    batch = tmp / f"{name}.csv"
+    frame.drop(columns=[target]).to_csv(batch, index=False)
+    scored = local_infer(batch, config, "dev", workspace, quiet)
+    assert scored["status"] == "Succeeded", scored.get("failure")
+    truth = tmp / f"{name}-labels.csv"
+    labels_for(Path(scored["predictions"]), frame[target], target).to_csv(truth, index=False)
+    land_labels(truth, config, "dev", workspace)
+    return scored
+
+
+@pytest.fixture(scope="module")
+def story(tmp_path_factory, config, target, problem_type):
+    """Train; a fresh batch, labelled, judged; then a concept-drifted batch, labelled, judged."""
+    tmp = tmp_path_factory.mktemp("quality-data")
+    workspace = Workspace(tmp_path_factory.mktemp("quality-workspace"))
+    train = tmp / "train.csv"
+    generate(2500, target_column=target, problem_type=problem_type, seed=1).to_csv(train, index=False)
+    assert local_train(train, config, "dev", workspace, quiet)["status"] == "Succeeded"
+    nothing = local_quality(config, "dev", workspace, quiet)
+    fresh = score_and_label(workspace, config, target, problem_type, tmp, "fresh")
+    holds = local_quality(config, "dev", workspace, quiet)
+    moved = score_and_label(workspace, config, target, problem_type, tmp, "concept", concept_stage=3)
+    drops = local_quality(config, "dev", workspace, quiet, {"StartOffset": "-P1D"})
+    return {"nothing": nothing, "fresh": fresh, "holds": holds, "moved": moved, "drops": drops, "workspace": workspace}
+
+
+def test_before_any_label_lands_nothing_is_judged(story):
+    nothing = story["nothing"]
+    assert nothing["status"] == "Succeeded" and nothing["labelled_rows"] == 0
+    assert nothing["judged"] is False and nothing["violations"] == [] and nothing["retrain_triggered"] is False
+
+
+def test_labels_of_an_undrifted_batch_show_quality_holding(story, config):
+    holds = story["holds"]
+    assert holds["status"] == "Succeeded" and holds["judged"] is True
+    assert holds["labelled_rows"] == 600 and holds["coverage"] == 1.0
+    assert holds["violations"] == [] and holds["retrain_triggered"] is False
+    (run,) = holds["runs"]
+    assert run["run_id"] == story["fresh"]["run_id"] and run["labelled"] == 600
+    assert set(holds["metrics"]) <= set(run["realised"])
+    assert Path(holds["report"]).is_file()
+
+
+def test_concept_drift_passes_the_drift_check_and_is_caught_by_model_quality(story, config):
+    moved, drops = story["moved"], story["drops"]
+    assert moved["drift"]["detected"] is False, "the concept stage moved the inputs"
+    assert drops["judged"] is True and drops["labelled_rows"] == 1200  # both batches are in the last day
+    assert drops["violations"], drops["metrics"]
+    retrains = config["inference"]["drift_action"] == "retrain"
+    assert drops["retrain_triggered"] is retrains
+    realised = {run["run_id"]: run["realised"] for run in drops["runs"]}
+    primary = {"binary_classification": "auc", "multiclass_classification": "accuracy", "regression": "rmse"}[
+        config["data"]["problem_type"]
+    ]
+    fresh, concept = realised[story["fresh"]["run_id"]][primary], realised[moved["run_id"]][primary]
+    assert (concept > fresh) if primary == "rmse" else (concept < fresh)
+
+
+def test_the_quality_json_contract(story):
+    keys = {"run_id", "status", "labelled_rows", "coverage", "metrics", "violations", "retrain_triggered"}
+    assert keys <= set(story["drops"])
