@@ -142,7 +142,8 @@ def test_schedule_starts_the_launcher_with_the_configured_expression(environment
     quality = schedules["QualitySchedule"]
     assert quality["ScheduleExpression"] == config["quality"]["schedule"]
     assert quality["Target"]["Arn"] == {"Fn::GetAtt": "LauncherFunction.Arn"}
-    assert '"quality_pipeline": "customer-churn-${Environment}-quality"' in quality["Target"]["Input"]["Fn::Sub"][0]
+    expected = '"quality_pipeline": "' + config["project"]["slug"] + '-${Environment}-quality"'
+    assert expected in quality["Target"]["Input"]["Fn::Sub"][0]
 
 
 def test_kept_predictions_and_labels_expire_as_configured(environment, config):

@@ -200,6 +200,14 @@ def test_late_labels_count_once_they_have_landed_and_give_the_delay():
     assert report["label_delay_hours"]["median"] == pytest.approx(12.5)
 
 
+def test_an_id_scored_twice_is_counted_and_its_label_judges_both_predictions():
+    predictions = scored(["a", "a", "b"], [30, 10, 10])
+    labels = landed(["a", "b"], ["yes", "no"], [5, 5])
+    joined, report = quality.join_labels(predictions, labels, "churn", window())
+    assert report["predictions_sharing_an_id"] == 2
+    assert sorted(joined["inference_id"]) == ["a", "a", "b"] and report["coverage"] == 1.0
+
+
 def test_a_label_dated_by_the_hour_of_its_scoring_has_no_negative_delay():
     predictions = scored(["a"], [0.5])  # scored at 11:30
     labels = landed(["a"], ["yes"], [1])  # in the 11:00 folder

@@ -344,6 +344,9 @@ def join_labels(
     report = {
         "window": {"start": window.begins.isoformat(), "end": window.ends.isoformat()},
         "predictions_in_window": len(in_window),
+        # Ids from data.id_columns can repeat across runs (a customer scored twice): a label then
+        # judges every prediction with its id.
+        "predictions_sharing_an_id": int(in_window["inference_id"].duplicated(keep=False).sum()),
         "labelled": len(joined),
         "coverage": len(joined) / len(in_window) if len(in_window) else 0.0,
         "duplicate_labels": duplicates,

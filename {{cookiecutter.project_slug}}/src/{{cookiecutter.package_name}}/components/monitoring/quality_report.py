@@ -122,12 +122,13 @@ def render_quality_report(
     facts = table(
         ["window (scoring time)", "predictions", "labelled", "coverage",
          "label delay, hours by the labels' hour folders (median / p90 / max)",
-         "labels sent twice", "labels for ids not in the window", "empty labels", "labels of unknown classes"],
+         "labels sent twice", "labels for ids not in the window", "empty labels", "labels of unknown classes",
+         "predictions sharing an id"],
         [[f"{start} to {end}", str(join["predictions_in_window"]),
           str(join["labelled"]), f"{join['coverage']:.1%}",
           f"{_number(delay['median'])} / {_number(delay['p90'])} / {_number(delay['max'])}",
           str(join["duplicate_labels"]), str(join["labels_for_unknown_ids"]), str(join["empty_labels"]),
-          str(summary["labels_for_unknown_classes"])]],
+          str(summary["labels_for_unknown_classes"]), str(join["predictions_sharing_an_id"])]],
     )  # fmt: skip
     body = verdict + facts
     if statistics is not None:
