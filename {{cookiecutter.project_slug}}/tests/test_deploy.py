@@ -73,6 +73,25 @@ def test_deploy_seeds_the_model_quality_prefixes_with_empty_markers(aws, config)
         assert s3.get_object(Bucket=name, Key=key)["ContentLength"] == 0
 
 
+def test_each_pipeline_request_is_valid_and_carries_the_configured_parallelism(config):
+    import botocore.session
+    from botocore.validate import ParamValidator
+
+    from {{ cookiecutter.package_name }}.pipelines.deploy import pipeline_request
+
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    images = {c: f"1.dkr.ecr.eu-west-1.amazonaws.com/x-{c}@sha256:{'a' * 64}" for c in COMPONENTS}
+    for kind in ("training", "inference", "quality"):
+        request = pipeline_request(config, "dev", kind, images)
+        # botocore fills CreatePipeline's idempotency token itself
+        for operation, extra in (("CreatePipeline", {"ClientRequestToken": "t" * 32}), ("UpdatePipeline", {})):
+            report = ParamValidator().validate(request | extra, model.operation_model(operation).input_shape)
+            assert not report.has_errors(), report.generate_report()
+        assert request["ParallelismConfiguration"] == {
+            "MaxParallelExecutionSteps": config["pipelines"]["max_parallel_steps"]
+        }
+
+
 def test_upsert_refuses_missing_images(aws, config):
     store, sagemaker = aws
     with pytest.raises(ValueError, match="build and push the images first"):

@@ -222,3 +222,132 @@ def test_data_processing_sends_the_row_without_its_id_and_writes_the_id_with_the
     assert RecordShaping.from_data_processing({}).answers(lines, b"x\ny\n") == b"x\ny\n"
     with pytest.raises(ValueError, match="JoinSource"):
         RecordShaping.from_data_processing({"JoinSource": "Output"})
+
+
+# --- retries and parallelism ------------------------------------------------------------------
+
+JOB_POLICY = {
+    "ExceptionType": ["SageMaker.CAPACITY_ERROR", "SageMaker.RESOURCE_LIMIT", "SageMaker.JOB_INTERNAL_ERROR"],
+    "IntervalSeconds": 30,
+    "BackoffRate": 2.0,
+    "MaxAttempts": 3,
+}
+
+
+def alert_steps(config, names, policies=None):
+    """Independent steps that call the alert Lambda handler (instant, no side effects beyond an alert)."""
+    event = {"project": "p", "environment": "dev", "run_id": "r", "manifest_version": "1", "report": "s3://b/r"}
+    return {
+        "Parameters": [],
+        "Steps": [
+            {
+                "Name": name,
+                "Type": "Lambda",
+                "FunctionArn": f"arn:aws:lambda:eu-west-1:123456789012:function:{config['project']['slug']}-dev-alert",
+                "Arguments": event,
+                "OutputParameters": [{"OutputName": "retrain_started", "OutputType": "Boolean"}],
+                **({"RetryPolicies": policies} if policies else {}),
+            }
+            for name in names
+        ],
+    }
+
+
+def test_a_transient_failure_is_retried_with_the_policys_backoff(tmp_path, config):
+    faults = {("Step", 1): "SageMaker.CAPACITY_ERROR", ("Step", 2): "SageMaker.RESOURCE_LIMIT"}
+    executor = LocalExecutor(
+        Workspace(tmp_path), config, "dev", progress=lambda _: None, faults=lambda s, n: faults.get((s, n))
+    )
+    slept = []
+    executor.sleep = slept.append
+    execution = executor.run(alert_steps(config, ["Step"], [JOB_POLICY]))
+    assert execution.status == "Succeeded", execution.failure
+    assert slept == [30.0, 60.0]  # IntervalSeconds, then times BackoffRate
+
+
+def test_a_failure_that_never_clears_fails_the_step_after_max_attempts(tmp_path, config):
+    executor = LocalExecutor(
+        Workspace(tmp_path), config, "dev", progress=lambda _: None, faults=lambda s, n: "SageMaker.CAPACITY_ERROR"
+    )
+    slept = []
+    executor.sleep = slept.append
+    execution = executor.run(alert_steps(config, ["Step"], [JOB_POLICY]))
+    assert execution.status == "Failed"
+    assert "SageMaker.CAPACITY_ERROR: still failing after 3 retries (MaxAttempts 3)" in execution.failure
+    assert slept == [30.0, 60.0, 120.0]
+
+
+def test_a_failure_no_policy_names_is_not_retried(tmp_path, config):
+    executor = LocalExecutor(
+        Workspace(tmp_path), config, "dev", progress=lambda _: None, faults=lambda s, n: "Step.THROTTLING"
+    )
+    slept = []
+    executor.sleep = slept.append
+    execution = executor.run(alert_steps(config, ["Step"], [JOB_POLICY]))
+    assert execution.status == "Failed" and "Step.THROTTLING" in execution.failure and slept == []
+
+
+def test_expire_after_bounds_retries_by_time_since_the_step_started():
+    from {{ cookiecutter.package_name }}.local.retries import TransientFailure, run_with_retries
+
+    now = [0.0]
+
+    def attempt():
+        raise TransientFailure("Step.SERVICE_FAULT")
+
+    def sleep(seconds):
+        now[0] += seconds
+
+    policy = {"ExceptionType": ["Step.SERVICE_FAULT"], "IntervalSeconds": 60, "BackoffRate": 2.0, "ExpireAfterMin": 5}
+    with pytest.raises(TransientFailure, match="ExpireAfterMin 5"):
+        run_with_retries(attempt, [policy], sleep=sleep, clock=lambda: now[0])
+    assert now[0] == 180.0  # waited 60 + 120; the next wait (240) would end past 5 minutes
+
+
+def test_the_configured_parallelism_is_honoured(tmp_path, config, monkeypatch):
+    import copy
+    import threading
+    import time
+
+    running, most = [0], [0]
+    lock = threading.Lock()
+    original = LocalExecutor._run_lambda
+
+    def slow(self, *args):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.3)
+        with lock:
+            running[0] -= 1
+        return original(self, *args)
+
+    monkeypatch.setattr(LocalExecutor, "_run_lambda", slow)
+    wide = copy.deepcopy(config)
+    wide["pipelines"]["max_parallel_steps"] = 3
+    execution = LocalExecutor(Workspace(tmp_path), wide, "dev", progress=lambda _: None).run(
+        alert_steps(wide, [f"S{i}" for i in range(6)])
+    )
+    assert execution.status == "Succeeded" and most[0] == 3
+
+
+def test_a_run_ending_in_a_notified_status_emits_eventbridges_status_event(tmp_path, config):
+    import copy
+
+    lines = []
+    failing = {"Parameters": [], "Steps": [{"Name": "Stop", "Type": "Fail", "Arguments": {"ErrorMessage": "no"}}]}
+    executor = LocalExecutor(Workspace(tmp_path), config, "dev", progress=lines.append)
+    execution = executor.run(failing, pipeline="x-dev-training")
+    assert "Failed" in config["notifications"]["pipeline_statuses"]
+    (event,) = executor.events
+    assert event["detail-type"] == "SageMaker Model Building Pipeline Execution Status Change"
+    assert event["detail"]["currentPipelineExecutionStatus"] == "Failed"
+    assert event["detail"]["pipelineExecutionArn"] == execution.arn
+    assert event["detail"]["pipelineArn"] == execution.arn.rsplit("/execution/", 1)[0]
+    assert json.loads((execution.run_dir / "status-event.json").read_text()) == event
+    assert any("EVENT" in line and "Failed: Stop: no" in line for line in lines)
+    quiet = copy.deepcopy(config)
+    quiet["notifications"]["pipeline_statuses"] = ["Succeeded"]
+    executor = LocalExecutor(Workspace(tmp_path), quiet, "dev", progress=lambda _: None)
+    executor.run(failing, pipeline="x-dev-training")
+    assert executor.events == []

@@ -206,3 +206,21 @@ def test_buildspec_commands_are_real_make_targets_and_cli_commands(name):
         for cli in re.findall(r"-m \S+ ([^;>|]+)", command):
             arguments = ["x" if "$" in word else word for word in shlex.split(cli)]
             build_parser().parse_args(arguments)
+
+
+def test_pipeline_status_changes_reach_the_alert_topic_as_configured(environment, config):
+    rule = environment["Resources"]["PipelineStatusRule"]["Properties"]
+    pattern = rule["EventPattern"]
+    assert pattern["source"] == ["aws.sagemaker"]
+    assert pattern["detail-type"] == ["SageMaker Model Building Pipeline Execution Status Change"]
+    assert sorted(pattern["detail"]["currentPipelineExecutionStatus"]) == sorted(
+        config["notifications"]["pipeline_statuses"]
+    )
+    (prefix,) = pattern["detail"]["pipelineArn"]
+    assert prefix["prefix"]["Fn::Sub"].endswith(":pipeline/" + config["project"]["slug"] + "-${Environment}-")
+    assert rule["Targets"] == [{"Id": "alert-topic", "Arn": {"Ref": "AlertTopic"}}]
+    statements = environment["Resources"]["AlertTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    publishers = {s["Principal"]["Service"]: s["Condition"] for s in statements}
+    assert publishers["events.amazonaws.com"] == {
+        "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": "PipelineStatusRule.Arn"}}
+    }

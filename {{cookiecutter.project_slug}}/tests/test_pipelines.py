@@ -109,6 +109,26 @@ def test_every_job_step_is_a_valid_sagemaker_request(definitions):
     assert checked == 13  # 4 training jobs, 8 inference jobs (Model, Transform, 6 Processing), 1 model quality
 
 
+def test_every_job_step_retries_transient_errors_as_configured(definitions):
+    config, pipelines = definitions
+    retry = config["pipelines"]["retry"]
+    timing = {"IntervalSeconds": retry["interval_seconds"], "BackoffRate": retry["backoff_rate"],
+              "MaxAttempts": retry["max_attempts"]}  # fmt: skip
+    expected = [
+        {"ExceptionType": ["SageMaker.CAPACITY_ERROR", "SageMaker.RESOURCE_LIMIT", "SageMaker.JOB_INTERNAL_ERROR"]}
+        | timing,
+        {"ExceptionType": ["Step.THROTTLING", "Step.SERVICE_FAULT"]} | timing,
+    ]
+    checked = 0
+    for pipeline in pipelines.values():
+        for step in all_steps(pipeline["Steps"]):
+            if step["Type"] in REQUESTS:
+                wanted = expected[1:] if step["Type"] == "Model" else expected  # it runs no job
+                assert step["RetryPolicies"] == wanted, step["Name"]
+                checked += 1
+    assert checked == 13
+
+
 def test_training_graph(definitions):
     config, pipelines = definitions
     steps = {s["Name"]: s for s in pipelines["training"]["Steps"]}

@@ -37,6 +37,7 @@ from ..local_jobs import (
 )
 from ..pipelines.layout import component_of_image
 from .expressions import ExpressionError, Resolver, referenced_steps, walk
+from .retries import TransientFailure, run_with_retries
 from .workspace import Workspace
 
 SUPPORTED = ("Processing", "Training", "Tuning", "Model", "Transform", "Condition", "Lambda", "Fail")
@@ -92,18 +93,25 @@ class LocalExecutor:
         config: dict[str, Any],
         env: str,
         progress: Callable[[str], None] = print,
-        max_parallel: int = 2,
+        max_parallel: int | None = None,
         runtime: Runtime = VENV,
+        faults: Callable[[str, int], str | None] | None = None,
     ) -> None:
+        """`max_parallel` defaults to config pipelines.max_parallel_steps. `faults(step, attempt)`
+        may name a transient failure (an exception type such as SageMaker.CAPACITY_ERROR) for that
+        attempt of that step, to see its retry policies work; None runs the attempt."""
         self.workspace = workspace
         self.runtime = runtime
         runtime.warm_up()
         self.config = config
         self.env = env
         self.progress = progress
-        self.max_parallel = max_parallel
+        self.max_parallel = max_parallel or int(config["pipelines"].get("max_parallel_steps", 2))
+        self.faults = faults
+        self.sleep: Callable[[float], None] = time.sleep
         self.models: dict[str, dict[str, Any]] = {}
         self.alerts: list[dict[str, str]] = []
+        self.events: list[dict[str, Any]] = []  # pipeline status changes the notifications rule sends
         self.images: dict[str, str] | None = None
 
     # ------------------------------------------------------------------ graph
@@ -175,6 +183,7 @@ class LocalExecutor:
                     done.add(running.pop(future))
                     future.result()
         execution.status = "Failed" if execution.failure else "Succeeded"
+        self._status_event(execution, started)
         (execution.run_dir / "execution.json").write_text(
             json.dumps(
                 {
@@ -189,6 +198,30 @@ class LocalExecutor:
         )
         return execution
 
+    def _status_event(self, execution: Execution, started: datetime) -> None:
+        """EventBridge's pipeline status-change event, sent on as the deployed rule sends it (notifications)."""
+        if execution.status not in self.config.get("notifications", {}).get("pipeline_statuses", []):
+            return
+        arn = execution.arn.rsplit("/execution/", 1)[0]
+        event = {
+            "source": "aws.sagemaker",
+            "detail-type": "SageMaker Model Building Pipeline Execution Status Change",
+            "detail": {
+                "pipelineArn": arn,
+                "pipelineExecutionArn": execution.arn,
+                "executionStartTime": started.isoformat(),
+                "executionEndTime": datetime.now(UTC).isoformat(),
+                "currentPipelineExecutionStatus": execution.status,
+                "previousPipelineExecutionStatus": "Executing",
+            },
+        }
+        self.events.append(event)
+        (execution.run_dir / "status-event.json").write_text(json.dumps(event, indent=2), "utf-8")
+        reason = f": {execution.failure}" if execution.failure else ""
+        self.progress(
+            f"  [magenta]EVENT[/] {execution.pipeline} execution {execution.execution_id} {execution.status}{reason}"
+        )
+
     def _run_step(self, step: dict[str, Any], resolver: Resolver, execution: Execution, lock: threading.Lock) -> None:
         name, kind = step["Name"], step["Type"]
         sandbox = execution.run_dir / "steps" / name
@@ -196,12 +229,24 @@ class LocalExecutor:
         self.progress(f"  [cyan]▶[/] {name} ({kind})")
         started = time.perf_counter()
         result = StepResult(name, kind, "Succeeded", log=str(sandbox / "job.log"))
+        runner = getattr(self, f"_run_{kind.lower()}")
+        attempts = iter(range(1, 1_000_000))
+
+        def attempt() -> dict[str, Any]:
+            number = next(attempts)
+            injected = self.faults(name, number) if self.faults else None
+            if injected:
+                raise TransientFailure(injected, f"injected into attempt {number} of {name}")
+            return runner(step, resolver, sandbox, execution, lock)
+
+        def note(line: str) -> None:
+            self.progress(f"  [yellow]↻[/] {name}: {line}")
+
         try:
-            runner = getattr(self, f"_run_{kind.lower()}")
-            properties = runner(step, resolver, sandbox, execution, lock)
+            properties = run_with_retries(attempt, step.get("RetryPolicies", []), sleep=self.sleep, note=note)
             with lock:
                 execution.properties[name] = properties
-        except (StepFailed, JobFailed, ExpressionError, OSError, ValueError, KeyError) as exc:
+        except (StepFailed, JobFailed, TransientFailure, ExpressionError, OSError, ValueError, KeyError) as exc:
             result.status, result.reason = "Failed", str(exc)
             with lock:
                 execution.failure = execution.failure or f"{name}: {exc}"

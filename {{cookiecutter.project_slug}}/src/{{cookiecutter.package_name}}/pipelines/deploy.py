@@ -42,11 +42,7 @@ def upsert(config: dict[str, Any], env: str, client: Any = None, store: Paramete
         client = boto3.client("sagemaker", region_name=region)
     arns = {}
     for kind in KINDS:
-        request = {
-            "PipelineName": layout.pipeline_name(config, env, kind),
-            "PipelineDefinition": json.dumps(definition(config, env, kind, images)),
-            "RoleArn": layout.role_arn(config, env),
-        }
+        request = pipeline_request(config, env, kind, images)
         exists = pipeline_exists(client, request["PipelineName"])
         response = client.update_pipeline(**request) if exists else client.create_pipeline(**request)
         arns[kind] = response["PipelineArn"]
@@ -65,6 +61,17 @@ def seed_quality_prefixes(config: dict[str, Any], env: str, client: Any = None) 
         bucket_name, key = uri.removeprefix("s3://").split("/", 1)
         client.put_object(Bucket=bucket_name, Key=key, Body=b"")
     return markers
+
+
+def pipeline_request(config: dict[str, Any], env: str, kind: str, images: dict[str, str]) -> dict[str, Any]:
+    """The CreatePipeline / UpdatePipeline request of one pipeline: its definition, role and parallelism."""
+    return {
+        "PipelineName": layout.pipeline_name(config, env, kind),
+        "PipelineDefinition": json.dumps(definition(config, env, kind, images)),
+        "RoleArn": layout.role_arn(config, env),
+        # Not part of the definition: SageMaker takes it with the pipeline (and local mode from config).
+        "ParallelismConfiguration": {"MaxParallelExecutionSteps": int(config["pipelines"]["max_parallel_steps"])},
+    }
 
 
 def pipeline_exists(client: Any, name: str) -> bool:

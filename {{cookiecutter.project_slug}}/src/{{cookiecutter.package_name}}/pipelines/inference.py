@@ -87,6 +87,7 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
             sagemaker_session=session,
             log_level=logging.ERROR,  # its default, DEBUG, narrates every definition build
         ).build(),
+        retry_policies=context.retry_policies[1:],  # a Model step takes only StepRetryPolicy (no job errors)
     )
     keep_ids = layout.transform_data_processing(config["data"]["problem_type"])
     transformer = Transformer(
@@ -112,6 +113,7 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
             join_source=keep_ids["JoinSource"],
             output_filter=keep_ids["OutputFilter"],
         ),
+        retry_policies=context.retry_policies,
     )
 
     # The estimate, and the batch's predictions kept where the model-quality pipeline reads them.

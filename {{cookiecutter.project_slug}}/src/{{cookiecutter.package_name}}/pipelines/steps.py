@@ -20,6 +20,7 @@ class PipelineContext:
     image: dict[str, Any]
     processing_type: Any
     processing_count: Any  # instances of the inference pipeline's sharded serve steps
+    retry_policies: list[Any]
 
     def run_uri(self, *parts: str) -> Any:
         """s3://<bucket>/runs/<kind>/<execution id>/<parts...>: one prefix per execution."""
@@ -33,7 +34,13 @@ class PipelineContext:
     @property
     def job(self) -> dict[str, Any]:
         """The arguments every component_step of this pipeline shares (one instance unless sharded)."""
-        return {"role": self.role, "session": self.session, "instance_type": self.processing_type, "instance_count": 1}
+        return {
+            "role": self.role,
+            "session": self.session,
+            "instance_type": self.processing_type,
+            "instance_count": 1,
+            "retry_policies": self.retry_policies,
+        }
 
 
 def pipeline_context(config: dict[str, Any], env: str, kind: str, images: dict[str, str] | None) -> PipelineContext:
@@ -52,7 +59,39 @@ def pipeline_context(config: dict[str, Any], env: str, kind: str, images: dict[s
         processing_count=ParameterInteger(
             "ProcessingInstanceCount", default_value=int(settings.get("serve_instance_count", 1))
         ),
+        retry_policies=retry_policies(config),
     )
+
+
+def retry_policies(config: dict[str, Any]) -> list[Any]:
+    """What every job step retries (pipelines.retry): SageMaker's transient job errors, then the service's.
+
+    The order is kept: a Model step (which runs no job) takes the second alone.
+    """
+    from sagemaker.mlops.workflow.retry import (
+        SageMakerJobExceptionTypeEnum,
+        SageMakerJobStepRetryPolicy,
+        StepExceptionTypeEnum,
+        StepRetryPolicy,
+    )
+
+    retry = config["pipelines"]["retry"]
+    timing = {
+        "max_attempts": int(retry["max_attempts"]),
+        "interval_seconds": int(retry["interval_seconds"]),
+        "backoff_rate": float(retry["backoff_rate"]),
+    }
+    job_errors = [
+        SageMakerJobExceptionTypeEnum.CAPACITY_ERROR,
+        SageMakerJobExceptionTypeEnum.RESOURCE_LIMIT,
+        SageMakerJobExceptionTypeEnum.INTERNAL_ERROR,
+    ]
+    return [
+        SageMakerJobStepRetryPolicy(exception_types=job_errors, **timing),
+        StepRetryPolicy(
+            exception_types=[StepExceptionTypeEnum.THROTTLING, StepExceptionTypeEnum.SERVICE_FAULT], **timing
+        ),
+    ]
 
 
 def processing_input(name: str, source: Any, sharded: bool = False) -> Any:
@@ -101,6 +140,7 @@ def component_step(
     depends_on: list[Any] | None = None,
     environment: dict[str, Any] | None = None,
     sharded: tuple[str, ...] = (),
+    retry_policies: list[Any] | None = None,
 ) -> Any:
     """A ProcessingStep running one component's image in `mode` (its ContainerArguments).
 
@@ -123,7 +163,10 @@ def component_step(
         outputs=[processing_output(n, d) for n, d in outputs.items()],
         arguments=[mode],
     )
-    return ProcessingStep(step_name, step_args=step_args, property_files=property_files, depends_on=depends_on)
+    return ProcessingStep(
+        step_name, step_args=step_args, property_files=property_files, depends_on=depends_on,
+        retry_policies=retry_policies,
+    )  # fmt: skip
 
 
 def output_uri(step: Any, output: str) -> Any:

@@ -89,7 +89,7 @@ def build_training_pipeline(config: dict[str, Any], env: str, images: dict[str, 
             max_parallel_jobs=tuning["max_parallel_jobs"],
             strategy="Bayesian",
         )
-        training = TuningStep("Training", step_args=tuner.tune(inputs=channels))
+        training = TuningStep("Training", step_args=tuner.tune(inputs=channels), retry_policies=context.retry_policies)
         model_prefix = Join(on="/", values=["runs/training", ExecutionVariables.PIPELINE_EXECUTION_ID, "model"])
         model_uri = training.get_top_model_s3_uri(top_k=0, s3_bucket=bucket, prefix=model_prefix)
         best = training.properties.BestTrainingJob.FinalHyperParameterTuningJobObjectiveMetric.Value
@@ -98,7 +98,9 @@ def build_training_pipeline(config: dict[str, Any], env: str, images: dict[str, 
         trainer = trainer.with_metric_definitions(
             [shapes.MetricDefinition(name=d["Name"], regex=d["Regex"]) for d in metric_definitions]
         )
-        training = TrainingStep("Training", step_args=trainer.train(input_data_config=channels))
+        training = TrainingStep(
+            "Training", step_args=trainer.train(input_data_config=channels), retry_policies=context.retry_policies
+        )
         model_uri = training.properties.ModelArtifacts.S3ModelArtifacts
         metrics = {
             f"metric_{m}": training.properties.FinalMetricDataList[f"validation:{m}"].Value

@@ -109,7 +109,7 @@ def _summarize_raw(
 ) -> tuple[dict[str, Summary], list[str]]:
     """Summaries of every CSV file of the 'raw' input, read chunk by chunk; `phases` gets the seconds of each part."""
     string_columns = {n: "string" for n, t in templates.items() if isinstance(t, CategoricalSummary)}
-    parts: list[dict[str, Summary]] = []
+    merged: dict[str, Summary] = {}
     columns: list[str] = []
     phases = {} if phases is None else phases
     for path in csv_files(processing_input("raw"), "monitoring", allow_none=allow_none):
@@ -117,7 +117,7 @@ def _summarize_raw(
         try:  # the strict CSV rules are checked as the blocks are read
             for chunk in read_ahead(read_blocks(path, dtype=string_columns)):
                 columns = columns or [str(c) for c in chunk.columns]
-                parts.append(summarize(chunk, templates))
+                merged = merge_all([merged, summarize(chunk, templates)])  # as it goes: memory stays flat
         except CsvError as exc:
             raise ComponentError(str(exc)) from exc
         except pd.errors.EmptyDataError as exc:
@@ -125,7 +125,7 @@ def _summarize_raw(
         except pd.errors.ParserError as exc:
             raise ComponentError(f"{path} is not a readable CSV file: {exc}") from exc
         phases["read and summarize"] = phases.get("read and summarize", 0.0) + time.perf_counter() - started
-    return merge_all(parts), columns
+    return merged, columns
 
 
 def _judge(
