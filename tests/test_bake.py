@@ -102,6 +102,7 @@ def expected_files(package: str, drift_action: str) -> set[str]:
         "local/__init__.py",
         "local/executor.py",
         "local/expressions.py",
+        "local/retries.py",
         "local/runs.py",
         "local/walkthrough.py",
         "local/warm.py",

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
-
-T = TypeVar("T")
+from typing import Any
 
 # The exception types of SageMaker's retry policies.
 JOB_ERRORS = ("SageMaker.CAPACITY_ERROR", "SageMaker.RESOURCE_LIMIT", "SageMaker.JOB_INTERNAL_ERROR")
@@ -39,14 +37,14 @@ def policy_for(policies: list[dict[str, Any]], kind: str) -> int | None:
 
 
 def run_with_retries(
-    attempt: Callable[[], T],
+    attempt: Callable[[], dict[str, Any]],
     policies: list[dict[str, Any]],
     *,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     note: Callable[[str], None] = lambda _line: None,
-) -> T:
-    """`attempt()` until it succeeds or no policy lets it try again; the last failure is raised."""
+) -> dict[str, Any]:
+    """`attempt()` (a step's properties) until it succeeds or no policy lets it retry; the last failure is raised."""
     started = clock()
     retries: dict[int, int] = {}
     while True:
