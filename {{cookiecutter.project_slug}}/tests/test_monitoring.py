@@ -275,3 +275,31 @@ def test_numeric_summary_counts_infinities_and_text_as_missing():
     assert summary.counts == [2, 1]
     assert summary.missing == 6 and summary.invalid == 1
     assert (summary.minimum, summary.maximum) == (1.0, 7.0)
+
+
+def test_serve_summarizes_every_block_of_a_file_as_one_pass_would(tmp_path, monkeypatch, baseline, config):
+    from functools import partial
+
+    from {{ cookiecutter.package_name }} import csv_input
+    from {{ cookiecutter.package_name }}.components.monitoring import __main__ as entry
+
+    statistics, _ = baseline
+    target = config["data"]["target_column"]
+    raw = tmp_path / "processing" / "input" / "raw"
+    raw.mkdir(parents=True)
+    frame = generate(3000, target_column=target, problem_type=config["data"]["problem_type"], seed=5, drift_stage=2)
+    frame.drop(columns=[target]).to_csv(raw / "batch.csv", index=False)
+    monkeypatch.setenv("OPT_ML_ROOT", str(tmp_path))
+    whole, _ = entry._summarize_raw(empty_templates(statistics), allow_none=False)
+    monkeypatch.setattr(entry, "read_blocks", partial(csv_input.read_blocks, block_bytes=8192))  # dozens of blocks
+    blocks, _ = entry._summarize_raw(empty_templates(statistics), allow_none=False)
+    assert set(blocks) == set(whole)
+    for name, summary in whole.items():
+        other = blocks[name]
+        assert other.missing == summary.missing and other.present == summary.present == 3000 - summary.missing
+        if isinstance(summary, NumericSummary):
+            assert other.counts == summary.counts
+            assert (other.minimum, other.maximum) == (summary.minimum, summary.maximum)
+            assert other.total == pytest.approx(summary.total)
+        else:
+            assert other.counts == summary.counts
