@@ -253,37 +253,30 @@ def alert_steps(config, names, policies=None):
     }
 
 
-def test_a_transient_failure_is_retried_with_the_policys_backoff(tmp_path, config):
-    faults = {("Step", 1): "SageMaker.CAPACITY_ERROR", ("Step", 2): "SageMaker.RESOURCE_LIMIT"}
-    executor = LocalExecutor(
-        Workspace(tmp_path), config, "dev", progress=lambda _: None, faults=lambda s, n: faults.get((s, n))
-    )
+def run_with_faults(tmp_path, config, faults):
+    """One step with JOB_POLICY, run with `faults(step, attempt)` injected; the execution and the waits."""
+    executor = LocalExecutor(Workspace(tmp_path), config, "dev", progress=lambda _: None, faults=faults)
     slept = []
     executor.sleep = slept.append
-    execution = executor.run(alert_steps(config, ["Step"], [JOB_POLICY]))
+    return executor.run(alert_steps(config, ["Step"], [JOB_POLICY])), slept
+
+
+def test_a_transient_failure_is_retried_with_the_policys_backoff(tmp_path, config):
+    faults = {("Step", 1): "SageMaker.CAPACITY_ERROR", ("Step", 2): "SageMaker.RESOURCE_LIMIT"}
+    execution, slept = run_with_faults(tmp_path, config, lambda s, n: faults.get((s, n)))
     assert execution.status == "Succeeded", execution.failure
     assert slept == [30.0, 60.0]  # IntervalSeconds, then times BackoffRate
 
 
 def test_a_failure_that_never_clears_fails_the_step_after_max_attempts(tmp_path, config):
-    executor = LocalExecutor(
-        Workspace(tmp_path), config, "dev", progress=lambda _: None, faults=lambda s, n: "SageMaker.CAPACITY_ERROR"
-    )
-    slept = []
-    executor.sleep = slept.append
-    execution = executor.run(alert_steps(config, ["Step"], [JOB_POLICY]))
+    execution, slept = run_with_faults(tmp_path, config, lambda s, n: "SageMaker.CAPACITY_ERROR")
     assert execution.status == "Failed"
     assert "SageMaker.CAPACITY_ERROR: still failing after 3 retries (MaxAttempts 3)" in execution.failure
     assert slept == [30.0, 60.0, 120.0]
 
 
 def test_a_failure_no_policy_names_is_not_retried(tmp_path, config):
-    executor = LocalExecutor(
-        Workspace(tmp_path), config, "dev", progress=lambda _: None, faults=lambda s, n: "Step.THROTTLING"
-    )
-    slept = []
-    executor.sleep = slept.append
-    execution = executor.run(alert_steps(config, ["Step"], [JOB_POLICY]))
+    execution, slept = run_with_faults(tmp_path, config, lambda s, n: "Step.THROTTLING")
     assert execution.status == "Failed" and "Step.THROTTLING" in execution.failure and slept == []
 
 
