@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 GENERATED_LOCK := {{cookiecutter.project_slug}}/requirements-dev.lock
 DEMO_DIR := .local/demo
 
-.PHONY: install lint test test-images demo bench bench-images bench-load bench-quick bench-lock clean
+.PHONY: install lint test test-images demo bench bench-images bench-load bench-caching bench-quick bench-lock clean
 
 install: $(VENV)/.installed
 
@@ -71,6 +71,10 @@ bench-images: install
 # The model server under load over the loopback: 10,000 requests, 32 concurrent, 10% malformed (a minute).
 bench-load: install
 	$(BIN)/python benchmarks/run.py --load
+
+# Step caching: `local train` cold, warm and after one hyperparameter change (a minute), merged in.
+bench-caching: install
+	$(BIN)/python benchmarks/run.py --caching
 
 # The same harness at a tenth of every size (a few minutes); it writes to .local/bench-quick.
 bench-quick: install $(EVIDENTLY)/.installed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import signal
@@ -191,3 +192,48 @@ def test_staging_lives_inside_the_output_folder(tmp_path):
         assert staging.parent == final
         (staging / "a.json").write_text("{}")
     assert [p.name for p in final.iterdir()] == ["a.json"]
+
+
+def snapshot_input(opt_ml, files):
+    raw = opt_ml / "processing" / "input" / "raw"
+    raw.mkdir(parents=True)
+    for name, text in files.items():
+        (raw / name).write_text(text)
+    return raw
+
+
+def test_a_snapshot_must_hold_the_content_its_uri_names(opt_ml, monkeypatch):
+    from {{ cookiecutter.package_name }}.container import ComponentError, check_content_address, content_digest
+
+    raw = snapshot_input(opt_ml, {"train.csv": "a,b\n1,2\n"})
+    digest = content_digest([raw / "train.csv"])
+    assert digest == hashlib.sha256(b"a,b\n1,2\n").hexdigest()  # one file: `sha256sum` of it
+    monkeypatch.setenv("STEP_CACHING", "on")
+    monkeypatch.setenv("INPUT_DATA", f"s3://b/data/train/sha256={digest}/")
+    check_content_address("raw")
+    (raw / "train.csv").write_text("a,b\n1,3\n")  # changed after the snapshot was written
+    with pytest.raises(ComponentError, match="no longer holds the content it is named by"):
+        check_content_address("raw")
+
+
+def test_a_folder_snapshot_is_named_by_its_listing(opt_ml, monkeypatch):
+    from {{ cookiecutter.package_name }}.container import check_content_address, content_digest
+
+    raw = snapshot_input(opt_ml, {"a.csv": "x\n1\n", "b.csv": "x\n2\n"})
+    digest = content_digest([raw / "a.csv", raw / "b.csv"], ["a.csv", "b.csv"])
+    monkeypatch.setenv("INPUT_DATA", f"s3://b/data/train/sha256={digest}/")
+    check_content_address("raw")
+
+
+def test_a_prefix_named_by_no_digest_is_refused_only_while_caching_is_on(opt_ml, monkeypatch):
+    from {{ cookiecutter.package_name }}.container import ComponentError, check_content_address
+
+    snapshot_input(opt_ml, {"train.csv": "a\n1\n"})
+    monkeypatch.setenv("INPUT_DATA", "s3://b/data/train/")
+    monkeypatch.setenv("STEP_CACHING", "off")
+    check_content_address("raw")
+    monkeypatch.setenv("STEP_CACHING", "on")
+    with pytest.raises(ComponentError, match=r"not a content-addressed snapshot.*data snapshot"):
+        check_content_address("raw")
+    monkeypatch.delenv("INPUT_DATA")  # not started by a pipeline: nothing to check
+    check_content_address("raw")

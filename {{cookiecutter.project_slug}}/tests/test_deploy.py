@@ -195,3 +195,120 @@ def test_promotion_copies_the_tested_digests(aws, config):
         )
     promote_images(config, source, target, store)
     assert store.get(image_parameter(config, target, "algorithm")).value.endswith("d" * 64)
+
+
+def stubbed_sagemaker(config):
+    from botocore.stub import Stubber
+
+    client = boto3.client(
+        "sagemaker", region_name=config["aws"]["region"], aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    return client, Stubber(client)
+
+
+def execution_arn(config, kind, execution):
+    pipeline = f"{config['project']['slug']}-dev-{kind}"
+    return f"arn:aws:sagemaker:eu-west-1:123456789012:pipeline/{pipeline}/execution/{execution}"
+
+
+def test_a_selective_start_references_the_latest_finished_execution(config):
+    from botocore.stub import ANY
+
+    from {{ cookiecutter.package_name }}.pipelines.executions import start_execution
+
+    client, stub = stubbed_sagemaker(config)
+    name = f"{config['project']['slug']}-dev-training"
+    stub.add_response(
+        "list_pipeline_executions",
+        {
+            "PipelineExecutionSummaries": [
+                {
+                    "PipelineExecutionArn": execution_arn(config, "training", "running"),
+                    "PipelineExecutionStatus": "Executing",
+                },
+                {
+                    "PipelineExecutionArn": execution_arn(config, "training", "failed"),
+                    "PipelineExecutionStatus": "Failed",
+                },
+            ]
+        },
+        {"PipelineName": name, "SortBy": "CreationTime", "SortOrder": "Descending"},
+    )
+    stub.add_response(
+        "start_pipeline_execution",
+        {"PipelineExecutionArn": execution_arn(config, "training", "new")},
+        {
+            "PipelineName": name,
+            "PipelineParameters": [],
+            "ClientRequestToken": ANY,
+            "ParallelismConfiguration": {"MaxParallelExecutionSteps": config["pipelines"]["max_parallel_steps"]},
+            "SelectiveExecutionConfig": {
+                "SourcePipelineExecutionArn": execution_arn(config, "training", "failed"),
+                "SelectedSteps": [{"StepName": "Explainability"}, {"StepName": "Register"}],
+            },
+        },
+    )
+    with stub:
+        started = start_execution(config, "dev", "training", steps=["Explainability", "Register"], client=client)
+    stub.assert_no_pending_responses()
+    assert started["execution_arn"].endswith("/execution/new")
+
+
+def test_a_selection_that_is_not_connected_is_refused_before_any_call(config):
+    from {{ cookiecutter.package_name }}.pipelines.executions import start_execution
+
+    client, stub = stubbed_sagemaker(config)
+    with stub, pytest.raises(ValueError, match="lie on a path between selected steps"):
+        start_execution(config, "dev", "training", steps=["Processing", "Register"], client=client)
+
+
+def test_a_plain_start_passes_its_parameters_and_a_retry_its_arn(config):
+    from botocore.stub import ANY
+
+    from {{ cookiecutter.package_name }}.pipelines.executions import retry_execution, start_execution
+
+    client, stub = stubbed_sagemaker(config)
+    parallelism = {"MaxParallelExecutionSteps": config["pipelines"]["max_parallel_steps"]}
+    stub.add_response(
+        "start_pipeline_execution",
+        {"PipelineExecutionArn": execution_arn(config, "training", "one")},
+        {
+            "PipelineName": f"{config['project']['slug']}-dev-training",
+            "PipelineParameters": [{"Name": "InputData", "Value": "s3://b/data/train/sha256=" + "0" * 64 + "/"}],
+            "ClientRequestToken": ANY,
+            "ParallelismConfiguration": parallelism,
+        },
+    )
+    failed = execution_arn(config, "training", "failed")
+    stub.add_response(
+        "retry_pipeline_execution",
+        {"PipelineExecutionArn": failed},
+        {"PipelineExecutionArn": failed, "ClientRequestToken": ANY, "ParallelismConfiguration": parallelism},
+    )
+    with stub:
+        start_execution(
+            config, "dev", "training", {"InputData": "s3://b/data/train/sha256=" + "0" * 64 + "/"}, client=client
+        )
+        assert retry_execution(config, failed, client=client) == failed
+    stub.assert_no_pending_responses()
+
+
+def test_a_data_snapshot_is_named_by_its_sha256_and_uploaded_once(config, tmp_path):
+    import hashlib
+
+    from {{ cookiecutter.package_name }}.pipelines import layout
+    from {{ cookiecutter.package_name }}.pipelines.executions import snapshot_data
+
+    data = tmp_path / "train.csv"
+    data.write_text("a,b\n1,2\n")
+    with mock_aws():
+        s3 = boto3.client("s3", region_name=config["aws"]["region"])
+        bucket = layout.bucket(config, "dev")
+        s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": config["aws"]["region"]})
+        first = snapshot_data(config, "dev", data, client=s3)
+        digest = hashlib.sha256(data.read_bytes()).hexdigest()
+        assert first == {"uri": f"s3://{bucket}/data/train/sha256={digest}/", "sha256": digest, "uploaded": "1"}
+        assert s3.get_object(Bucket=bucket, Key=f"data/train/sha256={digest}/train.csv")["Body"].read() == b"a,b\n1,2\n"
+        assert snapshot_data(config, "dev", data, client=s3)["uploaded"] == "0"
+        data.write_text("a,b\n1,3\n")
+        assert snapshot_data(config, "dev", data, client=s3)["sha256"] != digest  # other content, another prefix

@@ -6,10 +6,6 @@ import pytest
 
 from {{ cookiecutter.package_name }}.local.executor import (
     LocalExecutor,
-    StepFailed,
-    UnsupportedStep,
-    dependencies_of,
-    parse_metrics,
     resolve_parameters,
 )
 from {{ cookiecutter.package_name }}.local.expressions import (
@@ -17,7 +13,9 @@ from {{ cookiecutter.package_name }}.local.expressions import (
     Resolver,
     json_path,
     path_tokens,
-    referenced_steps,
+)
+from {{ cookiecutter.package_name }}.local.scheduling import (
+    UnsupportedStep,
 )
 from {{ cookiecutter.package_name }}.local.workspace import (
     Workspace,
@@ -75,30 +73,6 @@ def test_bad_json_path_is_explained():
         json_path({"a": 1}, "missing")
 
 
-def test_dependencies_come_from_depends_on_and_expressions():
-    step = {
-        "Name": "C",
-        "Type": "Processing",
-        "DependsOn": ["A"],
-        "Arguments": {"X": {"Get": "Steps.B.ProcessingJobName"}, "Y": {"Get": "Parameters.P"}},
-    }
-    assert dependencies_of(step) == {"A", "B"}
-    assert referenced_steps({"Std:Join": {"On": "", "Values": [{"Get": "Steps.D.X"}]}}) == {"D"}
-
-
-def test_condition_dependencies_include_its_branches_inputs():
-    step = {
-        "Name": "Check",
-        "Type": "Condition",
-        "Arguments": {
-            "Conditions": [{"Type": "Equals", "LeftValue": {"Get": "Steps.M.X"}, "RightValue": 1}],
-            "IfSteps": [{"Name": "L", "Type": "Lambda", "Arguments": {"a": {"Get": "Steps.E.Y"}}}],
-            "ElseSteps": [],
-        },
-    }
-    assert dependencies_of(step) == {"M", "E"}
-
-
 def test_parameters_use_defaults_cast_types_and_refuse_unknown_names():
     definition = {
         "Parameters": [
@@ -112,16 +86,6 @@ def test_parameters_use_defaults_cast_types_and_refuse_unknown_names():
         resolve_parameters(definition, {"Required": "r", "Typo": 1})
     with pytest.raises(ValueError, match="'Required' has no default"):
         resolve_parameters(definition, {})
-
-
-def test_metrics_are_read_from_the_log_as_sagemaker_does():
-    log = "epoch\nvalidation:auc=0.71\nvalidation:auc=0.83\nvalidation:rmse=1e-3\n"
-    definitions = [
-        {"Name": "validation:auc", "Regex": "validation:auc=([-+0-9.eE]+)"},
-        {"Name": "validation:rmse", "Regex": "validation:rmse=([-+0-9.eE]+)"},
-        {"Name": "validation:f1", "Regex": "validation:f1=([-+0-9.eE]+)"},
-    ]
-    assert parse_metrics(log, definitions) == {"validation:auc": 0.83, "validation:rmse": 0.001}
 
 
 def test_unsupported_step_type_is_a_clear_error(tmp_path, config):
@@ -151,77 +115,6 @@ def test_s3_uris_map_into_the_workspace(tmp_path):
     assert workspace.uri(tmp_path / "s3" / "bucket" / "a") == "s3://bucket/a"
     with pytest.raises(ValueError, match="s3://"):
         workspace.path("/etc/passwd")
-
-
-def test_instances_writing_the_same_output_file_fail_the_step(tmp_path, config):
-    roots = []
-    for host in ("algo-1", "algo-2"):
-        out = tmp_path / host / "opt_ml" / "processing" / "output" / "report"
-        out.mkdir(parents=True)
-        (out / "drift.json").write_text(host)
-        roots.append(tmp_path / host / "opt_ml")
-    executor = LocalExecutor(Workspace(tmp_path / "ws"), config, "dev", progress=lambda _: None)
-    with pytest.raises(StepFailed, match=r"drift\.json was written by two instances"):
-        executor._publish(roots, "/opt/ml/processing/output/report", "s3://bucket/report")
-    (roots[1] / "processing" / "output" / "report" / "drift.json").rename(
-        roots[1] / "processing" / "output" / "report" / "other.json"
-    )
-    published = executor._publish(roots, "/opt/ml/processing/output/report", "s3://bucket/report")
-    assert sorted(p.name for p in published.iterdir()) == ["drift.json", "other.json"]
-
-
-def test_sharded_inputs_deal_each_instance_its_share_of_the_objects(tmp_path, config):
-    workspace = Workspace(tmp_path / "ws")
-    source = workspace.path("s3://bucket/batch")
-    source.mkdir(parents=True)
-    for i in range(5):
-        (source / f"part-{i}.csv").write_text(str(i))
-    executor = LocalExecutor(workspace, config, "dev", progress=lambda _: None)
-    seen = []
-    for index in range(3):
-        root = tmp_path / f"algo-{index + 1}"
-        executor._stage("s3://bucket/batch", root, "/opt/ml/processing/input/raw", "raw", share=(index, 3))
-        seen.append(sorted(p.name for p in (root / "processing" / "input" / "raw").iterdir()))
-    assert seen == [["part-0.csv", "part-3.csv"], ["part-1.csv", "part-4.csv"], ["part-2.csv"]]
-
-
-@pytest.mark.parametrize(
-    ("expression", "expected"),
-    [
-        ("$", [b"id", b"1", b"2", b"3", b"yes", b"0.9"]),
-        ("$[1:]", [b"1", b"2", b"3", b"yes", b"0.9"]),
-        ("$[0,-2,-1]", [b"id", b"yes", b"0.9"]),
-        ("$[0,4:]", [b"id", b"yes", b"0.9"]),
-        ("$[1:3]", [b"1", b"2"]),
-    ],
-)
-def test_batch_transform_filters_pick_csv_fields_as_sagemaker_does(expression, expected):
-    from {{ cookiecutter.package_name }}.local_jobs import csv_filter
-
-    assert csv_filter(expression)([b"id", b"1", b"2", b"3", b"yes", b"0.9"]) == expected
-
-
-@pytest.mark.parametrize("expression", ["$.features", "[1:]", "$[a]"])
-def test_a_filter_local_batch_transform_cannot_apply_is_refused(expression):
-    from {{ cookiecutter.package_name }}.local_jobs import csv_filter
-
-    with pytest.raises(ValueError, match="filter"):
-        csv_filter(expression)
-
-
-def test_data_processing_sends_the_row_without_its_id_and_writes_the_id_with_the_answer():
-    from {{ cookiecutter.package_name }}.local_jobs import RecordShaping
-
-    shaping = RecordShaping.from_data_processing(
-        {"InputFilter": "$[1:]", "JoinSource": "Input", "OutputFilter": "$[0,-2,-1]"}
-    )
-    lines = [b"run:a.csv:1,0.5,1\n", b'"quoted,id",2,3\n']
-    assert [shaping.request(line) for line in lines] == [b"0.5,1\n", b"2,3\n"]
-    answers = shaping.answers(lines, b"yes,0.9\nno,0.2\n")
-    assert answers == b'run:a.csv:1,yes,0.9\n"quoted,id",no,0.2\n'
-    assert RecordShaping.from_data_processing({}).answers(lines, b"x\ny\n") == b"x\ny\n"
-    with pytest.raises(ValueError, match="JoinSource"):
-        RecordShaping.from_data_processing({"JoinSource": "Output"})
 
 
 # --- retries and parallelism ------------------------------------------------------------------

@@ -176,7 +176,7 @@ def test_tuning_searches_the_ranges_and_registers_the_best_job(tmp_path, config,
     tuned["algorithm"]["tuning"] |= {"enabled": True, "local_max_jobs": 3}
     tuned["algorithm"]["hyperparameters"]["max_iter"] = "60"
     workspace = Workspace(tmp_path)
-    input_uri = workspace.upload(data["train"], "s3://bucket/data/train/")
+    input_uri, _ = workspace.snapshot(data["train"], "s3://bucket/data/train/")
     executor = LocalExecutor(workspace, tuned, "dev", progress=quiet)
     execution = executor.run(definition(tuned, "dev", "training"), {"InputData": input_uri}, "p-dev-training")
     assert execution.status == "Succeeded", execution.failure
@@ -316,7 +316,11 @@ def test_a_run_killed_during_transform_publishes_nothing_and_the_rerun_succeeds(
     published = [p for p in (workspace / "s3").rglob("*.out")]
     before = {p for p in published if "inference" in str(p)}
     assert all(p.stat().st_size and p.read_bytes().endswith(b"\n") for p in before)
-    killed = next(p for p in (workspace / "runs").glob("*inference/*") if not (p / "execution.json").exists())
+    killed = next(
+        p
+        for p in (workspace / "runs").glob("*inference/*")
+        if json.loads((p / "execution.json").read_text())["status"] == "Executing"  # it never finished
+    )
     assert not [p for p in (workspace / "s3").rglob(f"*{killed.name}*/predictions/*") if p.is_file()]
     # The rerun (on the holdout, to keep it quick) succeeds in the same workspace and clears the leftovers.
     rerun = subprocess.run([*command[:-2], str(data["holdout"]), "--json"], text=True, timeout=600, **run)

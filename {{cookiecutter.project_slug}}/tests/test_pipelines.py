@@ -129,6 +129,32 @@ def test_every_job_step_retries_transient_errors_as_configured(definitions):
     assert checked == 13
 
 
+def test_the_training_job_steps_are_cached_as_configured_and_nothing_else_is(definitions):
+    config, pipelines = definitions
+    cache = config["pipelines"]["cache"]
+    tuning = config["algorithm"]["tuning"]["enabled"]
+    cached = {"Processing", "MonitoringBaseline", "Explainability"} | (set() if tuning else {"Training"})
+    for kind, pipeline in pipelines.items():
+        for step in all_steps(pipeline["Steps"]):
+            expected = {"Enabled": cache["enabled"], "ExpireAfter": cache["expire_after"]}
+            if kind == "training" and step["Name"] in cached:
+                assert step.get("CacheConfig") == expected, step["Name"]
+            else:  # a tuning job's best model is found under this execution's prefix; batch runs score new data
+                assert "CacheConfig" not in step, f"{kind} {step['Name']}"
+    steps = {s["Name"]: s for s in pipelines["training"]["Steps"]}
+    for name in ("Processing", "MonitoringBaseline"):  # the steps that read InputData check its content address
+        environment = steps[name]["Arguments"]["Environment"]
+        assert environment["INPUT_DATA"] == {"Get": "Parameters.InputData"}
+        assert environment["STEP_CACHING"] == ("on" if cache["enabled"] else "off")
+
+
+def test_caching_can_be_switched_off(config):
+    off = variant(config, pipelines__cache={"enabled": False, "expire_after": "PT1H"})
+    steps = {s["Name"]: s for s in definition(off, "dev", "training")["Steps"]}
+    assert steps["Processing"]["CacheConfig"] == {"Enabled": False, "ExpireAfter": "PT1H"}
+    assert steps["Processing"]["Arguments"]["Environment"]["STEP_CACHING"] == "off"
+
+
 def test_training_graph(definitions):
     config, pipelines = definitions
     steps = {s["Name"]: s for s in pipelines["training"]["Steps"]}

@@ -59,7 +59,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_local_train(args: argparse.Namespace) -> int:
     from .local.runs import local_train
 
-    summary = local_train(args.data, load_config(), args.env, _workspace(args), console.print, args.containers)
+    summary = local_train(
+        args.data, load_config(), args.env, _workspace(args), console.print, args.containers, not args.no_cache
+    )
     human = (
         f"training {summary['status']}: model version {summary['manifest_version']}, metrics {summary['metrics']}\n"
         f"evaluation report: {summary['reports']['evaluation']}\n"
@@ -94,6 +96,29 @@ def cmd_local_infer(args: argparse.Namespace) -> int:
     else:
         human = f"[red]inference failed[/]: {summary.get('failure')}"
     return _emit(args, summary, human)
+
+
+def _outcome(kind: str, summary: dict[str, Any]) -> str:
+    steps = ", ".join(f"{name} {outcome}" for name, outcome in summary["steps"].items())
+    ending = "" if summary["status"] == "Succeeded" else f"\n[red]failed[/]: {summary.get('failure')}"
+    return f"{kind} execution {summary['run_id']} {summary['status']}: {steps}{ending}"
+
+
+def cmd_local_retry(args: argparse.Namespace) -> int:
+    from .local.runs import local_retry
+
+    summary = local_retry(args.execution_id, load_config(), args.env, _workspace(args), console.print, args.containers)
+    return _emit(args, summary, _outcome("retried", summary))
+
+
+def cmd_local_rerun(args: argparse.Namespace) -> int:
+    from .local.runs import local_rerun
+
+    steps = [s.strip() for s in args.steps.split(",") if s.strip()]
+    summary = local_rerun(
+        args.kind, steps, load_config(), args.env, _workspace(args), args.reference, console.print, args.containers
+    )
+    return _emit(args, summary, _outcome(f"{args.kind} (selective)", summary))
 
 
 def cmd_local_labels(args: argparse.Namespace) -> int:
@@ -163,6 +188,45 @@ def cmd_pipelines_upsert(args: argparse.Namespace) -> int:
         console.print(f"{kind}: {arn}")
     if args.json:
         print(json.dumps(arns))
+    return 0
+
+
+def cmd_pipelines_start(args: argparse.Namespace) -> int:
+    from .pipelines.executions import start_execution
+
+    parameters = {}
+    for item in args.param or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ValueError(f"--param {item!r}: write it as Name=Value, e.g. --param InputData=s3://bucket/prefix/")
+        parameters[name] = value
+    steps = [s.strip() for s in (args.steps or "").split(",") if s.strip()]
+    if args.reference and not steps:
+        raise ValueError("--reference is for a selective execution: name the steps to run with --steps.")
+    started = start_execution(load_config(), args.env, args.kind, parameters, steps, args.reference)
+    console.print(f"started {started['execution_arn']}")
+    if args.json:
+        print(json.dumps(started))
+    return 0
+
+
+def cmd_pipelines_retry(args: argparse.Namespace) -> int:
+    from .pipelines.executions import retry_execution
+
+    arn = retry_execution(load_config(), args.execution_arn)
+    console.print(f"retrying {arn}")
+    if args.json:
+        print(json.dumps({"execution_arn": arn}))
+    return 0
+
+
+def cmd_data_snapshot(args: argparse.Namespace) -> int:
+    from .pipelines.executions import snapshot_data
+
+    snapshot = snapshot_data(load_config(), args.env, args.data)
+    console.print(f"{snapshot['uri']} ({snapshot['uploaded']} object(s) uploaded): pass it as InputData")
+    if args.json:
+        print(json.dumps(snapshot))
     return 0
 
 
@@ -278,7 +342,18 @@ def build_parser() -> argparse.ArgumentParser:
     train = with_env(local.add_parser("train", help="run the training pipeline on a CSV"))
     train.add_argument("--data", type=Path, required=True)
     train.add_argument("--containers", action="store_true", help=CONTAINERS_HELP)
+    train.add_argument("--no-cache", action="store_true", help="run every step, even where a cached run would do")
     train.set_defaults(func=cmd_local_train)
+    retry = with_env(local.add_parser("retry", help="retry a failed execution from its failed step"))
+    retry.add_argument("execution_id", help="the execution's id (its folder under <workspace>/runs/<pipeline>/)")
+    retry.add_argument("--containers", action="store_true", help=CONTAINERS_HELP)
+    retry.set_defaults(func=cmd_local_retry)
+    rerun = with_env(local.add_parser("rerun", help="run chosen steps again, reusing a reference execution's outputs"))
+    rerun.add_argument("kind", choices=list(KINDS))
+    rerun.add_argument("--steps", required=True, help="comma-separated step names, e.g. Training,Explainability")
+    rerun.add_argument("--reference", help="the execution whose outputs the other steps reuse (default: latest)")
+    rerun.add_argument("--containers", action="store_true", help=CONTAINERS_HELP)
+    rerun.set_defaults(func=cmd_local_rerun)
     infer = with_env(local.add_parser("infer", help="run the batch-inference pipeline on a CSV or a folder of CSVs"))
     infer.add_argument("--data", type=Path, required=True, help="a CSV file, or a folder of CSV files (one batch)")
     infer.add_argument(
@@ -309,6 +384,20 @@ def build_parser() -> argparse.ArgumentParser:
     definition.set_defaults(func=cmd_pipelines_definition)
     upsert = with_env(pipeline_actions.add_parser("upsert", help="create or update every pipeline on AWS"))
     upsert.set_defaults(func=cmd_pipelines_upsert)
+    start = with_env(pipeline_actions.add_parser("start", help="start an execution on AWS (or a selective one)"))
+    start.add_argument("kind", choices=list(KINDS))
+    start.add_argument("--param", action="append", help="a pipeline parameter, Name=Value (repeatable)")
+    start.add_argument("--steps", help="a selective execution: only these steps, comma-separated")
+    start.add_argument("--reference", help="the execution ARN whose outputs the other steps reuse (default: latest)")
+    start.set_defaults(func=cmd_pipelines_start)
+    retry_deployed = with_env(pipeline_actions.add_parser("retry", help="retry a failed execution on AWS"))
+    retry_deployed.add_argument("execution_arn")
+    retry_deployed.set_defaults(func=cmd_pipelines_retry)
+
+    data = commands.add_parser("data", help="training data on S3").add_subparsers(dest="action", required=True)
+    snapshot = with_env(data.add_parser("snapshot", help="upload training data under its sha256 (for InputData)"))
+    snapshot.add_argument("--data", type=Path, required=True, help="a CSV file, or a folder of CSV files")
+    snapshot.set_defaults(func=cmd_data_snapshot)
 
     images = commands.add_parser("images", help="component images (CI)").add_subparsers(dest="action", required=True)
     build = images.add_parser("build", help="build the component images locally (docker, or buildah without a daemon)")

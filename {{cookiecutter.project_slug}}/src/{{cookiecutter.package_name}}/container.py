@@ -6,9 +6,11 @@ only difference between running inside a SageMaker container and running locally
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import sys
@@ -144,6 +146,60 @@ def read_shard_summaries(component: str, producer: str, parse: Callable[[dict], 
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise ComponentError(f"{path} is not a {component} shard summary: {exc}") from exc
     return shards
+
+
+def content_digest(files: list[Path], names: list[str] | None = None) -> str:
+    """sha256 of one file's bytes; for a folder, of each file's relative name and sha256, in order."""
+    if names is None:
+        return file_sha256(files[0])
+    listing = "".join(f"{name}\t{file_sha256(path)}\n" for path, name in zip(files, names, strict=True))
+    return hashlib.sha256(listing.encode()).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as source:
+        for block in iter(lambda: source.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# A content-addressed training input: s3://<bucket>/data/train/sha256=<digest>/ (see `data snapshot`).
+SNAPSHOT = re.compile(r"/sha256=([0-9a-f]{64})/?$")
+
+
+def check_content_address(channel: str = "raw") -> None:
+    """The training input must be the content its URI names: what makes a step cache hit safe.
+
+    The pipeline passes the input's URI as INPUT_DATA. A `sha256=<digest>` prefix must hold
+    exactly that content (the one file's sha256, or the folder listing's, as the snapshot names
+    it). With STEP_CACHING=on, a prefix named by no digest is refused: a run on it would be
+    recorded, and a later run on changed data at the same prefix would reuse its outputs.
+    """
+    uri = os.environ.get("INPUT_DATA", "")
+    if not uri:
+        return  # not started by the pipeline (a test, `make images-test`)
+    match = SNAPSHOT.search(uri)
+    if match is None:
+        if os.environ.get("STEP_CACHING") == "on":
+            raise ComponentError(
+                f"The training input {uri} is not a content-addressed snapshot, and step caching is on: a later run "
+                "on changed data at this prefix would reuse this run's outputs. Upload the data with `data snapshot "
+                "--data FILE`, which prints its s3://.../sha256=<digest>/ URI, and pass that as InputData; or set "
+                "pipelines.cache.enabled to false in config/project.yaml."
+            )
+        return
+    folder = processing_input(channel)
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    if not files:
+        raise ComponentError(f"The training input {uri} holds no file.")
+    names = [p.relative_to(folder).as_posix() for p in files]
+    found = {content_digest(files, names)} | ({content_digest(files)} if len(files) == 1 else set())
+    if match.group(1) not in found:
+        raise ComponentError(
+            f"The snapshot {uri} no longer holds the content it is named by (its sha256 is now {min(found)}): it was "
+            "changed after it was written. A snapshot is never modified; upload the new data as a new snapshot."
+        )
 
 
 def check_csv(path: Path, header: bool = True) -> None:

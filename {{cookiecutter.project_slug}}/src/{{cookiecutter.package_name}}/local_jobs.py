@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import io
+import json
 import os
 import shutil
 import socket
@@ -26,6 +28,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
+from .config import default_config_path
 from .container import safe_extract
 from .local import warm
 
@@ -48,6 +51,48 @@ class Runtime(Protocol):
     def warm_up(self) -> None:
         """Get ready for jobs before the first one is asked for (optional work; may do nothing)."""
 
+    def code_digest(self, image_uri: str) -> str:
+        """The digest of the code a job of this image runs, as a step cache key holds an image's digest."""
+
+
+# What a component's job runs: the components and the shared modules they import (a test keeps this
+# list closed over their imports). The command line, pipelines and local mode are not part of a job.
+JOB_CODE = (
+    "__init__.py",
+    "components",
+    "config.py",
+    "config_schema.json",
+    "container.py",
+    "csv_input.py",
+    "csv_output.py",
+    "data_schema.py",
+    "reports.py",
+)
+
+
+# The config sections a job reads (a test keeps this list equal to what the components read).
+# The hyperparameters are not among them: a training job reads them from its request.
+JOB_CONFIG_SECTIONS = ("data", "processing", "monitoring", "quality", "explainability")
+
+
+def job_settings(path: Path) -> dict[str, Any]:
+    """The part of the config file that decides what a job does, by value (its comments and layout do not)."""
+    import yaml
+
+    if not path.is_file():
+        return {}
+    config = yaml.safe_load(path.read_text("utf-8")) or {}
+    return {section: config.get(section) for section in JOB_CONFIG_SECTIONS}
+
+
+def job_code_files(package: Path) -> list[Path]:
+    files = []
+    for name in JOB_CODE:
+        path = package / name
+        found = path.rglob("*") if path.is_dir() else [path]
+        files += [p for p in found if p.is_file() and p.suffix in {".py", ".json"}]
+    return sorted(files)
+
 
 class VenvRuntime:
     """Each job as a subprocess of this environment's Python, with OPT_ML_ROOT as its /opt/ml.
@@ -60,6 +105,7 @@ class VenvRuntime:
 
     def __init__(self) -> None:
         self.warm = warm.WarmInterpreter()
+        self._code_digest: str | None = None
 
     def job(self, component: str, mode: str, root: Path, environment: dict[str, str]) -> tuple[list[str], dict]:
         env = {**os.environ, **environment, "OPT_ML_ROOT": str(root), "PYTHONPATH": _pythonpath()}
@@ -72,6 +118,24 @@ class VenvRuntime:
         """Start the warm interpreter now, so that it imports while the run stages its inputs."""
         if warm.enabled():
             self.warm.start(_warm_env())
+
+    def code_digest(self, image_uri: str) -> str:
+        """Locally every image runs this checkout: the digest of the code a job runs and of the settings it reads.
+
+        Read once per run (`reset_code_digest`), so a change made between runs is a cache miss.
+        """
+        if self._code_digest is None:
+            digest = hashlib.sha256()
+            package = Path(__file__).resolve().parent
+            for path in job_code_files(package):
+                digest.update(f"{path.relative_to(package).as_posix()}\n".encode())
+                digest.update(path.read_bytes())
+            digest.update(json.dumps(job_settings(default_config_path()), sort_keys=True).encode())
+            self._code_digest = f"sha256:{digest.hexdigest()}"
+        return self._code_digest
+
+    def reset_code_digest(self) -> None:
+        self._code_digest = None
 
     def server(self, root: Path, port: int) -> tuple[list[str], dict]:
         # The loopback only: on a laptop the model is not exposed to the network.
@@ -97,6 +161,21 @@ class ContainerRuntime:
 
     def warm_up(self) -> None:
         """Nothing to warm: every job starts in a fresh container, as on SageMaker."""
+
+    def code_digest(self, image_uri: str) -> str:
+        """The image's id in the local store: a rebuilt image is a cache miss."""
+        from .pipelines.layout import component_of_image
+
+        image = self.images[component_of_image(image_uri)]
+        found = subprocess.run(
+            self.engine.command("image", "inspect", "--format", "{{.Id}}", image),
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if found.returncode != 0 or not found.stdout.strip():
+            raise JobFailed(f"cannot read the id of image {image}: {found.stderr.strip() or 'no output'}")
+        return found.stdout.strip()
 
     def _identity(self) -> list[str]:
         if os.geteuid() == 0:

@@ -9,15 +9,11 @@ the same handlers the deployed Lambdas run.
 from __future__ import annotations
 
 import json
-import math
-import random
-import re
+import os
 import secrets
-import shutil
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,33 +21,20 @@ from typing import Any
 
 from ..lambdas import handler_for
 from ..lambdas.services import Services, installed
-from ..local_jobs import (
-    VENV,
-    JobFailed,
-    RecordShaping,
-    Runtime,
-    model_server,
-    pack_model,
-    run_component,
-    transform_file,
-)
+from ..local_jobs import VENV, JobFailed, Runtime
 from ..pipelines.layout import component_of_image
-from .expressions import ExpressionError, Resolver, referenced_steps, walk
+from .cache import StepCache, cache_key, cache_settings
+from .expressions import ExpressionError, Resolver, walk
+from .jobs import JobRunner, StepFailed
 from .retries import TransientFailure, run_with_retries
+from .scheduling import ancestors, check_selection, check_supported, run_graph, step_graph
 from .workspace import Workspace
 
-SUPPORTED = ("Processing", "Training", "Tuning", "Model", "Transform", "Condition", "Lambda", "Fail")
-OPT_ML = "/opt/ml/"
-# A local multi-instance job runs its instances as concurrent processes on this machine.
-MAX_LOCAL_INSTANCES = 16
+__all__ = ["Execution", "ExecutionNotFound", "LocalExecutor", "StepFailed", "StepResult", "resolve_parameters"]
 
 
-class StepFailed(RuntimeError):
-    """A step failed; the message is its failure reason."""
-
-
-class UnsupportedStep(ValueError):
-    """The definition holds a step type local mode cannot run."""
+class ExecutionNotFound(ValueError):
+    """No execution of that id in the workspace, or one that cannot be retried or referenced."""
 
 
 @dataclass
@@ -62,6 +45,10 @@ class StepResult:
     seconds: float = 0.0
     reason: str = ""
     log: str = ""
+    # CacheHitResult.SourcePipelineExecutionArn: the execution whose run of this step a cache hit reused.
+    cache_hit: str = ""
+    # SelectiveExecutionResult.SourcePipelineExecutionArn: the execution whose outputs were reused.
+    reused_from: str = ""
 
 
 @dataclass
@@ -74,10 +61,32 @@ class Execution:
     steps: list[StepResult] = field(default_factory=list)
     properties: dict[str, Any] = field(default_factory=dict)
     failure: str = ""
+    parameters: dict[str, Any] = field(default_factory=dict)
+    started: str = ""
+    source_arn: str = ""  # the reference of a selective execution
+    selected: list[str] | None = None
+    # Steps not run again (a retry's succeeded ones, a selective run's unselected ones): name -> (properties, source).
+    reused: dict[str, tuple[dict[str, Any], str]] = field(default_factory=dict)
 
     def output(self, step: str, *path: str | int) -> Any:
         """A property of a step that ran, e.g. output('Register', 'OutputParameters', 'manifest_version')."""
         return walk(self.properties[step], list(path), f"step {step}")
+
+    def record(self) -> dict[str, Any]:
+        """execution.json: what `local retry` and a selective run's reference read back."""
+        return {
+            "pipeline": self.pipeline,
+            "execution_id": self.execution_id,
+            "arn": self.arn,
+            "status": self.status,
+            "failure": self.failure,
+            "started": self.started,
+            "parameters": self.parameters,
+            "selective": {"source": self.source_arn, "steps": self.selected} if self.selected else None,
+            "pid": os.getpid(),
+            "steps": [s.__dict__ for s in self.steps],
+            "properties": self.properties,
+        }
 
 
 def new_execution_id() -> str:
@@ -96,10 +105,12 @@ class LocalExecutor:
         max_parallel: int | None = None,
         runtime: Runtime = VENV,
         faults: Callable[[str, int], str | None] | None = None,
+        caching: bool = True,
     ) -> None:
         """`max_parallel` defaults to config pipelines.max_parallel_steps. `faults(step, attempt)`
         may name a transient failure (an exception type such as SageMaker.CAPACITY_ERROR) for that
-        attempt of that step, to see its retry policies work; None runs the attempt."""
+        attempt of that step, to see its retry policies work; None runs the attempt. `caching=False`
+        runs every step even where CacheConfig would reuse one (successful runs are still recorded)."""
         self.workspace = workspace
         self.runtime = runtime
         runtime.warm_up()
@@ -108,46 +119,138 @@ class LocalExecutor:
         self.progress = progress
         self.max_parallel = max_parallel or int(config["pipelines"].get("max_parallel_steps", 2))
         self.faults = faults
+        self.caching = caching
         self.sleep: Callable[[float], None] = time.sleep
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self.jobs = JobRunner(workspace, runtime, progress)
+        self.cache = StepCache(workspace.root / "cache", exists=lambda uri: workspace.path(uri).exists())
         self.models: dict[str, dict[str, Any]] = {}
         self.alerts: list[dict[str, str]] = []
         self.events: list[dict[str, Any]] = []  # pipeline status changes the notifications rule sends
         self.images: dict[str, str] | None = None
 
-    # ------------------------------------------------------------------ graph
+    # ------------------------------------------------------------------ executions
 
     def run(
-        self, definition: dict[str, Any], parameters: dict[str, Any] | None = None, pipeline: str = ""
+        self,
+        definition: dict[str, Any],
+        parameters: dict[str, Any] | None = None,
+        pipeline: str = "",
+        selected: list[str] | None = None,
+        reference: str | None = None,
     ) -> Execution:
-        """Execute every step in dependency order; stop at the first failure."""
-        steps = {step["Name"]: step for step in definition["Steps"]}
+        """Start an execution: every step in dependency order, stopping at the first failure.
+
+        With `selected`, a selective execution (SelectiveExecutionConfig): only those steps run;
+        the steps they depend on reuse the outputs of `reference` (an execution id; by default the
+        latest execution of this pipeline), whose parameters are the defaults of this one.
+        """
         check_supported(definition["Steps"])
+        pipeline = pipeline or definition.get("PipelineName", "pipeline")
         execution_id = new_execution_id()
         aws = self.config["aws"]
-        pipeline = pipeline or definition.get("PipelineName", "pipeline")
         execution = Execution(
             pipeline=pipeline,
             execution_id=execution_id,
             arn=f"arn:aws:sagemaker:{aws['region']}:{aws['account_id']}:pipeline/{pipeline}/execution/{execution_id}",
             run_dir=self.workspace.run_dir(pipeline, execution_id),
+            started=self.clock().isoformat(),
         )
+        names = None
+        given = dict(parameters or {})
+        if selected:
+            source = self.load(reference or self.latest(pipeline), pipeline)
+            if source["status"] not in ("Succeeded", "Failed"):
+                raise ExecutionNotFound(
+                    f"The reference execution {source['execution_id']} is {source['status']}: a selective "
+                    "execution needs a Succeeded or Failed one."
+                )
+            graph = step_graph({s["Name"]: s for s in definition["Steps"]})
+            chosen = check_selection(graph, selected)
+            needed = ancestors(graph, chosen) - chosen
+            execution.reused = reusable(source, needed, definition["Steps"])
+            missing = sorted(needed - set(execution.reused))
+            if missing:
+                raise ExecutionNotFound(
+                    f"Steps {missing} did not succeed in the reference execution {source['execution_id']}, and the "
+                    "selected steps need their outputs: select them too, or reference another execution."
+                )
+            names = chosen | needed
+            execution.source_arn, execution.selected = source["arn"], sorted(chosen)
+            given = {**source["parameters"], **given}
+        execution.parameters = resolve_parameters(definition, given)
         execution.run_dir.mkdir(parents=True, exist_ok=True)
+        (execution.run_dir / "definition.json").write_text(json.dumps(definition, indent=2), "utf-8")
+        return self._execute(definition, execution, names)
+
+    def retry(self, execution_id: str, pipeline: str | None = None) -> Execution:
+        """RetryPipelineExecution: the same execution again, from its failed step on.
+
+        Steps that succeeded keep their outputs; the failed step and every step after it run,
+        with the execution's own parameters and definition. An execution whose process was
+        killed (it stopped without finishing) can be retried too.
+        """
+        record = self.load(execution_id, pipeline)
+        if record["status"] == "Succeeded":
+            raise ExecutionNotFound(f"Execution {execution_id} succeeded: there is nothing to retry.")
+        if record["status"] == "Executing" and _alive(int(record.get("pid", 0))):
+            raise ExecutionNotFound(f"Execution {execution_id} is still running (process {record['pid']}).")
+        run_dir = self.workspace.run_dir(record["pipeline"], execution_id)
+        definition = json.loads((run_dir / "definition.json").read_text("utf-8"))
+        execution = Execution(
+            pipeline=record["pipeline"],
+            execution_id=execution_id,
+            arn=record["arn"],
+            run_dir=run_dir,
+            parameters=record["parameters"],
+            started=record["started"],
+        )
+        if record.get("selective"):
+            execution.source_arn, execution.selected = record["selective"]["source"], record["selective"]["steps"]
+        everything = {s["Name"] for s in definition["Steps"]}
+        execution.reused = reusable(record, everything, definition["Steps"], own=True)
+        execution.steps = [StepResult(**s) for s in record["steps"] if s["name"] in execution.reused]
+        names = None
+        if execution.selected:
+            graph = step_graph({s["Name"]: s for s in definition["Steps"]})
+            names = set(execution.selected) | ancestors(graph, set(execution.selected))
+        self.progress(f"[bold]{execution.pipeline}[/] retrying execution {execution_id}")
+        return self._execute(definition, execution, names)
+
+    def load(self, execution_id: str, pipeline: str | None = None) -> dict[str, Any]:
+        """An execution's record (execution.json) from the workspace's runs."""
+        pattern = f"{pipeline or '*'}/{execution_id}/execution.json"
+        found = sorted((self.workspace.root / "runs").glob(pattern)) if execution_id else []
+        if not found:
+            raise ExecutionNotFound(
+                f"No execution {execution_id!r} in {self.workspace.root / 'runs'}; its ids are the run folders' names."
+            )
+        return json.loads(found[0].read_text("utf-8"))
+
+    def latest(self, pipeline: str) -> str:
+        """The latest execution of a pipeline: a selective execution's default reference."""
+        runs = sorted(p.parent.name for p in (self.workspace.root / "runs" / pipeline).glob("*/execution.json"))
+        if not runs:
+            raise ExecutionNotFound(f"{pipeline} has no execution to reference yet: run it once first.")
+        return runs[-1]
+
+    def _execute(self, definition: dict[str, Any], execution: Execution, names: set[str] | None) -> Execution:
+        steps = {step["Name"]: step for step in definition["Steps"]}
+        graph = step_graph(steps)
         self.workspace.clean_staging()
-        values = resolve_parameters(definition, parameters or {})
-        started = datetime.now(UTC)
         variables = {
-            "PipelineExecutionId": execution_id,
+            "PipelineExecutionId": execution.execution_id,
             "PipelineExecutionArn": execution.arn,
-            "PipelineName": pipeline,
-            "StartDateTime": started.isoformat(),
-            "CurrentDateTime": started.isoformat(),
+            "PipelineName": execution.pipeline,
+            "StartDateTime": execution.started,
+            "CurrentDateTime": execution.started,
         }
         lock = threading.Lock()
 
         def lookup(tokens: list[str | int], text: str) -> Any:
             head, rest = tokens[0], tokens[1:]
             if head == "Parameters":
-                return walk(values, rest, text)
+                return walk(execution.parameters, rest, text)
             if head == "Execution":
                 return walk(variables, rest, text)
             if head == "Steps":
@@ -158,47 +261,31 @@ class LocalExecutor:
             raise ExpressionError(f"Unknown expression root in {text!r}")
 
         resolver = Resolver(lookup)
-        dependencies = {name: dependencies_of(step) & set(steps) for name, step in steps.items()}
-        unknown = {name: sorted(dependencies_of(step) - set(steps)) for name, step in steps.items()}
-        unknown = {k: v for k, v in unknown.items() if v}
-        if unknown:
-            raise UnsupportedStep(f"Steps refer to steps that are not in the definition: {unknown}")
-        self.progress(f"[bold]{pipeline}[/] execution {execution_id}")
-
-        done: set[str] = set()
-        running: dict[Future, str] = {}
-        with ThreadPoolExecutor(max_workers=self.max_parallel) as pool:
-            while len(done) < len(steps):
-                if not execution.failure:
-                    ready = [
-                        name for name in steps
-                        if name not in done and name not in running.values() and dependencies[name] <= done
-                    ]  # fmt: skip
-                    for name in ready:
-                        running[pool.submit(self._run_step, steps[name], resolver, execution, lock)] = name
-                if not running:
-                    break
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    done.add(running.pop(future))
-                    future.result()
-        execution.status = "Failed" if execution.failure else "Succeeded"
-        self._status_event(execution, started)
-        (execution.run_dir / "execution.json").write_text(
-            json.dumps(
-                {
-                    "status": execution.status,
-                    "failure": execution.failure,
-                    "steps": [s.__dict__ for s in execution.steps],
-                },
-                indent=2,
-                default=str,
-            ),
-            "utf-8",
+        getattr(self.runtime, "reset_code_digest", lambda: None)()  # code changed since the last run misses
+        if not execution.reused:
+            self.progress(f"[bold]{execution.pipeline}[/] execution {execution.execution_id}")
+        execution.status, execution.failure = "Executing", ""
+        self._save(execution, lock)
+        run_graph(
+            set(steps) if names is None else names,
+            graph,
+            lambda name: self._run_step(steps[name], resolver, execution, lock),
+            self.max_parallel,
+            failed=lambda: bool(execution.failure),
         )
+        execution.status = "Failed" if execution.failure else "Succeeded"
+        self._status_event(execution)
+        self._save(execution, lock)
         return execution
 
-    def _status_event(self, execution: Execution, started: datetime) -> None:
+    def _save(self, execution: Execution, lock: threading.Lock) -> None:
+        with lock:
+            text = json.dumps(execution.record(), indent=2, default=str)
+        partial = execution.run_dir / f".execution.json.{threading.get_ident()}.partial"
+        partial.write_text(text, "utf-8")
+        partial.replace(execution.run_dir / "execution.json")
+
+    def _status_event(self, execution: Execution) -> None:
         """EventBridge's pipeline status-change event, sent on as the deployed rule sends it (notifications)."""
         if execution.status not in self.config.get("notifications", {}).get("pipeline_statuses", []):
             return
@@ -209,8 +296,8 @@ class LocalExecutor:
             "detail": {
                 "pipelineArn": arn,
                 "pipelineExecutionArn": execution.arn,
-                "executionStartTime": started.isoformat(),
-                "executionEndTime": datetime.now(UTC).isoformat(),
+                "executionStartTime": execution.started,
+                "executionEndTime": self.clock().isoformat(),
                 "currentPipelineExecutionStatus": execution.status,
                 "previousPipelineExecutionStatus": "Executing",
             },
@@ -222,8 +309,13 @@ class LocalExecutor:
             f"  [magenta]EVENT[/] {execution.pipeline} execution {execution.execution_id} {execution.status}{reason}"
         )
 
+    # ------------------------------------------------------------------ steps
+
     def _run_step(self, step: dict[str, Any], resolver: Resolver, execution: Execution, lock: threading.Lock) -> None:
         name, kind = step["Name"], step["Type"]
+        if (name in execution.reused and kind != "Condition") or self._reuse_condition(step, execution):
+            self._reuse(step, execution, lock)
+            return
         sandbox = execution.run_dir / "steps" / name
         sandbox.mkdir(parents=True, exist_ok=True)
         self.progress(f"  [cyan]▶[/] {name} ({kind})")
@@ -243,7 +335,17 @@ class LocalExecutor:
             self.progress(f"  [yellow]↻[/] {name}: {line}")
 
         try:
-            properties = run_with_retries(attempt, step.get("RetryPolicies", []), sleep=self.sleep, note=note)
+            expire, key, hit = cache_settings(step), "", None
+            if expire is not None:
+                args = resolver(step["Arguments"])
+                key = cache_key(kind, args, self._code(args))
+                hit = self.cache.lookup(execution.pipeline, name, key, expire, self.clock()) if self.caching else None
+            if hit is not None:
+                properties, result.cache_hit = hit.properties, hit.source_execution_arn
+            else:
+                properties = run_with_retries(attempt, step.get("RetryPolicies", []), sleep=self.sleep, note=note)
+                if key:
+                    self.cache.record(execution.pipeline, name, key, properties, execution.arn, self.clock())
             with lock:
                 execution.properties[name] = properties
         except (StepFailed, JobFailed, TransientFailure, ExpressionError, OSError, ValueError, KeyError) as exc:
@@ -253,175 +355,65 @@ class LocalExecutor:
         result.seconds = round(time.perf_counter() - started, 2)
         with lock:
             execution.steps.append(result)
+        self._save(execution, lock)
         if result.status == "Failed":
             self.progress(f"  [red]✗[/] {name} failed after {result.seconds:.1f}s: {result.reason}")
+        elif result.cache_hit:
+            source = result.cache_hit.rsplit("/", 1)[-1]
+            self.progress(f"  [green]✓[/] {name} cached: the run of execution {source} is reused")
         else:
             self.progress(f"  [green]✓[/] {name} {result.seconds:.1f}s")
 
-    # ------------------------------------------------------------------ jobs
+    def _reuse_condition(self, step: dict[str, Any], execution: Execution) -> bool:
+        """A Condition is reused only when every step of the branch it took is reused too."""
+        if step["Type"] != "Condition" or step["Name"] not in execution.reused:
+            return False
+        properties, _ = execution.reused[step["Name"]]
+        arguments = step["Arguments"]
+        branch = arguments["IfSteps"] if properties["Outcome"] else arguments["ElseSteps"]
+        return all(nested["Name"] in execution.reused for nested in branch)
 
-    def _stage(self, uri: str, root: Path, local_path: str, what: str, share: tuple[int, int] = (0, 1)) -> None:
-        """Download an input; `share` (i, n) gives instance i its ShardedByS3Key share of the objects."""
-        source = self.workspace.path(uri)
-        destination = root / local_path.removeprefix(OPT_ML)
-        if not source.exists():
-            raise StepFailed(f"{what}: {uri} does not exist (local: {source})")
-        destination.mkdir(parents=True, exist_ok=True)
-        if source.is_file():
-            if share[0] == 0:
-                shutil.copy2(source, destination / source.name)
-            return
-        index, count = share
-        objects = sorted(p for p in source.rglob("*") if p.is_file())
-        for path in objects[index::count]:
-            target = destination / path.relative_to(source)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, target)
+    def _reuse(self, step: dict[str, Any], execution: Execution, lock: threading.Lock) -> None:
+        """Hand on an earlier run's properties (a retry's succeeded step, a selective run's unselected one)."""
+        name = step["Name"]
+        properties, source = execution.reused[name]
+        nested = step["Arguments"]["IfSteps"] + step["Arguments"]["ElseSteps"] if step["Type"] == "Condition" else []
+        with lock:
+            execution.properties[name] = properties
+            for child in nested:
+                if child["Name"] in execution.reused:
+                    execution.properties[child["Name"]] = execution.reused[child["Name"]][0]
+            if step["Type"] == "Model":
+                self.models[properties["ModelName"]] = properties["PrimaryContainer"]
+            kept = {s.name for s in execution.steps}
+            if source != execution.arn:  # a selective run's: recorded as reused (a retry keeps its own records)
+                execution.steps += [
+                    StepResult(n, t, "Succeeded", reused_from=source)
+                    for n, t in [(name, step["Type"]), *((c["Name"], c["Type"]) for c in nested)]
+                    if n not in kept and n in execution.reused
+                ]
+        where = "this execution's earlier run" if source == execution.arn else f"execution {source.rsplit('/', 1)[-1]}"
+        self.progress(f"  [green]↺[/] {name} reused from {where}")
 
-    def _publish(self, roots: list[Path], local_path: str, uri: str) -> Path:
-        """Upload an output from every instance to one prefix, as SageMaker does.
+    def _code(self, args: dict[str, Any]) -> dict[str, str]:
+        """Each image a request names, with the digest of the code it runs (for the cache key)."""
+        images = sorted(set(_images_in(args)))
+        digest = getattr(self.runtime, "code_digest", None)
+        return {image: digest(image) if digest else image for image in images}
 
-        Two instances writing the same key would silently overwrite each other on S3; here
-        that is an error, so a component that is not shard-safe is caught locally.
-        """
-        destination = self.workspace.staging("output")  # published by one rename once every file is there
-        owner: dict[Path, Path] = {}
-        for root in roots:
-            source = root / local_path.removeprefix(OPT_ML)
-            if not source.is_dir():
-                continue
-            for path in sorted(p for p in source.rglob("*") if p.is_file()):
-                relative = path.relative_to(source)
-                if relative in owner:
-                    raise StepFailed(
-                        f"output {uri}: {relative} was written by two instances ({owner[relative].name} and "
-                        f"{root.name}); with several instances, each must write its own file names"
-                    )
-                owner[relative] = root
-                (destination / relative).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(path, destination / relative)
-        return self.workspace.publish(destination, uri)
+    # ------------------------------------------------------------------ step types
 
     def _run_processing(self, step, resolver, sandbox, execution, lock) -> dict[str, Any]:
-        args = resolver(step["Arguments"])
-        count = int(args["ProcessingResources"]["ClusterConfig"]["InstanceCount"])
-        if not 1 <= count <= MAX_LOCAL_INSTANCES:
-            raise StepFailed(f"InstanceCount {count} is outside 1..{MAX_LOCAL_INSTANCES} for a local run")
-        hosts = [f"algo-{i + 1}" for i in range(count)]
-        roots = [sandbox / "opt_ml" if count == 1 else sandbox / host / "opt_ml" for host in hosts]
-        for index, (host, root) in enumerate(zip(hosts, roots, strict=True)):
-            for item in args.get("ProcessingInputs", []):
-                s3 = item["S3Input"]
-                sharded = s3.get("S3DataDistributionType") == "ShardedByS3Key"
-                share = (index, count) if sharded else (0, 1)
-                self._stage(s3["S3Uri"], root, s3["LocalPath"], f"input '{item['InputName']}'", share)
-            config_dir = root / "config"
-            config_dir.mkdir(parents=True, exist_ok=True)
-            resource_config = {"current_host": host, "hosts": hosts}
-            (config_dir / "resourceconfig.json").write_text(json.dumps(resource_config), "utf-8")
-        component = component_of_image(args["AppSpecification"]["ImageUri"])
-        mode = " ".join(args["AppSpecification"].get("ContainerArguments", []))
-        environment = {k: str(v) for k, v in args.get("Environment", {}).items()}
-        logs = [sandbox / "job.log"] if count == 1 else [sandbox / f"job-{host}.log" for host in hosts]
-        with ThreadPoolExecutor(max_workers=count) as pool:
-            jobs = [
-                pool.submit(run_component, component, mode, root, log, environment, self.runtime)
-                for root, log in zip(roots, logs, strict=True)
-            ]
-            for job in jobs:
-                job.result()  # the first failure fails the step, as one failed instance fails the job
-        outputs = {}
-        published = {}
-        for item in args.get("ProcessingOutputConfig", {}).get("Outputs", []):
-            s3 = item["S3Output"]
-            published[item["OutputName"]] = self._publish(roots, s3["LocalPath"], s3["S3Uri"])
-            outputs[item["OutputName"]] = {"OutputName": item["OutputName"], "S3Output": dict(s3)}
-        property_files = {}
-        for spec in step.get("PropertyFiles", []):
-            path = published[spec["OutputName"]] / spec["FilePath"]
-            if not path.is_file():
-                raise StepFailed(f"property file {spec['PropertyFileName']}: {spec['FilePath']} was not written")
-            property_files[spec["PropertyFileName"]] = json.loads(path.read_text("utf-8"))
-        return {
-            "ProcessingJobName": f"{step['Name'].lower()}-{execution.execution_id}",
-            "ProcessingJobStatus": "Completed",
-            "ProcessingOutputConfig": {"Outputs": outputs},
-            "PropertyFiles": property_files,
-        }
-
-    def _training_job(self, args: dict[str, Any], job_name: str, sandbox: Path) -> tuple[str, dict[str, float]]:
-        """One training job: channels, hyperparameters.json, the entrypoint, model.tar.gz, metrics."""
-        root = sandbox / "opt_ml"
-        for channel in args.get("InputDataConfig", []):
-            s3 = channel["DataSource"]["S3DataSource"]
-            name = channel["ChannelName"]
-            self._stage(s3["S3Uri"], root, f"{OPT_ML}input/data/{name}", f"channel '{name}'")
-        hyperparameters = args.get("HyperParameters", {})
-        not_strings = sorted(k for k, v in hyperparameters.items() if not isinstance(v, str))
-        if not_strings:
-            raise StepFailed(f"HyperParameters {not_strings} are not strings, which CreateTrainingJob refuses")
-        config_dir = root / "input" / "config"
-        config_dir.mkdir(parents=True, exist_ok=True)
-        (config_dir / "hyperparameters.json").write_text(json.dumps(hyperparameters), "utf-8")
-        specification = args["AlgorithmSpecification"]
-        if component_of_image(specification["TrainingImage"]) != "algorithm":
-            raise StepFailed(f"training image {specification['TrainingImage']} is not the algorithm component")
-        log = sandbox / "job.log"
-        run_component("algorithm", "train", root, log=log, runtime=self.runtime)
-        metrics = parse_metrics(log.read_text("utf-8"), specification.get("MetricDefinitions", []))
-        output = args["OutputDataConfig"]["S3OutputPath"].rstrip("/") + f"/{job_name}/output/model.tar.gz"
-        pack_model(root / "model", self.workspace.path(output))
-        return output, metrics
+        job_name = f"{step['Name'].lower()}-{execution.execution_id}"
+        return self.jobs.processing(resolver(step["Arguments"]), sandbox, job_name, step.get("PropertyFiles", []))
 
     def _run_training(self, step, resolver, sandbox, execution, lock) -> dict[str, Any]:
-        args = resolver(step["Arguments"])
         job_name = f"{step['Name'].lower()}-{execution.execution_id}"
-        output, metrics = self._training_job(args, job_name, sandbox)
-        return {
-            "TrainingJobName": job_name,
-            "TrainingJobStatus": "Completed",
-            "ModelArtifacts": {"S3ModelArtifacts": output},
-            "FinalMetricDataList": {n: {"MetricName": n, "Value": v} for n, v in metrics.items()},
-            "HyperParameters": args.get("HyperParameters", {}),
-        }
+        return self.jobs.training(resolver(step["Arguments"]), sandbox, job_name)
 
     def _run_tuning(self, step, resolver, sandbox, execution, lock) -> dict[str, Any]:
-        """A seeded random search over the step's ranges, at most tuning.local_max_jobs jobs."""
-        args = resolver(step["Arguments"])
-        tuning = args["HyperParameterTuningJobConfig"]
-        objective = tuning["HyperParameterTuningJobObjective"]
-        limit = int(tuning["ResourceLimits"]["MaxNumberOfTrainingJobs"])
-        jobs = min(limit, int(self.config["algorithm"]["tuning"]["local_max_jobs"]))
-        definition = args["TrainingJobDefinition"]
-        rng = random.Random(execution.execution_id)
-        summaries = []
-        for number in range(1, jobs + 1):
-            tuned = sample_hyperparameters(tuning["ParameterRanges"], rng)
-            job_args = {**definition, "HyperParameters": {**definition.get("StaticHyperParameters", {}), **tuned}}
-            job_name = f"tuning-{execution.execution_id}-{number:03d}"
-            self.progress(f"    trial {number}/{jobs}: {tuned}")
-            _, metrics = self._training_job(job_args, job_name, sandbox / job_name)
-            if objective["MetricName"] not in metrics:
-                raise StepFailed(f"job {job_name} did not report the objective metric {objective['MetricName']}")
-            summaries.append(
-                {
-                    "TrainingJobName": job_name,
-                    "TrainingJobStatus": "Completed",
-                    "TunedHyperParameters": tuned,
-                    "FinalHyperParameterTuningJobObjectiveMetric": {
-                        "MetricName": objective["MetricName"],
-                        "Value": metrics[objective["MetricName"]],
-                    },
-                }
-            )
-        maximise = objective["Type"] == "Maximize"
-        summaries.sort(key=lambda j: j["FinalHyperParameterTuningJobObjectiveMetric"]["Value"], reverse=maximise)
-        return {
-            "HyperParameterTuningJobName": f"tuning-{execution.execution_id}",
-            "HyperParameterTuningJobStatus": "Completed",
-            "BestTrainingJob": summaries[0],
-            "TrainingJobSummaries": summaries,
-        }
+        max_jobs = int(self.config["algorithm"]["tuning"]["local_max_jobs"])
+        return self.jobs.tuning(resolver(step["Arguments"]), sandbox, f"tuning-{execution.execution_id}", max_jobs)
 
     def _run_model(self, step, resolver, sandbox, execution, lock) -> dict[str, Any]:
         args = resolver(step["Arguments"])
@@ -438,31 +430,7 @@ class LocalExecutor:
         model = self.models.get(args["ModelName"])
         if model is None:
             raise StepFailed(f"model {args['ModelName']} was not created in this execution")
-        data = args["TransformInput"]
-        if data.get("SplitType") != "Line" or args.get("BatchStrategy") != "MultiRecord":
-            raise StepFailed("local Batch Transform supports SplitType Line with BatchStrategy MultiRecord")
-        source = self.workspace.path(data["DataSource"]["S3DataSource"]["S3Uri"])
-        files = sorted(p for p in source.rglob("*") if p.is_file()) if source.is_dir() else [source]
-        if not files:
-            raise StepFailed(f"transform input {data['DataSource']['S3DataSource']['S3Uri']} holds no files")
-        output_uri = args["TransformOutput"]["S3OutputPath"]
-        destination = self.workspace.staging("transform")  # every .out, published together when all are done
-        max_payload = int(args.get("MaxPayloadInMB", 6)) * 1024 * 1024
-        concurrency = int(args.get("MaxConcurrentTransforms", 1))
-        shaping = args.get("DataProcessing", {})
-        try:
-            RecordShaping.from_data_processing(shaping)
-        except ValueError as exc:
-            raise StepFailed(f"Transform's DataProcessing: {exc}") from exc
-        with model_server(self.workspace.path(model["ModelDataUrl"]), sandbox / "opt_ml", self.runtime) as base:
-            for file in files:
-                relative = file.relative_to(source) if source.is_dir() else Path(file.name)
-                transform_file(base, file, destination / f"{relative}.out", max_payload, concurrency, shaping)
-        self.workspace.publish(destination, output_uri)
-        return {
-            "TransformJobName": f"{step['Name'].lower()}-{execution.execution_id}",
-            "TransformOutput": {"S3OutputPath": output_uri},
-        }
+        return self.jobs.transform(args, model, sandbox, f"{step['Name'].lower()}-{execution.execution_id}")
 
     def _run_lambda(self, step, resolver, sandbox, execution, lock) -> dict[str, Any]:
         event = resolver(step.get("Arguments", {}))
@@ -523,30 +491,6 @@ class LocalSageMaker:
         return {"PipelineExecutionArn": nested.arn}
 
 
-def check_supported(steps: list[dict[str, Any]]) -> None:
-    for step in steps:
-        if step["Type"] not in SUPPORTED:
-            raise UnsupportedStep(
-                f"Step {step['Name']!r} has type {step['Type']!r}, which local mode cannot run "
-                f"(supported: {', '.join(SUPPORTED)})."
-            )
-        if step["Type"] == "Condition":
-            check_supported(step["Arguments"]["IfSteps"] + step["Arguments"]["ElseSteps"])
-
-
-def dependencies_of(step: dict[str, Any]) -> set[str]:
-    """Explicit DependsOn plus every step whose properties the step's expressions read."""
-    found = set(step.get("DependsOn", []))
-    if step["Type"] == "Condition":
-        found |= referenced_steps(step["Arguments"]["Conditions"])
-        nested = step["Arguments"]["IfSteps"] + step["Arguments"]["ElseSteps"]
-        inner = {s["Name"] for s in nested}
-        for child in nested:
-            found |= dependencies_of(child) - inner
-        return found
-    return found | referenced_steps(step.get("Arguments", {}))
-
-
 def resolve_parameters(definition: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
     """Parameter values: given ones (checked against the declared names and types), else defaults."""
     declared = {p["Name"]: p for p in definition.get("Parameters", [])}
@@ -565,31 +509,44 @@ def resolve_parameters(definition: dict[str, Any], given: dict[str, Any]) -> dic
     return values
 
 
-def sample_hyperparameters(ranges: dict[str, list[dict[str, Any]]], rng: random.Random) -> dict[str, str]:
-    """One draw from a tuning job's ParameterRanges, as strings (random search)."""
-    values: dict[str, str] = {}
-    for spec in ranges.get("ContinuousParameterRanges", []):
-        low, high = float(spec["MinValue"]), float(spec["MaxValue"])
-        if spec.get("ScalingType") == "Logarithmic":
-            values[spec["Name"]] = f"{math.exp(rng.uniform(math.log(low), math.log(high))):.6g}"
-        else:
-            values[spec["Name"]] = f"{rng.uniform(low, high):.6g}"
-    for spec in ranges.get("IntegerParameterRanges", []):
-        low, high = int(spec["MinValue"]), int(spec["MaxValue"])
-        if spec.get("ScalingType") == "Logarithmic":
-            values[spec["Name"]] = str(round(math.exp(rng.uniform(math.log(low), math.log(high)))))
-        else:
-            values[spec["Name"]] = str(rng.randint(low, high))
-    for spec in ranges.get("CategoricalParameterRanges", []):
-        values[spec["Name"]] = rng.choice(spec["Values"])
-    return values
+def reusable(
+    record: dict[str, Any], names: set[str], steps: list[dict[str, Any]], own: bool = False
+) -> dict[str, tuple[dict[str, Any], str]]:
+    """Of `names` (and the steps nested in them), those that succeeded in `record`, with their properties.
+
+    `own`: for a retry of that same execution, where a step reused by a selective run stays reused.
+    """
+    succeeded = {s["name"] for s in record["steps"] if s["status"] == "Succeeded"}
+    nested = {
+        child["Name"]
+        for step in steps
+        if step["Type"] == "Condition" and step["Name"] in names
+        for child in step["Arguments"]["IfSteps"] + step["Arguments"]["ElseSteps"]
+    }
+    sources = {s["name"]: s.get("reused_from") or record["arn"] for s in record["steps"]} if own else {}
+    return {
+        name: (record["properties"][name], sources.get(name, record["arn"]))
+        for name in (names | nested) & succeeded
+        if name in record["properties"]
+    }
 
 
-def parse_metrics(log: str, definitions: list[dict[str, str]]) -> dict[str, float]:
-    """What SageMaker does with MetricDefinitions: the last value each regex finds in the log."""
-    metrics: dict[str, float] = {}
-    for definition in definitions:
-        matches = re.findall(definition["Regex"], log)
-        if matches:
-            metrics[definition["Name"]] = float(matches[-1])
-    return metrics
+def _images_in(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        found = [v for k, v in node.items() if k in ("ImageUri", "TrainingImage", "Image") and isinstance(v, str)]
+        return found + [image for v in node.values() for image in _images_in(v)]
+    if isinstance(node, list):
+        return [image for v in node for image in _images_in(v)]
+    return []
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -19,11 +19,16 @@ from .workspace import Workspace
 
 
 def _executor(
-    workspace: Workspace, config: dict[str, Any], env: str, progress: Callable[[str], None], containers: bool = False
+    workspace: Workspace,
+    config: dict[str, Any],
+    env: str,
+    progress: Callable[[str], None],
+    containers: bool = False,
+    caching: bool = True,
 ) -> LocalExecutor:
     """`containers` runs every job in its component's image (built by `make images`) instead of this venv."""
     runtime = ContainerRuntime(config) if containers else VENV
-    return LocalExecutor(workspace, config, env, progress=progress, runtime=runtime)
+    return LocalExecutor(workspace, config, env, progress=progress, runtime=runtime, caching=caching)
 
 
 def _registry(workspace: Workspace, config: dict[str, Any], env: str) -> ModelRegistry:
@@ -37,26 +42,38 @@ def local_train(
     workspace: Workspace,
     progress: Callable[[str], None] = print,
     containers: bool = False,
+    caching: bool = True,
 ) -> dict[str, Any]:
-    """Run the training pipeline on `data`; on success a new manifest version is registered."""
+    """Run the training pipeline on `data`; on success a new manifest version is registered.
+
+    Steps whose cache key is unchanged reuse their last successful run (pipelines.cache);
+    `caching=False` runs every step.
+    """
     if not Path(data).is_file():
         raise FileNotFoundError(f"Training data {data} does not exist.")
     workspace.check()  # a corrupt registry or unusable workspace is found now, not after every job
-    executor = _executor(workspace, config, env, progress, containers)
+    executor = _executor(workspace, config, env, progress, containers, caching)
     bucket = layout.bucket(config, env)
     input_uri, _ = workspace.snapshot(Path(data), f"s3://{bucket}/data/train/")
     pipeline = layout.pipeline_name(config, env, "training")
     training = cached_definition(config, env, "training", workspace.definitions)
     execution = executor.run(training, {"InputData": input_uri}, pipeline)
+    return training_summary(execution, workspace, config, env)
+
+
+def training_summary(execution: Execution, workspace: Workspace, config: dict[str, Any], env: str) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "run_id": execution.execution_id,
         "status": execution.status,
         "metrics": {},
         "manifest_version": None,
         "artifacts": {},
+        "steps": step_outcomes(execution),
     }
     if execution.status != "Succeeded":
         return summary | {"failure": execution.failure}
+    if "Register" not in execution.properties:
+        return summary  # a selective run that left Register out registers nothing
     version = execution.output("Register", "OutputParameters", "manifest_version")
     manifest = _registry(workspace, config, env).get(version=version).manifest
     artifacts = {key: workspace.path(uri) for key, uri in manifest["artifacts"].items()}
@@ -69,6 +86,21 @@ def local_train(
             "explainability": str(artifacts["explainability"] / "summary.html"),
         },
     }
+
+
+def step_outcomes(execution: Execution) -> dict[str, str]:
+    """How each step of the execution ended: ran, cached (a cache hit), reused (retry, selective run), or failed."""
+    outcomes = {}
+    for step in execution.steps:
+        if step.status != "Succeeded":
+            outcomes[step.name] = "failed"
+        elif step.cache_hit:
+            outcomes[step.name] = "cached"
+        elif step.reused_from:
+            outcomes[step.name] = "reused"
+        else:
+            outcomes[step.name] = outcomes.get(step.name, "ran")
+    return outcomes
 
 
 def extract_report(archive: Path, name: str, destination: Path) -> Path:
@@ -112,15 +144,20 @@ def local_infer(
     }
     pipeline = layout.pipeline_name(config, env, "inference")
     execution = executor.run(cached_definition(config, env, "inference", workspace.definitions), parameters, pipeline)
+    return inference_summary(execution, workspace)
+
+
+def inference_summary(execution: Execution, workspace: Workspace) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "run_id": execution.execution_id,
         "status": execution.status,
         "rows": None,
-        "manifest_version": registered.version,
+        "manifest_version": int(execution.parameters["ManifestVersion"]),
         "predictions": None,
         "drift": None,
         "explanations": None,
         "retrain_triggered": False,
+        "steps": step_outcomes(execution),
     }
     if execution.status != "Succeeded":
         return summary | {"failure": execution.failure}
@@ -219,6 +256,10 @@ def local_quality(
     }
     pipeline = layout.pipeline_name(config, env, "quality")
     execution = executor.run(cached_definition(config, env, "quality", workspace.definitions), given, pipeline)
+    return quality_summary(execution, workspace)
+
+
+def quality_summary(execution: Execution, workspace: Workspace) -> dict[str, Any]:
     summary: dict[str, Any] = {
         "run_id": execution.execution_id,
         "status": execution.status,
@@ -227,7 +268,8 @@ def local_quality(
         "metrics": {},
         "violations": [],
         "retrain_triggered": False,
-        "manifest_version": registered.version,
+        "manifest_version": int(execution.parameters["ManifestVersion"]),
+        "steps": step_outcomes(execution),
     }
     if execution.status != "Succeeded":
         return summary | {"failure": execution.failure}
@@ -251,3 +293,58 @@ def local_quality(
         ],
         "report": str(folder / "report.html"),
     }
+
+
+def local_retry(
+    execution_id: str,
+    config: dict[str, Any],
+    env: str,
+    workspace: Workspace,
+    progress: Callable[[str], None] = print,
+    containers: bool = False,
+) -> dict[str, Any]:
+    """Retry a failed (or killed) execution: its failed step and every later one run, the others keep their outputs."""
+    workspace.check()
+    executor = _executor(workspace, config, env, progress, containers)
+    record = executor.load(execution_id)
+    kind = pipeline_kind(config, env, record["pipeline"])
+    return summarise(kind, executor.retry(execution_id, record["pipeline"]), workspace, config, env)
+
+
+def local_rerun(
+    kind: str,
+    steps: list[str],
+    config: dict[str, Any],
+    env: str,
+    workspace: Workspace,
+    reference: str | None = None,
+    progress: Callable[[str], None] = print,
+    containers: bool = False,
+) -> dict[str, Any]:
+    """A selective execution: only `steps` run; the steps they need reuse `reference`'s outputs (default: latest)."""
+    workspace.check()
+    executor = _executor(workspace, config, env, progress, containers)
+    pipeline = layout.pipeline_name(config, env, kind)
+    built = cached_definition(config, env, kind, workspace.definitions)
+    execution = executor.run(built, None, pipeline, selected=steps, reference=reference)
+    return summarise(kind, execution, workspace, config, env) | {"reference": execution.source_arn}
+
+
+def pipeline_kind(config: dict[str, Any], env: str, pipeline: str) -> str:
+    from ..pipelines.definition import KINDS
+
+    for kind in KINDS:
+        if layout.pipeline_name(config, env, kind) == pipeline:
+            return kind
+    raise ValueError(f"{pipeline} is not one of this project's {env} pipelines.")
+
+
+def summarise(
+    kind: str, execution: Execution, workspace: Workspace, config: dict[str, Any], env: str
+) -> dict[str, Any]:
+    """The summary `local train`, `local infer` or `local quality` prints, for any execution of that pipeline."""
+    if kind == "training":
+        return training_summary(execution, workspace, config, env)
+    if kind == "inference":
+        return inference_summary(execution, workspace)
+    return quality_summary(execution, workspace)

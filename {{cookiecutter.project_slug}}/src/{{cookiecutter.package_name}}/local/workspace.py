@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..container import content_digest
 from ..registry.store import FileParameterStore
 
 # The workspace's own folders, and what each keeps: a file in the place of one is named.
-FOLDERS = {"s3": "S3 objects", "ssm": "Parameter Store", "runs": "runs", "definitions": "pipeline definitions"}
+FOLDERS = {
+    "s3": "S3 objects",
+    "ssm": "Parameter Store",
+    "runs": "runs",
+    "definitions": "pipeline definitions",
+    "cache": "step cache",
+}
 STAGING = ".staging"
 DEFINITIONS_CACHE_ENV = "PIPELINE_DEFINITIONS_CACHE"
 
@@ -151,19 +157,3 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def content_digest(files: list[Path], names: list[str] | None = None) -> str:
-    """sha256 of one file's bytes; for a folder, of each file's relative name and sha256, in order."""
-    if names is None:
-        return _file_sha256(files[0])
-    listing = "".join(f"{name}\t{_file_sha256(path)}\n" for path, name in zip(files, names, strict=True))
-    return hashlib.sha256(listing.encode()).hexdigest()
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as source:
-        for block in iter(lambda: source.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

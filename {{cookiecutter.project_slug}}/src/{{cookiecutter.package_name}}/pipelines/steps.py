@@ -63,6 +63,18 @@ def pipeline_context(config: dict[str, Any], env: str, kind: str, images: dict[s
     )
 
 
+def cache_config(config: dict[str, Any]) -> Any:
+    """pipelines.cache as the steps' CacheConfig: a step reuses its last successful run with the same key.
+
+    Only steps whose every changing input is content-addressed carry it (see training.py);
+    switched off, the definition says Enabled false, so SageMaker runs every step.
+    """
+    from sagemaker.mlops.workflow.steps import CacheConfig
+
+    cache = config["pipelines"]["cache"]
+    return CacheConfig(enable_caching=bool(cache["enabled"]), expire_after=cache["expire_after"])
+
+
 def retry_policies(config: dict[str, Any]) -> list[Any]:
     """What every job step retries (pipelines.retry): SageMaker's transient job errors, then the service's.
 
@@ -141,6 +153,7 @@ def component_step(
     environment: dict[str, Any] | None = None,
     sharded: tuple[str, ...] = (),
     retry_policies: list[Any] | None = None,
+    cache_config: Any = None,
 ) -> Any:
     """A ProcessingStep running one component's image in `mode` (its ContainerArguments).
 
@@ -165,7 +178,7 @@ def component_step(
     )
     return ProcessingStep(
         step_name, step_args=step_args, property_files=property_files, depends_on=depends_on,
-        retry_policies=retry_policies,
+        retry_policies=retry_policies, cache_config=cache_config,
     )  # fmt: skip
 
 

@@ -1,6 +1,16 @@
 """The training pipeline: Processing -> Training -> (MonitoringBaseline || Explainability) -> Register.
 
 Training is a TrainingStep, or a TuningStep over config's ranges when tuning is enabled.
+
+Step caching (pipelines.cache): the job steps carry CacheConfig, because every input that can
+change is addressed by content. The training data is a `sha256=<digest>/` snapshot (Processing
+and MonitoringBaseline check the digest, and refuse a prefix that names none while caching is
+on, so no successful run of a mutable prefix is ever recorded); images are digest-pinned; the
+config is in the image, the hyperparameters in the request. Every other input is an upstream
+step's output, under a prefix of the execution that wrote it, so a step that ran again makes
+every step after it miss. Register (a Lambda) always runs; a TuningStep is never cached: its
+best model's URI is built from the current execution's prefix, where a cached tuning job's
+model is not.
 """
 
 from __future__ import annotations
@@ -9,7 +19,7 @@ from typing import Any
 
 from ..components.algorithm.model import objective_metric
 from . import layout
-from .steps import component_step, output_uri, pipeline_context
+from .steps import cache_config, component_step, output_uri, pipeline_context
 
 
 def parameter_ranges(ranges: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -51,12 +61,16 @@ def build_training_pipeline(config: dict[str, Any], env: str, images: dict[str, 
     git_sha = ParameterString("GitSha", default_value="unknown")
 
     job = context.job
+    cache = cache_config(config)
+    guard = {"INPUT_DATA": input_data, "STEP_CACHING": "on" if settings["cache"]["enabled"] else "off"}
     processing = component_step(
         "Processing",
         "train",
         image=image["processing"],
         inputs={"raw": input_data},
         outputs={name: run_uri("processing", name) for name in ("train", "validation", "artifacts")},
+        environment=guard,
+        cache_config=cache,
         **job,
     )
 
@@ -99,7 +113,10 @@ def build_training_pipeline(config: dict[str, Any], env: str, images: dict[str, 
             [shapes.MetricDefinition(name=d["Name"], regex=d["Regex"]) for d in metric_definitions]
         )
         training = TrainingStep(
-            "Training", step_args=trainer.train(input_data_config=channels), retry_policies=context.retry_policies
+            "Training",
+            step_args=trainer.train(input_data_config=channels),
+            retry_policies=context.retry_policies,
+            cache_config=cache,
         )
         model_uri = training.properties.ModelArtifacts.S3ModelArtifacts
         metrics = {
@@ -114,6 +131,8 @@ def build_training_pipeline(config: dict[str, Any], env: str, images: dict[str, 
         inputs={"raw": input_data},
         outputs={"baseline": run_uri("monitoring", "baseline")},
         depends_on=[training],
+        environment=guard,
+        cache_config=cache,
         **job,
     )
     explainability = component_step(
@@ -126,6 +145,7 @@ def build_training_pipeline(config: dict[str, Any], env: str, images: dict[str, 
             "artifacts": output_uri(processing, "artifacts"),
         },
         outputs={"report": run_uri("explainability", "report")},
+        cache_config=cache,
         **job,
     )
 

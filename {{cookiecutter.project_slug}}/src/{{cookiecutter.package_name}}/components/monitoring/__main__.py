@@ -22,6 +22,7 @@ import pandas as pd
 from ...config import load_config
 from ...container import (
     ComponentError,
+    check_content_address,
     csv_files,
     current_host,
     processing_input,
@@ -78,6 +79,7 @@ def _write_json(path: Path, value: Any) -> None:
 def train() -> None:
     """Baseline statistics and constraints from the raw training data."""
     config = load_config()
+    check_content_address("raw")
     data = read_csv_dir(processing_input("raw"), "monitoring train")
     excluded = [config["data"]["target_column"], *config["data"]["id_columns"]]
     try:

@@ -12,6 +12,7 @@ import pandas as pd
 from ...config import load_config
 from ...container import (
     ComponentError,
+    check_content_address,
     csv_files,
     processing_input,
     processing_output,
@@ -30,6 +31,7 @@ FLOAT_FORMAT = "%.15g"  # round-trips every float64 the model sees
 def train() -> None:
     """Learn schema and encoding from raw training data; write train/validation and artifacts."""
     config = load_config()
+    check_content_address("raw")
     raw = read_csv_dir(processing_input("raw"), "processing train")
     try:
         schema, labelled = fit(

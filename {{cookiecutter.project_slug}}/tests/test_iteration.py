@@ -1,0 +1,310 @@
+"""Iterating on the training pipeline locally: step caching, retrying a failed execution, selective runs."""
+
+import copy
+import json
+import subprocess
+import sys
+
+import pytest
+
+from {{ cookiecutter.package_name }}.local.executor import (
+    ExecutionNotFound,
+    LocalExecutor,
+)
+from {{ cookiecutter.package_name }}.local.runs import (
+    local_rerun,
+    local_retry,
+    local_train,
+)
+from {{ cookiecutter.package_name }}.local.workspace import (
+    Workspace,
+)
+from {{ cookiecutter.package_name }}.pipelines import layout
+from {{ cookiecutter.package_name }}.pipelines.definition import (
+    cached_definition,
+)
+from {{ cookiecutter.package_name }}.registry.manifest import (
+    ModelRegistry,
+    manifest_parameter,
+)
+from {{ cookiecutter.package_name }}.sample_data import (
+    generate,
+)
+
+from .conftest import SRC, subprocess_env
+
+JOB_STEPS = ("Processing", "Training", "MonitoringBaseline", "Explainability")
+pytestmark = pytest.mark.xdist_group("iteration")  # one worker builds the module's workspace
+
+
+def quiet(_line: str) -> None:
+    pass
+
+
+def changed_hyperparameter(config):
+    """The config with one hyperparameter changed (the learning rate, or the first one)."""
+    changed = copy.deepcopy(config)
+    hyperparameters = changed["algorithm"]["hyperparameters"]
+    name = "learning_rate" if "learning_rate" in hyperparameters else next(iter(hyperparameters))
+    value = hyperparameters[name]
+    hyperparameters[name] = str(float(value) / 2) if isinstance(value, str) else value / 2
+    return changed
+
+
+@pytest.fixture(scope="module")
+def iteration(tmp_path_factory, config, target, problem_type):
+    """One workspace: a cold run, a warm run, a hyperparameter change that fails, its retry, a selective run."""
+    if config["algorithm"]["tuning"]["enabled"]:
+        pytest.skip("a TuningStep is never cached")
+    root = tmp_path_factory.mktemp("iteration")
+    data = root / "train.csv"
+    generate(1500, target_column=target, problem_type=problem_type, seed=3).to_csv(data, index=False)
+    workspace = Workspace(root / "workspace")
+    cold = local_train(data, config, "dev", workspace, quiet)
+    warm = local_train(data, config, "dev", workspace, quiet)
+
+    changed = changed_hyperparameter(config)
+    failing = LocalExecutor(
+        workspace,
+        changed,
+        "dev",
+        progress=quiet,
+        faults=lambda s, n: "SageMaker.CAPACITY_ERROR" * (s == "Explainability"),
+    )
+    failing.sleep = lambda _seconds: None
+    snapshot, _ = workspace.snapshot(data, f"s3://{layout.bucket(config, 'dev')}/data/train/")
+    pipeline = layout.pipeline_name(config, "dev", "training")
+    definition = cached_definition(changed, "dev", "training", workspace.definitions)
+    failed = failing.run(definition, {"InputData": snapshot}, pipeline)
+    versions_after_failure = [
+        v.version for v in ModelRegistry(workspace.store, manifest_parameter(config, "dev")).history()
+    ]
+    retried = local_retry(failed.execution_id, changed, "dev", workspace, quiet)
+    selective = local_rerun(
+        "training", ["Explainability", "Register"], config, "dev", workspace, reference=cold["run_id"], progress=quiet
+    )
+    return {
+        "workspace": workspace,
+        "data": data,
+        "cold": cold,
+        "warm": warm,
+        "failed": failed,
+        "versions_after_failure": versions_after_failure,
+        "retried": retried,
+        "selective": selective,
+    }
+
+
+def manifest(iteration, config, version):
+    return ModelRegistry(iteration["workspace"].store, manifest_parameter(config, "dev")).get(version=version).manifest
+
+
+def test_a_cold_run_runs_every_step(iteration):
+    cold = iteration["cold"]
+    assert cold["status"] == "Succeeded", cold.get("failure")
+    assert cold["steps"] == {name: "ran" for name in (*JOB_STEPS, "Register")}
+
+
+def test_a_second_run_on_unchanged_data_reuses_every_job_step(iteration, config):
+    warm, cold = iteration["warm"], iteration["cold"]
+    assert warm["status"] == "Succeeded", warm.get("failure")
+    assert warm["steps"] == {**{name: "cached" for name in JOB_STEPS}, "Register": "ran"}
+    # The cached runs' outputs are handed on: the new version points at the first run's artefacts.
+    assert manifest(iteration, config, 2)["artifacts"] == manifest(iteration, config, 1)["artifacts"]
+    record = json.loads(
+        (
+            iteration["workspace"].run_dir(layout.pipeline_name(config, "dev", "training"), warm["run_id"])
+            / "execution.json"
+        ).read_text()
+    )
+    hits = {s["name"]: s["cache_hit"] for s in record["steps"] if s["cache_hit"]}
+    assert set(hits) == set(JOB_STEPS) and all(arn.endswith(f"/execution/{cold['run_id']}") for arn in hits.values())
+
+
+def test_one_changed_hyperparameter_reruns_only_training_and_what_depends_on_it(iteration, config):
+    failed, retried = iteration["failed"], iteration["retried"]
+    first = {s.name: s for s in failed.steps}
+    assert bool(first["Processing"].cache_hit) and bool(first["MonitoringBaseline"].cache_hit)
+    assert not first["Training"].cache_hit and first["Training"].status == "Succeeded"
+    assert first["Explainability"].status == "Failed" and not first["Explainability"].cache_hit
+    assert retried["steps"]["Explainability"] == "ran"  # the new model's explanations: no cached run
+    new, old = manifest(iteration, config, retried["manifest_version"]), manifest(iteration, config, 1)
+    assert new["artifacts"]["model"] != old["artifacts"]["model"]
+    assert new["artifacts"]["explainability"] != old["artifacts"]["explainability"]
+    assert new["artifacts"]["preprocessing"] == old["artifacts"]["preprocessing"]
+    assert new["artifacts"]["baseline"] == old["artifacts"]["baseline"]
+
+
+def test_a_failed_execution_registers_nothing_and_its_retry_runs_from_the_failed_step(iteration, config):
+    failed, retried = iteration["failed"], iteration["retried"]
+    assert failed.status == "Failed" and "CAPACITY_ERROR" in failed.failure
+    assert "Register" not in {s.name for s in failed.steps}
+    assert iteration["versions_after_failure"] == [1, 2]
+    assert retried["status"] == "Succeeded", retried.get("failure")
+    assert retried["run_id"] == failed.execution_id  # the same execution, as RetryPipelineExecution
+    assert retried["manifest_version"] == 3
+    record = json.loads((failed.run_dir / "execution.json").read_text())
+    assert record["status"] == "Succeeded"
+    # The steps that had succeeded were not run again: their records are the first attempt's.
+    runs = [s["name"] for s in record["steps"]]
+    assert sorted(runs) == sorted([*JOB_STEPS, "Register"])
+    kept = {s.name: s.seconds for s in failed.steps if s.status == "Succeeded"}
+    assert {s["name"]: s["seconds"] for s in record["steps"] if s["name"] in kept} == kept
+
+
+def test_a_succeeded_or_unknown_execution_cannot_be_retried(iteration, config):
+    with pytest.raises(ExecutionNotFound, match="succeeded: there is nothing to retry"):
+        local_retry(iteration["cold"]["run_id"], config, "dev", iteration["workspace"], quiet)
+    with pytest.raises(ExecutionNotFound, match="No execution 'nope'"):
+        local_retry("nope", config, "dev", iteration["workspace"], quiet)
+
+
+def test_a_selective_run_reuses_the_reference_for_the_steps_it_did_not_select(iteration, config):
+    selective, cold = iteration["selective"], iteration["cold"]
+    assert selective["status"] == "Succeeded", selective.get("failure")
+    assert selective["reference"].endswith(f"/execution/{cold['run_id']}")
+    assert selective["steps"] == {
+        "Processing": "reused",
+        "Training": "reused",
+        "MonitoringBaseline": "reused",
+        "Explainability": "cached",  # selected, and its key is the reference's: a cache hit
+        "Register": "ran",
+    }
+    assert (
+        manifest(iteration, config, selective["manifest_version"])["artifacts"]
+        == manifest(iteration, config, 1)["artifacts"]
+    )
+
+
+def test_a_selection_that_is_not_connected_is_refused_before_anything_runs(iteration, config):
+    runs = iteration["workspace"].root / "runs" / layout.pipeline_name(config, "dev", "training")
+    before = sorted(p.name for p in runs.iterdir())
+    with pytest.raises(ValueError, match=r"\['Explainability', 'MonitoringBaseline', 'Training'\] lie on a path"):
+        local_rerun("training", ["Processing", "Register"], config, "dev", iteration["workspace"], progress=quiet)
+    assert sorted(p.name for p in runs.iterdir()) == before
+
+
+def test_changed_data_is_a_new_snapshot_and_no_step_is_reused(iteration, config, tmp_path):
+    data = tmp_path / "train.csv"
+    lines = iteration["data"].read_text().splitlines()
+    data.write_text("\n".join([lines[0], *lines[2:]]) + "\n")  # one row fewer
+    changed = local_train(data, config, "dev", iteration["workspace"], quiet)
+    assert changed["status"] == "Succeeded", changed.get("failure")
+    assert changed["steps"] == {name: "ran" for name in (*JOB_STEPS, "Register")}
+
+
+def test_a_training_input_not_named_by_its_content_is_refused_while_caching_is_on(iteration, config):
+    workspace = iteration["workspace"]
+    mutable = f"s3://{layout.bucket(config, 'dev')}/data/train/latest/"
+    workspace.path(mutable).mkdir(parents=True)
+    (workspace.path(mutable) / "train.csv").write_bytes(iteration["data"].read_bytes())
+    executor = LocalExecutor(workspace, config, "dev", progress=quiet)
+    definition = cached_definition(config, "dev", "training", workspace.definitions)
+    execution = executor.run(definition, {"InputData": mutable}, layout.pipeline_name(config, "dev", "training"))
+    assert execution.status == "Failed"
+    assert "is not a content-addressed snapshot, and step caching is on" in execution.failure
+    recorded = (workspace.root / "cache" / execution.pipeline / "Processing").glob("*.json")
+    assert all(json.loads(p.read_text())["execution_arn"] != execution.arn for p in recorded)
+
+
+def test_the_cli_retries_and_reruns_with_a_json_line(iteration, config, tmp_path):
+    workspace = iteration["workspace"].root
+    command = [sys.executable, "-m", "{{ cookiecutter.package_name }}", "--workspace", str(workspace), "local"]
+    env = subprocess_env(tmp_path)
+    refused = subprocess.run(
+        [*command, "rerun", "training", "--steps", "Processing,Register", "--json"],
+        capture_output=True, text=True, env=env, cwd=SRC.parent, check=False,
+    )  # fmt: skip
+    assert refused.returncode == 2 and "lie on a path between selected steps" in refused.stderr
+    unknown = subprocess.run(
+        [*command, "retry", "20990101000000abcdef"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=SRC.parent,
+        check=False,
+    )
+    assert unknown.returncode == 2 and "No execution '20990101000000abcdef'" in unknown.stderr
+    done = subprocess.run(
+        [*command, "rerun", "training", "--steps", "Register", "--reference", iteration["cold"]["run_id"], "--json"],
+        capture_output=True, text=True, env=env, cwd=SRC.parent, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["status"] == "Succeeded" and summary["steps"]["Register"] == "ran"
+    assert {summary["steps"][name] for name in JOB_STEPS} == {"reused"}
+
+
+def test_a_killed_execution_can_be_retried(iteration, config):
+    """An execution whose process died mid-run (its record says Executing) resumes like a failed one."""
+    workspace = iteration["workspace"]
+    pipeline = layout.pipeline_name(config, "dev", "training")
+    run = workspace.run_dir(pipeline, iteration["cold"]["run_id"])
+    killed = workspace.run_dir(pipeline, "20990101000000dead00")
+    killed.mkdir(parents=True)
+    (killed / "definition.json").write_text((run / "definition.json").read_text())
+    record = json.loads((run / "execution.json").read_text())
+    record["steps"] = [s for s in record["steps"] if s["name"] in ("Processing", "Training")]
+    record["properties"] = {k: v for k, v in record["properties"].items() if k in ("Processing", "Training")}
+    record |= {"status": "Executing", "pid": 2**22 + 1, "execution_id": killed.name}
+    record["arn"] = record["arn"].rsplit("/", 1)[0] + f"/{killed.name}"
+    (killed / "execution.json").write_text(json.dumps(record))
+    resumed = local_retry(killed.name, config, "dev", workspace, quiet)
+    assert resumed["status"] == "Succeeded", resumed.get("failure")
+    assert resumed["steps"]["Processing"] == "ran" and resumed["steps"]["Training"] == "ran"  # kept, not re-run
+    assert resumed["steps"]["Explainability"] == "cached"
+
+
+def test_the_job_code_list_holds_every_module_the_components_import():
+    """The venv's code digest covers what a job runs: the components and every module they import, transitively."""
+    import ast
+
+    from {{ cookiecutter.package_name }}.local_jobs import JOB_CODE
+
+    package = SRC / "{{ cookiecutter.package_name }}"
+    todo, seen = sorted((package / "components").rglob("*.py")), set()
+    while todo:
+        path = todo.pop()
+        parts = path.relative_to(package).with_suffix("").parts
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                top = (*parts[: len(parts) - node.level], *(node.module or "").split("."))[0]
+                if top != "components" and top not in seen:
+                    seen.add(top)
+                    todo.append(package / f"{top}.py")
+    assert {"config", "container", "csv_input"} <= seen
+    assert {f"{name}.py" for name in seen} <= set(JOB_CODE)
+
+
+def test_the_job_settings_are_the_config_sections_the_components_read():
+    """A job's settings by value are in its cache key: every section a component reads, and no other."""
+    import re
+
+    from {{ cookiecutter.package_name }}.local_jobs import JOB_CONFIG_SECTIONS
+
+    package = SRC / "{{ cookiecutter.package_name }}"
+    read = set()
+    for path in (package / "components").rglob("*.py"):
+        text = path.read_text()
+        read |= set(re.findall(r"load_config\(\)\[\"(\w+)\"\]", text))
+        if "load_config()" in text:
+            read |= set(re.findall(r"\bconfig\[\"(\w+)\"\]", text))
+    assert read and read <= set(JOB_CONFIG_SECTIONS)
+    assert "algorithm" not in JOB_CONFIG_SECTIONS  # hyperparameters reach a job through its request
+
+
+def test_editing_a_hyperparameter_in_the_config_file_leaves_the_jobs_settings_alone(tmp_path, monkeypatch):
+    from {{ cookiecutter.package_name }}.config import CONFIG_ENV
+    from {{ cookiecutter.package_name }}.local_jobs import VenvRuntime
+
+    source = (SRC.parent / "config" / "project.yaml").read_text()
+    assert "learning_rate:" in source
+    path = tmp_path / "project.yaml"
+    monkeypatch.setenv(CONFIG_ENV, str(path))
+    runtime = VenvRuntime()
+    digests = []
+    for text in (source, source.replace("learning_rate:", "learning_rate: 0.05 #", 1), source + "\nmonitoring:\n"):
+        path.write_text(text)
+        runtime.reset_code_digest()
+        digests.append(runtime.code_digest("image"))
+    assert digests[0] == digests[1] != digests[2]
