@@ -14,13 +14,18 @@ PROJECT_SLUG = {{cookiecutter.project_slug | tojson}}
 PACKAGE_NAME = {{cookiecutter.package_name | tojson}}
 TARGET_COLUMN = {{cookiecutter.target_column | tojson}}
 DRIFT_ACTION = {{cookiecutter.drift_action | tojson}}
+ENVIRONMENT_ACCOUNTS = {{cookiecutter.environment_accounts | tojson}}
 
 
-def turned_off(drift_action: str, package: str) -> list[str]:
-    """Files an answer makes dead code: with drift_action alert, nothing starts a retrain."""
+def turned_off(drift_action: str, package: str, environment_accounts: str = "") -> list[str]:
+    """Files an answer makes dead code: with drift_action alert, nothing starts a retrain; with one
+    account for every environment, there is no target account to deploy into."""
+    paths = []
     if drift_action == "alert":
-        return [f"src/{package}/lambdas/retrain.py", "tests/test_retrain.py"]
-    return []
+        paths += [f"src/{package}/lambdas/retrain.py", "tests/test_retrain.py"]
+    if not environment_accounts.strip():
+        paths += ["infra/target-account.yml", "tests/test_accounts.py"]
+    return paths
 
 
 def remove_turned_off(project: Path, paths: list[str]) -> None:
@@ -61,7 +66,7 @@ def next_steps(slug: str, target: str) -> str:
 
 
 def main() -> int:
-    remove_turned_off(Path.cwd(), turned_off(DRIFT_ACTION, PACKAGE_NAME))
+    remove_turned_off(Path.cwd(), turned_off(DRIFT_ACTION, PACKAGE_NAME, ENVIRONMENT_ACCOUNTS))
     problems = config_problems(Path.cwd(), PACKAGE_NAME)
     if problems:
         lines = "\n".join(f"  - {p}" for p in problems)

@@ -21,6 +21,7 @@ PROBLEM_TYPE = {{cookiecutter.problem_type | tojson}}
 TARGET_COLUMN = {{cookiecutter.target_column | tojson}}
 SSM_ROOT = {{cookiecutter.ssm_root | tojson}}
 ENVIRONMENTS = {{cookiecutter.environments | tojson}}
+ENVIRONMENT_ACCOUNTS = {{cookiecutter.environment_accounts | tojson}}
 INFERENCE_SCHEDULE = {{cookiecutter.inference_schedule | tojson}}
 DRIFT_ACTION = {{cookiecutter.drift_action | tojson}}
 PYTHON_VERSION = {{cookiecutter.python_version | tojson}}
@@ -187,6 +188,50 @@ def check_environments(environments, problems):
         problems.append(f"environments repeat {duplicates}; list each environment once.")
 
 
+def parse_environment_accounts(text):
+    """`dev=111111111111,prod=222222222222` as [(env, account)]; empty text is [] (one account for all)."""
+    return (
+        [tuple(part.strip().split("=", 1)) if "=" in part else (part.strip(), None) for part in text.split(",")]
+        if text.strip()
+        else []
+    )
+
+
+def check_environment_accounts(text, environments, tooling, problems):
+    pairs = parse_environment_accounts(text)
+    if not pairs:
+        return
+    example = ",".join(f"{env}={str(i + 1) * 12}" for i, env in enumerate(environments[:2])) or "dev=111111111111"
+    malformed = [name for name, account in pairs if account is None]
+    if malformed:
+        problems.append(
+            f"environment_accounts {text!r}: {malformed} have no account; write env=account for each "
+            f"environment, separated by commas (e.g. {example!r}), or leave it empty for one account."
+        )
+        return
+    for name, account in pairs:
+        if not re.match(r"^\d{12}$", account.strip()):
+            problems.append(f"environment_accounts: the account of {name!r}, {account!r}, must be exactly 12 digits.")
+    named = [name for name, _ in pairs]
+    if named != environments:
+        problems.append(
+            f"environment_accounts names {named}, but environments are {environments}: name every environment "
+            "exactly once, in the order of environments."
+        )
+    accounts = [account.strip() for _, account in pairs]
+    shared = sorted({a for a in accounts if accounts.count(a) > 1})
+    if shared:
+        problems.append(
+            f"environment_accounts gives {shared} to more than one environment; give each environment its own "
+            "account, or leave environment_accounts empty to keep them all in one."
+        )
+    if tooling in accounts:
+        problems.append(
+            f"environment_accounts: aws_account_id {tooling} is the tooling account, where CI/CD runs; it cannot "
+            "also be an environment's account. Use a separate tooling account, or leave environment_accounts empty."
+        )
+
+
 def check_ssm_root(root, slug, environments, problems):
     if not SSM_PATH.match(root):
         problems.append(
@@ -265,6 +310,7 @@ def validate(answers):
             f"{', '.join(sorted(SAGEMAKER_REGIONS)[:6])}, ..."
         )
     check_environments(environments, problems)
+    check_environment_accounts(answers["environment_accounts"], environments, answers["aws_account_id"], problems)
     check_slug(answers["project_slug"], environments, answers["aws_account_id"], problems)
     check_package(answers["package_name"], problems)
     check_ssm_root(answers["ssm_root"], answers["project_slug"], environments, problems)
@@ -289,6 +335,7 @@ ANSWERS = {
     "target_column": TARGET_COLUMN,
     "ssm_root": SSM_ROOT,
     "environments": ENVIRONMENTS,
+    "environment_accounts": ENVIRONMENT_ACCOUNTS,
     "inference_schedule": INFERENCE_SCHEDULE,
     "drift_action": DRIFT_ACTION,
     "python_version": PYTHON_VERSION,

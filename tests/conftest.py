@@ -31,6 +31,8 @@ MATRIX = {
         "python_version": "3.12",
         "license": "Proprietary",
         "environments": "dev,staging,prod",
+        "environment_accounts": "dev=111111111111,staging=222222222222,prod=333333333333",
+        "aws_account_id": "999999999999",
     },
 }
 

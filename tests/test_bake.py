@@ -22,7 +22,7 @@ def project(request, tmp_path_factory) -> Path:
     return bake(tmp_path_factory.mktemp(request.param), **MATRIX[request.param])
 
 
-def expected_files(package: str, drift_action: str) -> set[str]:
+def expected_files(package: str, drift_action: str, multi_account: bool = False) -> set[str]:
     files = {
         ".dockerignore",
         ".gitignore",
@@ -154,6 +154,8 @@ def expected_files(package: str, drift_action: str) -> set[str]:
     files |= {f"src/{package}/{m}" for m in modules}
     if drift_action == "alert":  # the post-generation hook drops what nothing would call
         files -= {f"src/{package}/lambdas/retrain.py", "tests/test_retrain.py"}
+    if multi_account:  # a deploy stack per environment account, and the cross-account tests
+        files |= {"infra/target-account.yml", "tests/test_accounts.py"}
     return files
 
 
@@ -163,7 +165,8 @@ def project_files(project: Path) -> set[str]:
 
 def test_file_set_is_exact(project):
     config = yaml.safe_load((project / "config" / "project.yaml").read_text())
-    expected = expected_files(config["project"]["package"], config["inference"]["drift_action"])
+    multi = bool(config["aws"].get("environment_accounts"))
+    expected = expected_files(config["project"]["package"], config["inference"]["drift_action"], multi)
     assert project_files(project) == expected
 
 

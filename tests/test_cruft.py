@@ -96,3 +96,32 @@ def test_cruft_update_brings_template_changes_and_keeps_team_edits(tmp_path, tem
     run("git", "add", "-A", cwd=project)
     run("git", "commit", "-q", "-m", "update", cwd=project)
     run(cruft, "check", cwd=project)
+
+
+def test_cruft_update_moves_a_repository_to_one_account_per_environment(tmp_path, template_repo):
+    """The documented migration: one `cruft update --variables-to-update`, and the result passes its own tests."""
+    import sys
+
+    cruft = str(BIN / "cruft")
+    out = tmp_path / "out"
+    run(cruft, "create", "--no-input", "--output-dir", str(out), str(template_repo), cwd=tmp_path)
+    project = out / "customer-churn"
+    assert not (project / "infra" / "target-account.yml").exists()
+    run("git", "init", "-q", "-b", "main", cwd=project)
+    run("git", "add", "-A", cwd=project)
+    run("git", "commit", "-q", "-m", "generated", cwd=project)
+    accounts = "dev=111111111111,prod=222222222222"
+    run(cruft, "update", "-y", "--variables-to-update", json.dumps({"environment_accounts": accounts}), cwd=project)
+    config = yaml.safe_load((project / "config" / "project.yaml").read_text())
+    assert config["aws"]["environment_accounts"] == {"dev": "111111111111", "prod": "222222222222"}
+    assert (project / "infra" / "target-account.yml").is_file()
+    assert "ApproveProd" in (project / "infra" / "cicd.yml").read_text()
+    assert not list(project.rglob("*.rej")), "the update must apply cleanly"
+    env = {k: v for k, v in os.environ.items() if k not in {"PROJECT_CONFIG", "PYTHONPATH"}}
+    env["PYTHONPATH"] = str(project / "src")
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    tests = subprocess.run(
+        [*command, "tests/test_accounts.py", "tests/test_infra.py", "tests/test_config.py"],
+        cwd=project, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert tests.returncode == 0, tests.stdout[-4000:] + tests.stderr[-2000:]

@@ -131,6 +131,12 @@ BAD_ANSWERS = [
     ({"environments": "development-eu"}, "environments ['development-eu']"),
     ({"inference_schedule": "cron(0 6 * * *)"}, "has 5 cron fields"),
     ({"inference_schedule": "every day"}, "neither rate(...) nor cron(...)"),
+    ({"environment_accounts": "dev=111111111111"}, "environment_accounts names ['dev'], but environments are"),
+    ({"environment_accounts": "prod=222222222222,dev=111111111111"}, "in the order of environments"),
+    ({"environment_accounts": "dev=111111111111,prod=2222"}, "the account of 'prod', '2222', must be exactly 12"),
+    ({"environment_accounts": "dev,prod=222222222222"}, "['dev'] have no account"),
+    ({"environment_accounts": "dev=111111111111,prod=111111111111"}, "to more than one environment"),
+    ({"environment_accounts": "dev=123456789012,prod=222222222222"}, "is the tooling account"),
     ({"target_column": ""}, "target_column is empty"),
     ({"author_email": "not-an-email"}, "author_email 'not-an-email'"),
 ]

@@ -15,6 +15,11 @@ TOOLS = TEMPLATE / ".tools" / "bin"
 BAKES = {
     "defaults": {},
     "three-environments-alert": {"environments": "dev,staging,prod", "drift_action": "alert", "python_version": "3.13"},
+    "three-accounts": {
+        "environments": "dev,staging,prod",
+        "environment_accounts": "dev=111111111111,staging=222222222222,prod=333333333333",
+        "aws_account_id": "999999999999",
+    },
 }
 
 

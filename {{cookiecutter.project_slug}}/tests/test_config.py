@@ -60,3 +60,47 @@ def test_the_model_quality_window_is_checked(config, changes, message):
     broken["quality"].update(changes)
     with pytest.raises(ConfigError, match=message):
         validate_config(broken)
+
+
+def with_accounts(config, accounts):
+    changed = copy.deepcopy(config)
+    changed["aws"]["environment_accounts"] = accounts
+    return changed
+
+
+def test_environment_accounts_name_every_environment_in_its_own_account(config):
+    envs = config["environments"]
+    tooling = config["aws"]["account_id"]
+    good = {env: str(i + 1) * 12 for i, env in enumerate(envs)}
+    assert tooling not in good.values()
+    validate_config(with_accounts(config, good))
+    cases = [
+        (dict(list(good.items())[:-1]), "but environments are"),
+        (dict(reversed(list(good.items()))), "in the same order"),
+        ({env: "1" * 12 for env in envs}, "to more than one environment"),
+        ({**good, envs[0]: tooling}, "the tooling account"),
+        ({**good, envs[0]: "123"}, r"environment_accounts\." + envs[0]),
+        ({}, "environment_accounts"),
+    ]
+    for accounts, message in cases:
+        with pytest.raises(ConfigError, match=message):
+            validate_config(with_accounts(config, accounts))
+
+
+def test_each_environment_lives_in_its_account_and_the_images_in_the_tooling_one(config):
+    from {{ cookiecutter.package_name }}.pipelines import layout
+
+    envs = config["environments"]
+    changed = with_accounts(config, {env: str(i + 1) * 12 for i, env in enumerate(envs)})
+    single = copy.deepcopy(config)
+    single["aws"].pop("environment_accounts", None)
+    tooling = config["aws"]["account_id"]
+    for i, env in enumerate(envs):
+        account = str(i + 1) * 12
+        assert layout.account(changed, env) == account
+        assert layout.bucket(changed, env).endswith(f"-{env}-{account}")
+        assert layout.role_arn(changed, env).startswith(f"arn:aws:iam::{account}:role/")
+        assert f":{account}:function:" in layout.lambda_arn(changed, env, "register")
+        assert layout.account(single, env) == tooling  # one account: as before
+    assert layout.default_image(changed, "algorithm").startswith(f"{tooling}.dkr.ecr.")
+    assert layout.multi_account(changed) and not layout.multi_account(single)

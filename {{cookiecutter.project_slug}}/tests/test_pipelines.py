@@ -16,6 +16,7 @@ from {{ cookiecutter.package_name }}.lambdas import (
 from {{ cookiecutter.package_name }}.local.expressions import (
     Resolver,
 )
+from {{ cookiecutter.package_name }}.pipelines import layout
 from {{ cookiecutter.package_name }}.pipelines.definition import (
     KINDS,
     definition,
@@ -255,7 +256,7 @@ def test_every_inference_run_keeps_its_predictions_where_model_quality_reads_the
     steps = {s["Name"]: s for s in pipelines["inference"]["Steps"]}
     estimate = steps["PerformanceEstimate"]["Arguments"]
     outputs = {o["OutputName"]: o["S3Output"]["S3Uri"] for o in estimate["ProcessingOutputConfig"]["Outputs"]}
-    bucket = f"{config['project']['slug']}-dev-{config['aws']['account_id']}"
+    bucket = f"{config['project']['slug']}-dev-{layout.account(config, 'dev')}"
     assert outputs["scored"] == {
         "Std:Join": {"On": "/", "Values": [f"s3://{bucket}/predictions", {"Get": "Execution.PipelineExecutionId"}]}
     }

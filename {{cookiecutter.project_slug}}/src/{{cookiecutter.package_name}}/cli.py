@@ -232,12 +232,32 @@ def cmd_data_snapshot(args: argparse.Namespace) -> int:
 
 def cmd_images_push(args: argparse.Namespace) -> int:
     from .deploy_images import build_and_push
+    from .pipelines.layout import multi_account
     from .registry.store import SsmParameterStore
 
     config = load_config()
-    pinned = build_and_push(config, args.env, args.tag, SsmParameterStore(region=config["aws"]["region"]))
+    # With one account per environment, the pinned URIs travel as a build artifact, not through SSM.
+    store = None if multi_account(config) else SsmParameterStore(region=config["aws"]["region"])
+    pinned = build_and_push(config, args.env, args.tag, store)
     for component, uri in pinned.items():
         console.print(f"{component}: {uri}")
+    if args.out:
+        args.out.write_text(json.dumps(pinned, indent=2) + "\n", "utf-8")
+    return 0
+
+
+def cmd_images_record(args: argparse.Namespace) -> int:
+    from .deploy_images import record_images
+    from .registry.store import SsmParameterStore
+
+    config = load_config()
+    try:
+        pinned = json.loads(args.from_file.read_text("utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{args.from_file} is not the JSON `images push --out` writes: {exc}") from exc
+    recorded = record_images(config, args.env, pinned, SsmParameterStore(region=config["aws"]["region"]))
+    for component, uri in recorded.items():
+        console.print(f"{component}: {uri} -> {args.env}")
     return 0
 
 
@@ -407,7 +427,11 @@ def build_parser() -> argparse.ArgumentParser:
     build.set_defaults(func=cmd_images_build)
     push = with_env(images.add_parser("push", help="build, push and record the four images"), False)
     push.add_argument("--tag", required=True, help="the git sha to tag the images with")
+    push.add_argument("--out", type=Path, help="also write the pinned URIs to this JSON file (images.json)")
     push.set_defaults(func=cmd_images_push)
+    record = with_env(images.add_parser("record", help="record pinned image URIs from images.json (deploy)"), False)
+    record.add_argument("--from-file", type=Path, required=True, help="the images.json `images push --out` wrote")
+    record.set_defaults(func=cmd_images_record)
     promote_images = with_env(images.add_parser("promote", help="copy pinned image URIs from another env"), False)
     promote_images.add_argument("--from", dest="source", required=True, help="environment to copy from")
     promote_images.set_defaults(func=cmd_images_promote)

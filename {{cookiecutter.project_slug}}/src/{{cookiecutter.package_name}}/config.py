@@ -55,9 +55,33 @@ def validate_config(config: Any, source: str = "config/project.yaml") -> dict[st
             f"quality.retention_days {quality['retention_days']} must be longer than the window's start "
             f"({quality['start_offset']}), or the oldest predictions it judges would have expired."
         )
+    problems += account_problems(config)
     if problems:
         raise ConfigError(f"{source} is invalid:\n" + "\n".join(f"  - {p}" for p in problems))
     return config
+
+
+def account_problems(config: dict[str, Any]) -> list[str]:
+    """aws.environment_accounts names every environment once, in order, each in its own account."""
+    accounts = config["aws"].get("environment_accounts")
+    if not accounts:
+        return []
+    problems = []
+    if list(accounts) != list(config["environments"]):
+        problems.append(
+            f"aws.environment_accounts names {list(accounts)}, but environments are {config['environments']}: "
+            "name every environment once, in the same order."
+        )
+    values = list(accounts.values())
+    shared = sorted({a for a in values if values.count(a) > 1})
+    if shared:
+        problems.append(f"aws.environment_accounts gives {shared} to more than one environment.")
+    if config["aws"]["account_id"] in values:
+        problems.append(
+            f"aws.environment_accounts: {config['aws']['account_id']} is aws.account_id, the tooling account; "
+            "an environment needs an account of its own."
+        )
+    return problems
 
 
 def parse_offset(text: str) -> timedelta:

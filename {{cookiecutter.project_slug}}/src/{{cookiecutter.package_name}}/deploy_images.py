@@ -7,6 +7,7 @@ pushed, and its digest-pinned URI written to <prefix>/images/<component>.
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -32,15 +33,20 @@ def repository(config: dict[str, Any], component: str) -> str:
 
 
 def build_and_push(
-    config: dict[str, Any], env: str, tag: str, store: ParameterStore, run: Runner = docker
+    config: dict[str, Any], env: str, tag: str, store: ParameterStore | None, run: Runner = docker
 ) -> dict[str, str]:
-    """Build and push every component image; record each digest-pinned URI in Parameter Store."""
+    """Build and push every component image; record each digest-pinned URI in Parameter Store.
+
+    With several accounts (`store` None) the tooling account holds no environment's Parameter
+    Store: the pinned URIs go on as the build's `images.json`, and each deploy records them in
+    its own account (`record_images`).
+    """
     if not tag or any(c in tag for c in " :/@"):
         raise ValueError(f"Image tag {tag!r} must be a plain git sha or version, e.g. 3f2c1ab.")
     pinned = {}
     for component in COMPONENTS:
         repo = repository(config, component)
-        previous = store_value(store, image_parameter(config, env, component))
+        previous = store_value(store, image_parameter(config, env, component)) if store else None
         cache = ["--cache-from", previous] if previous and _exists(run, previous) else ["--cache-from", f"{repo}:{tag}"]
         run(
             [
@@ -57,10 +63,26 @@ def build_and_push(
         if "@sha256:" not in digest:
             raise RuntimeError(f"docker did not report a pushed digest for {repo}:{tag} (got {digest!r}).")
         pinned[component] = f"{repo}@{digest.split('@', 1)[1]}"
-        store.put(
-            image_parameter(config, env, component), pinned[component], description=f"{component} image, git {tag}"
-        )
+        if store is not None:
+            store.put(
+                image_parameter(config, env, component), pinned[component], description=f"{component} image, git {tag}"
+            )
     return pinned
+
+
+def record_images(config: dict[str, Any], env: str, pinned: dict[str, str], store: ParameterStore) -> dict[str, str]:
+    """Write the images a deploy promotes into this account's Parameter Store: each of this project's
+    repositories (in the tooling account), pinned by digest; anything else is refused."""
+    problems = [f"{c}: missing" for c in COMPONENTS if c not in pinned]
+    for component in COMPONENTS:
+        uri = pinned.get(component, "")
+        if uri and not re.fullmatch(re.escape(repository(config, component)) + r"@sha256:[0-9a-f]{64}", uri):
+            problems.append(f"{component}: {uri!r} is not {repository(config, component)}@sha256:<digest>")
+    if problems:
+        raise ValueError(f"The images to record are not this project's pinned images: {'; '.join(problems)}.")
+    for component in COMPONENTS:
+        store.put(image_parameter(config, env, component), pinned[component], description="promoted by deploy")
+    return {c: pinned[c] for c in COMPONENTS}
 
 
 def promote_images(config: dict[str, Any], source_env: str, target_env: str, store: ParameterStore) -> dict[str, str]:

@@ -22,6 +22,7 @@ from typing import Any
 from ..lambdas import handler_for
 from ..lambdas.services import Services, installed
 from ..local_jobs import VENV, JobFailed, Runtime
+from ..pipelines import layout
 from ..pipelines.layout import component_of_image
 from .cache import StepCache, cache_key, cache_settings
 from .expressions import ExpressionError, Resolver, walk
@@ -148,11 +149,11 @@ class LocalExecutor:
         check_supported(definition["Steps"])
         pipeline = pipeline or definition.get("PipelineName", "pipeline")
         execution_id = new_execution_id()
-        aws = self.config["aws"]
+        region, account = self.config["aws"]["region"], layout.account(self.config, self.env)
         execution = Execution(
             pipeline=pipeline,
             execution_id=execution_id,
-            arn=f"arn:aws:sagemaker:{aws['region']}:{aws['account_id']}:pipeline/{pipeline}/execution/{execution_id}",
+            arn=f"arn:aws:sagemaker:{region}:{account}:pipeline/{pipeline}/execution/{execution_id}",
             run_dir=self.workspace.run_dir(pipeline, execution_id),
             started=self.clock().isoformat(),
         )

@@ -29,8 +29,23 @@ def name(config: dict[str, Any], env: str, suffix: str) -> str:
     return f"{config['project']['slug']}-{env}-{suffix}"
 
 
+def account(config: dict[str, Any], env: str) -> str:
+    """The AWS account an environment lives in: its own (aws.environment_accounts), else aws.account_id."""
+    prefix(config, env)  # validates env
+    return (config["aws"].get("environment_accounts") or {}).get(env) or config["aws"]["account_id"]
+
+
+def tooling_account(config: dict[str, Any]) -> str:
+    """Where CI/CD and the image repositories live: aws.account_id."""
+    return config["aws"]["account_id"]
+
+
+def multi_account(config: dict[str, Any]) -> bool:
+    return bool(config["aws"].get("environment_accounts"))
+
+
 def bucket(config: dict[str, Any], env: str) -> str:
-    value = name(config, env, config["aws"]["account_id"])
+    value = name(config, env, account(config, env))
     if len(value) > 63:
         raise ValueError(f"Bucket name {value!r} exceeds S3's 63 characters; choose a shorter project slug.")
     return value
@@ -41,18 +56,18 @@ def pipeline_name(config: dict[str, Any], env: str, kind: str) -> str:
 
 
 def role_arn(config: dict[str, Any], env: str) -> str:
-    return f"arn:aws:iam::{config['aws']['account_id']}:role/{name(config, env, 'sagemaker-execution')}"
+    return f"arn:aws:iam::{account(config, env)}:role/{name(config, env, 'sagemaker-execution')}"
 
 
 def lambda_arn(config: dict[str, Any], env: str, function: str) -> str:
-    aws = config["aws"]
-    return f"arn:aws:lambda:{aws['region']}:{aws['account_id']}:function:{name(config, env, function)}"
+    region = config["aws"]["region"]
+    return f"arn:aws:lambda:{region}:{account(config, env)}:function:{name(config, env, function)}"
 
 
 def default_image(config: dict[str, Any], component: str) -> str:
-    """The unpinned image URI; deployment passes the digest-pinned one from Parameter Store."""
-    aws = config["aws"]
-    return f"{aws['account_id']}.dkr.ecr.{aws['region']}.amazonaws.com/{config['project']['slug']}-{component}:latest"
+    """The unpinned image URI (the repositories live in the tooling account); deployment passes the pinned one."""
+    registry = f"{tooling_account(config)}.dkr.ecr.{config['aws']['region']}.amazonaws.com"
+    return f"{registry}/{config['project']['slug']}-{component}:latest"
 
 
 def component_of_image(image_uri: str) -> str:
