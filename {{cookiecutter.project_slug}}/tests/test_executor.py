@@ -169,8 +169,36 @@ def test_a_failure_that_never_clears_fails_the_step_after_max_attempts(tmp_path,
 
 
 def test_a_failure_no_policy_names_is_not_retried(tmp_path, config):
-    execution, slept = run_with_faults(tmp_path, config, lambda s, n: "Step.THROTTLING")
-    assert execution.status == "Failed" and "Step.THROTTLING" in execution.failure and slept == []
+    executor = LocalExecutor(
+        Workspace(tmp_path), config, "dev", progress=lambda _: None, faults=lambda s, n: "SageMaker.CAPACITY_ERROR"
+    )
+    slept = []
+    executor.sleep = slept.append
+    step_errors_only = {"ExceptionType": ["Step.THROTTLING"], "IntervalSeconds": 5, "MaxAttempts": 2}
+    execution = executor.run(alert_steps(config, ["Step"], [step_errors_only]))
+    assert execution.status == "Failed" and "SageMaker.CAPACITY_ERROR" in execution.failure and slept == []
+
+
+def test_a_lambda_step_gets_the_services_own_retry_of_throttling_and_faults(tmp_path, config):
+    """A Lambda step carries no RetryPolicies; Pipelines still retries its throttling and service faults."""
+    faults = {("Step", 1): "Step.THROTTLING", ("Step", 2): "Step.SERVICE_FAULT"}
+    executor = LocalExecutor(
+        Workspace(tmp_path), config, "dev", progress=lambda _: None, faults=lambda s, n: faults.get((s, n))
+    )
+    slept = []
+    executor.sleep = slept.append
+    execution = executor.run(alert_steps(config, ["Step"]))
+    assert execution.status == "Succeeded", execution.failure
+    assert slept == [1.0, 2.0]
+    executor.faults = lambda s, n: "Step.THROTTLING"
+    slept.clear()
+    execution = executor.run(alert_steps(config, ["Step"]))
+    assert execution.status == "Failed" and "still failing after 5 retries" in execution.failure
+    assert slept == [1.0, 2.0, 4.0, 8.0, 16.0]
+    policy = {"ExceptionType": ["Step.THROTTLING"], "IntervalSeconds": 7, "BackoffRate": 1.0, "MaxAttempts": 1}
+    slept.clear()
+    execution = executor.run(alert_steps(config, ["Step"], [policy]))  # a step's own policy overrides the default
+    assert execution.status == "Failed" and slept == [7.0]
 
 
 def test_expire_after_bounds_retries_by_time_since_the_step_started():

@@ -4,7 +4,9 @@ A job step lists policies (`SageMakerJobStepRetryPolicy`, `StepRetryPolicy`), ea
 exception types it retries, an interval, a backoff rate and either MaxAttempts (retries at
 most that many times) or ExpireAfterMin (retries until that long after the step started).
 A failure whose type no policy names fails the step at once, as does every job failure of
-its own (an algorithm error): SageMaker never retries those.
+its own (an algorithm error): SageMaker never retries those. Throttling and service faults
+are retried by the service itself on every step, Lambda steps included, unless a policy
+overrides that (`SERVICE_DEFAULT`).
 
 Locally nothing is short of capacity or throttled, so these failures only come when they are
 injected on purpose (`LocalExecutor(faults=...)`): how the retry logic itself is tested.
@@ -31,6 +33,19 @@ class TransientFailure(RuntimeError):
         self.kind = kind
 
 
+# What Pipelines does for every step unless a policy overrides it: it retries throttling and service
+# faults on its own (the retry policy's documented defaults: 1 s, backoff 2, at most 5 attempts).
+# A Lambda step takes no RetryPolicies at all, so this is the only retry it gets.
+SERVICE_DEFAULT = {"ExceptionType": list(STEP_ERRORS), "IntervalSeconds": 1, "BackoffRate": 2.0, "MaxAttempts": 5}
+
+
+def effective_policies(policies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The step's own policies, then the service's default for the step errors none of them names."""
+    named = {kind for policy in policies for kind in policy.get("ExceptionType", [])}
+    rest = [kind for kind in STEP_ERRORS if kind not in named]
+    return [*policies, {**SERVICE_DEFAULT, "ExceptionType": rest}] if rest else list(policies)
+
+
 def policy_for(policies: list[dict[str, Any]], kind: str) -> int | None:
     """The index of the first policy that retries `kind`, or None."""
     return next((i for i, p in enumerate(policies) if kind in p.get("ExceptionType", [])), None)
@@ -44,7 +59,11 @@ def run_with_retries(
     clock: Callable[[], float] = time.monotonic,
     note: Callable[[str], None] = lambda _line: None,
 ) -> dict[str, Any]:
-    """`attempt()` (a step's properties) until it succeeds or no policy lets it retry; the last failure is raised."""
+    """`attempt()` (a step's properties) until it succeeds or no policy lets it retry; the last failure is raised.
+
+    `policies` are the step's RetryPolicies; the service's default retry of step errors is added.
+    """
+    policies = effective_policies(policies)
     started = clock()
     retries: dict[int, int] = {}
     while True:
