@@ -30,6 +30,7 @@ def changed(tmp_path_factory) -> Path:
         target_column="fraud_type",
         ssm_root="/platform/ml",
         environments="dev,staging,prod",
+        environment_accounts="dev=111111111111,staging=222222222222,prod=333333333333",
         inference_schedule="rate(6 hours)",
         drift_action="alert",
         python_version="3.12",
@@ -49,8 +50,8 @@ def test_every_question_is_covered_here():
     questions = {k for k in DEFAULTS if not k.startswith("_")}
     covered = {
         "project_name", "project_slug", "package_name", "description", "author_name", "author_email",
-        "aws_account_id", "aws_region", "problem_type", "target_column", "ssm_root", "environments",
-        "inference_schedule", "drift_action", "python_version", "license",
+        "aws_account_id", "aws_region", "environment_accounts", "problem_type", "target_column", "ssm_root",
+        "environments", "inference_schedule", "drift_action", "python_version", "license",
     }  # fmt: skip
     assert questions == covered
     assert set(DEFAULTS["__prompts__"]) == questions
@@ -84,7 +85,13 @@ def test_description_and_author_reach_metadata_and_license(changed):
 
 def test_aws_answers_reach_config(default, changed):
     assert config(default)["aws"] == {"account_id": "123456789012", "region": "eu-west-1"}
-    assert config(changed)["aws"] == {"account_id": "210987654321", "region": "us-east-1"}
+    assert config(changed)["aws"] == {
+        "account_id": "210987654321",
+        "region": "us-east-1",
+        "environment_accounts": {"dev": "111111111111", "staging": "222222222222", "prod": "333333333333"},
+    }
+    assert (changed / "infra" / "target-account.yml").is_file()
+    assert not (default / "infra" / "target-account.yml").exists()
 
 
 def test_problem_type_and_target_reach_config(changed):

@@ -74,9 +74,10 @@ def test_environment_accounts_name_every_environment_in_its_own_account(config):
     good = {env: str(i + 1) * 12 for i, env in enumerate(envs)}
     assert tooling not in good.values()
     validate_config(with_accounts(config, good))
+    validate_config(with_accounts(config, dict(reversed(list(good.items())))))  # a mapping's order is no meaning
     cases = [
         (dict(list(good.items())[:-1]), "but environments are"),
-        (dict(reversed(list(good.items()))), "in the same order"),
+        ({**good, "qa": "9" * 12}, "name no other"),
         ({env: "1" * 12 for env in envs}, "to more than one environment"),
         ({**good, envs[0]: tooling}, "the tooling account"),
         ({**good, envs[0]: "123"}, r"environment_accounts\." + envs[0]),

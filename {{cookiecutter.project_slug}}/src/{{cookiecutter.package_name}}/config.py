@@ -62,15 +62,15 @@ def validate_config(config: Any, source: str = "config/project.yaml") -> dict[st
 
 
 def account_problems(config: dict[str, Any]) -> list[str]:
-    """aws.environment_accounts names every environment once, in order, each in its own account."""
+    """aws.environment_accounts names every environment (in any order), each in its own account."""
     accounts = config["aws"].get("environment_accounts")
     if not accounts:
         return []
     problems = []
-    if list(accounts) != list(config["environments"]):
+    if set(accounts) != set(config["environments"]):
         problems.append(
-            f"aws.environment_accounts names {list(accounts)}, but environments are {config['environments']}: "
-            "name every environment once, in the same order."
+            f"aws.environment_accounts names {sorted(accounts)}, but environments are {config['environments']}: "
+            "give every environment an account, and name no other."
         )
     values = list(accounts.values())
     shared = sorted({a for a in values if values.count(a) > 1})
