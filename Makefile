@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 GENERATED_LOCK := {{cookiecutter.project_slug}}/requirements-dev.lock
 DEMO_DIR := .local/demo
 
-.PHONY: install lint test test-images demo bench bench-images bench-load bench-caching bench-quick bench-lock clean
+.PHONY: install lint test test-images demo bench bench-images bench-load bench-caching bench-e2e bench-quick bench-lock clean
 
 install: $(VENV)/.installed
 
@@ -79,6 +79,10 @@ bench-load: install
 # Step caching: `local train` cold, warm and after one hyperparameter change (a minute), merged in.
 bench-caching: install
 	$(BIN)/python benchmarks/run.py --caching
+
+# Only the local end-to-end figures (five paired rounds, about 7 minutes), merged into results.json.
+bench-e2e: install
+	$(BIN)/python benchmarks/run.py --end-to-end
 
 # The same harness at a tenth of every size (a few minutes); it writes to .local/bench-quick.
 bench-quick: install $(EVIDENTLY)/.installed

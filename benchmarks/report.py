@@ -74,6 +74,35 @@ def _end_to_end(e: dict[str, Any]) -> list[str]:
         "which imports the SageMaker SDK once.",
         "",
     ]
+    if e.get("round_ratios"):
+        ratios = ", ".join(f"{r:.2f}x" for r in e["round_ratios"])
+        of_medians = e["local_seconds"] / e["pooled_median_seconds"]
+        lines += [
+            f"Measured {e['date']}. The overhead is the median of each round's own ratio ({ratios}); the ratio "
+            f"of the two medians above is {of_medians:.2f}x. The three runs of a round go side by side, every "
+            "other round in the opposite order, so a machine that slows down or speeds up during the run "
+            "weighs on both sides alike.",
+            "",
+        ]
+    phases = e.get("pooled_phases")
+    if phases:
+        median = {key: statistics.median(p[key] for p in phases) for key in phases[0]}
+        train = statistics.median(r["train_seconds"] for r in e["local_runs"])
+        infer = statistics.median(r["infer_seconds"] for r in e["local_runs"])
+        lines += [
+            *_table(
+                ["", "plain script, every core", "pipelines", "difference"],
+                [
+                    ["interpreter start and imports", _s(median["start_and_imports"]), "in each step", ""],
+                    ["training", _s(median["train"]), _s(train), _s(train - median["train"])],
+                    ["inference", _s(median["infer"]), _s(infer), _s(infer - median["infer"])],
+                ],
+            ),
+            "Medians over the rounds. The script pays its start and imports once; each pipeline command "
+            "pays its own start, and each step its own process, inputs and outputs on disk, and (Transform) "
+            "the model server.",
+            "",
+        ]
     b = e.get("breakdown")
     if b:
         steps = [[kind, name, _s(seconds)] for kind, named in b["steps"].items() for name, seconds in named.items()]
