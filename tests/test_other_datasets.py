@@ -1,10 +1,11 @@
 """Bake for datasets the template never saw; run both pipelines locally on their CSVs.
 
 Each repository is baked with the dataset's `target_column` and `problem_type`. Through its
-own CLI it trains on 80% of the rows (`local train`), scores the rest (`local infer`) as a
-clean holdout (no drift) and with one feature shifted (drift in that feature), trains again
-(a new manifest version), promotes version 1, and infers with it. Every component and mode
-runs through its real entrypoint under OPT_ML_ROOT.
+own CLI (its `main`, every command in turn in one process) it trains on 80% of the rows
+(`local train`), scores the rest (`local infer`) as a clean holdout (no drift) and with one
+feature shifted (drift in that feature), trains again (a new manifest version), promotes
+version 1, and infers with it. Every component and mode runs through its real entrypoint
+under OPT_ML_ROOT.
 """
 
 from __future__ import annotations
@@ -122,6 +123,21 @@ def outcome(request, tmp_path_factory):
 
 OUTCOMES: dict[str, tuple] = {}
 
+ANSWER = '{"answer": '
+# Runs each argv through the generated CLI's main(), stopping at the first that fails, and prints
+# each command's JSON line (its last line of output) as {"answer": ...} for the test to read.
+STORY_DRIVER = """
+import contextlib, io, json, sys
+from {package}.cli import main
+for argv in json.loads(sys.argv[1]):
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(argv)
+    if code:
+        sys.exit(f"{{argv}} exited {{code}}: {{out.getvalue()[-3000:]}}")
+    print(json.dumps({{"answer": json.loads(out.getvalue().strip().splitlines()[-1])}}), flush=True)
+"""
+
 
 def run_story(case: str, tmp_path_factory) -> tuple:
     load, target, problem_type, shifted_feature, shift = CASES[case]
@@ -143,21 +159,22 @@ def run_story(case: str, tmp_path_factory) -> tuple:
     shift(holdout).to_csv(files / "shifted.csv", index=False)
     package = project.name.replace("-", "_")
 
-    def cli(*args: str) -> dict:
-        command = [sys.executable, "-m", package, "--workspace", str(workdir / "workspace"), *args, "--json"]
-        result = run_in(project, *command)
-        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-        return json.loads(result.stdout.strip().splitlines()[-1])
-
-    story = {
-        "train": cli("local", "train", "--data", str(files / "train.csv")),
-        "holdout": cli("local", "infer", "--data", str(files / "holdout.csv")),
-        "shifted": cli("local", "infer", "--data", str(files / "shifted.csv")),
+    # The whole story goes through the CLI's `main` in one process, command after command, as a
+    # shell session would run them one by one: each JSON line is that command's answer.
+    commands = {
+        "train": ["local", "train", "--data", str(files / "train.csv")],
+        "holdout": ["local", "infer", "--data", str(files / "holdout.csv")],
+        "shifted": ["local", "infer", "--data", str(files / "shifted.csv")],
+        "retrain": ["local", "train", "--data", str(files / "train.csv")],
+        "promoted": ["registry", "promote", "--version", "1"],
+        "with_v1": ["local", "infer", "--data", str(files / "holdout.csv")],
+        "history": ["registry", "history"],
     }
-    story["retrain"] = cli("local", "train", "--data", str(files / "train.csv"))
-    story["promoted"] = cli("registry", "promote", "--version", "1")
-    story["with_v1"] = cli("local", "infer", "--data", str(files / "holdout.csv"))
-    story["history"] = cli("registry", "history")
+    argvs = [["--workspace", str(workdir / "workspace"), *args, "--json"] for args in commands.values()]
+    result = run_in(project, sys.executable, "-c", STORY_DRIVER.format(package=package), json.dumps(argvs))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    answers = [json.loads(line) for line in result.stdout.splitlines() if line.startswith(ANSWER)]
+    story = dict(zip(commands, (answer["answer"] for answer in answers), strict=True))
     return story, len(holdout), shifted_feature, problem_type, list(holdout.columns), DRIFT_ACTION[case]
 
 

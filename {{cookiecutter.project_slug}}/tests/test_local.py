@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.local.executor import (
     LocalExecutor,
 )
@@ -193,19 +194,14 @@ def test_tuning_searches_the_ranges_and_registers_the_best_job(tmp_path, config,
     assert manifest["metrics"] == {objective: scores[0]}
 
 
-def test_cli_json_contract(tmp_path, data, story, target):
-    # The pipeline definitions the story already built (same config) come from the session's shared cache.
+def test_cli_json_contract(tmp_path, data, story, target, capsys):
+    # Through the CLI's main() in this process: its pipeline definitions (same config as the story's)
+    # come from the session's shared cache, and its jobs from the session's warm interpreter.
     def cli(*args):
-        result = subprocess.run(
-            [sys.executable, "-m", "{{ cookiecutter.package_name }}", "--workspace", str(tmp_path / "ws"), *args],
-            env=subprocess_env(tmp_path),
-            cwd=SRC.parent,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert result.returncode == 0, result.stderr[-3000:]
-        return json.loads(result.stdout.strip().splitlines()[-1])
+        code = main(["--workspace", str(tmp_path / "ws"), *args])
+        out, err = capsys.readouterr()
+        assert code == 0, err[-3000:]
+        return json.loads(out.strip().splitlines()[-1])
 
     trained = cli("local", "train", "--data", str(data["train"]), "--json")
     assert set(trained) >= {"run_id", "status", "metrics", "manifest_version", "artifacts"}
@@ -238,6 +234,18 @@ def test_cli_json_contract(tmp_path, data, story, target):
     assert judged["labelled_rows"] == 2 and judged["judged"] is False and judged["violations"] == []
     history = cli("registry", "history", "--json")
     assert [v["version"] for v in history] == [1]
+    # The same JSON line on the stdout of the command as its own process.
+    command = [sys.executable, "-m", "{{ cookiecutter.package_name }}", "--workspace", str(tmp_path / "ws")]
+    result = subprocess.run(
+        [*command, "registry", "history", "--json"],
+        env=subprocess_env(tmp_path),
+        cwd=SRC.parent,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == history
     promoted = cli("registry", "promote", "--version", "1", "--json")
     assert promoted["labels"] == ["approved"]
 
