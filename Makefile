@@ -11,16 +11,17 @@ install: $(VENV)/.installed
 
 # Bytecode is compiled once, on every core, and not for the packages' own test suites: pip alone
 # compiles every module on one core, which was most of the install's time.
+COMPILE_VENV := -m compileall -q -j 0 -x '/tests?/'
 $(VENV)/.installed: pyproject.toml $(GENERATED_LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet pip==26.3
 	$(BIN)/python -m pip install --quiet --no-compile --require-hashes -r '$(GENERATED_LOCK)'
 	$(BIN)/python -m pip install --quiet --no-compile --group dev
-	$(BIN)/python -m compileall -q -j 0 -x '/tests?/' $(VENV)/lib
+	$(BIN)/python $(COMPILE_VENV) $(VENV)/lib
 	$(PYTHON) -m venv .tools
 	.tools/bin/python -m pip install --quiet pip==26.3
 	.tools/bin/python -m pip install --quiet --no-compile --group infra
-	.tools/bin/python -m compileall -q -j 0 -x '/tests?/' .tools/lib
+	.tools/bin/python $(COMPILE_VENV) .tools/lib
 	touch $@
 
 lint: install

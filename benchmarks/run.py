@@ -172,7 +172,7 @@ def local_end_to_end(bench: Bench, rows: int, rounds: int) -> dict[str, Any]:
             cwd=bench.project, env=bench.env,
         )  # fmt: skip
 
-    def pipelines() -> dict[str, Any]:
+    def pipelines() -> tuple[dict[str, Any], dict[str, str]]:
         trained = bench.cli("local", "train", "--data", train, "--no-cache", "--json", workspace=workspace)
         inferred = bench.cli("local", "infer", "--data", infer, "--json", workspace=workspace)
         outcome = inferred.last_json()
@@ -186,14 +186,14 @@ def local_end_to_end(bench: Bench, rows: int, rounds: int) -> dict[str, Any]:
             "total": trained.seconds + inferred.seconds,
             "train_run": trained.last_json()["run_id"],
             "infer_run": outcome["run_id"],
-            "artifacts": trained.last_json()["artifacts"],
-        }
+        }, trained.last_json()["artifacts"]
 
     for round_ in range(rounds):
         order = ["one", "pooled", "local"] if round_ % 2 == 0 else ["local", "pooled", "one"]
         for what in order:
             if what == "local":
-                local_runs.append(pipelines())
+                run, artifacts = pipelines()
+                local_runs.append(run)
             else:
                 measured = plain(round_, 1 if what == "one" else 0)
                 (plain_runs if what == "one" else pooled_runs).append(measured.seconds)
@@ -210,9 +210,6 @@ def local_end_to_end(bench: Bench, rows: int, rounds: int) -> dict[str, Any]:
     last = local_runs[-1]
     breakdown = end_to_end_breakdown(bench, workspace, last["train_run"], last["infer_run"])
     overhead = statistics.median(ratios)
-    for run in local_runs[:-1]:
-        run.pop("artifacts")
-    artifacts = last.pop("artifacts")
     return {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "breakdown": breakdown,

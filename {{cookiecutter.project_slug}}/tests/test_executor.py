@@ -146,11 +146,17 @@ def alert_steps(config, names, policies=None):
     }
 
 
-def run_with_faults(tmp_path, config, faults):
-    """One step with JOB_POLICY, run with `faults(step, attempt)` injected; the execution and the waits."""
+def faulted_executor(tmp_path, config, faults):
+    """An executor with `faults(step, attempt)` injected, and the list its waits are recorded in."""
     executor = LocalExecutor(Workspace(tmp_path), config, "dev", progress=lambda _: None, faults=faults)
     slept = []
     executor.sleep = slept.append
+    return executor, slept
+
+
+def run_with_faults(tmp_path, config, faults):
+    """One step with JOB_POLICY, run with `faults(step, attempt)` injected; the execution and the waits."""
+    executor, slept = faulted_executor(tmp_path, config, faults)
     return executor.run(alert_steps(config, ["Step"], [JOB_POLICY])), slept
 
 
@@ -169,11 +175,7 @@ def test_a_failure_that_never_clears_fails_the_step_after_max_attempts(tmp_path,
 
 
 def test_a_failure_no_policy_names_is_not_retried(tmp_path, config):
-    executor = LocalExecutor(
-        Workspace(tmp_path), config, "dev", progress=lambda _: None, faults=lambda s, n: "SageMaker.CAPACITY_ERROR"
-    )
-    slept = []
-    executor.sleep = slept.append
+    executor, slept = faulted_executor(tmp_path, config, lambda s, n: "SageMaker.CAPACITY_ERROR")
     step_errors_only = {"ExceptionType": ["Step.THROTTLING"], "IntervalSeconds": 5, "MaxAttempts": 2}
     execution = executor.run(alert_steps(config, ["Step"], [step_errors_only]))
     assert execution.status == "Failed" and "SageMaker.CAPACITY_ERROR" in execution.failure and slept == []
@@ -182,11 +184,7 @@ def test_a_failure_no_policy_names_is_not_retried(tmp_path, config):
 def test_a_lambda_step_gets_the_services_own_retry_of_throttling_and_faults(tmp_path, config):
     """A Lambda step carries no RetryPolicies; Pipelines still retries its throttling and service faults."""
     faults = {("Step", 1): "Step.THROTTLING", ("Step", 2): "Step.SERVICE_FAULT"}
-    executor = LocalExecutor(
-        Workspace(tmp_path), config, "dev", progress=lambda _: None, faults=lambda s, n: faults.get((s, n))
-    )
-    slept = []
-    executor.sleep = slept.append
+    executor, slept = faulted_executor(tmp_path, config, lambda s, n: faults.get((s, n)))
     execution = executor.run(alert_steps(config, ["Step"]))
     assert execution.status == "Succeeded", execution.failure
     assert slept == [1.0, 2.0]
