@@ -2,8 +2,9 @@
 in one process, with no pipeline, no subprocesses and no intermediate files.
 
 Train: read, learn the schema, split, fit, evaluate, the model-quality baseline (constraints and
-calibration), build the drift baseline, TreeSHAP on a validation sample. Infer: read, transform,
-predict, the drift tests, the performance estimate, TreeSHAP on every row, in chunks on
+calibration), build the drift baseline, TreeSHAP on a validation sample, the gate of a first model
+(its metrics on the validation rows against the best constant). Infer: read, transform, keep the
+rows as read, predict, the drift tests, the performance estimate, TreeSHAP on every row, in chunks on
 `--workers` processes (the explainability container's own pool: 1 is one process, 0 every core,
 as the container uses), so that the comparison can hold parallelism equal. It writes what a user
 needs from a run (predictions and per-row SHAP values, each after its inference id, drift.json,
@@ -42,6 +43,7 @@ def main() -> None:
     drift = module("components.monitoring.drift")
     shap_values = module("components.explainability.shap_values")
     estimate = module("components.monitoring.estimate")
+    gate = module("components.algorithm.gate")
     pool = module("components.explainability.pool")
     data, settings = config["data"], config["processing"]
 
@@ -71,6 +73,7 @@ def main() -> None:
     if len(X_validation) > limit:
         X_validation = X_validation[np.sort(np.random.default_rng(0).choice(len(X_validation), limit, replace=False))]
     shap_values.global_importance(shap_values.explain(model, X_validation))
+    gate.compare_on(validation_rows, model, None)
     trained = time.perf_counter()
 
     production = pd.read_csv(args.infer)
@@ -80,6 +83,7 @@ def main() -> None:
     production_summary = summary.summarize(production, summary.empty_templates(statistics))
     _, drift_report, _ = drift.compare(production_summary, list(production.columns), statistics, constraints)
     ids = preprocess.inference_ids(production, data["id_columns"], args.infer.name, 1, prefix="plain")
+    production[schema.feature_names].assign(inference_id=ids.to_numpy()).to_csv(args.out / "kept.csv", index=False)
     if schema.classes is not None:
         index = {name: i for i, name in enumerate(schema.classes)}
         predicted = predictions["label"].map(index).to_numpy(dtype=int)

@@ -104,6 +104,9 @@ def test_parameter_store_environments_schedule_and_drift_action(default, changed
     assert config(changed)["ssm_root"] == "/platform/ml"
     assert config(default)["environments"] == ["dev", "prod"]
     assert config(changed)["environments"] == ["dev", "staging", "prod"]
+    # The first environment promotes a model that passes the gate; every later one waits for a person.
+    assert config(default)["promotion"]["mode"] == {"dev": "auto", "prod": "manual"}
+    assert config(changed)["promotion"]["mode"] == {"dev": "auto", "staging": "manual", "prod": "manual"}
     assert config(changed)["inference"]["schedule"] == "rate(6 hours)"
     assert config(default)["inference"]["drift_action"] == "retrain"
     assert config(changed)["inference"]["drift_action"] == "alert"

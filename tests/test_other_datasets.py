@@ -125,17 +125,28 @@ OUTCOMES: dict[str, tuple] = {}
 
 ANSWER = '{"answer": '
 # Runs each argv through the generated CLI's main(), stopping at the first that fails, and prints
-# each command's JSON line (its last line of output) as {"answer": ...} for the test to read.
+# each command's JSON line (its last line of output) as {"answer": ...} for the test to read. A
+# `__labels__ TRUTH OUT TARGET` step writes the labels file a team would send for the previous
+# command's predictions.
 STORY_DRIVER = """
 import contextlib, io, json, sys
+from pathlib import Path
+import pandas as pd
 from {package}.cli import main
+from {package}.local.walkthrough import labels_for
+previous = None
 for argv in json.loads(sys.argv[1]):
+    if argv[0] == "__labels__":
+        truth = pd.read_csv(argv[1]).iloc[:, 0]
+        labels_for(Path(previous["predictions"]), truth, argv[3]).to_csv(argv[2], index=False)
+        continue
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         code = main(argv)
     if code:
         sys.exit(f"{{argv}} exited {{code}}: {{out.getvalue()[-3000:]}}")
-    print(json.dumps({{"answer": json.loads(out.getvalue().strip().splitlines()[-1])}}), flush=True)
+    previous = json.loads(out.getvalue().strip().splitlines()[-1])
+    print(json.dumps({{"answer": previous}}), flush=True)
 """
 
 
@@ -156,6 +167,7 @@ def run_story(case: str, tmp_path_factory) -> tuple:
     data.iloc[:cut].to_csv(files / "train.csv", index=False)
     holdout = data.iloc[cut:].drop(columns=[target])
     holdout.to_csv(files / "holdout.csv", index=False)
+    data.iloc[cut:][[target]].to_csv(files / "truth.csv", index=False)
     shift(holdout).to_csv(files / "shifted.csv", index=False)
     package = project.name.replace("-", "_")
 
@@ -164,17 +176,22 @@ def run_story(case: str, tmp_path_factory) -> tuple:
     commands = {
         "train": ["local", "train", "--data", str(files / "train.csv")],
         "holdout": ["local", "infer", "--data", str(files / "holdout.csv")],
+        None: ["__labels__", str(files / "truth.csv"), str(files / "labels.csv"), target],
+        "labels": ["local", "labels", "--data", str(files / "labels.csv")],
         "shifted": ["local", "infer", "--data", str(files / "shifted.csv")],
-        "retrain": ["local", "train", "--data", str(files / "train.csv")],
+        "again": ["local", "train", "--data", str(files / "train.csv")],
         "promoted": ["registry", "promote", "--version", "1"],
         "with_v1": ["local", "infer", "--data", str(files / "holdout.csv")],
         "history": ["registry", "history"],
     }
-    argvs = [["--workspace", str(workdir / "workspace"), *args, "--json"] for args in commands.values()]
+    argvs = [
+        args if name is None else ["--workspace", str(workdir / "workspace"), *args, "--json"]
+        for name, args in commands.items()
+    ]
     result = run_in(project, sys.executable, "-c", STORY_DRIVER.format(package=package), json.dumps(argvs))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     answers = [json.loads(line) for line in result.stdout.splitlines() if line.startswith(ANSWER)]
-    story = dict(zip(commands, (answer["answer"] for answer in answers), strict=True))
+    story = dict(zip([n for n in commands if n], (answer["answer"] for answer in answers), strict=True))
     return story, len(holdout), shifted_feature, problem_type, list(holdout.columns), DRIFT_ACTION[case]
 
 
@@ -194,18 +211,35 @@ def test_holdout_is_scored_row_for_row_without_drift(outcome):
     assert holdout["drift"] == {"detected": False, "drifted_features": []}
 
 
-def test_shifted_feature_is_reported_as_drift(outcome):
-    story, _, shifted_feature, _, _, drift_action = outcome
-    assert story["shifted"]["drift"]["detected"] is True
-    assert shifted_feature in story["shifted"]["drift"]["drifted_features"]
-    assert story["shifted"]["retrain_triggered"] is (drift_action == "retrain")
+def test_the_first_model_is_promoted_by_its_gate(outcome):
+    story, _, _, _, _, _ = outcome
+    assert story["train"]["promoted"] is True and story["train"]["decision"].startswith("promoted: first model")
 
 
-def test_a_second_training_run_makes_a_new_version(outcome):
+def test_shifted_feature_is_reported_as_drift_and_a_retrain_learns_the_labelled_holdout(outcome):
+    story, rows, shifted_feature, _, _, drift_action = outcome
+    shifted = story["shifted"]
+    assert shifted["drift"]["detected"] is True
+    assert shifted_feature in shifted["drift"]["drifted_features"]
+    assert story["labels"]["rows"] == rows
+    if drift_action != "retrain":
+        assert shifted["retrain_triggered"] is False
+        return
+    # The holdout's labels landed before the shifted batch was scored: the retrain learns them.
+    assert shifted["retrain_triggered"] is True and shifted["retrain"]["version"] == 2
+    versions = {v["version"]: v for v in story["history"]}
+    lineage = versions[2]["manifest"]["lineage"]
+    assert lineage["runs"] == {story["holdout"]["run_id"]: rows - rows // 5}
+    assert lineage["holdout"]["rows"] == rows // 5
+    assert versions[2]["manifest"]["gate"]["champion_version"] == "1"
+
+
+def test_a_second_training_run_on_the_same_data_registers_nothing(outcome):
     story, _, _, _, _, drift_action = outcome
-    expected = 3 if drift_action == "retrain" else 2  # a drift-triggered retrain registers one more
-    assert story["retrain"]["manifest_version"] == expected
-    assert [v["version"] for v in story["history"]] == list(range(1, expected + 1))
+    again = story["again"]
+    assert again["registered"] is False and again["duplicate_of"] == 1 and again["manifest_version"] == 1
+    expected = [1, 2] if drift_action == "retrain" else [1]  # a drift-triggered retrain registers one more
+    assert [v["version"] for v in story["history"]] == expected
 
 
 def test_promoting_version_one_makes_inference_use_it(outcome):

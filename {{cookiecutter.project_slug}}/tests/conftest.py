@@ -20,6 +20,7 @@ from {{ cookiecutter.package_name }}.config import (
     load_config,
 )
 from {{ cookiecutter.package_name }}.lambdas.services import (
+    S3Objects,
     Services,
     installed,
 )
@@ -157,9 +158,13 @@ MANIFEST = "/mlops/test/dev/model/manifest"
 STATE = "/mlops/test/dev/state/last-retrain"
 
 
+BUCKET = "bucket"
+TRAINED_AT = "2026-11-24T06:00:00+00:00"
+
+
 @pytest.fixture
 def lambda_aws():
-    """moto SSM, SageMaker (with a training pipeline) and SNS, installed as the handlers' services."""
+    """moto SSM, S3, SageMaker (with a training pipeline) and SNS, installed as the handlers' services."""
     with mock_aws():
         sagemaker = boto3.client("sagemaker", region_name=REGION)
         sagemaker.create_pipeline(
@@ -169,27 +174,49 @@ def lambda_aws():
         )
         sns = boto3.client("sns", region_name=REGION)
         topic = sns.create_topic(Name="alerts")["TopicArn"]
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
         sent = []
 
         def notify(subject, message):
             sns.publish(TopicArn=topic, Subject=subject, Message=message)
             sent.append(subject)
 
-        services = Services(SsmParameterStore(boto3.client("ssm", region_name=REGION)), sagemaker, notify)
+        ssm = SsmParameterStore(boto3.client("ssm", region_name=REGION))
+        services = Services(ssm, sagemaker, notify, S3Objects(s3))
         with installed(services):
             yield services, sent
 
 
-def register_event(run="run1"):
+def gate_record(passed=True, champion="", reason="first model: auc 0.81 beats the best constant's 0.5"):
+    """The gate's verdict as the Register step receives it (gate.json's `record`)."""
+    return {
+        "passed": passed, "reason": reason, "champion_version": champion, "metric": "auc", "set": "validation",
+        "rows": 500, "challenger": 0.81, "champion": None, "difference": None, "interval": None,
+    }  # fmt: skip
+
+
+def register_event(run="run1", *, passed=True, champion="", promotion="auto", identity=None):
+    """The Register step's input, as the training pipeline sends it (each run its own model)."""
     return {
         "manifest_parameter": MANIFEST,
         "run_id": run,
         "pipeline_execution": f"arn:aws:sagemaker:{REGION}:123456789012:pipeline/test-dev-training/execution/{run}",
-        "training_data": "s3://bucket/data/train/",
-        "model": "s3://bucket/model.tar.gz",
-        "preprocessing": "s3://bucket/artifacts",
-        "baseline": "s3://bucket/baseline",
-        "explainability": "s3://bucket/explainability",
+        "trained_at": TRAINED_AT,
+        "training_data": f"s3://{BUCKET}/data/train/sha256={'a' * 64}/",
+        "base_data": f"s3://{BUCKET}/data/train/sha256={'a' * 64}/",
+        "lineage": "",
+        "model": f"s3://{BUCKET}/runs/training/{run}/model.tar.gz",
+        "preprocessing": f"s3://{BUCKET}/artifacts",
+        "baseline": f"s3://{BUCKET}/baseline",
+        "explainability": f"s3://{BUCKET}/explainability",
+        "gate_report": f"s3://{BUCKET}/runs/training/{run}/gate",
+        "gate_passed": passed,
+        "gate_record": json.dumps(gate_record(passed, champion)),
+        "champion_version": champion,
+        "model_identity": identity or f"identity-of-{run}",
+        "model_sha256": "0" * 64,
+        "promotion": promotion,
         "git_sha": "abc",
         "template_version": "0.1.0",
         "metric_auc": "0.81",
@@ -204,9 +231,13 @@ def drift_event():
         "run_id": "inference1",
         "manifest_version": "1",
         "cause": "data drift",
-        "report": "s3://bucket/report",
+        "report": f"s3://{BUCKET}/report",
         "training_pipeline": "test-dev-training",
         "manifest_parameter": MANIFEST,
         "state_parameter": STATE,
         "cooldown_hours": 24.0,
+        "labels_prefix": f"s3://{BUCKET}/labels/",
+        "inputs_prefix": f"s3://{BUCKET}/inputs/",
+        "min_new_labelled_rows": 3,
+        "base_rows": "keep",
     }

@@ -326,7 +326,7 @@ def test_after_each_approval_every_parameter_lands_in_its_own_account(config, ac
         )
         assert definition["RoleArn"] == role(config, env, "sagemaker-execution")
         marker = accounts[env].client("s3").list_objects_v2(Bucket=layout.bucket(config, env))["Contents"]
-        assert sorted(o["Key"] for o in marker) == ["labels/.keep", "predictions/.keep"]
+        assert sorted(o["Key"] for o in marker) == ["empty/.keep", "inputs/.keep", "labels/.keep", "predictions/.keep"]
     registry = f"{layout.tooling_account(config)}.dkr.ecr.eu-west-1.amazonaws.com/"
     first = pinned[config["environments"][0]]
     assert all(uri.startswith(registry) and "@sha256:" in uri for uri in first.values())

@@ -319,22 +319,32 @@ def _cli(capsys, workspace: Path, *args: str) -> tuple[int, str]:
     return code, captured.err + captured.out
 
 
-def _register(workspace: Path, config, value: str | None = None) -> None:
+def _register(workspace: Path, config, value: str | None = None, promote: bool = True) -> None:
+    """A registered version (promoted, unless `promote` is false), or a raw `value` written as one."""
     store = Workspace(workspace).store
     name = manifest_parameter(config, "dev")
     if value is not None:
         store.put(name, value)
         return
-    ModelRegistry(store, name).register(
+    registry = ModelRegistry(store, name)
+    version = registry.register(
         {
             "run_id": "r1",
             "pipeline_execution": "local",
             "artifacts": {k: f"s3://b/{k}" for k in ("model", "preprocessing", "baseline", "explainability")},
+            "training_data": f"s3://b/data/train/sha256={'0' * 64}/",
             "metrics": {"validation:auc": 0.8},
+            "promotion": {"mode": "manual", "promoted": False, "reason": "candidate: promotion is manual here"},
             "git_sha": "abc",
             "template_version": "0",
         }
     )
+    if promote:
+        registry.promote(version)
+
+
+def _candidate(workspace: Path, config) -> None:
+    _register(workspace, config, promote=False)
 
 
 def _file_where(path: Path) -> Path:
@@ -367,11 +377,22 @@ WORKSPACE = [
     ("the Parameter Store folder is a file", _store_is_a_file, INFER, 2, "keeps its Parameter Store"),
     ("a corrupt Parameter Store file", lambda w, c: _corrupt(w, c), INFER, 2, "manifest.json cannot be read"),
     ("no model registered yet", _nothing, INFER, 2, "No model is registered"),
+    ("no version promoted", _candidate, INFER, 2, "v1 (candidate: promotion is manual here)"),
+    ("quality with no version promoted", _candidate, ["local", "quality"], 2, "promote one with `registry promote"),
+    ("a retrain with no labels", _register, ["local", "retrain"], 2, "0 labelled row(s) in 0 file(s) arrived"),
+    ("a retrain with nothing promoted", _candidate, ["local", "retrain"], 2, "Nothing to retrain on: no version"),
     ("the approved version is not a manifest", lambda w, c: _approved_junk(w, c), INFER, 2, "is not a model manifest"),
     ("the data file does not exist", _register, ["local", "infer", "--data", "{missing}"], 2, "does not exist"),
     ("a data folder with no CSV", _register, ["local", "infer", "--data", "{no_csv}"], 2, "holds no CSV file"),
     ("an unknown environment", _register, [*INFER, "--env", "qa"], 2, "Unknown environment 'qa'"),
     ("promote a version that does not exist", _register, ["registry", "promote", "--version", "9"], 2, "no version 9"),
+    (
+        "promote a version that is not a manifest",
+        _malformed_second_version,
+        ["registry", "promote", "--version", "2"],
+        2,
+        "Version 2 of /mlops",
+    ),
     (
         "promote with an invalid label",
         _register,

@@ -61,16 +61,57 @@ def test_upsert_creates_then_updates_both_pipelines_and_records_arns(aws, config
     assert "b" * 64 in described["PipelineDefinition"]
 
 
-def test_deploy_seeds_the_model_quality_prefixes_with_empty_markers(aws, config):
-    from {{ cookiecutter.package_name }}.pipelines.deploy import seed_quality_prefixes
+MARKERS = ["predictions/.keep", "labels/.keep", "inputs/.keep", "empty/.keep"]
+
+
+def test_deploy_seeds_the_shared_input_prefixes_with_empty_markers(aws, config):
+    from {{ cookiecutter.package_name }}.pipelines.deploy import seed_markers
     from {{ cookiecutter.package_name }}.pipelines.layout import bucket
 
     s3 = boto3.client("s3", region_name=config["aws"]["region"])
     name = bucket(config, "dev")
     s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": config["aws"]["region"]})
-    assert seed_quality_prefixes(config, "dev", s3) == [f"s3://{name}/predictions/.keep", f"s3://{name}/labels/.keep"]
-    for key in ("predictions/.keep", "labels/.keep"):
+    assert seed_markers(config, "dev", s3) == [f"s3://{name}/{key}" for key in MARKERS]
+    for key in MARKERS:
         assert s3.get_object(Bucket=name, Key=key)["ContentLength"] == 0
+
+
+def test_a_retrain_started_by_hand_on_aws_grows_the_promoted_models_data(aws, config):
+    """`pipelines retrain`: what the retrain Lambda would start, for repositories that only alert too."""
+    from {{ cookiecutter.package_name }}.lambdas.services import S3Objects
+    from {{ cookiecutter.package_name }}.pipelines.executions import retrain
+    from {{ cookiecutter.package_name }}.pipelines.layout import bucket
+    from {{ cookiecutter.package_name }}.registry.manifest import ModelRegistry, manifest_parameter
+
+    store, sagemaker = aws
+    pin_images(store, config)
+    upsert(config, "dev", client=sagemaker, store=store)
+    s3 = boto3.client("s3", region_name=config["aws"]["region"])
+    name = bucket(config, "dev")
+    s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": config["aws"]["region"]})
+    registry = ModelRegistry(store, manifest_parameter(config, "dev"))
+    data = f"s3://{name}/data/train/sha256={'d' * 64}/"
+    model = f"s3://{name}/runs/training/x/model.tar.gz"
+    artifacts = {"model": model, "preprocessing": "s3://p", "baseline": "s3://b", "explainability": "s3://e"}
+    registry.register(
+        {"run_id": "x", "pipeline_execution": "x", "trained_at": "2026-11-24T06:00:00+00:00", "training_data": data,
+         "artifacts": artifacts, "metrics": {}, "git_sha": "a", "template_version": "0"}
+    )  # fmt: skip
+    objects = S3Objects(s3)
+    with pytest.raises(ValueError, match="Nothing to retrain on: no version of"):
+        retrain(config, "dev", store=store, objects=objects, client=sagemaker)
+    registry.promote(1)
+    with pytest.raises(ValueError, match=r"Nothing to retrain on: 0 labelled row\(s\) in 0 file\(s\) arrived"):
+        retrain(config, "dev", store=store, objects=objects, client=sagemaker)
+    rows = "".join(f"id-{i},x\n" for i in range(config["retraining"]["min_new_labelled_rows"]))
+    s3.put_object(Bucket=name, Key="labels/2026/11/25/06/l.csv", Body=f"inference_id,y\n{rows}".encode())
+    started = retrain(config, "dev", "age_out", store=store, objects=objects, client=sagemaker)
+    assert started["new_labelled_rows"] == config["retraining"]["min_new_labelled_rows"]
+    given = sagemaker.list_pipeline_parameters_for_execution(PipelineExecutionArn=started["execution_arn"])
+    assert {p["Name"]: p["Value"] for p in given["PipelineParameters"]} == {
+        "InputData": data, "ProductionInputs": f"s3://{name}/inputs/", "ProductionLabels": f"s3://{name}/labels/",
+        "ChampionModelUri": model, "ChampionVersion": "1", "BaseRows": "age_out",
+    }  # fmt: skip
 
 
 def test_each_pipeline_request_is_valid_and_carries_the_configured_parallelism(config):

@@ -146,11 +146,12 @@ def test_schedule_starts_the_launcher_with_the_configured_expression(environment
     assert expected in quality["Target"]["Input"]["Fn::Sub"][0]
 
 
-def test_kept_predictions_and_labels_expire_as_configured(environment, config):
+def test_kept_predictions_inputs_and_labels_expire_as_configured(environment, config):
     rules = {
         r["Id"]: r for r in environment["Resources"]["DataBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
     }
-    for rule, prefix in (("ExpireKeptPredictions", "predictions/"), ("ExpireLabels", "labels/")):
+    kept = (("ExpireKeptPredictions", "predictions/"), ("ExpireLabels", "labels/"), ("ExpireKeptInputs", "inputs/"))
+    for rule, prefix in kept:
         assert rules[rule]["Prefix"] == prefix
         assert rules[rule]["ExpirationInDays"] == config["quality"]["retention_days"]
         assert rules[rule]["ObjectSizeGreaterThan"] == 0  # the deploy stage's empty marker stays

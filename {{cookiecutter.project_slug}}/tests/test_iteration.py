@@ -7,6 +7,9 @@ import sys
 
 import pytest
 
+from {{ cookiecutter.package_name }}.container import (
+    file_sha256,
+)
 from {{ cookiecutter.package_name }}.local.executor import (
     ExecutionNotFound,
     LocalExecutor,
@@ -34,6 +37,9 @@ from {{ cookiecutter.package_name }}.sample_data import (
 from .conftest import SRC, subprocess_env
 
 JOB_STEPS = ("Processing", "Training", "MonitoringBaseline", "Explainability")
+# Never cached: the data assembly reads prefixes that grow, the snapshot and the gate this execution's outputs.
+UNCACHED = ("TrainingData", "TrainingDataSnapshot", "Gate")
+EVERY_STEP = (*UNCACHED, *JOB_STEPS, "Register")
 pytestmark = pytest.mark.xdist_group("iteration")  # one worker builds the module's workspace
 
 
@@ -102,15 +108,17 @@ def manifest(iteration, config, version):
 def test_a_cold_run_runs_every_step(iteration):
     cold = iteration["cold"]
     assert cold["status"] == "Succeeded", cold.get("failure")
-    assert cold["steps"] == {name: "ran" for name in (*JOB_STEPS, "Register")}
+    assert cold["steps"] == {name: "ran" for name in EVERY_STEP}
 
 
-def test_a_second_run_on_unchanged_data_reuses_every_job_step(iteration, config):
+def test_a_second_run_on_unchanged_data_reuses_every_job_step_and_registers_nothing(iteration, config):
     warm, cold = iteration["warm"], iteration["cold"]
     assert warm["status"] == "Succeeded", warm.get("failure")
-    assert warm["steps"] == {**{name: "cached" for name in JOB_STEPS}, "Register": "ran"}
-    # The cached runs' outputs are handed on: the new version points at the first run's artefacts.
-    assert manifest(iteration, config, 2)["artifacts"] == manifest(iteration, config, 1)["artifacts"]
+    ran = {name: "ran" for name in (*UNCACHED, "Register")}
+    assert warm["steps"] == {**{name: "cached" for name in JOB_STEPS}, **ran}
+    # The cached runs' outputs are handed on: the model is the first run's, so no version is added.
+    assert warm["registered"] is False and warm["duplicate_of"] == 1 and warm["manifest_version"] == 1
+    assert warm["decision"] == "equal to v1: nothing registered"
     record = json.loads(
         (
             iteration["workspace"].run_dir(layout.pipeline_name(config, "dev", "training"), warm["run_id"])
@@ -139,15 +147,15 @@ def test_a_failed_execution_registers_nothing_and_its_retry_runs_from_the_failed
     failed, retried = iteration["failed"], iteration["retried"]
     assert failed.status == "Failed" and "CAPACITY_ERROR" in failed.failure
     assert "Register" not in {s.name for s in failed.steps}
-    assert iteration["versions_after_failure"] == [1, 2]
+    assert iteration["versions_after_failure"] == [1]
     assert retried["status"] == "Succeeded", retried.get("failure")
     assert retried["run_id"] == failed.execution_id  # the same execution, as RetryPipelineExecution
-    assert retried["manifest_version"] == 3
+    assert retried["manifest_version"] == 2 and retried["registered"] is True
     record = json.loads((failed.run_dir / "execution.json").read_text())
     assert record["status"] == "Succeeded"
     # The steps that had succeeded were not run again: their records are the first attempt's.
     runs = [s["name"] for s in record["steps"]]
-    assert sorted(runs) == sorted([*JOB_STEPS, "Register"])
+    assert sorted(runs) == sorted(EVERY_STEP)
     kept = {s.name: s.seconds for s in failed.steps if s.status == "Succeeded"}
     assert {s["name"]: s["seconds"] for s in record["steps"] if s["name"] in kept} == kept
 
@@ -164,22 +172,24 @@ def test_a_selective_run_reuses_the_reference_for_the_steps_it_did_not_select(it
     assert selective["status"] == "Succeeded", selective.get("failure")
     assert selective["reference"].endswith(f"/execution/{cold['run_id']}")
     assert selective["steps"] == {
+        "TrainingData": "reused",
+        "TrainingDataSnapshot": "reused",
         "Processing": "reused",
         "Training": "reused",
         "MonitoringBaseline": "reused",
+        "Gate": "reused",
         "Explainability": "cached",  # selected, and its key is the reference's: a cache hit
         "Register": "ran",
     }
-    assert (
-        manifest(iteration, config, selective["manifest_version"])["artifacts"]
-        == manifest(iteration, config, 1)["artifacts"]
-    )
+    # The reference's model, registered already: nothing new.
+    assert selective["manifest_version"] == 1 and selective["registered"] is False
 
 
 def test_a_selection_that_is_not_connected_is_refused_before_anything_runs(iteration, config):
     runs = iteration["workspace"].root / "runs" / layout.pipeline_name(config, "dev", "training")
     before = sorted(p.name for p in runs.iterdir())
-    with pytest.raises(ValueError, match=r"\['Explainability', 'MonitoringBaseline', 'Training'\] lie on a path"):
+    between = r"\['Explainability', 'Gate', 'MonitoringBaseline', 'Training'\] lie on a path"
+    with pytest.raises(ValueError, match=between):
         local_rerun("training", ["Processing", "Register"], config, "dev", iteration["workspace"], progress=quiet)
     assert sorted(p.name for p in runs.iterdir()) == before
 
@@ -190,21 +200,31 @@ def test_changed_data_is_a_new_snapshot_and_no_step_is_reused(iteration, config,
     data.write_text("\n".join([lines[0], *lines[2:]]) + "\n")  # one row fewer
     changed = local_train(data, config, "dev", iteration["workspace"], quiet)
     assert changed["status"] == "Succeeded", changed.get("failure")
-    assert changed["steps"] == {name: "ran" for name in (*JOB_STEPS, "Register")}
+    assert changed["steps"] == {name: "ran" for name in EVERY_STEP}
 
 
-def test_a_training_input_not_named_by_its_content_is_refused_while_caching_is_on(iteration, config):
+def test_a_training_input_at_a_mutable_prefix_is_snapshotted_by_content_before_any_cached_step(
+    iteration, config, tmp_path
+):
+    """InputData that anyone can rewrite: what the cached steps read is a snapshot named by its content."""
     workspace = iteration["workspace"]
     mutable = f"s3://{layout.bucket(config, 'dev')}/data/train/latest/"
     workspace.path(mutable).mkdir(parents=True)
     (workspace.path(mutable) / "train.csv").write_bytes(iteration["data"].read_bytes())
     executor = LocalExecutor(workspace, config, "dev", progress=quiet)
     definition = cached_definition(config, "dev", "training", workspace.definitions)
-    execution = executor.run(definition, {"InputData": mutable}, layout.pipeline_name(config, "dev", "training"))
-    assert execution.status == "Failed"
-    assert "is not a content-addressed snapshot, and step caching is on" in execution.failure
-    recorded = (workspace.root / "cache" / execution.pipeline / "Processing").glob("*.json")
-    assert all(json.loads(p.read_text())["execution_arn"] != execution.arn for p in recorded)
+    pipeline = layout.pipeline_name(config, "dev", "training")
+    first = executor.run(definition, {"InputData": mutable}, pipeline)
+    assert first.status == "Succeeded", first.failure
+    read = first.output("TrainingDataSnapshot", "ProcessingOutputConfig", "Outputs", "snapshot", "S3Output", "S3Uri")
+    assert read == f"s3://{layout.bucket(config, 'dev')}/data/train/sha256={file_sha256(iteration['data'])}/"
+    assert {s.name for s in first.steps if s.cache_hit} == set(JOB_STEPS), "the same content: the cold run's steps"
+    # The prefix is rewritten: the next run reads another snapshot, and no cached step is reused.
+    lines = iteration["data"].read_text().splitlines()
+    (workspace.path(mutable) / "train.csv").write_text("\n".join([lines[0], *lines[3:]]) + "\n")
+    second = executor.run(definition, {"InputData": mutable}, pipeline)
+    assert second.status == "Succeeded", second.failure
+    assert not [s.name for s in second.steps if s.cache_hit]
 
 
 def test_the_cli_retries_and_reruns_with_a_json_line(iteration, config, tmp_path):
@@ -244,8 +264,9 @@ def test_a_killed_execution_can_be_retried(iteration, config):
     killed.mkdir(parents=True)
     (killed / "definition.json").write_text((run / "definition.json").read_text())
     record = json.loads((run / "execution.json").read_text())
-    record["steps"] = [s for s in record["steps"] if s["name"] in ("Processing", "Training")]
-    record["properties"] = {k: v for k, v in record["properties"].items() if k in ("Processing", "Training")}
+    done = ("TrainingData", "TrainingDataSnapshot", "Processing", "Training")
+    record["steps"] = [s for s in record["steps"] if s["name"] in done]
+    record["properties"] = {k: v for k, v in record["properties"].items() if k in done}
     record |= {"status": "Executing", "pid": 2**22 + 1, "execution_id": killed.name}
     record["arn"] = record["arn"].rsplit("/", 1)[0] + f"/{killed.name}"
     (killed / "execution.json").write_text(json.dumps(record))

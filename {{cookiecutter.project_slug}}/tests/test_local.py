@@ -15,8 +15,13 @@ from {{ cookiecutter.package_name }}.local.executor import (
     LocalExecutor,
 )
 from {{ cookiecutter.package_name }}.local.runs import (
+    land_labels,
     local_infer,
     local_train,
+    seed_markers,
+)
+from {{ cookiecutter.package_name }}.local.walkthrough import (
+    labels_for,
 )
 from {{ cookiecutter.package_name }}.local.workspace import (
     Workspace,
@@ -48,16 +53,22 @@ def data(tmp_path_factory, target, problem_type):
     for name, stage in (("holdout", 0), ("drifted", 4)):
         frame = generate(600, target_column=target, problem_type=problem_type, seed=50, drift_stage=stage)
         frame.drop(columns=[target]).to_csv(root / f"{name}.csv", index=False)
+        frame[[target]].to_csv(root / f"{name}-truth.csv", index=False)
         files[name] = root / f"{name}.csv"
     return files
 
 
 @pytest.fixture(scope="module")
-def story(tmp_path_factory, config, data):
-    """One workspace: train, infer on a holdout, infer on drift (retrains), promote v1, infer again."""
+def story(tmp_path_factory, config, data, target):
+    """One workspace: train; infer on a holdout and land its labels; infer on drift (retrains on them);
+    promote v1; infer again (cooling down)."""
     workspace = Workspace(tmp_path_factory.mktemp("workspace"))
     first = local_train(data["train"], config, "dev", workspace, quiet)
     holdout = local_infer(data["holdout"], config, "dev", workspace, quiet)
+    truth = pd.read_csv(data["holdout"].with_name("holdout-truth.csv"))[target]
+    labels = data["holdout"].with_name("holdout-labels.csv")
+    labels_for(Path(holdout["predictions"]), truth, target).to_csv(labels, index=False)
+    landed = land_labels(labels, config, "dev", workspace)
     drifted = local_infer(data["drifted"], config, "dev", workspace, quiet)
     registry = ModelRegistry(workspace.store, manifest_parameter(config, "dev"))
     versions_after_drift = [v.version for v in registry.history()]
@@ -67,8 +78,10 @@ def story(tmp_path_factory, config, data):
         "workspace": workspace,
         "first": first,
         "holdout": holdout,
+        "landed": landed,
         "drifted": drifted,
         "versions_after_drift": versions_after_drift,
+        "registry": registry,
         "again": again,
     }
 
@@ -116,9 +129,49 @@ def test_drift_is_reported_and_acted_on(story, config):
     if config["inference"]["drift_action"] == "retrain":
         assert drifted["retrain_triggered"] is True
         assert story["versions_after_drift"] == [1, 2], "the retrain must register a new manifest version"
+        assert drifted["retrain"]["version"] == 2 and drifted["retrain"]["decision"]
     else:
         assert drifted["retrain_triggered"] is False
         assert story["versions_after_drift"] == [1]
+
+
+def test_a_retrain_learns_the_labelled_production_rows_and_records_their_lineage(story, config, data, target):
+    """v2's data: v1's snapshot, plus the holdout run's labelled rows rebuilt from its kept input, less the newest
+    fifth held out for the gate; the manifest names the base, the run with its rows, and the labels file."""
+    if config["inference"]["drift_action"] != "retrain":
+        pytest.skip("drift_action is alert")
+    registry, workspace = story["registry"], story["workspace"]
+    v1, v2 = registry.get(version=1).manifest, registry.get(version=2).manifest
+    lineage = v2["lineage"]
+    assert lineage["base"] == {"uri": v1["training_data"], "sha256": v1["training_data_sha256"]}
+    assert lineage["runs"] == {story["holdout"]["run_id"]: 480} and lineage["holdout"]["rows"] == 120
+    assert lineage["labels"]["files"] == [story["landed"]["uri"].split("/labels/", 1)[1]]
+    assert v2["training_data_sha256"] != v1["training_data_sha256"]
+    assert v2["gate"]["champion_version"] == "1" and v2["gate"]["set"] == "recent" and v2["gate"]["rows"] == 120
+    snapshot = workspace.path(v2["training_data"])
+    record = json.loads((snapshot / "lineage.json").read_text())
+    files = {source["file"]: source for source in record["sources"]}
+    assert files["base/train.csv"]["kind"] == "upload" and files["base/train.csv"]["rows"] == 2500
+    (production,) = [f for f in files if f.startswith("production/")]
+    assert (snapshot / "base" / "train.csv").read_bytes() == data["train"].read_bytes()
+    rows = pd.read_csv(snapshot / production, dtype=str, keep_default_na=False)
+    # An independent rebuild: row i of the holdout batch is the prediction (and label) with id "<run>:holdout.csv:i".
+    batch = pd.read_csv(data["holdout"], dtype=str, keep_default_na=False)
+    truth = pd.read_csv(data["holdout"].with_name("holdout-truth.csv"), dtype=str, keep_default_na=False)[target]
+    index = rows["inference_id"].str.rsplit(":", n=1).str[1].astype(int) - 1
+    assert len(set(index)) == 480 and index.max() < 600
+    expected = batch.iloc[index].reset_index(drop=True)
+    for column in batch.columns:
+        assert rows[column].tolist() == [_same_number(v) for v in expected[column]], column
+    assert rows[target].tolist() == truth.iloc[index].tolist()
+
+
+def _same_number(text: str) -> str:
+    """A kept input holds each value as processing read it: numbers in their shortest form (3.0 is 3)."""
+    try:
+        return f"{float(text):.15g}"
+    except ValueError:
+        return text
 
 
 def test_promoted_version_is_used_for_inference(story):
@@ -177,6 +230,7 @@ def test_tuning_searches_the_ranges_and_registers_the_best_job(tmp_path, config,
     tuned["algorithm"]["tuning"] |= {"enabled": True, "local_max_jobs": 3}
     tuned["algorithm"]["hyperparameters"]["max_iter"] = "60"
     workspace = Workspace(tmp_path)
+    seed_markers(workspace, tuned, "dev")
     input_uri, _ = workspace.snapshot(data["train"], "s3://bucket/data/train/")
     executor = LocalExecutor(workspace, tuned, "dev", progress=quiet)
     execution = executor.run(definition(tuned, "dev", "training"), {"InputData": input_uri}, "p-dev-training")

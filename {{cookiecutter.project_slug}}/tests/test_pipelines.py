@@ -82,6 +82,8 @@ def concrete(definition_json):
             return defaults[tokens[1]]
         if tokens[0] == "Execution":
             return "execution-id"
+        if tokens[2:3] == ["PropertyFiles"]:
+            return {"sha256": "0" * 64}  # a property file: what a JsonGet reads from it
         return "s3://placeholder/step-output"
 
     return Resolver(lookup)
@@ -107,7 +109,7 @@ def test_every_job_step_is_a_valid_sagemaker_request(definitions):
             report = ParamValidator().validate(request, SAGEMAKER.operation_model(operation).input_shape)
             assert not report.has_errors(), f"{step['Name']}: {report.generate_report()}"
             checked += 1
-    assert checked == 13  # 4 training jobs, 8 inference jobs (Model, Transform, 6 Processing), 1 model quality
+    assert checked == 16  # 7 training jobs, 8 inference jobs (Model, Transform, 6 Processing), 1 model quality
 
 
 def test_every_job_step_retries_transient_errors_as_configured(definitions):
@@ -127,7 +129,7 @@ def test_every_job_step_retries_transient_errors_as_configured(definitions):
                 wanted = expected[1:] if step["Type"] == "Model" else expected  # it runs no job
                 assert step["RetryPolicies"] == wanted, step["Name"]
                 checked += 1
-    assert checked == 13
+    assert checked == 16
 
 
 def test_the_training_job_steps_are_cached_as_configured_and_nothing_else_is(definitions):
@@ -143,10 +145,13 @@ def test_the_training_job_steps_are_cached_as_configured_and_nothing_else_is(def
             else:  # a tuning job's best model is found under this execution's prefix; batch runs score new data
                 assert "CacheConfig" not in step, f"{kind} {step['Name']}"
     steps = {s["Name"]: s for s in pipelines["training"]["Steps"]}
-    for name in ("Processing", "MonitoringBaseline"):  # the steps that read InputData check its content address
+    snapshot = {"Get": "Steps.TrainingDataSnapshot.ProcessingOutputConfig.Outputs['snapshot'].S3Output.S3Uri"}
+    for name in ("Processing", "MonitoringBaseline"):  # the cached steps that read the data check its content address
         environment = steps[name]["Arguments"]["Environment"]
-        assert environment["INPUT_DATA"] == {"Get": "Parameters.InputData"}
+        assert environment["INPUT_DATA"] == snapshot
         assert environment["STEP_CACHING"] == ("on" if cache["enabled"] else "off")
+        (raw,) = steps[name]["Arguments"]["ProcessingInputs"]
+        assert raw["S3Input"]["S3Uri"] == snapshot
 
 
 def test_caching_can_be_switched_off(config):
@@ -161,10 +166,13 @@ def test_training_graph(definitions):
     steps = {s["Name"]: s for s in pipelines["training"]["Steps"]}
     tuning = config["algorithm"]["tuning"]["enabled"]
     assert [(s["Name"], s["Type"]) for s in pipelines["training"]["Steps"]] == [
+        ("TrainingData", "Processing"),
+        ("TrainingDataSnapshot", "Processing"),
         ("Processing", "Processing"),
         ("Training", "Tuning" if tuning else "Training"),
         ("MonitoringBaseline", "Processing"),
         ("Explainability", "Processing"),
+        ("Gate", "Processing"),
         ("Register", "Lambda"),
     ]
     assert steps["MonitoringBaseline"]["DependsOn"] == ["Training"]
@@ -193,6 +201,57 @@ def test_training_graph(definitions):
         assert steps[name]["Arguments"]["AppSpecification"]["ContainerArguments"] == ["train"]
 
 
+def test_training_learns_from_assembled_data_and_gates_the_model_against_the_champion(definitions):
+    config, pipelines = definitions
+    steps = {s["Name"]: s for s in pipelines["training"]["Steps"]}
+    defaults = {p["Name"]: p.get("DefaultValue") for p in pipelines["training"]["Parameters"]}
+    bucket = f"{config['project']['slug']}-dev-{layout.account(config, 'dev')}"
+    empty = f"s3://{bucket}/empty/"
+    # A training run on given data learns that data alone: no kept inputs, no labels, no champion by default.
+    assert defaults["ProductionInputs"] == defaults["ProductionLabels"] == defaults["ChampionModelUri"] == empty
+    assert defaults["ChampionVersion"] == "" and defaults["BaseRows"] == "keep"
+    assert defaults["RetrainingWindow"] == config["retraining"]["window"]
+
+    def inputs(name):
+        return {i["InputName"]: i["S3Input"]["S3Uri"] for i in steps[name]["Arguments"]["ProcessingInputs"]}
+
+    def modes(name):
+        return steps[name]["Arguments"]["AppSpecification"]["ContainerArguments"]
+
+    assert modes("TrainingData") == ["assemble"] and modes("TrainingDataSnapshot") == ["snapshot"]
+    assert inputs("TrainingData") == {
+        "base": {"Get": "Parameters.InputData"},
+        "inputs": {"Get": "Parameters.ProductionInputs"},
+        "labels": {"Get": "Parameters.ProductionLabels"},
+    }
+    assert steps["TrainingData"]["Arguments"]["Environment"]["ASSEMBLED_AT"] == {"Get": "Execution.StartDateTime"}
+    (snapshot,) = steps["TrainingDataSnapshot"]["Arguments"]["ProcessingOutputConfig"]["Outputs"]
+    address = snapshot["S3Output"]["S3Uri"]["Std:Join"]
+    assert address["Values"][0] == f"s3://{bucket}/data/train/sha256="
+    assert address["Values"][1]["Std:JsonGet"] == {
+        "PropertyFile": {"Get": "Steps.TrainingData.PropertyFiles.DatasetReport"}, "Path": "sha256",
+    }  # fmt: skip
+    assert steps["TrainingDataSnapshot"]["Arguments"]["Environment"]["SNAPSHOT_URI"] == snapshot["S3Output"]["S3Uri"]
+    # The gate: the algorithm image's compare mode, on the held-out recent rows and the validation rows.
+    assert modes("Gate") == ["compare"]
+    assert steps["Gate"]["Arguments"]["AppSpecification"]["ImageUri"] == {"Get": "Parameters.AlgorithmImage"}
+    gate_inputs = inputs("Gate")
+    assert gate_inputs["champion"] == {"Get": "Parameters.ChampionModelUri"}
+    assert gate_inputs["recent"] == {
+        "Get": "Steps.TrainingData.ProcessingOutputConfig.Outputs['holdout'].S3Output.S3Uri"
+    }
+    assert gate_inputs["validation"] == {
+        "Get": "Steps.Processing.ProcessingOutputConfig.Outputs['evaluation'].S3Output.S3Uri"
+    }
+    register = steps["Register"]["Arguments"]
+    assert register["promotion"] == config["promotion"]["mode"]["dev"]
+    assert register["gate_passed"]["Std:JsonGet"]["Path"] == "passed"
+    dataset = {"Get": "Steps.TrainingData.PropertyFiles.DatasetReport"}
+    assert register["lineage"]["Std:JsonGet"]["PropertyFile"] == dataset
+    outputs = {o["OutputName"] for o in steps["Register"]["OutputParameters"]}
+    assert outputs == {"manifest_version", "registered", "promoted", "decision"}
+
+
 def test_inference_graph(definitions):
     config, pipelines = definitions
     steps = {s["Name"]: s for s in pipelines["inference"]["Steps"]}
@@ -216,8 +275,16 @@ def test_inference_graph(definitions):
     # The model gets each row without its inference id; the published line is the id and the answer.
     answer = "$[0,-1]" if config["data"]["problem_type"] == "regression" else "$[0,-2,-1]"
     assert transform["DataProcessing"] == {"InputFilter": "$[1:]", "JoinSource": "Input", "OutputFilter": answer}
-    assert steps["Processing"]["Arguments"]["Environment"]["INFERENCE_ID_PREFIX"] == {
-        "Get": "Execution.PipelineExecutionId"
+    assert steps["Processing"]["Arguments"]["Environment"] == {
+        "INFERENCE_ID_PREFIX": {"Get": "Execution.PipelineExecutionId"},
+        "SCORED_AT": {"Get": "Execution.StartDateTime"},
+    }
+    # Each run keeps its raw input, by execution, under the prefix a retrain rebuilds rows from.
+    outputs = steps["Processing"]["Arguments"]["ProcessingOutputConfig"]["Outputs"]
+    kept = {o["OutputName"]: o["S3Output"]["S3Uri"] for o in outputs}
+    bucket = f"{config['project']['slug']}-dev-{layout.account(config, 'dev')}"
+    assert kept["kept"] == {
+        "Std:Join": {"On": "/", "Values": [f"s3://{bucket}/inputs", {"Get": "Execution.PipelineExecutionId"}]}
     }
     assert steps["PerformanceEstimate"]["DependsOn"] == ["Transform"]
     assert steps["PerformanceEstimate"]["Arguments"]["AppSpecification"]["ContainerArguments"] == ["estimate"]
@@ -307,6 +374,16 @@ def test_quality_graph(definitions):
     if action == "retrain":
         assert acted["Arguments"]["state_parameter"] == on_drift["Arguments"]["state_parameter"]
         assert acted["Arguments"]["training_pipeline"] == on_drift["Arguments"]["training_pipeline"]
+        # What a retrain grows the serving model's data with, and what it keeps of the older rows, by cause.
+        bucket = f"{config['project']['slug']}-dev-{layout.account(config, 'dev')}"
+        for event in (acted["Arguments"], on_drift["Arguments"]):
+            assert event["labels_prefix"] == f"s3://{bucket}/labels/"
+            assert event["inputs_prefix"] == f"s3://{bucket}/inputs/"
+            assert event["min_new_labelled_rows"] == config["retraining"]["min_new_labelled_rows"]
+        assert acted["Arguments"]["base_rows"] == config["retraining"]["base_rows"]["quality_drop"]
+        assert on_drift["Arguments"]["base_rows"] == config["retraining"]["base_rows"]["data_drift"]
+    outputs = {o["OutputName"] for o in acted["OutputParameters"]}
+    assert outputs == {"retrain_started", "reason", "execution"}
 
 
 def test_serve_steps_shard_their_data_and_merges_run_once(definitions):

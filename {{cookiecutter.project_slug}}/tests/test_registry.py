@@ -9,6 +9,7 @@ from moto import mock_aws
 
 from {{ cookiecutter.package_name }}.registry.manifest import (
     APPROVED,
+    MalformedManifest,
     ModelRegistry,
 )
 from {{ cookiecutter.package_name }}.registry.store import (
@@ -96,18 +97,49 @@ def test_a_labelled_version_is_never_dropped(store):
     assert len(store.history(NAME)) == MAX_VERSIONS
 
 
-def test_registry_reads_approved_else_latest(store):
+def test_registry_serves_only_the_approved_version(store):
     registry = ModelRegistry(store, NAME)
     with pytest.raises(ParameterNotFound, match="run the training pipeline"):
         registry.for_inference()
     assert registry.register(manifest(1)) == 1
     assert registry.register(manifest(2)) == 2
-    assert registry.for_inference().manifest["run_id"] == "run2"
+    assert registry.champion() is None
+    with pytest.raises(ParameterNotFound, match=r"No version of .* is promoted.*v1 \(candidate\), v2 \(candidate\)"):
+        registry.for_inference()
     registry.promote(1)
-    assert registry.for_inference().version == 1
+    assert registry.for_inference().version == 1 == registry.champion().version
     assert registry.register(manifest(3)) == 3
     assert registry.for_inference().version == 1, "a new run must not displace the approved version"
     assert registry.get(version=1).labels == [APPROVED]
+
+
+def test_promote_checks_the_version_before_the_label_moves(store):
+    registry = ModelRegistry(store, NAME)
+    registry.register(manifest(1))
+    registry.promote(1)
+    store.put(NAME, '{"run_id": "hand-written"}')  # version 2: not a manifest
+    with pytest.raises(MalformedManifest, match="Version 2 of"):
+        registry.promote(2)
+    with pytest.raises(ParameterNotFound):
+        registry.promote(9)
+    assert registry.for_inference().version == 1, "the label must stay where it was"
+    assert store.get(NAME, APPROVED).version == 1
+
+
+def test_a_manifest_too_long_for_parameter_store_keeps_its_lineage_as_counts(store):
+    registry = ModelRegistry(store, NAME)
+    runs = {f"2026120{i:013d}abcdef": 100 + i for i in range(60)}
+    files = [f"2026/11/{d:02d}/{h:02d}/labels-{d:04d}{h:012d}.csv" for d in range(1, 15) for h in range(0, 24, 3)]
+    lineage = {"base": {"uri": "s3://b/x/", "sha256": "0" * 64}, "runs": runs, "labels": {"files": files, "count": 112}}
+    version = registry.register(manifest(1) | {"lineage": lineage})
+    kept = registry.get(version=version).manifest["lineage"]
+    assert kept == {"base": lineage["base"], "runs": runs, "labels": {"count": 112}, "shortened": True}
+    many = {f"run-{i:04d}-{'x' * 20}": i for i in range(200)}
+    version = registry.register(manifest(2) | {"lineage": lineage | {"runs": many}})
+    kept = registry.get(version=version).manifest["lineage"]
+    assert kept == {"base": lineage["base"], "run_count": 200, "labels": {"count": 112}, "shortened": True}
+    small = registry.get(version=registry.register(manifest(3) | {"lineage": {"runs": {"r": 1}}}))
+    assert small.manifest["lineage"] == {"runs": {"r": 1}}, "a manifest that fits is kept whole"
 
 
 def test_incomplete_manifest_writes_nothing(store):

@@ -16,7 +16,8 @@ from .pipelines.definition import KINDS
 from .registry.store import ParameterNotFound
 from .sample_data import CONCEPT_STAGES, DRIFT_STAGES, generate
 
-console = Console(stderr=True)
+# In a log or a pipe rich would wrap at 80 columns, breaking paths and cutting table cells: give it room.
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 CONTAINERS_HELP = "run each job in its component's image (build them with `make images`) instead of this venv"
 
 
@@ -56,20 +57,41 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _trained(summary: dict[str, Any]) -> str:
+    """What `local train` and `local retrain` say: the version, the gate's verdict, and where the reports are."""
+    if summary["status"] != "Succeeded":
+        return f"[red]training failed[/]: {summary.get('failure')}. Nothing was registered."
+    if summary.get("duplicate_of"):
+        head = f"training Succeeded: the model equals version {summary['duplicate_of']}; nothing was registered"
+    else:
+        state = "promoted" if summary["promoted"] else "a candidate"
+        head = f"training Succeeded: model version {summary['manifest_version']} is {state}"
+    return (
+        f"{head}\n{summary['decision']}\nmetrics {summary['metrics']}\n"
+        f"training data: {summary['training_data']['rows']} rows ({summary['training_data']['new_rows']} new, "
+        f"{summary['training_data']['holdout_rows']} held out for the gate)\n"
+        f"gate report: {summary['reports']['gate']}\n"
+        f"evaluation report: {summary['reports']['evaluation']}\n"
+        f"explanations report: {summary['reports']['explainability']}"
+    )
+
+
 def cmd_local_train(args: argparse.Namespace) -> int:
     from .local.runs import local_train
 
     summary = local_train(
         args.data, load_config(), args.env, _workspace(args), console.print, args.containers, not args.no_cache
     )
-    human = (
-        f"training {summary['status']}: model version {summary['manifest_version']}, metrics {summary['metrics']}\n"
-        f"evaluation report: {summary['reports']['evaluation']}\n"
-        f"explanations report: {summary['reports']['explainability']}"
-        if summary["status"] == "Succeeded"
-        else f"[red]training failed[/]: {summary.get('failure')}. Nothing was registered."
+    return _emit(args, summary, _trained(summary))
+
+
+def cmd_local_retrain(args: argparse.Namespace) -> int:
+    from .local.runs import local_retrain
+
+    summary = local_retrain(
+        load_config(), args.env, _workspace(args), console.print, args.containers, base_rows=args.base_rows
     )
-    return _emit(args, summary, human)
+    return _emit(args, summary, _trained(summary))
 
 
 def cmd_local_infer(args: argparse.Namespace) -> int:
@@ -210,6 +232,16 @@ def cmd_pipelines_start(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pipelines_retrain(args: argparse.Namespace) -> int:
+    from .pipelines.executions import retrain
+
+    started = retrain(load_config(), args.env, args.base_rows)
+    console.print(f"started {started['execution_arn']} on {started['new_labelled_rows']} new labelled row(s)")
+    if args.json:
+        print(json.dumps(started))
+    return 0
+
+
 def cmd_pipelines_retry(args: argparse.Namespace) -> int:
     from .pipelines.executions import retry_execution
 
@@ -274,12 +306,12 @@ def cmd_images_promote(args: argparse.Namespace) -> int:
 
 def cmd_deploy(args: argparse.Namespace) -> int:
     """Publish the Lambda handlers, then upsert every pipeline with the pinned images."""
-    from .pipelines.deploy import publish_lambdas, seed_quality_prefixes, upsert
+    from .pipelines.deploy import publish_lambdas, seed_markers, upsert
 
     config = load_config()
     for function, sha in publish_lambdas(config, args.env).items():
         console.print(f"lambda {function}: {sha}")
-    for marker in seed_quality_prefixes(config, args.env):
+    for marker in seed_markers(config, args.env):
         console.print(f"marker {marker}")
     arns = upsert(config, args.env)
     for kind, arn in arns.items():
@@ -313,7 +345,11 @@ def cmd_registry_history(args: argparse.Namespace) -> int:
             console.print(f"v{v.version} {','.join(v.labels) or '-':>10} [red]unusable[/]: {v.problem}")
             continue
         metrics = ", ".join(f"{k}={val:.4g}" for k, val in v.manifest["metrics"].items())
-        console.print(f"v{v.version} {','.join(v.labels) or '-':>10} run {v.manifest['run_id']} {metrics}")
+        why = (v.manifest.get("promotion") or {}).get("reason", "")
+        console.print(
+            f"v{v.version} {','.join(v.labels) or '-':>10} run {v.manifest['run_id']} {metrics}"
+            + (f"\n    {why}" if why else "")
+        )
     return 0
 
 
@@ -364,6 +400,17 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--containers", action="store_true", help=CONTAINERS_HELP)
     train.add_argument("--no-cache", action="store_true", help="run every step, even where a cached run would do")
     train.set_defaults(func=cmd_local_train)
+    retrain = with_env(
+        local.add_parser(
+            "retrain", help="retrain now as drift would: the promoted model's data plus the labelled production rows"
+        )
+    )
+    retrain.add_argument(
+        "--base-rows", choices=["keep", "age_out"], default="keep",
+        help="keep the rows scored before the window (default), or age them out: learn the window alone",
+    )  # fmt: skip
+    retrain.add_argument("--containers", action="store_true", help=CONTAINERS_HELP)
+    retrain.set_defaults(func=cmd_local_retrain)
     retry = with_env(local.add_parser("retry", help="retry a failed execution from its failed step"))
     retry.add_argument("execution_id", help="the execution's id (its folder under <workspace>/runs/<pipeline>/)")
     retry.add_argument("--containers", action="store_true", help=CONTAINERS_HELP)
@@ -410,6 +457,16 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument("--steps", help="a selective execution: only these steps, comma-separated")
     start.add_argument("--reference", help="the execution ARN whose outputs the other steps reuse (default: latest)")
     start.set_defaults(func=cmd_pipelines_start)
+    retrain_deployed = with_env(
+        pipeline_actions.add_parser(
+            "retrain", help="start a retrain on AWS as the retrain Lambda would (the labelled rows since)"
+        )
+    )
+    retrain_deployed.add_argument(
+        "--base-rows", choices=["keep", "age_out"], default="keep",
+        help="keep the rows scored before the window (default), or age them out: learn the window alone",
+    )  # fmt: skip
+    retrain_deployed.set_defaults(func=cmd_pipelines_retrain)
     retry_deployed = with_env(pipeline_actions.add_parser("retry", help="retry a failed execution on AWS"))
     retry_deployed.add_argument("execution_arn")
     retry_deployed.set_defaults(func=cmd_pipelines_retry)

@@ -55,6 +55,18 @@ def validate_config(config: Any, source: str = "config/project.yaml") -> dict[st
             f"quality.retention_days {quality['retention_days']} must be longer than the window's start "
             f"({quality['start_offset']}), or the oldest predictions it judges would have expired."
         )
+    window = parse_offset(config["retraining"]["window"])
+    if timedelta(days=quality["retention_days"]) < -window:
+        problems.append(
+            f"retraining.window {config['retraining']['window']!r} reaches back further than quality.retention_days "
+            f"({quality['retention_days']}): the inputs a retrain rebuilds rows from are kept only that long."
+        )
+    modes = config["promotion"]["mode"]
+    if set(modes) != set(config["environments"]):
+        problems.append(
+            f"promotion.mode names {sorted(modes)}, but environments are {config['environments']}: give every "
+            "environment auto or manual, and name no other."
+        )
     problems += account_problems(config)
     if problems:
         raise ConfigError(f"{source} is invalid:\n" + "\n".join(f"  - {p}" for p in problems))

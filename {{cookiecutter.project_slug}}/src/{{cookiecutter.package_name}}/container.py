@@ -18,6 +18,7 @@ import tarfile
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -81,6 +82,18 @@ def current_host() -> str:
     if not isinstance(host, str) or not host or "/" in host:
         raise ComponentError(f"{path} names an unusable current_host: {host!r}")
     return host
+
+
+def job_time(variable: str) -> datetime:
+    """A time the pipeline gives the job in $variable (its execution's start), else now; UTC."""
+    text = os.environ.get(variable, "").strip()
+    if not text:
+        return datetime.now(UTC)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ComponentError(f"{variable}={text!r} is not an ISO 8601 time such as 2026-01-31T06:00:00Z.") from exc
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def failure_file() -> Path:
@@ -210,8 +223,8 @@ def check_csv(path: Path, header: bool = True) -> None:
         raise ComponentError(str(exc)) from exc
 
 
-def read_csv_dir(directory: Path, what: str, **kwargs) -> pd.DataFrame:
-    """Read and concatenate every CSV file of an input directory, each checked by the strict rules first."""
+def read_csv_files(directory: Path, what: str, **kwargs) -> list[pd.DataFrame]:
+    """Every CSV file of an input directory as a frame, in path order, each checked by the strict rules first."""
     import pandas as pd
 
     frames = []
@@ -223,6 +236,14 @@ def read_csv_dir(directory: Path, what: str, **kwargs) -> pd.DataFrame:
             raise ComponentError(f"{path} is empty; {what} needs a CSV file with a header and rows.") from exc
         except (pd.errors.ParserError, UnicodeDecodeError) as exc:
             raise ComponentError(f"{path} is not a readable CSV file: {exc}") from exc
+    return frames
+
+
+def read_csv_dir(directory: Path, what: str, **kwargs) -> pd.DataFrame:
+    """Read and concatenate every CSV file of an input directory, each checked by the strict rules first."""
+    import pandas as pd
+
+    frames = read_csv_files(directory, what, **kwargs)
     data = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     if data.empty:
         raise ComponentError(f"{what} in {directory} has a header but no rows.")

@@ -166,7 +166,8 @@ def learn_schema(
             f"Target column '{target}' is missing from the training data (columns: "
             f"{list(data.columns)[:20]}). Check data.target_column in config/project.yaml."
         )
-    ignored = set(id_columns or []) | {target}
+    # inference_id names a production row (retraining data carries it): never a feature.
+    ignored = set(id_columns or []) | {target, ID_COLUMN}
     feature_columns = [c for c in data.columns if c not in ignored]
     if not feature_columns:
         raise ValueError("The training data has no feature columns besides the target and id columns.")

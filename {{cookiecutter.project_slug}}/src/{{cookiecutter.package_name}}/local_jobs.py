@@ -66,13 +66,14 @@ JOB_CODE = (
     "csv_input.py",
     "csv_output.py",
     "data_schema.py",
+    "ground_truth.py",
     "reports.py",
 )
 
 
 # The config sections a job reads (a test keeps this list equal to what the components read).
 # The hyperparameters are not among them: a training job reads them from its request.
-JOB_CONFIG_SECTIONS = ("data", "processing", "monitoring", "quality", "explainability")
+JOB_CONFIG_SECTIONS = ("data", "processing", "monitoring", "quality", "explainability", "retraining", "promotion")
 
 
 def job_settings(path: Path) -> dict[str, Any]:

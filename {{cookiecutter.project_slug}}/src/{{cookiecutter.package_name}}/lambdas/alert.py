@@ -13,4 +13,4 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         f"{cause.capitalize()} in {event['project']} ({event['environment']})",
         f"Run {event['run_id']} (model version {event['manifest_version']}) found {cause}; report: {event['report']}",
     )
-    return {"retrain_started": False}
+    return {"retrain_started": False, "reason": "drift_action is alert", "execution": ""}

@@ -29,7 +29,7 @@ from .expressions import ExpressionError, Resolver, walk
 from .jobs import JobRunner, StepFailed
 from .retries import TransientFailure, run_with_retries
 from .scheduling import ancestors, check_selection, check_supported, run_graph, step_graph
-from .workspace import Workspace
+from .workspace import Workspace, WorkspaceObjects
 
 __all__ = ["Execution", "ExecutionNotFound", "LocalExecutor", "StepFailed", "StepResult", "resolve_parameters"]
 
@@ -440,7 +440,9 @@ class LocalExecutor:
         handler = handler_for(function.removeprefix(prefix))
         if handler is None:
             raise StepFailed(f"no handler in lambdas/ for Lambda function {function!r}")
-        services = Services(self.workspace.store, LocalSageMaker(self), self._notify)
+        services = Services(
+            self.workspace.store, LocalSageMaker(self), self._notify, WorkspaceObjects(self.workspace), self.clock
+        )
         with installed(services):
             response = handler(event, None)
         (sandbox / "job.log").write_text(

@@ -15,7 +15,7 @@ from ..pipelines import layout
 from ..pipelines.definition import cached_definition
 from ..registry.manifest import ModelRegistry, manifest_parameter
 from .executor import Execution, LocalExecutor
-from .workspace import Workspace
+from .workspace import Workspace, WorkspaceObjects
 
 
 def _executor(
@@ -25,14 +25,35 @@ def _executor(
     progress: Callable[[str], None],
     containers: bool = False,
     caching: bool = True,
+    now: datetime | None = None,
 ) -> LocalExecutor:
-    """`containers` runs every job in its component's image (built by `make images`) instead of this venv."""
+    """`containers` runs every job in its component's image (built by `make images`) instead of this venv;
+    `now` fixes the executions' clock (start times, label windows, the cooling period), as a story replays days."""
     runtime = ContainerRuntime(config) if containers else VENV
-    return LocalExecutor(workspace, config, env, progress=progress, runtime=runtime, caching=caching)
+    executor = LocalExecutor(workspace, config, env, progress=progress, runtime=runtime, caching=caching)
+    if now is not None:
+        executor.clock = lambda: now
+    return executor
 
 
 def _registry(workspace: Workspace, config: dict[str, Any], env: str) -> ModelRegistry:
     return ModelRegistry(workspace.store, manifest_parameter(config, env))
+
+
+def seed_markers(workspace: Workspace, config: dict[str, Any], env: str) -> None:
+    """The empty objects deployment puts in the shared input prefixes (see layout.markers)."""
+    for marker in layout.markers(config, env):
+        path = workspace.path(marker)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+
+
+def champion_parameters(registry: ModelRegistry) -> dict[str, str]:
+    """The training pipeline's champion: the promoted version, which the gate compares a new model with."""
+    champion = registry.champion()
+    if champion is None:
+        return {}
+    return {"ChampionModelUri": champion.manifest["artifacts"]["model"], "ChampionVersion": str(champion.version)}
 
 
 def local_train(
@@ -43,8 +64,9 @@ def local_train(
     progress: Callable[[str], None] = print,
     containers: bool = False,
     caching: bool = True,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
-    """Run the training pipeline on `data`; on success a new manifest version is registered.
+    """Run the training pipeline on exactly `data`; the gate compares the model with the promoted one.
 
     Steps whose cache key is unchanged reuse their last successful run (pipelines.cache);
     `caching=False` runs every step.
@@ -52,12 +74,53 @@ def local_train(
     if not Path(data).is_file():
         raise FileNotFoundError(f"Training data {data} does not exist.")
     workspace.check()  # a corrupt registry or unusable workspace is found now, not after every job
-    executor = _executor(workspace, config, env, progress, containers, caching)
+    executor = _executor(workspace, config, env, progress, containers, caching, now)
+    seed_markers(workspace, config, env)
     bucket = layout.bucket(config, env)
     input_uri, _ = workspace.snapshot(Path(data), f"s3://{bucket}/data/train/")
+    parameters = {"InputData": input_uri, **champion_parameters(_registry(workspace, config, env))}
+    return _run_training(executor, workspace, config, env, parameters)
+
+
+def local_retrain(
+    config: dict[str, Any],
+    env: str,
+    workspace: Workspace,
+    progress: Callable[[str], None] = print,
+    containers: bool = False,
+    now: datetime | None = None,
+    base_rows: str = "keep",
+) -> dict[str, Any]:
+    """The retrain the drift and quality Lambdas start, now: the promoted model's data and the labelled rows since.
+
+    Refused, as the Lambda refuses, when too few labelled rows arrived since the last training.
+    `base_rows`: keep the rows scored before the window, or age them out (retraining.base_rows).
+    """
+    from ..lambdas.retraining import retrain_request
+
+    workspace.check()
+    registry = _registry(workspace, config, env)
+    request = retrain_request(
+        registry,
+        WorkspaceObjects(workspace),
+        layout.labels_prefix(config, env),
+        layout.inputs_prefix(config, env),
+        int(config["retraining"]["min_new_labelled_rows"]),
+        base_rows,
+    )
+    if request.parameters is None:
+        raise ValueError(f"Nothing to retrain on: {request.reason}.")
+    executor = _executor(workspace, config, env, progress, containers, now=now)
+    seed_markers(workspace, config, env)
+    return _run_training(executor, workspace, config, env, request.parameters)
+
+
+def _run_training(
+    executor: LocalExecutor, workspace: Workspace, config: dict[str, Any], env: str, parameters: dict[str, str]
+) -> dict[str, Any]:
     pipeline = layout.pipeline_name(config, env, "training")
     training = cached_definition(config, env, "training", workspace.definitions)
-    execution = executor.run(training, {"InputData": input_uri}, pipeline)
+    execution = executor.run(training, parameters, pipeline)
     return training_summary(execution, workspace, config, env)
 
 
@@ -74,16 +137,42 @@ def training_summary(execution: Execution, workspace: Workspace, config: dict[st
         return summary | {"failure": execution.failure}
     if "Register" not in execution.properties:
         return summary  # a selective run that left Register out registers nothing
-    version = execution.output("Register", "OutputParameters", "manifest_version")
+    register = execution.output("Register", "OutputParameters")
+    version = register["manifest_version"]
+    registered = register.get("registered") is not False
     manifest = _registry(workspace, config, env).get(version=version).manifest
     artifacts = {key: workspace.path(uri) for key, uri in manifest["artifacts"].items()}
+    gate_dir = workspace.path(
+        execution.output("Gate", "ProcessingOutputConfig", "Outputs", "gate", "S3Output", "S3Uri")
+    )
+    gate = json.loads((gate_dir / "gate.json").read_text("utf-8"))
+    dataset_uri = execution.output("TrainingData", "ProcessingOutputConfig", "Outputs", "dataset", "S3Output", "S3Uri")
+    dataset = json.loads((workspace.path(dataset_uri) / "dataset.json").read_text("utf-8"))
+    data_uri = execution.output(
+        "TrainingDataSnapshot", "ProcessingOutputConfig", "Outputs", "snapshot", "S3Output", "S3Uri"
+    )
+    promotion = manifest.get("promotion") or {}
     return summary | {
         "metrics": manifest["metrics"],
         "manifest_version": version,
+        "registered": registered,
+        "duplicate_of": None if registered else version,
+        "promoted": bool(register.get("promoted")),
+        "decision": register.get("decision") or promotion.get("reason", ""),
+        "gate": json.loads(gate["record"]) | {"report": str(gate_dir / "report.html")},
+        "training_data": {
+            "uri": data_uri,
+            "sha256": dataset["sha256"],
+            "rows": dataset["rows"],
+            "new_rows": dataset["new_rows"],
+            "holdout_rows": dataset["holdout_rows"],
+            "unchanged": dataset["unchanged"],
+        },
         "artifacts": {key: str(path) for key, path in artifacts.items()},
         "reports": {
             "evaluation": str(extract_report(artifacts["model"], "evaluation.html", execution.run_dir)),
             "explainability": str(artifacts["explainability"] / "summary.html"),
+            "gate": str(gate_dir / "report.html"),
         },
     }
 
@@ -118,8 +207,9 @@ def local_infer(
     parameters: dict[str, str] | None = None,
     instances: int | None = None,
     containers: bool = False,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
-    """Run the inference pipeline on `data` (a CSV file, or a folder of them) with the approved (or latest) model.
+    """Run the inference pipeline on `data` (a CSV file, or a folder of them) with the promoted model.
 
     `parameters` overrides other pipeline parameters, such as the drift thresholds;
     `instances` runs the sharded serve steps on that many local instances.
@@ -132,7 +222,8 @@ def local_infer(
     registered = _registry(workspace, config, env).for_inference()
     artifacts = registered.manifest["artifacts"]
     bucket = layout.bucket(config, env)
-    executor = _executor(workspace, config, env, progress, containers)
+    executor = _executor(workspace, config, env, progress, containers, now=now)
+    seed_markers(workspace, config, env)
     input_uri = workspace.upload(Path(data), f"s3://{bucket}/data/inference/{Path(data).stem}/")
     parameters = {
         **(parameters or {}),
@@ -184,7 +275,7 @@ def inference_outputs(execution: Execution, workspace: Workspace) -> dict[str, A
     )
     estimate = json.loads((workspace.path(estimate_uri) / "estimate.json").read_text("utf-8"))
     on_drift = next((n for n in ("RetrainOnDrift", "AlertOnDrift") if n in execution.properties), None)
-    retrain = bool(on_drift and execution.output(on_drift, "OutputParameters", "retrain_started"))
+    acted = execution.output(on_drift, "OutputParameters") if on_drift else {}
     return {
         "rows": rows,
         "predictions": str(predictions[0]) if len(predictions) == 1 else str(predictions_dir),
@@ -192,8 +283,33 @@ def inference_outputs(execution: Execution, workspace: Workspace) -> dict[str, A
         "report": str(workspace.path(report_uri) / "report.html"),
         "explanations": str(explanations[0]) if len(explanations) == 1 else str(explanations_dir),
         "explainability_report": str(workspace.path(explainability_uri) / "summary.html"),
-        "retrain_triggered": retrain,
+        "retrain_triggered": bool(acted.get("retrain_started")),
+        "retrain": retrain_outcome(acted, workspace) if on_drift else None,
         "estimate": {"estimated": estimate["estimated"], "metrics": estimate["metrics"], "reason": estimate["reason"]},
+    }
+
+
+def retrain_outcome(response: dict[str, Any], workspace: Workspace) -> dict[str, Any]:
+    """What a retrain step did: started or why not, and the version the retrain registered (or equalled)."""
+    outcome = {
+        "started": bool(response.get("retrain_started")),
+        "reason": response.get("reason") or "",
+        "version": None,
+        "promoted": False,
+        "decision": "",
+    }
+    arn = response.get("execution") or ""
+    if not outcome["started"] or ":pipeline/" not in arn:
+        return outcome
+    pipeline, _, execution_id = arn.split(":pipeline/", 1)[1].partition("/execution/")
+    record = json.loads((workspace.run_dir(pipeline, execution_id) / "execution.json").read_text("utf-8"))
+    register = record["properties"].get("Register", {}).get("OutputParameters", {})
+    if register.get("manifest_version") is None:
+        return outcome
+    return outcome | {
+        "version": register["manifest_version"],
+        "promoted": bool(register.get("promoted")),
+        "decision": register.get("decision") or "",
     }
 
 
@@ -202,11 +318,11 @@ def land_labels(
 ) -> dict[str, Any]:
     """Put a ground-truth CSV under s3://<bucket>/labels/yyyy/mm/dd/hh/, by its arrival time.
 
-    The file is checked first (see quality.read_labels) and published by a rename, never half
+    The file is checked first (see ground_truth.read_labels) and published by a rename, never half
     written; files already there stay. It is named by its content's digest, so landing the
     same file twice in one hour keeps one copy.
     """
-    from ..components.monitoring.quality import read_labels
+    from ..ground_truth import read_labels
     from .workspace import content_digest
 
     if not Path(data).is_file():
@@ -236,19 +352,17 @@ def local_quality(
     progress: Callable[[str], None] = print,
     parameters: dict[str, str] | None = None,
     containers: bool = False,
+    now: datetime | None = None,
 ) -> dict[str, Any]:
     """Run the model-quality pipeline: the window's kept predictions joined with the landed labels.
 
-    The model is the one inference uses (approved, else latest). `parameters` overrides the
+    The model is the one inference uses (the promoted one). `parameters` overrides the
     pipeline's StartOffset, EndOffset and MinLabelledRows.
     """
     workspace.check()
     registered = _registry(workspace, config, env).for_inference()
-    for marker in layout.quality_markers(config, env):  # as deployment seeds them
-        path = workspace.path(marker)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch()
-    executor = _executor(workspace, config, env, progress, containers)
+    seed_markers(workspace, config, env)
+    executor = _executor(workspace, config, env, progress, containers, now=now)
     given = {
         **(parameters or {}),
         "ModelUri": registered.manifest["artifacts"]["model"],
@@ -278,12 +392,14 @@ def quality_summary(execution: Execution, workspace: Workspace) -> dict[str, Any
         execution.output("ModelQuality", "ProcessingOutputConfig", "Outputs", "quality", "S3Output", "S3Uri")
     )
     acted = next((n for n in ("RetrainOnQuality", "AlertOnQuality") if n in execution.properties), None)
+    response = execution.output(acted, "OutputParameters") if acted else {}
     return summary | {
         "labelled_rows": report["labelled_rows"],
         "coverage": report["coverage"],
         "metrics": report["metrics"],
         "violations": report["violations"],
-        "retrain_triggered": bool(acted and execution.output(acted, "OutputParameters", "retrain_started")),
+        "retrain_triggered": bool(response.get("retrain_started")),
+        "retrain": retrain_outcome(response, workspace) if acted else None,
         "judged": report["judged"],
         "verdict": report["status"],
         "window": report["join"]["window"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,6 +148,28 @@ class Workspace:
 
     def run_dir(self, pipeline: str, execution_id: str) -> Path:
         return self.root / "runs" / pipeline / execution_id
+
+
+class WorkspaceObjects:
+    """The workspace's `s3/` as the handlers' ObjectStore (see lambdas/services.py)."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+
+    def list(self, prefix_uri: str, start_after: str = "") -> Iterator[str]:
+        bucket, _, prefix = prefix_uri.removeprefix("s3://").partition("/")
+        root = self.workspace.root / "s3" / bucket
+        folder = root / prefix if prefix.endswith("/") or not prefix else (root / prefix).parent
+        after = start_after.removeprefix(f"s3://{bucket}/") if start_after else ""
+        keys = (
+            sorted(p.relative_to(root).as_posix() for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
+        )
+        for key in keys:
+            if key.startswith(prefix) and key > after:
+                yield f"s3://{bucket}/{key}"
+
+    def read(self, uri: str) -> bytes:
+        return self.workspace.path(uri).read_bytes()
 
 
 def _alive(pid: int) -> bool:

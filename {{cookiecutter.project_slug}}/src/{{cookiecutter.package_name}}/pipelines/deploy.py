@@ -50,13 +50,13 @@ def upsert(config: dict[str, Any], env: str, client: Any = None, store: Paramete
     return arns
 
 
-def seed_quality_prefixes(config: dict[str, Any], env: str, client: Any = None) -> list[str]:
-    """Put the empty markers that let the model-quality pipeline run before any batch or label exists."""
+def seed_markers(config: dict[str, Any], env: str, client: Any = None) -> list[str]:
+    """Put the empty markers that let the pipelines run before any batch, label or kept input exists."""
     if client is None:
         import boto3
 
         client = boto3.client("s3", region_name=config["aws"]["region"])
-    markers = layout.quality_markers(config, env)
+    markers = layout.markers(config, env)
     for uri in markers:
         bucket_name, key = uri.removeprefix("s3://").split("/", 1)
         client.put_object(Bucket=bucket_name, Key=key, Body=b"")

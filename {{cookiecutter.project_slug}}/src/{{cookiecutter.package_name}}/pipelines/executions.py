@@ -1,4 +1,4 @@
-"""Deployed executions: start one (whole, or selective), retry a failed one, snapshot training data.
+"""Deployed executions: start one (whole, or selective), retrain by hand, retry a failed one, snapshot training data.
 
 The same rules as local mode (`local/scheduling.py`): a selective execution's steps must be
 connected, and they reuse a reference execution's outputs for the steps they need; a retry
@@ -57,6 +57,37 @@ def start_execution(
         }
     response = client.start_pipeline_execution(**request)
     return {"execution_arn": response["PipelineExecutionArn"], "reference": request.get("SelectiveExecutionConfig", {})}
+
+
+def retrain(
+    config: dict[str, Any],
+    env: str,
+    base_rows: str = "keep",
+    store: Any = None,
+    objects: Any = None,
+    client: Any = None,
+) -> dict[str, Any]:
+    """A retrain started by hand, as the retrain Lambda starts one: the promoted model's data and the labelled
+    rows since the last training (no cooling period: a person asked). Refused when too few labels arrived."""
+    from ..lambdas.retraining import retrain_request
+    from ..lambdas.services import S3Objects
+    from ..registry.manifest import ModelRegistry, manifest_parameter
+    from ..registry.store import SsmParameterStore
+
+    region = config["aws"]["region"]
+    registry = ModelRegistry(store or SsmParameterStore(region=region), manifest_parameter(config, env))
+    request = retrain_request(
+        registry,
+        objects or S3Objects(_client(config, "s3", None)),
+        layout.labels_prefix(config, env),
+        layout.inputs_prefix(config, env),
+        int(config["retraining"]["min_new_labelled_rows"]),
+        base_rows,
+    )
+    if request.parameters is None:
+        raise ValueError(f"Nothing to retrain on: {request.reason}.")
+    started = start_execution(config, env, "training", request.parameters, client=client)
+    return started | {"parameters": request.parameters, "new_labelled_rows": request.new_rows}
 
 
 def latest_execution(client: Any, pipeline: str) -> str:

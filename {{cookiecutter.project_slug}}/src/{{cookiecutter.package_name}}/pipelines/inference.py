@@ -72,9 +72,16 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
         "serve",
         image=image["processing"],
         inputs={"raw": input_data, "artifacts": preprocessing_uri},
-        outputs={"processed": run_uri("processing", "processed")},
+        outputs={
+            "processed": run_uri("processing", "processed"),
+            # The raw rows as scored, kept for retraining under the same retention as the predictions.
+            "kept": Join(on="/", values=[layout.inputs_prefix(config, env).rstrip("/"), execution_id]),
+        },
         sharded=("raw",),
-        environment={"INFERENCE_ID_PREFIX": ExecutionVariables.PIPELINE_EXECUTION_ID},  # ids unique per execution
+        environment={
+            "INFERENCE_ID_PREFIX": execution_id,  # ids unique per execution
+            "SCORED_AT": ExecutionVariables.START_DATETIME,
+        },
         **shards,
     )
 
@@ -230,10 +237,19 @@ def drift_action_lambda(
             "manifest_parameter": layout.manifest_parameter(config, env),
             "state_parameter": layout.state_parameter(config, env, "last-retrain"),  # one cooling period for both
             "cooldown_hours": float(config["inference"]["retrain_cooldown_hours"]),
+            # What a retrain adds to the serving model's data: kept inputs and the labels landed since.
+            "labels_prefix": layout.labels_prefix(config, env),
+            "inputs_prefix": layout.inputs_prefix(config, env),
+            "min_new_labelled_rows": int(config["retraining"]["min_new_labelled_rows"]),
+            "base_rows": config["retraining"]["base_rows"]["data_drift" if what == "Drift" else "quality_drop"],
         }
     return LambdaStep(
         f"RetrainOn{what}" if action == "retrain" else f"AlertOn{what}",
         lambda_func=Lambda(function_arn=layout.lambda_arn(config, env, action), session=session),
         inputs=event,
-        outputs=[LambdaOutput(output_name="retrain_started", output_type=LambdaOutputTypeEnum.Boolean)],
+        outputs=[
+            LambdaOutput(output_name="retrain_started", output_type=LambdaOutputTypeEnum.Boolean),
+            LambdaOutput(output_name="reason", output_type=LambdaOutputTypeEnum.String),
+            LambdaOutput(output_name="execution", output_type=LambdaOutputTypeEnum.String),
+        ],
     )

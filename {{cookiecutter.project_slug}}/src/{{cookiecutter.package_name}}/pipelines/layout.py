@@ -158,13 +158,24 @@ def predictions_prefix(config: dict[str, Any], env: str) -> str:
     return f"s3://{bucket(config, env)}/predictions/"
 
 
-# A Processing input whose S3 prefix holds no object fails the job. The model-quality pipeline
-# reads two prefixes that are empty until the first batch is scored and the first labels land,
-# so deployment puts an empty marker in each (the quality job ignores it; no lifecycle rule
-# expires an empty object).
-QUALITY_MARKER = ".keep"
+def inputs_prefix(config: dict[str, Any], env: str) -> str:
+    """s3://<bucket>/inputs/: every inference run's kept raw input, one folder per execution (retraining data)."""
+    return f"s3://{bucket(config, env)}/inputs/"
 
 
-def quality_markers(config: dict[str, Any], env: str) -> list[str]:
-    """The empty objects that keep the model-quality pipeline's input prefixes from being empty."""
-    return [f"{predictions_prefix(config, env)}{QUALITY_MARKER}", f"{labels_prefix(config, env)}{QUALITY_MARKER}"]
+def empty_prefix(config: dict[str, Any], env: str) -> str:
+    """s3://<bucket>/empty/: an input that holds nothing (no champion yet; no production rows to add)."""
+    return f"s3://{bucket(config, env)}/empty/"
+
+
+# A Processing input whose S3 prefix holds no object fails the job. Some inputs are empty until
+# the first batch is scored, kept or labelled, and one is empty on purpose (empty_prefix), so
+# deployment puts an empty marker in each (the jobs ignore it; no lifecycle rule expires an
+# empty object).
+MARKER = ".keep"
+
+
+def markers(config: dict[str, Any], env: str) -> list[str]:
+    """The empty objects that keep the pipelines' shared input prefixes from being empty."""
+    prefixes = [predictions_prefix, labels_prefix, inputs_prefix, empty_prefix]
+    return [f"{prefix_of(config, env)}{MARKER}" for prefix_of in prefixes]

@@ -1,16 +1,26 @@
-"""The training pipeline: Processing -> Training -> (MonitoringBaseline || Explainability) -> Register.
+"""The training pipeline: TrainingData -> TrainingDataSnapshot -> Processing -> Training ->
+(MonitoringBaseline || Explainability || Gate) -> Register.
 
-Training is a TrainingStep, or a TuningStep over config's ranges when tuning is enabled.
+- TrainingData assembles what the model learns from: the base set (InputData) and, for a
+  retrain, the labelled production rows of the window (ProductionInputs, ProductionLabels),
+  holding the newest of them out for the gate. Its defaults add nothing: a training run on
+  given data learns exactly that data.
+- TrainingDataSnapshot writes the set once under `data/train/sha256=<digest>/`, so everything
+  downstream reads content-addressed data.
+- Training is a TrainingStep, or a TuningStep over config's ranges when tuning is enabled.
+- Gate scores the new model and the champion (ChampionModelUri, the serving version) on the
+  same rows; Register records the verdict and, with `promotion.mode: auto`, promotes a model
+  that passed. A model equal to a registered one registers nothing.
 
-Step caching (pipelines.cache): the job steps carry CacheConfig, because every input that can
-change is addressed by content. The training data is a `sha256=<digest>/` snapshot (Processing
-and MonitoringBaseline check the digest, and refuse a prefix that names none while caching is
-on, so no successful run of a mutable prefix is ever recorded); images are digest-pinned; the
-config is in the image, the hyperparameters in the request. Every other input is an upstream
+Step caching (pipelines.cache): Processing, Training, MonitoringBaseline and Explainability carry
+CacheConfig, because every input that can change is addressed by content: the training data
+by its snapshot's digest (Processing and MonitoringBaseline check it), images by digest, the
+config in the image, the hyperparameters in the request; every other input is an upstream
 step's output, under a prefix of the execution that wrote it, so a step that ran again makes
-every step after it miss. Register (a Lambda) always runs; a TuningStep is never cached: its
-best model's URI is built from the current execution's prefix, where a cached tuning job's
-model is not.
+every step after it miss. TrainingData reads prefixes that grow, the snapshot and the gate
+read this execution's outputs, and Register has side effects: none of them is cached. A
+TuningStep is never cached either: its best model's URI is built from the current execution's
+prefix, where a cached tuning job's model is not.
 """
 
 from __future__ import annotations
@@ -19,7 +29,10 @@ from typing import Any
 
 from ..components.algorithm.model import objective_metric
 from . import layout
-from .steps import cache_config, component_step, output_uri, pipeline_context
+from .steps import PipelineContext, cache_config, component_step, output_uri, pipeline_context
+
+DATASET_REPORT = "DatasetReport"
+GATE_REPORT = "GateReport"
 
 
 def parameter_ranges(ranges: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -39,49 +52,141 @@ def parameter_ranges(ranges: dict[str, dict[str, Any]]) -> dict[str, Any]:
 def build_training_pipeline(config: dict[str, Any], env: str, images: dict[str, str] | None = None) -> Any:
     """The training pipeline of one environment, with image URIs as parameter defaults."""
     layout.prepare_sdk(config)
+    from sagemaker.core.workflow.parameters import ParameterString
+    from sagemaker.mlops.workflow.pipeline import Pipeline
+
+    context = pipeline_context(config, env, "training", images)
+    settings = config["pipelines"]
+    empty = layout.empty_prefix(config, env)
+    parameters = {
+        "InputData": ParameterString("InputData", default_value=f"s3://{context.bucket}/data/train/"),
+        "ProductionInputs": ParameterString("ProductionInputs", default_value=empty),
+        "ProductionLabels": ParameterString("ProductionLabels", default_value=empty),
+        "RetrainingWindow": ParameterString("RetrainingWindow", default_value=config["retraining"]["window"]),
+        # keep or age_out: what becomes of rows scored before the window (the retrain Lambda chooses by cause).
+        "BaseRows": ParameterString("BaseRows", default_value="keep"),
+        "ChampionModelUri": ParameterString("ChampionModelUri", default_value=empty),
+        "ChampionVersion": ParameterString("ChampionVersion", default_value=""),
+        "TrainingInstanceType": ParameterString(
+            "TrainingInstanceType", default_value=settings["training_instance_type"]
+        ),
+        "GitSha": ParameterString("GitSha", default_value="unknown"),
+    }
+    assembly, snapshot = _data_steps(config, context, parameters)
+    data_uri = output_uri(snapshot, "snapshot")
+    guard = {"INPUT_DATA": data_uri, "STEP_CACHING": "on" if settings["cache"]["enabled"] else "off"}
+    processing = component_step(
+        "Processing",
+        "train",
+        image=context.image["processing"],
+        inputs={"raw": data_uri},
+        outputs={
+            name: context.run_uri("processing", name) for name in ("train", "validation", "artifacts", "evaluation")
+        },
+        environment=guard,
+        cache_config=cache_config(config),
+        **context.job,
+    )
+    training, model_uri, metrics = _training_step(config, context, processing, parameters["TrainingInstanceType"])
+    baseline = component_step(
+        "MonitoringBaseline",
+        "train",
+        image=context.image["monitoring"],
+        inputs={"raw": data_uri},
+        outputs={"baseline": context.run_uri("monitoring", "baseline")},
+        depends_on=[training],
+        environment=guard,
+        cache_config=cache_config(config),
+        **context.job,
+    )
+    explainability = component_step(
+        "Explainability",
+        "train",
+        image=context.image["explainability"],
+        inputs={
+            "model": model_uri,
+            "data": output_uri(processing, "validation"),
+            "artifacts": output_uri(processing, "artifacts"),
+        },
+        outputs={"report": context.run_uri("explainability", "report")},
+        cache_config=cache_config(config),
+        **context.job,
+    )
+    gate = _gate_step(context, parameters, model_uri, assembly, processing)
+    register = _register_step(
+        config, env, context, parameters,
+        {"assembly": assembly, "snapshot": snapshot, "processing": processing, "baseline": baseline,
+         "explainability": explainability, "gate": gate},
+        model_uri, metrics,
+    )  # fmt: skip
+    return Pipeline(
+        name=layout.pipeline_name(config, env, "training"),
+        parameters=[*parameters.values(), *context.image.values(), context.processing_type],
+        steps=[assembly, snapshot, processing, training, baseline, explainability, gate, register],
+        sagemaker_session=context.session,
+    )
+
+
+def _data_steps(config: dict[str, Any], context: PipelineContext, parameters: dict[str, Any]) -> tuple[Any, Any]:
+    """TrainingData (assemble the set) and TrainingDataSnapshot (write it under its digest)."""
+    from sagemaker.core.workflow.execution_variables import ExecutionVariables
+    from sagemaker.core.workflow.functions import Join, JsonGet
+    from sagemaker.core.workflow.properties import PropertyFile
+
+    report = PropertyFile(name=DATASET_REPORT, output_name="dataset", path="dataset.json")
+    assembly = component_step(
+        "TrainingData",
+        "assemble",
+        image=context.image["processing"],
+        inputs={
+            "base": parameters["InputData"],
+            "inputs": parameters["ProductionInputs"],
+            "labels": parameters["ProductionLabels"],
+        },
+        outputs={name: context.run_uri("data", name) for name in ("set", "holdout", "dataset")},
+        property_files=[report],
+        environment={
+            "INPUT_DATA": parameters["InputData"],
+            "ASSEMBLED_AT": ExecutionVariables.START_DATETIME,
+            "RETRAINING_WINDOW": parameters["RetrainingWindow"],
+            "BASE_ROWS": parameters["BaseRows"],
+        },
+        **context.job,
+    )
+    digest = JsonGet(step_name=assembly.name, property_file=report, json_path="sha256")
+    address = Join(on="", values=[f"s3://{context.bucket}/data/train/sha256=", digest, "/"])
+    snapshot = component_step(
+        "TrainingDataSnapshot",
+        "snapshot",
+        image=context.image["processing"],
+        inputs={"set": output_uri(assembly, "set")},
+        outputs={"snapshot": address},
+        environment={"SNAPSHOT_URI": address},
+        **context.job,
+    )
+    return assembly, snapshot
+
+
+def _training_step(
+    config: dict[str, Any], context: PipelineContext, processing: Any, instance_type: Any
+) -> tuple[Any, Any, dict[str, Any]]:
+    """The TrainingStep (or TuningStep), its model's URI, and the metrics Register records."""
     from sagemaker.core import shapes
-    from sagemaker.core.lambda_helper import Lambda
     from sagemaker.core.workflow.execution_variables import ExecutionVariables
     from sagemaker.core.workflow.functions import Join
-    from sagemaker.core.workflow.parameters import ParameterString
-    from sagemaker.mlops.workflow.lambda_step import LambdaOutput, LambdaOutputTypeEnum, LambdaStep
-    from sagemaker.mlops.workflow.pipeline import Pipeline
     from sagemaker.mlops.workflow.steps import TrainingStep, TuningStep
     from sagemaker.train import ModelTrainer
     from sagemaker.train.configs import Compute, InputData
     from sagemaker.train.tuner import HyperparameterTuner
 
-    context = pipeline_context(config, env, "training", images)
-    session, role, bucket = context.session, context.role, context.bucket
-    image, run_uri = context.image, context.run_uri
-    settings = config["pipelines"]
-
-    input_data = ParameterString("InputData", default_value=f"s3://{bucket}/data/train/")
-    training_type = ParameterString("TrainingInstanceType", default_value=settings["training_instance_type"])
-    git_sha = ParameterString("GitSha", default_value="unknown")
-
-    job = context.job
-    cache = cache_config(config)
-    guard = {"INPUT_DATA": input_data, "STEP_CACHING": "on" if settings["cache"]["enabled"] else "off"}
-    processing = component_step(
-        "Processing",
-        "train",
-        image=image["processing"],
-        inputs={"raw": input_data},
-        outputs={name: run_uri("processing", name) for name in ("train", "validation", "artifacts")},
-        environment=guard,
-        cache_config=cache,
-        **job,
-    )
-
     trainer = ModelTrainer(
-        training_image=image["algorithm"],
-        role=role,
-        sagemaker_session=session,
+        training_image=context.image["algorithm"],
+        role=context.role,
+        sagemaker_session=context.session,
         base_job_name="training",
-        compute=Compute(instance_type=training_type, instance_count=1),
+        compute=Compute(instance_type=instance_type, instance_count=1),
         hyperparameters=dict(config["algorithm"]["hyperparameters"]),
-        output_data_config=shapes.OutputDataConfig(s3_output_path=run_uri("model")),
+        output_data_config=shapes.OutputDataConfig(s3_output_path=context.run_uri("model")),
     )
     metric_definitions = [
         {"Name": f"validation:{m}", "Regex": f"validation:{m}=([-+0-9.eE]+)"} for m in layout.metric_names(config)
@@ -105,79 +210,101 @@ def build_training_pipeline(config: dict[str, Any], env: str, images: dict[str, 
         )
         training = TuningStep("Training", step_args=tuner.tune(inputs=channels), retry_policies=context.retry_policies)
         model_prefix = Join(on="/", values=["runs/training", ExecutionVariables.PIPELINE_EXECUTION_ID, "model"])
-        model_uri = training.get_top_model_s3_uri(top_k=0, s3_bucket=bucket, prefix=model_prefix)
+        model_uri = training.get_top_model_s3_uri(top_k=0, s3_bucket=context.bucket, prefix=model_prefix)
         best = training.properties.BestTrainingJob.FinalHyperParameterTuningJobObjectiveMetric.Value
-        metrics = {f"metric_{objective.split(':', 1)[1]}": best}
-    else:
-        trainer = trainer.with_metric_definitions(
-            [shapes.MetricDefinition(name=d["Name"], regex=d["Regex"]) for d in metric_definitions]
-        )
-        training = TrainingStep(
-            "Training",
-            step_args=trainer.train(input_data_config=channels),
-            retry_policies=context.retry_policies,
-            cache_config=cache,
-        )
-        model_uri = training.properties.ModelArtifacts.S3ModelArtifacts
-        metrics = {
-            f"metric_{m}": training.properties.FinalMetricDataList[f"validation:{m}"].Value
-            for m in layout.metric_names(config)
-        }
-
-    baseline = component_step(
-        "MonitoringBaseline",
-        "train",
-        image=image["monitoring"],
-        inputs={"raw": input_data},
-        outputs={"baseline": run_uri("monitoring", "baseline")},
-        depends_on=[training],
-        environment=guard,
-        cache_config=cache,
-        **job,
+        return training, model_uri, {f"metric_{objective.split(':', 1)[1]}": best}
+    trainer = trainer.with_metric_definitions(
+        [shapes.MetricDefinition(name=d["Name"], regex=d["Regex"]) for d in metric_definitions]
     )
-    explainability = component_step(
-        "Explainability",
-        "train",
-        image=image["explainability"],
+    training = TrainingStep(
+        "Training",
+        step_args=trainer.train(input_data_config=channels),
+        retry_policies=context.retry_policies,
+        cache_config=cache_config(config),
+    )
+    metrics = {
+        f"metric_{m}": training.properties.FinalMetricDataList[f"validation:{m}"].Value
+        for m in layout.metric_names(config)
+    }
+    return training, training.properties.ModelArtifacts.S3ModelArtifacts, metrics
+
+
+def _gate_step(
+    context: PipelineContext, parameters: dict[str, Any], model_uri: Any, assembly: Any, processing: Any
+) -> Any:
+    """The champion-challenger gate: the algorithm image's compare mode, run as a Processing job."""
+    from sagemaker.core.workflow.properties import PropertyFile
+
+    return component_step(
+        "Gate",
+        "compare",
+        image=context.image["algorithm"],
         inputs={
-            "model": model_uri,
-            "data": output_uri(processing, "validation"),
-            "artifacts": output_uri(processing, "artifacts"),
+            "challenger": model_uri,
+            "champion": parameters["ChampionModelUri"],
+            "recent": output_uri(assembly, "holdout"),
+            "validation": output_uri(processing, "evaluation"),
         },
-        outputs={"report": run_uri("explainability", "report")},
-        cache_config=cache,
-        **job,
+        outputs={"gate": context.run_uri("gate")},
+        property_files=[PropertyFile(name=GATE_REPORT, output_name="gate", path="gate.json")],
+        environment={"CHAMPION_VERSION": parameters["ChampionVersion"]},
+        **context.job,
     )
 
-    register = LambdaStep(
+
+def _register_step(
+    config: dict[str, Any],
+    env: str,
+    context: PipelineContext,
+    parameters: dict[str, Any],
+    steps: dict[str, Any],
+    model_uri: Any,
+    metrics: dict[str, Any],
+) -> Any:
+    """Register: the manifest (artefacts, lineage, the gate's verdict) as a new version, or none for a duplicate."""
+    from sagemaker.core.lambda_helper import Lambda
+    from sagemaker.core.workflow.execution_variables import ExecutionVariables
+    from sagemaker.core.workflow.functions import JsonGet
+    from sagemaker.mlops.workflow.lambda_step import LambdaOutput, LambdaOutputTypeEnum, LambdaStep
+
+    gate, assembly = steps["gate"], steps["assembly"]
+
+    def from_gate(path: str) -> Any:
+        return JsonGet(step_name=gate.name, property_file=GATE_REPORT, json_path=path)
+
+    return LambdaStep(
         "Register",
-        lambda_func=Lambda(function_arn=layout.lambda_arn(config, env, "register"), session=session),
+        lambda_func=Lambda(function_arn=layout.lambda_arn(config, env, "register"), session=context.session),
         inputs={
             "manifest_parameter": layout.manifest_parameter(config, env),
+            "project": config["project"]["slug"],
+            "environment": env,
             "run_id": ExecutionVariables.PIPELINE_EXECUTION_ID,
             "pipeline_execution": ExecutionVariables.PIPELINE_EXECUTION_ARN,
-            "training_data": input_data,
+            "trained_at": ExecutionVariables.START_DATETIME,
+            "training_data": output_uri(steps["snapshot"], "snapshot"),
+            "base_data": parameters["InputData"],
+            "lineage": JsonGet(step_name=assembly.name, property_file=DATASET_REPORT, json_path="lineage"),
             "model": model_uri,
-            "preprocessing": output_uri(processing, "artifacts"),
-            "baseline": output_uri(baseline, "baseline"),
-            "explainability": output_uri(explainability, "report"),
-            "git_sha": git_sha,
+            "preprocessing": output_uri(steps["processing"], "artifacts"),
+            "baseline": output_uri(steps["baseline"], "baseline"),
+            "explainability": output_uri(steps["explainability"], "report"),
+            "gate_report": output_uri(gate, "gate"),
+            "gate_passed": from_gate("passed"),
+            "gate_record": from_gate("record"),
+            "champion_version": from_gate("champion_version"),
+            "model_identity": from_gate("model_identity"),
+            "model_sha256": from_gate("model_sha256"),
+            "promotion": config["promotion"]["mode"][env],
+            "git_sha": parameters["GitSha"],
             "template_version": config["project"]["template_version"],
             **metrics,
         },
-        outputs=[LambdaOutput(output_name="manifest_version", output_type=LambdaOutputTypeEnum.Integer)],
-        depends_on=[baseline, explainability],
-    )
-
-    return Pipeline(
-        name=layout.pipeline_name(config, env, "training"),
-        parameters=[
-            input_data,
-            *image.values(),
-            context.processing_type,
-            training_type,
-            git_sha,
+        outputs=[
+            LambdaOutput(output_name="manifest_version", output_type=LambdaOutputTypeEnum.Integer),
+            LambdaOutput(output_name="registered", output_type=LambdaOutputTypeEnum.Boolean),
+            LambdaOutput(output_name="promoted", output_type=LambdaOutputTypeEnum.Boolean),
+            LambdaOutput(output_name="decision", output_type=LambdaOutputTypeEnum.String),
         ],
-        steps=[processing, training, baseline, explainability, register],
-        sagemaker_session=session,
+        depends_on=[steps["baseline"], steps["explainability"]],
     )

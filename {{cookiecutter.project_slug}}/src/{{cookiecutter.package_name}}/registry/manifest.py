@@ -1,8 +1,9 @@
 """The model manifest: one training run, stored as one version of one SSM parameter.
 
 `<ssm_root>/<slug>/<env>/model/manifest` holds it. The parameter's history is the version
-tracking; labels (`approved`, ...) promote a version. Inference reads the `approved` label,
-or the latest version while nothing is approved.
+tracking; the `approved` label promotes a version, and inference serves only the promoted
+version. A version without it is a candidate: its manifest records why (the gate's verdict,
+or a manual promotion policy).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from .store import ParameterNotFound, ParameterStore, ParameterVersion
 APPROVED = "approved"
 ARTIFACTS = ("model", "preprocessing", "baseline", "explainability")
 REQUIRED = ("run_id", "pipeline_execution", "artifacts", "metrics", "git_sha", "template_version")
+MANIFEST_BYTES = 4096  # Parameter Store's standard tier
 
 
 def prefix(config: dict[str, Any], env: str) -> str:
@@ -106,7 +108,7 @@ class ModelRegistry:
 
     def register(self, manifest: dict[str, Any]) -> int:
         """Write a new version; returns its number."""
-        body = json.dumps(validate_manifest(manifest), sort_keys=True, separators=(",", ":"))
+        body = json.dumps(fit_manifest(validate_manifest(manifest)), sort_keys=True, separators=(",", ":"))
         return self.store.put(self.parameter, body, description=f"model manifest of run {manifest['run_id']}")
 
     def history(self) -> list[RegisteredModel]:
@@ -119,19 +121,70 @@ class ModelRegistry:
         selector: int | str | None = version if version is not None else label
         return RegisteredModel.from_parameter(self.store.get(self.parameter, selector))
 
-    def for_inference(self) -> RegisteredModel:
-        """The `approved` version, or the latest while none is approved."""
+    def champion(self) -> RegisteredModel | None:
+        """The promoted version (label `approved`), or None while no version is promoted."""
         try:
             return self.get(label=APPROVED)
         except ParameterNotFound:
-            pass
-        try:
-            return self.get()
-        except ParameterNotFound as exc:
-            raise ParameterNotFound(
-                f"No model is registered at {self.parameter}; run the training pipeline first."
-            ) from exc
+            return None
+
+    def for_inference(self) -> RegisteredModel:
+        """The promoted version: inference serves nothing else. None promoted is an error that says how to promote."""
+        champion = self.champion()
+        if champion is not None:
+            return champion
+        versions = self.history()
+        if not versions:
+            raise ParameterNotFound(f"No model is registered at {self.parameter}; run the training pipeline first.")
+        listed = ", ".join(f"v{v.version} ({_why_candidate(v)})" for v in versions[-3:])
+        raise ParameterNotFound(
+            f"No version of {self.parameter} is promoted (label {APPROVED!r}), and inference serves only a promoted "
+            f"one. The latest: {listed}. Read their gate verdicts with `registry history`, then promote one with "
+            "`registry promote --version N` (with --env for another environment, --aws for AWS)."
+        )
 
     def promote(self, version: int, label: str = APPROVED) -> RegisteredModel:
+        """Move `label` to `version`, once the version is known to be a usable manifest (else it stays put)."""
+        chosen = self.get(version=version)  # MalformedManifest or ParameterNotFound: the label does not move
         self.store.label(self.parameter, version, [label])
-        return self.get(version=version)
+        return self.get(version=chosen.version)
+
+    def equal_to(self, identity: str, model_uri: str) -> RegisteredModel | None:
+        """The newest registered version of the same model: the same model artefact, or the same identity."""
+        for registered in reversed(self.history()):
+            manifest = registered.manifest
+            if not manifest:
+                continue
+            if manifest["artifacts"].get("model") == model_uri or (
+                identity and manifest.get("model_identity") == identity
+            ):
+                return registered
+        return None
+
+
+def _why_candidate(version: RegisteredModel) -> str:
+    if version.problem:
+        return "unusable"
+    return (version.manifest.get("promotion") or {}).get("reason") or "candidate"
+
+
+def fit_manifest(manifest: dict[str, Any], limit: int = MANIFEST_BYTES) -> dict[str, Any]:
+    """The manifest within Parameter Store's size: long lineage lists are shortened to counts and digests.
+
+    The whole lineage stays in the training set's lineage.json, which the manifest names.
+    """
+    body = json.dumps(manifest, sort_keys=True, separators=(",", ":"))
+    lineage = manifest.get("lineage")
+    if len(body.encode()) <= limit or not isinstance(lineage, dict):
+        return manifest
+    shortened = json.loads(json.dumps(lineage))
+    labels = shortened.get("labels", {})
+    if isinstance(labels, dict):
+        labels.pop("files", None)
+    for step in ("join", "runs"):
+        if len(json.dumps({**manifest, "lineage": shortened}).encode()) <= limit:
+            break
+        value = shortened.pop(step, None)
+        if step == "runs" and isinstance(value, dict):
+            shortened["run_count"] = len(value)
+    return {**manifest, "lineage": shortened | {"shortened": True}}

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
 import sys
+import tarfile
+import tempfile
+from pathlib import Path
 
 import pandas as pd
 
@@ -11,13 +16,19 @@ from ...container import (
     ComponentError,
     check_csv,
     csv_files,
+    file_sha256,
     model_dir,
+    processing_input,
+    processing_output,
     read_hyperparameters,
     run_entrypoint,
+    safe_extract,
     staged_output,
     training_channel,
 )
 from ...data_schema import DataSchema
+from . import gate
+from .gate_report import render_gate
 from .model import TrainedModel, evaluate, fit, write_evaluation, write_quality_baseline
 from .report import render_evaluation
 from .server import serve_forever
@@ -66,6 +77,93 @@ def train() -> None:
         print(f"calibration: no performance estimate before labels ({calibration['reason']})")
 
 
+def _read_rows(channel: str) -> pd.DataFrame:
+    """Raw labelled rows with a header (the gate's inputs); a file with a header alone holds no row."""
+    frames = []
+    for path in csv_files(processing_input(channel), f"the gate's '{channel}' input", allow_none=True):
+        check_csv(path)
+        try:
+            frames.append(pd.read_csv(path))
+        except pd.errors.EmptyDataError:
+            continue
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _load_archive(archive: Path, folder: Path) -> TrainedModel:
+    safe_extract(archive, folder)
+    return TrainedModel.load(folder)
+
+
+def compare() -> None:
+    """The champion-challenger gate, as a Processing job (see gate.py): gate.json and report.html.
+
+    Inputs: `challenger` (the new model.tar.gz), `champion` (the serving one's, or nothing: a
+    first model), `recent` (the held-out recent labelled rows) and `validation` (the validation
+    split as raw rows). CHAMPION_VERSION names the champion's manifest version.
+    """
+    config = load_config()
+    settings = gate.Settings.from_config(config["promotion"])
+    champion_version = os.environ.get("CHAMPION_VERSION", "").strip()
+    archives = {name: processing_input(name) / "model.tar.gz" for name in ("challenger", "champion")}
+    if not archives["challenger"].is_file():
+        raise ComponentError(f"{archives['challenger']} not found: the gate needs the training job's model.tar.gz.")
+    if not archives["champion"].is_file():
+        champion_version = ""  # the empty prefix: no model serves yet
+    sets = {name: _read_rows(name) for name in gate.SETS}
+    record: dict[str, object] = {"champion_error": ""}
+    with tempfile.TemporaryDirectory(prefix="gate-") as folder:
+        try:
+            challenger = _load_archive(archives["challenger"], Path(folder) / "challenger")
+            champion = _load_archive(archives["champion"], Path(folder) / "champion") if champion_version else None
+        except (FileNotFoundError, KeyError, ValueError, tarfile.TarError) as exc:
+            raise ComponentError(f"A model of the gate could not be loaded: {exc}") from exc
+        target = challenger.schema.target
+        results = {}
+        for name, rows in sets.items():
+            if not len(rows) or target not in rows:
+                results[name] = {"rows": 0, "metrics": {}}
+                continue
+            try:
+                results[name] = gate.compare_on(rows, challenger, champion)
+            except ValueError as exc:  # the champion cannot prepare these rows (another schema)
+                if champion is None:
+                    raise ComponentError(f"The challenger cannot score its {name} rows: {exc}") from exc
+                record["champion_error"] = f"on the {name} rows: {exc}"
+                results[name] = gate.compare_on(rows, challenger, None)
+        problem_type = challenger.schema.problem_type
+    if record["champion_error"]:
+        decision = gate.Decision(
+            False,
+            f"champion v{champion_version} cannot score the rows ({record['champion_error']}); compare them by hand",
+            "",
+        )
+    else:
+        decision = gate.decide(problem_type, results, settings, champion_version)
+    record |= {
+        "passed": decision.passed,
+        "reason": decision.reason,
+        "deciding": decision.deciding,
+        "problem_type": problem_type,
+        "primary_metric": gate.PRIMARY[problem_type],
+        "champion_version": champion_version,
+        "tolerance": settings.tolerance,
+        "min_rows": settings.min_rows,
+        "sets": results,
+    }
+    summary = {
+        "passed": decision.passed,
+        "champion_version": champion_version,
+        "model_sha256": file_sha256(archives["challenger"]),
+        "model_identity": gate.model_identity(archives["challenger"]),
+        # The decision in numbers, as one string the Register step records whole in the manifest.
+        "record": json.dumps(gate.summary(record), separators=(",", ":")),
+    }
+    with staged_output(processing_output("gate")) as out:
+        (out / "gate.json").write_text(json.dumps(summary | {"detail": record}, indent=1) + "\n", "utf-8")
+        (out / "report.html").write_text(render_gate(record), "utf-8")
+    print(f"algorithm compare: {'passes' if decision.passed else 'does not pass'}: {decision.reason}")
+
+
 def serve() -> None:
     """Load the unpacked model.tar.gz and serve Batch Transform requests."""
     try:
@@ -76,4 +174,4 @@ def serve() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(run_entrypoint("algorithm", {"train": train, "serve": serve}))
+    sys.exit(run_entrypoint("algorithm", {"train": train, "serve": serve, "compare": compare}))

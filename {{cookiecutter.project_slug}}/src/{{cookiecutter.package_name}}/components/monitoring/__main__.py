@@ -12,7 +12,6 @@ import json
 import os
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from ...container import (
     check_content_address,
     csv_files,
     current_host,
+    job_time,
     processing_input,
     processing_output,
     read_csv_dir,
@@ -33,6 +33,7 @@ from ...container import (
     staged_output,
 )
 from ...csv_input import CsvError, read_ahead, read_blocks
+from ...data_schema import ID_COLUMN
 from .baseline import baseline_is_consistent, build_baseline
 from .report import render_report
 from .summary import (
@@ -81,7 +82,7 @@ def train() -> None:
     config = load_config()
     check_content_address("raw")
     data = read_csv_dir(processing_input("raw"), "monitoring train")
-    excluded = [config["data"]["target_column"], *config["data"]["id_columns"]]
+    excluded = [config["data"]["target_column"], *config["data"]["id_columns"], ID_COLUMN]
     try:
         statistics, constraints = build_baseline(data, excluded_columns=excluded, settings=config["monitoring"])
     except ValueError as exc:
@@ -218,18 +219,6 @@ def _model_texts(names: list[str]) -> dict[str, str]:
     return texts
 
 
-def _scoring_time(environ: dict[str, str]) -> datetime:
-    """When the batch was scored: SCORED_AT (the pipeline execution's start), else now; UTC."""
-    text = environ.get("SCORED_AT", "").strip()
-    if not text:
-        return datetime.now(UTC)
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise ComponentError(f"SCORED_AT={text!r} is not an ISO 8601 time such as 2026-01-31T06:00:00Z.") from exc
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
-
-
 def estimate() -> None:
     """The batch's performance estimated before its labels arrive (CBPE), and its scored predictions kept.
 
@@ -247,7 +236,7 @@ def estimate() -> None:
     texts = _model_texts(["schema.json", "calibration.json"])
     schema = DataSchema.from_dict(json.loads(texts["schema.json"]))
     calibration = json.loads(texts["calibration.json"])
-    scored_at = _scoring_time(dict(os.environ))
+    scored_at = job_time("SCORED_AT")
     classes = schema.classes or []
     header = PREDICTION_COLUMNS["regression" if schema.classes is None else "classification"]
     labels, probabilities, lines = [], [], []
@@ -336,7 +325,7 @@ def quality() -> None:
     if not minimum_text.isdigit() or int(minimum_text) < 1:
         raise ComponentError(f"QUALITY_MIN_LABELLED_ROWS={minimum_text!r} must be a whole number of at least 1.")
     minimum = int(minimum_text)
-    window = q.Window(_scoring_time({"SCORED_AT": environ.get("EVALUATION_TIME", "")}), start, end)
+    window = q.Window(job_time("EVALUATION_TIME"), start, end)
     try:
         runs = [r for r in q.scored_runs(processing_input("predictions")) if window.begins <= r.scored_at < window.ends]
         predictions = q.read_predictions(runs, problem_type)

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,12 @@ import pandas as pd
 
 from ...config import parse_offset as parse_offset  # re-exported: the window offsets are parsed here
 from ...data_schema import ID_COLUMN
+
+# The monitoring job reads labels through these (re-exported).
+from ...ground_truth import Window as Window
+from ...ground_truth import landed_labels as landed_labels
+from ...ground_truth import latest_labels
+from ...ground_truth import read_labels as read_labels
 
 BOOTSTRAP_ROUNDS = 200
 CONFIDENCE = 0.95
@@ -301,23 +306,6 @@ def check_constraints(statistics: dict[str, Any], constraints: dict[str, Any]) -
 # --- predictions joined with labels -------------------------------------------------------------
 
 
-@dataclass
-class Window:
-    """Scoring times [now + start, now + end): Model Monitor's StartOffset and EndOffset."""
-
-    now: datetime
-    start: timedelta
-    end: timedelta
-
-    @property
-    def begins(self) -> datetime:
-        return self.now + self.start
-
-    @property
-    def ends(self) -> datetime:
-        return self.now + self.end
-
-
 def join_labels(
     predictions: pd.DataFrame, labels: pd.DataFrame, target: str, window: Window
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -330,12 +318,7 @@ def join_labels(
     never scored is counted and left out, and so is an empty label.
     """
     in_window = predictions[(predictions["scored_at"] >= window.begins) & (predictions["scored_at"] < window.ends)]
-    arrived = labels[labels["arrived_at"] <= window.now]
-    empty = arrived[target].isna()
-    arrived = arrived[~empty]
-    ordered = arrived.sort_values("arrived_at", kind="mergesort")
-    duplicates = int(ordered["inference_id"].duplicated().sum())
-    latest = ordered.drop_duplicates("inference_id", keep="last")
+    latest, dropped = latest_labels(labels, target, window.now)
     unknown = int((~latest["inference_id"].isin(predictions["inference_id"])).sum())
     joined = in_window.merge(latest[["inference_id", target, "arrived_at"]], on="inference_id", how="inner")
     # A label is dated by its hour folder, so one that came in the hour of its scoring reads as
@@ -349,9 +332,9 @@ def join_labels(
         "predictions_sharing_an_id": int(in_window["inference_id"].duplicated(keep=False).sum()),
         "labelled": len(joined),
         "coverage": len(joined) / len(in_window) if len(in_window) else 0.0,
-        "duplicate_labels": duplicates,
+        "duplicate_labels": dropped["duplicate_labels"],
         "labels_for_unknown_ids": unknown,
-        "empty_labels": int(empty.sum()),
+        "empty_labels": dropped["empty_labels"],
         "label_delay_hours": {
             "median": float(np.median(delay_hours)) if len(joined) else None,
             "p90": float(np.percentile(delay_hours, 90)) if len(joined) else None,
@@ -361,38 +344,6 @@ def join_labels(
     return joined, report
 
 
-def read_labels(path: Path, target: str, problem_type: str) -> pd.DataFrame:
-    """A ground-truth file, checked: header `inference_id,<target>`, an id on every row, valid labels.
-
-    The strict CSV rules apply first (UTF-8, every row as wide as the header). A regression
-    label must be a number; a classifier's is its class name as the training data wrote it.
-    A row without a label is kept (the quality job counts it); a row without an id is an error.
-    """
-    from ...csv_input import check_file
-
-    check_file(path)
-    frame = pd.read_csv(path, dtype="string", keep_default_na=False, na_values=[""])
-    expected = [ID_COLUMN, target]
-    if list(frame.columns) != expected:
-        raise ValueError(
-            f"{path}: the header is {','.join(map(str, frame.columns))}; a labels file has exactly "
-            f"{','.join(expected)} (the inference id from the predictions, then the true {target})."
-        )
-    no_id = frame[ID_COLUMN].isna()
-    if no_id.any():
-        line = int(np.flatnonzero(no_id.to_numpy())[0]) + 2
-        raise ValueError(f"{path}, line {line}: no inference_id; every label needs the id of its prediction.")
-    if problem_type == "regression":
-        numbers = pd.to_numeric(frame[target], errors="coerce")
-        bad = numbers.isna() & frame[target].notna()
-        if bad.any():
-            line = int(np.flatnonzero(bad.to_numpy())[0]) + 2
-            raise ValueError(
-                f"{path}, line {line}: {frame[target][bad].iloc[0]!r} is not a number, as {target} must be."
-            )
-    return frame
-
-
 # --- the job's inputs: scored runs and landed labels ----------------------------------------------
 
 # The scored predictions each inference run keeps (monitoring's estimate mode writes them).
@@ -400,7 +351,6 @@ PREDICTION_COLUMNS = {
     "classification": [ID_COLUMN, "label", "probability"],
     "regression": [ID_COLUMN, "prediction"],
 }
-LABEL_PARTITION = re.compile(r"(\d{4})/(\d{2})/(\d{2})/(\d{2})")
 
 
 @dataclass
@@ -445,27 +395,6 @@ def read_predictions(runs: list[ScoredRun], problem_type: str) -> pd.DataFrame:
         return pd.DataFrame({c: pd.Series(dtype="string") for c in columns}).assign(
             run_id=pd.Series(dtype="string"), scored_at=pd.Series(dtype="datetime64[ns, UTC]")
         )
-    return pd.concat(frames, ignore_index=True)
-
-
-def landed_labels(root: Path, target: str, problem_type: str) -> pd.DataFrame:
-    """Every labels file under `root` (labels/yyyy/mm/dd/hh/), each row with its arrival hour (UTC)."""
-    frames = []
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")):
-        relative = path.relative_to(root).as_posix()
-        match = LABEL_PARTITION.search(relative)
-        if not match:
-            raise ValueError(
-                f"{path}: labels must land under labels/yyyy/mm/dd/hh/ (their arrival hour, UTC); "
-                "this file is not in such a folder."
-            )
-        arrived = datetime(*(int(g) for g in match.groups()), tzinfo=UTC)
-        frames.append(read_labels(path, target, problem_type).assign(arrived_at=pd.Timestamp(arrived)))
-    if not frames:
-        return pd.DataFrame(
-            {ID_COLUMN: pd.Series(dtype="string"), target: pd.Series(dtype="string"),
-             "arrived_at": pd.Series(dtype="datetime64[ns, UTC]")}
-        )  # fmt: skip
     return pd.concat(frames, ignore_index=True)
 
 

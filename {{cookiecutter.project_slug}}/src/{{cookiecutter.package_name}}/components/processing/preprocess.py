@@ -140,25 +140,46 @@ def encode_target(target: pd.Series, schema: DataSchema) -> pd.Series:
     return labels.map(index).astype("int64")
 
 
+def row_keys(frame: pd.DataFrame, seed: int) -> np.ndarray:
+    """Each row's place in [0, 1), from the row's own values and the seed.
+
+    The split keeps a row on the side its key puts it, however the rest of the data changes,
+    so a retrain on grown data validates on rows the serving model never trained on: the
+    champion-challenger gate compares both on them. (pandas' hashing with a fixed key: a test
+    pins its values, since a change would move rows between sides once.)
+    """
+    key = f"{seed % 10**16:016d}"
+    hashed = pd.util.hash_pandas_object(frame, index=False, hash_key=key, categorize=False).to_numpy()
+    return (hashed >> np.uint64(11)).astype("float64") / float(2**53)
+
+
 def split(
-    data: pd.DataFrame, schema: DataSchema, validation_fraction: float, seed: int
+    data: pd.DataFrame,
+    schema: DataSchema,
+    validation_fraction: float,
+    seed: int,
+    keys: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A reproducible train/validation split, stratified by class for classification."""
-    rng = np.random.default_rng(seed)
+    """A reproducible train/validation split by each row's key (`row_keys`), stratified in expectation.
+
+    A row is in validation when its key is below the fraction, so the same row always falls
+    on the same side. Every class of two or more rows keeps at least one row on each side.
+    `keys` are the rows' keys when they were computed file by file (processing train).
+    """
+    keys = row_keys(data, seed) if keys is None else np.asarray(keys)
+    is_validation = keys < validation_fraction
     if schema.classes is None:
         groups = [np.arange(len(data))]
     else:
         labels = data[schema.target].map(class_label).to_numpy()
         groups = [np.flatnonzero(labels == c) for c in schema.classes]
-    validation_rows: list[np.ndarray] = []
     for rows in groups:
-        rows = rng.permutation(rows)
-        n_validation = round(len(rows) * validation_fraction)
-        if len(rows) >= 2:
-            n_validation = min(max(n_validation, 1), len(rows) - 1)
-        validation_rows.append(rows[:n_validation])
-    is_validation = np.zeros(len(data), dtype=bool)
-    is_validation[np.concatenate(validation_rows)] = True
+        if len(rows) < 2:
+            continue
+        if not is_validation[rows].any():
+            is_validation[rows[np.argmin(keys[rows])]] = True
+        if is_validation[rows].all():
+            is_validation[rows[np.argmax(keys[rows])]] = False
     train, validation = data[~is_validation], data[is_validation]
     if len(train) == 0 or len(validation) == 0:
         raise ValueError(f"{len(data)} labelled row(s) are too few to split into train and validation.")
