@@ -187,12 +187,28 @@ def test_a_better_challenger_passes_on_the_recent_rows(tmp_path, monkeypatch, mo
     assert "Champion-challenger gate" in report and "passes the gate" in report and "version 4" in report
 
 
-def test_the_same_model_is_a_tie_that_keeps_the_champion(tmp_path, monkeypatch, models):
+def test_the_champions_own_model_is_not_promoted_again(tmp_path, monkeypatch, models):
     verdict, report = run_compare(tmp_path, monkeypatch, {**models, "champion": models["better"]}, "better")
     assert verdict["passed"] is False
-    record = json.loads(verdict["record"])
-    assert record["difference"] == 0.0 and "a tie keeps the champion" in record["reason"]
+    assert json.loads(verdict["record"])["reason"] == "the same model as champion v4: nothing to promote"
     assert "does not pass the gate" in report
+
+
+def test_a_tie_keeps_the_champion():
+    """Two models that score the rows alike: the interval of the improvement straddles zero, and the champion stays."""
+    rng = np.random.default_rng(1)
+    truth = rng.integers(0, 2, 600)
+    scores = [np.clip(truth * 0.3 + rng.uniform(0, 0.7, 600), 0, 1) for _ in range(2)]
+    first, second = (Outcomes("binary_classification", truth, (s > 0.5).astype(int), s, ["no", "yes"]) for s in scores)
+    draws = gate.paired_bootstrap(first, second, rounds=300)
+    low, high = gate.interval(draws["auc"])
+    assert low < 0 < high
+    difference = gate.metric_values(first)["auc"] - gate.metric_values(second)["auc"]
+    entry = {"challenger": 0.8, "champion": 0.8 - difference, "difference": difference, "interval": [low, high],
+             "higher_is_better": True}  # fmt: skip
+    sets = {"recent": {"rows": 600, "metrics": {"auc": entry}, "best_constant": {"auc": 0.5}}}
+    decision = gate.decide("binary_classification", sets, SETTINGS, "2")
+    assert decision.passed is False and "a tie keeps the champion" in decision.reason
 
 
 def test_a_worse_challenger_does_not_pass(tmp_path, monkeypatch, models):

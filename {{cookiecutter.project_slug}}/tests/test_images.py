@@ -46,7 +46,8 @@ APP_UID = 1000  # the image's `app` user (docker/*/Dockerfile)
 # A source names a file or folder of `sources`, or "<job>:<output path>" of an earlier job.
 JOBS = [
     ("processing-train", "processing", "train", {"processing/input/raw": "train.csv"},
-     ["processing/output/train", "processing/output/validation", "processing/output/artifacts"]),
+     ["processing/output/train", "processing/output/validation", "processing/output/artifacts",
+      "processing/output/evaluation"]),
     ("algorithm-train", "algorithm", "train",
      {"input/data/train": "processing-train:processing/output/train",
       "input/data/validation": "processing-train:processing/output/validation",
@@ -63,7 +64,22 @@ JOBS = [
     ("processing-serve", "processing", "serve",
      {"processing/input/raw": "batch.csv",
       "processing/input/artifacts": "processing-train:processing/output/artifacts"},
-     ["processing/output/processed"]),
+     ["processing/output/processed", "processing/output/kept"]),
+    # A retrain: the training data grown by the batch's labelled rows, its snapshot, and the gate.
+    ("processing-assemble", "processing", "assemble",
+     {"processing/input/base": "train.csv",
+      "processing/input/inputs/run": "processing-serve:processing/output/kept",
+      "processing/input/labels": "labels"},
+     ["processing/output/set", "processing/output/holdout", "processing/output/dataset"]),
+    ("processing-snapshot", "processing", "snapshot",
+     {"processing/input/set": "processing-assemble:processing/output/set"},
+     ["processing/output/snapshot"]),
+    ("algorithm-compare", "algorithm", "compare",
+     {"processing/input/challenger": "model.tar.gz",
+      "processing/input/champion": "model.tar.gz",
+      "processing/input/recent": "processing-assemble:processing/output/holdout",
+      "processing/input/validation": "processing-train:processing/output/evaluation"},
+     ["processing/output/gate"]),
     ("monitoring-serve", "monitoring", "serve",
      {"processing/input/raw": "batch.csv", "processing/input/baseline": "monitoring-train:processing/output/baseline"},
      ["processing/output/report"]),
@@ -89,6 +105,23 @@ JOBS = [
       "processing/input/artifacts": "processing-train:processing/output/artifacts"},
      ["processing/output/report"]),
 ]  # fmt: skip
+
+
+SCORED_AT = "2026-11-24T06:00:00+00:00"
+
+
+def environment(name: str, done: dict) -> dict[str, str]:
+    """A job's environment, as its pipeline step sets it (fixed times: both runs must write the same bytes)."""
+    if name == "processing-serve":
+        return {"SCORED_AT": SCORED_AT}
+    if name == "processing-assemble":
+        return {"ASSEMBLED_AT": "2026-11-25T06:00:00+00:00", "RETRAINING_WINDOW": "-P30D"}
+    if name == "processing-snapshot":
+        dataset = done["processing-assemble"][1] / "processing/output/dataset/dataset.json"
+        return {"SNAPSHOT_URI": f"s3://bucket/data/train/sha256={json.loads(dataset.read_text())['sha256']}/"}
+    if name == "algorithm-compare":
+        return {"CHAMPION_VERSION": "1"}
+    return {}
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +155,14 @@ def runs(engine, config, target, problem_type, tmp_path_factory):
     (sources / "hyperparameters" / "hyperparameters.json").write_text(
         json.dumps(config["algorithm"]["hyperparameters"])
     )
+    # The batch's ground truth, landed as labels for the ids processing serve gives its rows.
+    truth = generate(300, target_column=target, problem_type=problem_type, seed=4)[target]
+    landed = sources / "labels" / "2026" / "11" / "24" / "12"
+    landed.mkdir(parents=True)
+    ids = [f"run:batch.csv:{row}" for row in range(1, len(truth) + 1)]
+    landed.joinpath("labels.csv").write_text(
+        f"inference_id,{target}\n" + "".join(f"{i},{t}\n" for i, t in zip(ids, truth, strict=True))
+    )
     done = {}
     for name, component, mode, inputs, outputs in JOBS:
         venv_root, container_root = workdir / "venv" / name, workdir / "container" / name
@@ -133,8 +174,11 @@ def runs(engine, config, target, problem_type, tmp_path_factory):
                 origin = sources / source
             for root in (venv_root, container_root):
                 stage_input(origin, root / path)
-        run_component(component, mode, venv_root)
-        result = sagemaker_run(engine, image_name(config, component), [mode], container_root, inputs, outputs)
+        variables = environment(name, done)
+        run_component(component, mode, venv_root, environment=variables)
+        result = sagemaker_run(
+            engine, image_name(config, component), [mode], container_root, inputs, outputs, environment=variables
+        )
         done[name] = (container_root, venv_root, result)
         if name == "algorithm-train":
             pack_model(venv_root / "model", sources / "model.tar.gz")

@@ -1,5 +1,6 @@
 """The CloudFormation stacks and buildspecs, read as data: secure defaults and real commands."""
 
+import json
 import re
 import shlex
 from pathlib import Path
@@ -155,6 +156,31 @@ def test_kept_predictions_inputs_and_labels_expire_as_configured(environment, co
         assert rules[rule]["Prefix"] == prefix
         assert rules[rule]["ExpirationInDays"] == config["quality"]["retention_days"]
         assert rules[rule]["ObjectSizeGreaterThan"] == 0  # the deploy stage's empty marker stays
+
+
+def test_the_retrain_lambda_may_read_the_labels_and_lineage_it_counts_and_nothing_else(environment, config):
+    """What `lambdas/retraining.py` reads through S3: labels/ (listed and read), and sets' lineage.json."""
+    granted = {
+        (action, json_text(statement.get("Resource")), json_text(statement.get("Condition")))
+        for name, statement in statements(environment)
+        if name == "LambdaRole" and statement["Effect"] == "Allow"
+        for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
+        if action.startswith("s3:")
+    }
+    if config["inference"]["drift_action"] != "retrain":
+        assert granted == set(), "a repository that only alerts needs no S3 access in its Lambdas"
+        return
+    readable = ["${DataBucket.Arn}/labels/*", "${DataBucket.Arn}/data/train/*/lineage.json"]
+    labels = json_text([{"Fn::Sub": resource} for resource in readable])
+    listing = json_text({"Fn::GetAtt": "DataBucket.Arn"})
+    assert granted == {
+        ("s3:GetObject", labels, "null"),
+        ("s3:ListBucket", listing, json_text({"StringLike": {"s3:prefix": "labels/*"}})),
+    }
+
+
+def json_text(value) -> str:
+    return json.dumps(value, sort_keys=True)
 
 
 def test_lambda_handlers_exist_and_logs_are_kept(environment, config):

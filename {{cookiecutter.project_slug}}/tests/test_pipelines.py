@@ -225,6 +225,7 @@ def test_training_learns_from_assembled_data_and_gates_the_model_against_the_cha
         "labels": {"Get": "Parameters.ProductionLabels"},
     }
     assert steps["TrainingData"]["Arguments"]["Environment"]["ASSEMBLED_AT"] == {"Get": "Execution.StartDateTime"}
+    assert steps["TrainingData"]["Arguments"]["Environment"]["SNAPSHOT_PREFIX"] == f"s3://{bucket}/data/train/"
     (snapshot,) = steps["TrainingDataSnapshot"]["Arguments"]["ProcessingOutputConfig"]["Outputs"]
     address = snapshot["S3Output"]["S3Uri"]["Std:Join"]
     assert address["Values"][0] == f"s3://{bucket}/data/train/sha256="

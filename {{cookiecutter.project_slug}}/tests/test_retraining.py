@@ -1,6 +1,7 @@
 """Retraining data: labelled production rows rebuilt by inference id, and the set they grow (processing assemble)."""
 
 import json
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -158,6 +159,14 @@ def test_age_out_keeps_only_the_windows_rows():
     assert kept_policy.report["rows"] == 100 + 50 + 8
 
 
+def test_a_set_left_with_no_rows_is_refused_with_what_to_do():
+    base = [retraining.Source("base/train.csv", retraining.UPLOAD, 100)]
+    runs = [kept("outside", NOW - 20 * DAY, ["x1"])]  # scored before the window: nothing to keep
+    labelled = _labelled(runs, labels(("x1", "yes", NOW - DAY)))
+    with pytest.raises(ValueError, match=r"would hold no rows: base_rows age_out .* 0 labelled row\(s\)"):
+        retraining.plan(base, set(), labelled, retraining.Policy(WINDOW, "age_out"), NOW)
+
+
 def test_the_cap_drops_the_oldest_rows_first():
     ids = [f"n{i}" for i in range(10)]
     runs = [kept("new", NOW - DAY, ids)]
@@ -252,6 +261,29 @@ def test_with_nothing_to_add_the_set_is_the_base_itself(tmp_path, monkeypatch, s
     dataset = json.loads((out / "dataset" / "dataset.json").read_text())
     assert dataset["unchanged"] is True and dataset["lineage"] == ""
     assert dataset["sha256"] == file_sha256(job["base"]), "the same snapshot as the upload's"
+
+
+def test_a_base_already_under_its_digest_is_not_copied_again(tmp_path, monkeypatch, sample, target):
+    """A training run on a `data snapshot` (or `local train`): the set is the base where it lies, nothing is copied."""
+    root = tmp_path / "opt_ml"
+    job = _write_job(root, sample, target, runs=0)
+    digest = file_sha256(job["base"])
+    uri = f"s3://b/data/train/sha256={digest}/"
+    elsewhere = root.parent / "elsewhere"
+    shutil.copytree(root, elsewhere)
+    _run("assemble", monkeypatch, elsewhere, INPUT_DATA=uri, SNAPSHOT_PREFIX="s3://other/data/train/")
+    assert (elsewhere / "processing" / "output" / "set" / "train.csv").is_file(), "a base elsewhere is copied"
+    _run("assemble", monkeypatch, root, INPUT_DATA=uri, SNAPSHOT_PREFIX="s3://b/data/train/")
+    out = root / "processing" / "output"
+    assert [p.name for p in (out / "set").iterdir()] == [".unchanged"]
+    assert json.loads((out / "dataset" / "dataset.json").read_text())["sha256"] == digest
+    snapshot_root = tmp_path / "snapshot"
+    (snapshot_root / "processing" / "input").mkdir(parents=True)
+    (out / "set").rename(snapshot_root / "processing" / "input" / "set")
+    _run("snapshot", monkeypatch, snapshot_root, SNAPSHOT_URI=uri)
+    assert list((snapshot_root / "processing" / "output" / "snapshot").iterdir()) == [], "nothing to upload"
+    with pytest.raises(ComponentError, match="the base of another digest"):
+        _run("snapshot", monkeypatch, snapshot_root, SNAPSHOT_URI=f"s3://b/data/train/sha256={'e' * 64}/")
 
 
 def test_the_snapshot_publishes_only_a_set_that_is_what_its_name_says(tmp_path, monkeypatch, sample, target):

@@ -29,6 +29,14 @@ def _emit(args: argparse.Namespace, summary: dict[str, Any], human: str) -> int:
     return 0 if summary.get("status", "Succeeded") == "Succeeded" else 1
 
 
+def _announce(args: argparse.Namespace, line: str, answer: Any) -> int:
+    """What an AWS command did, for people (stderr), and with --json its JSON line too (stdout)."""
+    console.print(line)
+    if args.json:
+        print(json.dumps(answer))
+    return 0
+
+
 def _workspace(args: argparse.Namespace, writable: bool = True):
     """The local workspace, checked before anything runs: a file in its place, or no write access, is named."""
     from .local.workspace import Workspace
@@ -226,40 +234,30 @@ def cmd_pipelines_start(args: argparse.Namespace) -> int:
     if args.reference and not steps:
         raise ValueError("--reference is for a selective execution: name the steps to run with --steps.")
     started = start_execution(load_config(), args.env, args.kind, parameters, steps, args.reference)
-    console.print(f"started {started['execution_arn']}")
-    if args.json:
-        print(json.dumps(started))
-    return 0
+    return _announce(args, f"started {started['execution_arn']}", started)
 
 
 def cmd_pipelines_retrain(args: argparse.Namespace) -> int:
     from .pipelines.executions import retrain
 
     started = retrain(load_config(), args.env, args.base_rows)
-    console.print(f"started {started['execution_arn']} on {started['new_labelled_rows']} new labelled row(s)")
-    if args.json:
-        print(json.dumps(started))
-    return 0
+    line = f"started {started['execution_arn']} on {started['new_labelled_rows']} new labelled row(s)"
+    return _announce(args, line, started)
 
 
 def cmd_pipelines_retry(args: argparse.Namespace) -> int:
     from .pipelines.executions import retry_execution
 
     arn = retry_execution(load_config(), args.execution_arn)
-    console.print(f"retrying {arn}")
-    if args.json:
-        print(json.dumps({"execution_arn": arn}))
-    return 0
+    return _announce(args, f"retrying {arn}", {"execution_arn": arn})
 
 
 def cmd_data_snapshot(args: argparse.Namespace) -> int:
     from .pipelines.executions import snapshot_data
 
     snapshot = snapshot_data(load_config(), args.env, args.data)
-    console.print(f"{snapshot['uri']} ({snapshot['uploaded']} object(s) uploaded): pass it as InputData")
-    if args.json:
-        print(json.dumps(snapshot))
-    return 0
+    line = f"{snapshot['uri']} ({snapshot['uploaded']} object(s) uploaded): pass it as InputData"
+    return _announce(args, line, snapshot)
 
 
 def cmd_images_push(args: argparse.Namespace) -> int:
@@ -369,6 +367,14 @@ def cmd_registry_promote(args: argparse.Namespace) -> int:
     return 0
 
 
+def with_base_rows(sub: argparse.ArgumentParser) -> None:
+    """A retrain started by hand: what becomes of the rows scored before the window (retraining.base_rows)."""
+    sub.add_argument(
+        "--base-rows", choices=["keep", "age_out"], default="keep",
+        help="keep the rows scored before the window (default), or age them out: learn the window alone",
+    )  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     invoked = Path(sys.argv[0]).name
     prog = f"python -m {__package__}" if invoked == "__main__.py" else invoked
@@ -405,10 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
             "retrain", help="retrain now as drift would: the promoted model's data plus the labelled production rows"
         )
     )
-    retrain.add_argument(
-        "--base-rows", choices=["keep", "age_out"], default="keep",
-        help="keep the rows scored before the window (default), or age them out: learn the window alone",
-    )  # fmt: skip
+    with_base_rows(retrain)
     retrain.add_argument("--containers", action="store_true", help=CONTAINERS_HELP)
     retrain.set_defaults(func=cmd_local_retrain)
     retry = with_env(local.add_parser("retry", help="retry a failed execution from its failed step"))
@@ -462,10 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
             "retrain", help="start a retrain on AWS as the retrain Lambda would (the labelled rows since)"
         )
     )
-    retrain_deployed.add_argument(
-        "--base-rows", choices=["keep", "age_out"], default="keep",
-        help="keep the rows scored before the window (default), or age them out: learn the window alone",
-    )  # fmt: skip
+    with_base_rows(retrain_deployed)
     retrain_deployed.set_defaults(func=cmd_pipelines_retrain)
     retry_deployed = with_env(pipeline_actions.add_parser("retry", help="retry a failed execution on AWS"))
     retry_deployed.add_argument("execution_arn")

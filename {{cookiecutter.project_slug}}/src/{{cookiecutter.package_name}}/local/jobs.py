@@ -68,7 +68,8 @@ class JobRunner:
         """Upload an output from every instance to one prefix, as SageMaker does.
 
         Two instances writing the same key would silently overwrite each other on S3; here
-        that is an error, so a component that is not shard-safe is caught locally.
+        that is an error, so a component that is not shard-safe is caught locally. An output
+        with no file uploads nothing, so the prefix keeps what it held (S3 deletes nothing).
         """
         destination = self.workspace.staging("output")  # published by one rename once every file is there
         owner: dict[Path, Path] = {}
@@ -86,6 +87,9 @@ class JobRunner:
                 owner[relative] = root
                 (destination / relative).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(path, destination / relative)
+        if not owner:
+            shutil.rmtree(destination, ignore_errors=True)
+            return self.workspace.path(uri)
         return self.workspace.publish(destination, uri)
 
     def processing(

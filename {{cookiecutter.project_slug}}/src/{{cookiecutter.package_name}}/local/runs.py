@@ -96,20 +96,10 @@ def local_retrain(
     Refused, as the Lambda refuses, when too few labelled rows arrived since the last training.
     `base_rows`: keep the rows scored before the window, or age them out (retraining.base_rows).
     """
-    from ..lambdas.retraining import retrain_request
+    from ..pipelines.executions import retrain_request
 
     workspace.check()
-    registry = _registry(workspace, config, env)
-    request = retrain_request(
-        registry,
-        WorkspaceObjects(workspace),
-        layout.labels_prefix(config, env),
-        layout.inputs_prefix(config, env),
-        int(config["retraining"]["min_new_labelled_rows"]),
-        base_rows,
-    )
-    if request.parameters is None:
-        raise ValueError(f"Nothing to retrain on: {request.reason}.")
+    request = retrain_request(config, env, workspace.store, WorkspaceObjects(workspace), base_rows)
     executor = _executor(workspace, config, env, progress, containers, now=now)
     seed_markers(workspace, config, env)
     return _run_training(executor, workspace, config, env, request.parameters)

@@ -59,6 +59,24 @@ def start_execution(
     return {"execution_arn": response["PipelineExecutionArn"], "reference": request.get("SelectiveExecutionConfig", {})}
 
 
+def retrain_request(config: dict[str, Any], env: str, store: Any, objects: Any, base_rows: str = "keep") -> Any:
+    """What a retrain of `env` would start with now (see lambdas/retraining.py); ValueError when nothing is new."""
+    from ..lambdas.retraining import retrain_request as request_for
+    from ..registry.manifest import ModelRegistry, manifest_parameter
+
+    request = request_for(
+        ModelRegistry(store, manifest_parameter(config, env)),
+        objects,
+        layout.labels_prefix(config, env),
+        layout.inputs_prefix(config, env),
+        int(config["retraining"]["min_new_labelled_rows"]),
+        base_rows,
+    )
+    if request.parameters is None:
+        raise ValueError(f"Nothing to retrain on: {request.reason}.")
+    return request
+
+
 def retrain(
     config: dict[str, Any],
     env: str,
@@ -69,23 +87,11 @@ def retrain(
 ) -> dict[str, Any]:
     """A retrain started by hand, as the retrain Lambda starts one: the promoted model's data and the labelled
     rows since the last training (no cooling period: a person asked). Refused when too few labels arrived."""
-    from ..lambdas.retraining import retrain_request
     from ..lambdas.services import S3Objects
-    from ..registry.manifest import ModelRegistry, manifest_parameter
     from ..registry.store import SsmParameterStore
 
-    region = config["aws"]["region"]
-    registry = ModelRegistry(store or SsmParameterStore(region=region), manifest_parameter(config, env))
-    request = retrain_request(
-        registry,
-        objects or S3Objects(_client(config, "s3", None)),
-        layout.labels_prefix(config, env),
-        layout.inputs_prefix(config, env),
-        int(config["retraining"]["min_new_labelled_rows"]),
-        base_rows,
-    )
-    if request.parameters is None:
-        raise ValueError(f"Nothing to retrain on: {request.reason}.")
+    store = store or SsmParameterStore(region=config["aws"]["region"])
+    request = retrain_request(config, env, store, objects or S3Objects(_client(config, "s3", None)), base_rows)
     started = start_execution(config, env, "training", request.parameters, client=client)
     return started | {"parameters": request.parameters, "new_labelled_rows": request.new_rows}
 

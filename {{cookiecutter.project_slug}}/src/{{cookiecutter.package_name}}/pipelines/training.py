@@ -134,6 +134,7 @@ def _data_steps(config: dict[str, Any], context: PipelineContext, parameters: di
     from sagemaker.core.workflow.properties import PropertyFile
 
     report = PropertyFile(name=DATASET_REPORT, output_name="dataset", path="dataset.json")
+    snapshots = f"s3://{context.bucket}/data/train/"
     assembly = component_step(
         "TrainingData",
         "assemble",
@@ -150,11 +151,12 @@ def _data_steps(config: dict[str, Any], context: PipelineContext, parameters: di
             "ASSEMBLED_AT": ExecutionVariables.START_DATETIME,
             "RETRAINING_WINDOW": parameters["RetrainingWindow"],
             "BASE_ROWS": parameters["BaseRows"],
+            "SNAPSHOT_PREFIX": snapshots,  # a base already there, under its digest, is not copied again
         },
         **context.job,
     )
     digest = JsonGet(step_name=assembly.name, property_file=report, json_path="sha256")
-    address = Join(on="", values=[f"s3://{context.bucket}/data/train/sha256=", digest, "/"])
+    address = Join(on="", values=[f"{snapshots}sha256=", digest, "/"])
     snapshot = component_step(
         "TrainingDataSnapshot",
         "snapshot",

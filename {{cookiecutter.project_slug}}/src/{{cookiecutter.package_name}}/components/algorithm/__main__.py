@@ -110,58 +110,30 @@ def compare() -> None:
     if not archives["champion"].is_file():
         champion_version = ""  # the empty prefix: no model serves yet
     sets = {name: _read_rows(name) for name in gate.SETS}
-    record: dict[str, object] = {"champion_error": ""}
+    identity = gate.model_identity(archives["challenger"])
+    same = bool(champion_version) and gate.model_identity(archives["champion"]) == identity
     with tempfile.TemporaryDirectory(prefix="gate-") as folder:
         try:
             challenger = _load_archive(archives["challenger"], Path(folder) / "challenger")
             champion = _load_archive(archives["champion"], Path(folder) / "champion") if champion_version else None
         except (FileNotFoundError, KeyError, ValueError, tarfile.TarError) as exc:
             raise ComponentError(f"A model of the gate could not be loaded: {exc}") from exc
-        target = challenger.schema.target
-        results = {}
-        for name, rows in sets.items():
-            if not len(rows) or target not in rows:
-                results[name] = {"rows": 0, "metrics": {}}
-                continue
-            try:
-                results[name] = gate.compare_on(rows, challenger, champion)
-            except ValueError as exc:  # the champion cannot prepare these rows (another schema)
-                if champion is None:
-                    raise ComponentError(f"The challenger cannot score its {name} rows: {exc}") from exc
-                record["champion_error"] = f"on the {name} rows: {exc}"
-                results[name] = gate.compare_on(rows, challenger, None)
-        problem_type = challenger.schema.problem_type
-    if record["champion_error"]:
-        decision = gate.Decision(
-            False,
-            f"champion v{champion_version} cannot score the rows ({record['champion_error']}); compare them by hand",
-            "",
-        )
-    else:
-        decision = gate.decide(problem_type, results, settings, champion_version)
-    record |= {
-        "passed": decision.passed,
-        "reason": decision.reason,
-        "deciding": decision.deciding,
-        "problem_type": problem_type,
-        "primary_metric": gate.PRIMARY[problem_type],
-        "champion_version": champion_version,
-        "tolerance": settings.tolerance,
-        "min_rows": settings.min_rows,
-        "sets": results,
-    }
+        try:
+            record = gate.judge(challenger, champion, champion_version, sets, settings, same_model=same)
+        except ValueError as exc:
+            raise ComponentError(str(exc)) from exc
     summary = {
-        "passed": decision.passed,
+        "passed": record["passed"],
         "champion_version": champion_version,
         "model_sha256": file_sha256(archives["challenger"]),
-        "model_identity": gate.model_identity(archives["challenger"]),
+        "model_identity": identity,
         # The decision in numbers, as one string the Register step records whole in the manifest.
         "record": json.dumps(gate.summary(record), separators=(",", ":")),
     }
     with staged_output(processing_output("gate")) as out:
         (out / "gate.json").write_text(json.dumps(summary | {"detail": record}, indent=1) + "\n", "utf-8")
         (out / "report.html").write_text(render_gate(record), "utf-8")
-    print(f"algorithm compare: {'passes' if decision.passed else 'does not pass'}: {decision.reason}")
+    print(f"algorithm compare: {'passes' if record['passed'] else 'does not pass'}: {record['reason']}")
 
 
 def serve() -> None:

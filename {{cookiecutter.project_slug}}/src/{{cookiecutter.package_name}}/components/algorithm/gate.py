@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ...data_schema import class_label
-from ..monitoring.quality import METRICS, Outcomes, best_constant, metric_values
+from ..monitoring.quality import METRICS, Outcomes, best_constant, metric_values, tie_groups
 from ..processing.preprocess import transform
 from .model import TrainedModel, predict_proba
 
@@ -83,25 +83,30 @@ def paired_bootstrap(
 ) -> dict[str, np.ndarray]:
     """Each metric's difference (first - second) on `rounds` resamples, the same rows for both models.
 
-    On more than `most` rows each round draws `most` of them (an m-out-of-n bootstrap), and the
-    draws are rescaled by sqrt(m/n) around the whole set's difference: the interval of the whole
-    set, at a fraction of the cost (a gate on a million validation rows would otherwise take
-    minutes).
+    On more than `most` rows the resamples are drawn from `most` rows picked at random, and the
+    draws are rescaled by sqrt(most/n) around the whole set's difference: the interval of the
+    whole set, at a fraction of the cost (a gate on a million validation rows would otherwise
+    take minutes).
     """
     rng = np.random.default_rng(seed)
-    n = len(first)
-    m = min(n, most)
+    n = total = len(first)
+    whole = None
+    if n > most:
+        whole = {name: value - metric_values(second)[name] for name, value in metric_values(first).items()}
+        picked = np.sort(rng.choice(n, most, replace=False))
+        first, second, n = first.take(picked), second.take(picked), most
+    # Each resample as row counts: no row is copied, and AUC sorts each model's scores once.
+    groups = [tie_groups(o.score) if o.score is not None else None for o in (first, second)]
     draws: dict[str, list[float]] = {}
     for _ in range(rounds):
-        rows = rng.integers(0, n, m)
-        a, b = metric_values(first.take(rows)), metric_values(second.take(rows))
+        counts = np.bincount(rng.integers(0, n, n), minlength=n)
+        a, b = metric_values(first, counts, groups[0]), metric_values(second, counts, groups[1])
         for name in a:
             draws.setdefault(name, []).append(a[name] - b[name])
     result = {name: np.asarray(values) for name, values in draws.items()}
-    if m == n:
+    if whole is None:
         return result
-    whole = {name: metric_values(first)[name] - metric_values(second)[name] for name in result}
-    scale = np.sqrt(m / n)
+    scale = np.sqrt(most / total)
     return {name: whole[name] + (values - np.nanmean(values)) * scale for name, values in result.items()}
 
 
@@ -145,6 +150,57 @@ def compare_on(rows: pd.DataFrame, challenger: TrainedModel, champion: TrainedMo
             "higher_is_better": higher[name],
         }
     return result
+
+
+def judge(
+    challenger: TrainedModel,
+    champion: TrainedModel | None,
+    champion_version: str,
+    sets: dict[str, pd.DataFrame],
+    settings: Settings,
+    same_model: bool = False,
+) -> dict[str, Any]:
+    """The gate's whole record: both models on every set of raw labelled rows, and the decision.
+
+    A champion that cannot prepare the rows (trained on other columns) leaves the verdict to a
+    person; the same model as the champion (`same_model`, by identity) is not compared at all.
+    """
+    target = challenger.schema.target
+    compared = None if same_model else champion
+    record: dict[str, Any] = {"champion_error": ""}
+    results = {}
+    for name, rows in sets.items():
+        if not len(rows) or target not in rows:
+            results[name] = {"rows": 0, "metrics": {}}
+            continue
+        try:
+            results[name] = compare_on(rows, challenger, compared)
+        except ValueError as exc:  # the champion cannot prepare these rows (another schema)
+            if compared is None:
+                raise ValueError(f"The challenger cannot score its {name} rows: {exc}") from exc
+            record["champion_error"] = f"on the {name} rows: {exc}"
+            results[name] = compare_on(rows, challenger, None)
+    problem_type = challenger.schema.problem_type
+    if same_model:
+        decision = Decision(False, f"the same model as champion v{champion_version}: nothing to promote", "")
+    elif record["champion_error"]:
+        reason = (
+            f"champion v{champion_version} cannot score the rows ({record['champion_error']}); compare them by hand"
+        )
+        decision = Decision(False, reason, "")
+    else:
+        decision = decide(problem_type, results, settings, champion_version)
+    return record | {
+        "passed": decision.passed,
+        "reason": decision.reason,
+        "deciding": decision.deciding,
+        "problem_type": problem_type,
+        "primary_metric": PRIMARY[problem_type],
+        "champion_version": champion_version,
+        "tolerance": settings.tolerance,
+        "min_rows": settings.min_rows,
+        "sets": results,
+    }
 
 
 @dataclass

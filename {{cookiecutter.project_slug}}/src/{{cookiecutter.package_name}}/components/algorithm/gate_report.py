@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from ...reports import page, table
+from ...reports import BASELINE, LINE, PRODUCTION, page, table
 from .gate import CONFIDENCE, PRIMARY
 
 SET_NAMES = {
@@ -53,11 +53,55 @@ def render_gate(record: dict[str, Any]) -> str:
             row.append(_value(constant.get(metric)))
             rows.append(row)
         body.append(table(header, rows))
+        entry = result["metrics"].get(primary, {})
+        if champion and entry.get("interval"):
+            body.append(difference_chart(primary, entry, record["tolerance"], name == record["deciding"]))
     body.append(
         "<p>Intervals come from a paired bootstrap: the same resampled rows score both models, so the interval "
         "is of the difference itself. Smaller is better for log_loss, rmse and mae.</p>"
     )
     return page("Champion-challenger gate", "\n".join(body))
+
+
+def difference_chart(metric: str, entry: dict[str, Any], tolerance: float, deciding: bool) -> str:
+    """The improvement over the champion on one axis: its 95% interval, zero, and the tolerance below it.
+
+    Improvement is the difference turned so that right is better (for RMSE, a fall is an improvement).
+    """
+    sign = 1 if entry["higher_is_better"] else -1
+    low, high = sorted(sign * bound for bound in entry["interval"])
+    point = sign * entry["difference"]
+    span = max(abs(low), abs(high), tolerance, 1e-6) * 1.25
+    width, height, pad = 560, 110, 40
+
+    def x(value: float) -> float:
+        return pad + (value + span) / (2 * span) * (width - 2 * pad)
+
+    ticks = [-span, -span / 2, 0.0, span / 2, span]
+    parts = [
+        f'<line x1="{pad}" y1="60" x2="{width - pad}" y2="60" stroke="#bcccdc"/>',
+        *(
+            f'<line x1="{x(t):.1f}" y1="57" x2="{x(t):.1f}" y2="63" stroke="#52606d"/>'
+            f'<text x="{x(t):.1f}" y="78" font-size="10" text-anchor="middle">{t:+.3f}</text>'
+            for t in ticks
+        ),
+        f'<line x1="{x(0):.1f}" y1="20" x2="{x(0):.1f}" y2="66" stroke="{LINE}"/>',
+        f'<line x1="{x(-tolerance):.1f}" y1="20" x2="{x(-tolerance):.1f}" y2="66" stroke="{BASELINE}" '
+        'stroke-dasharray="4"/>',
+        f'<line x1="{x(low):.1f}" y1="40" x2="{x(high):.1f}" y2="40" stroke="{PRODUCTION}" stroke-width="4"/>',
+        f'<circle cx="{x(point):.1f}" cy="40" r="5" fill="{PRODUCTION}"/>',
+        f'<text x="{width / 2}" y="100" font-size="11" text-anchor="middle">'
+        f"improvement of {escape(metric)} over the champion (right is better)</text>",
+    ]
+    caption = (
+        f"{'Deciding set: ' if deciding else ''}the challenger's improvement, {point:+.4f}, with its 95% interval "
+        f"{low:+.4f} to {high:+.4f} (red); zero (solid) and the tolerance -{tolerance} (dashed)."
+    )
+    svg = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+        f'aria-label="{escape(caption)}">{"".join(parts)}</svg>'
+    )
+    return f'<figure class="chart">{svg}<figcaption>{escape(caption)}</figcaption></figure>'
 
 
 def _value(value: float | None, signed: bool = False) -> str:

@@ -81,63 +81,100 @@ class Outcomes:
 # --- metrics ------------------------------------------------------------------------------
 
 
-def auc(truth: np.ndarray, score: np.ndarray) -> float:
-    """Area under the ROC curve (ties counted half), from the ranks of the scores."""
-    positives = int(truth.sum())
-    negatives = len(truth) - positives
-    if positives == 0 or negatives == 0:
-        return float("nan")
+def tie_groups(score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The scores' sort order and where each run of equal scores starts in it: AUC's one sort."""
     order = np.argsort(score, kind="mergesort")
-    _, first, counts = np.unique(score[order], return_index=True, return_counts=True)
-    ranks = np.empty(len(score))
-    ranks[order] = np.repeat(first + (counts + 1) / 2.0, counts)  # 1-based, tied scores share their average
-    return float((ranks[truth == 1].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+    _, starts = np.unique(score[order], return_index=True)
+    return order, starts
 
 
-def _binary(truth: np.ndarray, predicted: np.ndarray, score: np.ndarray) -> dict[str, float]:
-    tp = float(np.sum((predicted == 1) & (truth == 1)))
-    fp = float(np.sum((predicted == 1) & (truth == 0)))
-    fn = float(np.sum((predicted == 0) & (truth == 1)))
-    n = len(truth)
+def auc(
+    truth: np.ndarray,
+    score: np.ndarray,
+    weights: np.ndarray | None = None,
+    groups: tuple[np.ndarray, np.ndarray] | None = None,
+) -> float:
+    """Area under the ROC curve (ties counted half): each positive against the negatives scored below it.
+
+    `weights` count each row so many times (a bootstrap resample); `groups` (`tie_groups`)
+    spare the sort when one set of scores is weighed many times.
+    """
+    order, starts = tie_groups(score) if groups is None else groups
+    weight = np.ones(len(truth)) if weights is None else weights.astype("float64")
+    sorted_weight = weight[order]
+    positives = np.add.reduceat(sorted_weight * truth[order], starts)
+    negatives = np.add.reduceat(sorted_weight, starts) - positives
+    total_positive, total_negative = positives.sum(), negatives.sum()
+    if total_positive == 0 or total_negative == 0:
+        return float("nan")
+    below = np.cumsum(negatives) - negatives  # negatives scored strictly lower
+    return float(np.sum(positives * (below + negatives / 2)) / (total_positive * total_negative))
+
+
+def _binary(
+    truth: np.ndarray,
+    predicted: np.ndarray,
+    score: np.ndarray,
+    weights: np.ndarray | None = None,
+    groups: tuple[np.ndarray, np.ndarray] | None = None,
+) -> dict[str, float]:
+    weight = np.ones(len(truth)) if weights is None else weights.astype("float64")
+    tp = float(np.sum(weight * ((predicted == 1) & (truth == 1))))
+    fp = float(np.sum(weight * ((predicted == 1) & (truth == 0))))
+    fn = float(np.sum(weight * ((predicted == 0) & (truth == 1))))
+    n = float(weight.sum())
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     clipped = np.clip(score, EPSILON, 1 - EPSILON)
+    losses = truth * np.log(clipped) + (1 - truth) * np.log(1 - clipped)
     return {
-        "auc": auc(truth, score),
-        "accuracy": float(np.sum(predicted == truth)) / n,
+        "auc": auc(truth, score, weights, groups),
+        "accuracy": float(np.sum(weight * (predicted == truth))) / n,
         "precision": precision,
         "recall": recall,
         "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
-        "log_loss": float(-np.mean(truth * np.log(clipped) + (1 - truth) * np.log(1 - clipped))),
+        "log_loss": float(-np.sum(weight * losses) / n),
     }
 
 
-def _weighted_f1(truth: np.ndarray, predicted: np.ndarray, n_classes: int) -> float:
-    support = np.bincount(truth, minlength=n_classes).astype(float)
-    tp = np.bincount(truth[truth == predicted], minlength=n_classes).astype(float)
-    predicted_count = np.bincount(predicted, minlength=n_classes).astype(float)
+def _weighted_f1(truth: np.ndarray, predicted: np.ndarray, n_classes: int, weights: np.ndarray | None = None) -> float:
+    weight = np.ones(len(truth)) if weights is None else weights.astype("float64")
+    right = truth == predicted
+    support = np.bincount(truth, weights=weight, minlength=n_classes)
+    tp = np.bincount(truth[right], weights=weight[right], minlength=n_classes)
+    predicted_count = np.bincount(predicted, weights=weight, minlength=n_classes)
     denominator = support + predicted_count
     f1 = np.divide(2 * tp, denominator, out=np.zeros(n_classes), where=denominator > 0)
     return float(np.sum(f1 * support) / support.sum())
 
 
-def metric_values(outcomes: Outcomes) -> dict[str, float]:
-    """Every metric of the problem type on these rows."""
+def metric_values(
+    outcomes: Outcomes, weights: np.ndarray | None = None, groups: tuple[np.ndarray, np.ndarray] | None = None
+) -> dict[str, float]:
+    """Every metric of the problem type on these rows.
+
+    `weights` count each row so many times: a bootstrap resample as row counts, without copying
+    rows (with `groups`, the scores' `tie_groups`, not even the sort AUC needs).
+    """
     truth, predicted = outcomes.truth, outcomes.predicted
     if outcomes.problem_type == "binary_classification":
-        return _binary(truth, predicted, outcomes.score)
+        return _binary(truth, predicted, outcomes.score, weights, groups)
+    weight = np.ones(len(truth)) if weights is None else weights.astype("float64")
+    total = float(weight.sum())
     if outcomes.problem_type == "multiclass_classification":
         n_classes = len(outcomes.classes or []) or int(max(truth.max(), predicted.max()) + 1)
         return {
-            "accuracy": float(np.mean(truth == predicted)),
-            "weighted_f1": _weighted_f1(truth, predicted, n_classes),
+            "accuracy": float(np.sum(weight * (truth == predicted))) / total,
+            "weighted_f1": _weighted_f1(truth, predicted, n_classes, weights),
         }
     error = predicted - truth
-    total = float(np.sum((truth - truth.mean()) ** 2))
+    mean = float(np.sum(weight * truth)) / total
+    spread = float(np.sum(weight * (truth - mean) ** 2))
+    squared = float(np.sum(weight * error**2))
     return {
-        "mae": float(np.mean(np.abs(error))),
-        "rmse": float(math.sqrt(np.mean(error**2))),
-        "r2": 1.0 - float(np.sum(error**2)) / total if total > 0 else float("nan"),
+        "mae": float(np.sum(weight * np.abs(error))) / total,
+        "rmse": float(math.sqrt(squared / total)),
+        "r2": 1.0 - squared / spread if spread > 0 else float("nan"),
     }
 
 

@@ -211,14 +211,17 @@ def assemble() -> None:
         set_dir = stack.enter_context(staged_output(processing_output("set")))
         holdout_dir = stack.enter_context(staged_output(processing_output("holdout")))
         dataset_dir = stack.enter_context(staged_output(processing_output("dataset")))
-        retraining_files.write_set(plan, origin, base, set_dir)
+        # The base already lies where its snapshot would go: no copy of it (see retraining_files.UNCHANGED).
+        in_place = match and base_uri.rstrip("/") == f"{os.environ.get('SNAPSHOT_PREFIX', '')}sha256={match.group(1)}"
+        retraining_files.write_set(plan, origin, base, set_dir, match.group(1) if in_place else "")
         holdout = plan.holdout if len(plan.holdout.columns) else pd.DataFrame(columns=[ID_COLUMN, target])
         holdout.to_csv(holdout_dir / "holdout.csv", index=False)
         lineage = None
         if not plan.unchanged:
             lineage = retraining.manifest_lineage(plan, base_uri, match.group(1) if match else "", join, now, window)
+        unchanged = set_dir / retraining_files.UNCHANGED
         dataset = {
-            "sha256": retraining_files.set_digest(set_dir),
+            "sha256": unchanged.read_text("utf-8") if unchanged.is_file() else retraining_files.set_digest(set_dir),
             "unchanged": plan.unchanged,
             **{k: v for k, v in plan.report.items() if k != "holdout_runs"},
             "join": join,
@@ -243,6 +246,13 @@ def snapshot() -> None:
     if match is None:
         raise ComponentError(f"SNAPSHOT_URI={uri!r} names no sha256=<digest>/ prefix.")
     source = processing_input("set")
+    unchanged = source / retraining_files.UNCHANGED
+    if unchanged.is_file():  # the base, already under its digest: nothing to copy
+        if unchanged.read_text("utf-8").strip() != match.group(1):
+            raise ComponentError(f"The set in {source} is the base of another digest than {uri} names.")
+        processing_output("snapshot").mkdir(parents=True, exist_ok=True)
+        print(f"processing snapshot: {uri} holds the set already")
+        return
     try:
         found = retraining_files.set_digest(source)
     except ValueError as exc:

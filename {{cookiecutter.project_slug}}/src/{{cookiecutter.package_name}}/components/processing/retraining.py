@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -178,12 +178,15 @@ def plan(
         dropped += len(aged)
         sources = [s for s in sources if s not in aged]
     sources, trimmed, capped = _cap(sources, policy.max_rows)
+    if not sources:
+        raise ValueError(
+            f"The retraining set would hold no rows: base_rows {policy.base_rows} drops every row scored before the "
+            f"window, and the window holds {len(training)} labelled row(s) to train on. Land labels for the window's "
+            "runs, widen retraining.window, or retrain with base_rows keep."
+        )
     dropped += capped
     written = {name: frame for name, frame in written.items() if name in {s.file for s in sources}}
-    for source in sources:
-        if source.file in trimmed:
-            source.rows = trimmed[source.file]
-    sources.sort(key=lambda s: s.file)
+    sources = sorted((replace(s, rows=trimmed.get(s.file, s.rows)) for s in sources), key=lambda s: s.file)
     holdout = _production_frame(labelled[holdout_mask])
     held = labelled[holdout_mask][RUN_COLUMN].value_counts(sort=False) if len(labelled) else {}
     report = {

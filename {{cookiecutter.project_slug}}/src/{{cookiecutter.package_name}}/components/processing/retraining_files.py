@@ -84,8 +84,20 @@ def kept_runs(root: Path, begins: datetime, ends: datetime) -> list[KeptRun]:
     return runs
 
 
-def write_set(plan: Plan, origin: dict[str, Path], base: Path, out: Path) -> None:
-    """The assembled set into `out`: the base itself when nothing changed, else the plan's files and lineage."""
+# Left in the set's place when the set is the base and the base already lies under its digest: the
+# snapshot step then copies nothing (a training run on a `data snapshot` reads it where it is).
+UNCHANGED = ".unchanged"
+
+
+def write_set(plan: Plan, origin: dict[str, Path], base: Path, out: Path, in_place: str = "") -> None:
+    """The assembled set into `out`: the base itself when nothing changed, else the plan's files and lineage.
+
+    `in_place`: the digest the base's URI is named by, when it is the base's own; an unchanged
+    set is then only a note that it is already there.
+    """
+    if plan.unchanged and in_place and in_place == set_digest(base):
+        (out / UNCHANGED).write_text(in_place, "utf-8")
+        return
     if plan.unchanged:
         for path in sorted(p for p in base.rglob("*") if p.is_file()):
             target = out / path.relative_to(base)
