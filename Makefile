@@ -44,8 +44,8 @@ test-images: install
 	STORAGE_DRIVER=$${STORAGE_DRIVER:-vfs} BUILDAH_ISOLATION=$${BUILDAH_ISOLATION:-chroot} \
 		$(BIN)/pytest -m images tests/test_images.py
 
-# Bake the defaults, then run the generated repository's own `make local` (its own venv): both
-# pipelines executed locally from their definitions, training then every drift stage.
+# Bake the defaults, then run the generated repository's own `make local` (its own venv): the
+# three pipelines executed locally from their definitions, day by day, in two drift stories.
 demo: install
 	rm -rf $(DEMO_DIR)
 	$(BIN)/cookiecutter --no-input --output-dir $(DEMO_DIR) .

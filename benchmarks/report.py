@@ -47,7 +47,8 @@ def _end_to_end(e: dict[str, Any]) -> list[str]:
         "every step a subprocess running its component's real entrypoint, files between steps, "
         "predictions through the model server's `/invocations`, HTML reports. Against "
         "`benchmarks/plain_pipeline.py`: the same compute (read, fit, predict, the drift tests, "
-        "TreeSHAP on every row) in one script, writing predictions, SHAP values and drift.json; once in one "
+        "TreeSHAP on every row, a first model's gate, the scored rows kept for retraining) in one script, "
+        "writing predictions, SHAP values and drift.json; once in one "
         "process, and once with TreeSHAP on the explainability container's worker pool over every core, as "
         "the pipeline runs it.",
         "",
@@ -292,6 +293,11 @@ def _caching(c: dict[str, Any]) -> list[str]:
             ],
         ),
         f"Goal: {c['goal']}. {_met(c['met'])}",
+        "",
+        "A warm run still runs TrainingData, TrainingDataSnapshot and Gate, which are never cached: they read "
+        "the labels that keep landing and the promoted model of the moment. Their work on unchanged data is "
+        "small (no row is counted or copied, and the champion's own model is not compared again); most of "
+        "the warm run is the job interpreter's start, which a run that ran no job at all did not pay.",
         "",
     ]
 

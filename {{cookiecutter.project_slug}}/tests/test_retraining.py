@@ -161,10 +161,17 @@ def test_age_out_keeps_only_the_windows_rows():
 
 def test_a_set_left_with_no_rows_is_refused_with_what_to_do():
     base = [retraining.Source("base/train.csv", retraining.UPLOAD, 100)]
-    runs = [kept("outside", NOW - 20 * DAY, ["x1"])]  # scored before the window: nothing to keep
-    labelled = _labelled(runs, labels(("x1", "yes", NOW - DAY)))
+    labelled = _labelled([kept("new", NOW - DAY, ["x1"])], labels(("x1", "yes", NOW - DAY)))
+    every_row_held_out = retraining.Policy(WINDOW, "age_out", 1000, 1.0)
     with pytest.raises(ValueError, match=r"would hold no rows: base_rows age_out .* 0 labelled row\(s\)"):
-        retraining.plan(base, set(), labelled, retraining.Policy(WINDOW, "age_out"), NOW)
+        retraining.plan(base, set(), labelled, every_row_held_out, NOW)
+
+
+def test_with_nothing_labelled_neither_age_out_nor_the_cap_touches_the_base():
+    """A training run on given data (or a retrain that found nothing labelled) learns exactly the data it was given."""
+    base = [retraining.Source("base/train.csv", retraining.UPLOAD, 100)]
+    plan = retraining.plan(base, set(), _labelled([], labels()), retraining.Policy(WINDOW, "age_out", 60, 0.2), NOW)
+    assert plan.unchanged and plan.report["rows"] == 100
 
 
 def test_the_cap_drops_the_oldest_rows_first():

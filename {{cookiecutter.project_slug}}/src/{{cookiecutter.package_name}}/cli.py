@@ -74,10 +74,15 @@ def _trained(summary: dict[str, Any]) -> str:
     else:
         state = "promoted" if summary["promoted"] else "a candidate"
         head = f"training Succeeded: model version {summary['manifest_version']} is {state}"
+    data = summary["training_data"]
+    learnt = (
+        f"the data as given, {data['uri']}"
+        if data["unchanged"]
+        else f"{data['rows']} rows ({data['new_rows']} new, {data['holdout_rows']} held out for the gate), {data['uri']}"
+    )
     return (
         f"{head}\n{summary['decision']}\nmetrics {summary['metrics']}\n"
-        f"training data: {summary['training_data']['rows']} rows ({summary['training_data']['new_rows']} new, "
-        f"{summary['training_data']['holdout_rows']} held out for the gate)\n"
+        f"training data: {learnt}\n"
         f"gate report: {summary['reports']['gate']}\n"
         f"evaluation report: {summary['reports']['evaluation']}\n"
         f"explanations report: {summary['reports']['explainability']}"

@@ -196,10 +196,11 @@ def assemble() -> None:
     try:
         base_rows = os.environ.get("BASE_ROWS", "").strip() or "keep"
         policy = retraining.Policy.from_config(config["retraining"], window, base_rows)
-        sources, origin = retraining_files.base_sources(base)
         runs = retraining_files.kept_runs(processing_input("inputs"), now + window, now)
         labels = landed_labels(processing_input("labels"), target, config["data"]["problem_type"])
         labelled, join = retraining.labelled_rows(runs, labels, target, now, window)
+        # Nothing labelled to add: the set is the base as it is, and its rows need no counting.
+        sources, origin = retraining_files.base_sources(base, count=len(labelled) > 0)
         window_runs = set(labelled[retraining.RUN_COLUMN]) if len(labelled) else set()
         trained = retraining_files.trained_ids(sources, origin, window_runs)
         plan = retraining.plan(sources, trained, labelled, policy, now)

@@ -149,8 +149,14 @@ def plan(
 
     `base` lists the base set's files; `trained` the (run, inference id) pairs its production
     files hold, which the serving model trained on; `labelled` the window's labelled rows (see
-    `labelled_rows`). Only rows the serving model never saw can be held out.
+    `labelled_rows`). Only rows the serving model never saw can be held out. With no labelled
+    row the set is the base as it is: nothing is added, and nothing ages out or is capped.
     """
+    if not len(labelled):
+        report = {"new_rows": 0, "holdout_rows": 0, "relabelled_rows": 0, "rebuilt_files": 0, "dropped_files": 0}
+        rows = sum(s.rows for s in base) if all(s.rows >= 0 for s in base) else None
+        holdout = pd.DataFrame()
+        return Plan(list(base), [s.file for s in base], {}, {}, holdout, report | {"rows": rows, "holdout_runs": {}})
     window_runs = set(labelled[RUN_COLUMN]) if len(labelled) else set()
     rebuilt = {s.file for s in base if s.kind == PRODUCTION and s.run_id in window_runs}
     keys = list(zip(labelled[RUN_COLUMN], labelled[ID_COLUMN], strict=True)) if len(labelled) else []

@@ -34,11 +34,12 @@ def count_rows(path: Path) -> int:
     return len(pd.read_csv(path, usecols=[0], dtype="string", keep_default_na=False))
 
 
-def base_sources(folder: Path) -> tuple[list[Source], dict[str, Path]]:
+def base_sources(folder: Path, count: bool = True) -> tuple[list[Source], dict[str, Path]]:
     """A base set's sources, and where each file of the set is now.
 
     An assembled set lists its sources in lineage.json; an uploaded one (no lineage.json) is
-    every CSV file, moved under base/ when the set is rebuilt.
+    every CSV file, moved under base/ when the set is rebuilt, its rows counted (`count`; a set
+    left as it is needs no count, and gets -1).
     """
     lineage = folder / LINEAGE_FILE
     if lineage.is_file():
@@ -49,7 +50,7 @@ def base_sources(folder: Path) -> tuple[list[Source], dict[str, Path]]:
         return sources, {s.file: folder / s.file for s in sources}
     files = csv_files(folder, "the base training set")
     relative = {p.relative_to(folder).as_posix(): p for p in files}
-    sources = upload_sources({name: count_rows(path) for name, path in relative.items()})
+    sources = upload_sources({name: count_rows(path) if count else -1 for name, path in relative.items()})
     return sources, {s.file: relative[s.file.split("/", 1)[1]] for s in sources}
 
 
