@@ -170,10 +170,16 @@ def test_a_run_whose_outputs_are_gone_is_a_miss(tmp_path):
     assert cache.lookup("p", "Processing", "k", timedelta(days=1), NOW) is None
 
 
-def test_an_unreadable_record_is_a_miss_not_an_error(tmp_path):
+@pytest.mark.parametrize(
+    "broken", ["{not json", "", '{"finished_at": "2026-12-01T12:00:00+00:00"}', "[]", '{"finished_at": 1}']
+)
+def test_an_unreadable_record_is_a_miss_not_an_error(tmp_path, broken):
+    """A record cut short (a killed run, a full disk) or of another shape: the step runs again, nothing fails."""
     cache = StepCache(tmp_path)
-    (tmp_path / "p" / "Processing").mkdir(parents=True)
-    (tmp_path / "p" / "Processing" / "k.json").write_text("{not json")
+    cache.record("p", "Processing", "k", properties(), "arn:1", NOW)
+    assert cache.lookup("p", "Processing", "k", timedelta(days=1), NOW) is not None  # as written: a hit
+    (record,) = [path for path in tmp_path.rglob("*") if path.is_file()]  # wherever the cache keeps it
+    record.write_text(broken)
     assert cache.lookup("p", "Processing", "k", timedelta(days=1), NOW) is None
 
 

@@ -263,3 +263,51 @@ def test_a_run_ending_in_a_notified_status_emits_eventbridges_status_event(tmp_p
     executor = LocalExecutor(Workspace(tmp_path), quiet, "dev", progress=lambda _: None)
     executor.run(failing, pipeline="x-dev-training")
     assert executor.events == []
+
+
+# --- errors outside any job ---------------------------------------------------------------------
+
+
+def test_a_full_disk_in_the_executors_own_files_fails_the_execution_like_a_job_would(tmp_path, config, monkeypatch):
+    """The executor's record cannot be written after the first step: named, Failed, its event sent, nothing partial."""
+    from pathlib import Path
+
+    original = Path.write_text
+    writes = []
+
+    def full_disk(self, text, *args, **kwargs):
+        if self.name.startswith(".execution.json"):
+            writes.append(self)
+            if len(writes) > 1:  # the record before the first step is written; after it the disk is full
+                original(self, "", *args, **kwargs)  # the 0-byte file a full disk leaves
+                raise OSError(28, "No space left on device", str(self))
+        return original(self, text, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", full_disk)
+    executor = LocalExecutor(Workspace(tmp_path), config, "dev", progress=lambda _: None)
+    execution = executor.run(alert_steps(config, ["First", "Second"]), pipeline="x-dev-training")
+    assert execution.status == "Failed"
+    assert execution.failure.startswith(f"the local executor could not write {writes[1]}: No space left on device")
+    assert "local retry" in execution.failure
+    (event,) = executor.events
+    assert event["detail"]["currentPipelineExecutionStatus"] == "Failed"
+    assert not list(execution.run_dir.glob(".*partial")), "no half-written record stays"
+    monkeypatch.setattr(Path, "write_text", original)
+    # The record on disk is the last whole one: once the disk has room and the failed process has ended (its pid,
+    # here this test's, set to one that runs no more), the execution is retried.
+    path = execution.run_dir / "execution.json"
+    record = json.loads(path.read_text())
+    assert record["status"] == "Executing"
+    path.write_text(json.dumps(record | {"pid": 2**22 + 1}))
+    assert executor.retry(execution.execution_id).status == "Succeeded"
+
+
+def test_a_record_cut_short_is_named_not_a_bare_json_error(tmp_path, config):
+    from {{ cookiecutter.package_name }}.local.executor import ExecutionNotFound
+
+    executor = LocalExecutor(Workspace(tmp_path), config, "dev", progress=lambda _: None)
+    execution = executor.run(alert_steps(config, ["Only"]), pipeline="x-dev-training")
+    record = execution.run_dir / "execution.json"
+    record.write_text(record.read_text()[:40])
+    with pytest.raises(ExecutionNotFound, match=rf"{record} cannot be read .* cut short"):
+        executor.retry(execution.execution_id)

@@ -136,6 +136,9 @@ def test_one_changed_hyperparameter_reruns_only_training_and_what_depends_on_it(
     assert not first["Training"].cache_hit and first["Training"].status == "Succeeded"
     assert first["Explainability"].status == "Failed" and not first["Explainability"].cache_hit
     assert retried["steps"]["Explainability"] == "ran"  # the new model's explanations: no cached run
+    # What the failed attempt had done is kept, and says so.
+    kept = ("TrainingData", "TrainingDataSnapshot", "Processing", "Training", "MonitoringBaseline")
+    assert {retried["steps"][name] for name in kept} == {"reused"}
     new, old = manifest(iteration, config, retried["manifest_version"]), manifest(iteration, config, 1)
     assert new["artifacts"]["model"] != old["artifacts"]["model"]
     assert new["artifacts"]["explainability"] != old["artifacts"]["explainability"]
@@ -272,7 +275,7 @@ def test_a_killed_execution_can_be_retried(iteration, config):
     (killed / "execution.json").write_text(json.dumps(record))
     resumed = local_retry(killed.name, config, "dev", workspace, quiet)
     assert resumed["status"] == "Succeeded", resumed.get("failure")
-    assert resumed["steps"]["Processing"] == "ran" and resumed["steps"]["Training"] == "ran"  # kept, not re-run
+    assert resumed["steps"]["Processing"] == "reused" and resumed["steps"]["Training"] == "reused"  # kept
     assert resumed["steps"]["Explainability"] == "cached"
 
 

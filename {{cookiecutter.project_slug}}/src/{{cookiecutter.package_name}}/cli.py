@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -75,11 +77,8 @@ def _trained(summary: dict[str, Any]) -> str:
         state = "promoted" if summary["promoted"] else "a candidate"
         head = f"training Succeeded: model version {summary['manifest_version']} is {state}"
     data = summary["training_data"]
-    learnt = (
-        f"the data as given, {data['uri']}"
-        if data["unchanged"]
-        else f"{data['rows']} rows ({data['new_rows']} new, {data['holdout_rows']} held out for the gate), {data['uri']}"
-    )
+    grown = f"{data['rows']} rows ({data['new_rows']} new, {data['holdout_rows']} held out for the gate)"
+    learnt = f"the data as given, {data['uri']}" if data["unchanged"] else f"{grown}, {data['uri']}"
     return (
         f"{head}\n{summary['decision']}\nmetrics {summary['metrics']}\n"
         f"training data: {learnt}\n"
@@ -518,8 +517,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Options whose value may start with "-" (an offset such as -P7D), which argparse would read as an option.
+DASHED_VALUES = ("--start-offset", "--end-offset")
+
+
+def _dashed_values_joined(argv: list[str]) -> list[str]:
+    """`--start-offset -P7D`, as the README writes it, handed on as `--start-offset=-P7D`."""
+    joined: list[str] = []
+    for arg in argv:
+        if joined and joined[-1] in DASHED_VALUES and arg.startswith("-"):
+            joined[-1] = f"{joined[-1]}={arg}"
+        else:
+            joined.append(arg)
+    return joined
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_dashed_values_joined(sys.argv[1:] if argv is None else argv))
     if getattr(args, "workspace_default", None) and args.workspace == Path(".local"):
         args.workspace = Path(".local") / args.workspace_default
     try:
@@ -528,6 +542,10 @@ def main(argv: list[str] | None = None) -> int:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc  # KeyError's str() adds quotes
         print(f"error: {message}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader stopped reading (`registry show | head`): nothing left to say
+        with contextlib.suppress(OSError):  # and nothing for the interpreter's own flush at exit to complain of
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as exc:  # a disk, permission or path problem: named, never a traceback
         print(f"error: {exc.strerror or exc}: {exc.filename or ''}. Check that path, then run again.", file=sys.stderr)
         return 2

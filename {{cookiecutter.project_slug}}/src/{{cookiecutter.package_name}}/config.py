@@ -96,14 +96,25 @@ def account_problems(config: dict[str, Any]) -> list[str]:
     return problems
 
 
+MAX_OFFSET = timedelta(days=36_525)  # a century: no window of scoring times reaches further
+
+
 def parse_offset(text: str) -> timedelta:
-    """An ISO 8601 duration offset such as `-P1D`, `-PT6H` or `-P1DT12H` (days, hours, minutes)."""
+    """An ISO 8601 duration offset such as `-P1D`, `-PT6H` or `-P1DT12H` (days, hours, minutes), within a century."""
     match = re.fullmatch(r"(-)?P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?)?", text.strip())
     if not match or text.strip().lstrip("-") in {"P", "PT"}:
         raise ValueError(f"{text!r} is not an offset like -P1D, -PT6H or -P1DT12H")
     sign = -1 if match.group(1) else 1
     days, hours, minutes = (int(g or 0) for g in match.groups()[1:])
+    if days > MAX_OFFSET.days or (timedelta(days=days) + timedelta(hours=hours, minutes=minutes)) > MAX_OFFSET:
+        raise ValueError(f"{text!r} reaches further than a century; give an offset such as -P30D")
     return sign * timedelta(days=days, hours=hours, minutes=minutes)
+
+
+def check_window(start: str, end: str) -> None:
+    """A window of scoring times, as the model-quality job takes it: two offsets, the start before the end."""
+    if parse_offset(start) >= parse_offset(end):
+        raise ValueError(f"The window's start {start!r} must come before its end {end!r}, as in -P7D to -PT0H.")
 
 
 def load_config(path: str | Path | None = None) -> dict[str, Any]:

@@ -110,14 +110,16 @@ class StepCache:
         path = self._entry(pipeline, step, key)
         try:
             entry = json.loads(path.read_text("utf-8"))
-        except (OSError, ValueError):
-            return None  # never recorded, or a record that cannot be read: run the step
-        finished = datetime.fromisoformat(entry["finished_at"])
+            finished = datetime.fromisoformat(entry["finished_at"])
+            properties, source = entry["properties"], entry["execution_arn"]
+            outputs = output_uris(properties)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None  # never recorded, or a record that cannot be read (cut short, hand-edited): run the step
         if expire_after != timedelta.max and now - finished > expire_after:
             return None
-        if not all(self.exists(uri) for uri in output_uris(entry["properties"])):
+        if not all(self.exists(uri) for uri in outputs):
             return None
-        return CacheHit(entry["properties"], entry["execution_arn"], finished)
+        return CacheHit(properties, source, finished)
 
     def record(
         self, pipeline: str, step: str, key: str, properties: dict[str, Any], execution_arn: str, now: datetime
@@ -127,8 +129,11 @@ class StepCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         entry = {"finished_at": now.isoformat(), "execution_arn": execution_arn, "properties": properties}
         partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-        partial.write_text(json.dumps(entry, indent=2, default=str), "utf-8")
-        partial.replace(path)
+        try:
+            partial.write_text(json.dumps(entry, indent=2, default=str), "utf-8")
+            partial.replace(path)
+        finally:
+            partial.unlink(missing_ok=True)  # a full disk leaves no half-written record behind
 
 
 def output_uris(properties: dict[str, Any]) -> list[str]:

@@ -8,6 +8,7 @@ the same handlers the deployed Lambdas run.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -27,6 +28,7 @@ from ..pipelines.layout import component_of_image
 from .cache import StepCache, cache_key, cache_settings
 from .expressions import ExpressionError, Resolver, walk
 from .jobs import JobRunner, StepFailed
+from .processes import alive
 from .retries import TransientFailure, run_with_retries
 from .scheduling import ancestors, check_selection, check_supported, run_graph, step_graph
 from .workspace import Workspace, WorkspaceObjects
@@ -88,6 +90,15 @@ class Execution:
             "steps": [s.__dict__ for s in self.steps],
             "properties": self.properties,
         }
+
+
+def executor_failure(exc: OSError) -> str:
+    """An error of the executor's own, in words: what it could not do, where, and what to do."""
+    where = f" {exc.filename}" if exc.filename else ""
+    return (
+        f"the local executor could not write{where}: {exc.strerror or exc}. Free the disk or fix the folder's "
+        "permissions, then retry the execution (local retry)"
+    )
 
 
 def new_execution_id() -> str:
@@ -180,8 +191,13 @@ class LocalExecutor:
             execution.source_arn, execution.selected = source["arn"], sorted(chosen)
             given = {**source["parameters"], **given}
         execution.parameters = resolve_parameters(definition, given)
-        execution.run_dir.mkdir(parents=True, exist_ok=True)
-        (execution.run_dir / "definition.json").write_text(json.dumps(definition, indent=2), "utf-8")
+        try:
+            execution.run_dir.mkdir(parents=True, exist_ok=True)
+            (execution.run_dir / "definition.json").write_text(json.dumps(definition, indent=2), "utf-8")
+        except OSError as exc:  # not even started: nothing to retry, the reason is the answer
+            execution.status, execution.failure = "Failed", executor_failure(exc)
+            self._status_event(execution)
+            return execution
         return self._execute(definition, execution, names)
 
     def retry(self, execution_id: str, pipeline: str | None = None) -> Execution:
@@ -194,7 +210,7 @@ class LocalExecutor:
         record = self.load(execution_id, pipeline)
         if record["status"] == "Succeeded":
             raise ExecutionNotFound(f"Execution {execution_id} succeeded: there is nothing to retry.")
-        if record["status"] == "Executing" and _alive(int(record.get("pid", 0))):
+        if record["status"] == "Executing" and alive(int(record.get("pid", 0))):
             raise ExecutionNotFound(f"Execution {execution_id} is still running (process {record['pid']}).")
         run_dir = self.workspace.run_dir(record["pipeline"], execution_id)
         definition = json.loads((run_dir / "definition.json").read_text("utf-8"))
@@ -210,7 +226,12 @@ class LocalExecutor:
             execution.source_arn, execution.selected = record["selective"]["source"], record["selective"]["steps"]
         everything = {s["Name"] for s in definition["Steps"]}
         execution.reused = reusable(record, everything, definition["Steps"], own=True)
-        execution.steps = [StepResult(**s) for s in record["steps"] if s["name"] in execution.reused]
+        # The steps that succeeded are kept, not run again: each says so (`reused`), with where it ran.
+        execution.steps = [
+            StepResult(**(s | {"reused_from": s.get("reused_from") or record["arn"]}))
+            for s in record["steps"]
+            if s["name"] in execution.reused
+        ]
         names = None
         if execution.selected:
             graph = step_graph({s["Name"]: s for s in definition["Steps"]})
@@ -226,7 +247,13 @@ class LocalExecutor:
             raise ExecutionNotFound(
                 f"No execution {execution_id!r} in {self.workspace.root / 'runs'}; its ids are the run folders' names."
             )
-        return json.loads(found[0].read_text("utf-8"))
+        try:
+            return json.loads(found[0].read_text("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ExecutionNotFound(
+                f"{found[0]} cannot be read ({exc}): the execution's record was cut short, perhaps by a full disk. "
+                "Start a new execution; this one cannot be retried or referenced."
+            ) from exc
 
     def latest(self, pipeline: str) -> str:
         """The latest execution of a pipeline: a selective execution's default reference."""
@@ -266,25 +293,34 @@ class LocalExecutor:
         if not execution.reused:
             self.progress(f"[bold]{execution.pipeline}[/] execution {execution.execution_id}")
         execution.status, execution.failure = "Executing", ""
-        self._save(execution, lock)
-        run_graph(
-            set(steps) if names is None else names,
-            graph,
-            lambda name: self._run_step(steps[name], resolver, execution, lock),
-            self.max_parallel,
-            failed=lambda: bool(execution.failure),
-        )
+        try:
+            self._save(execution, lock)
+            run_graph(
+                set(steps) if names is None else names,
+                graph,
+                lambda name: self._run_step(steps[name], resolver, execution, lock),
+                self.max_parallel,
+                failed=lambda: bool(execution.failure),
+            )
+        except OSError as exc:  # the executor's own files (its record, staging), outside any job
+            with lock:
+                execution.failure = execution.failure or executor_failure(exc)
         execution.status = "Failed" if execution.failure else "Succeeded"
         self._status_event(execution)
-        self._save(execution, lock)
+        with contextlib.suppress(OSError):  # a disk still full: the status event and the answer carry the reason
+            self._save(execution, lock)
         return execution
 
     def _save(self, execution: Execution, lock: threading.Lock) -> None:
+        """execution.json, replaced whole: a write that fails (a full disk) leaves the last whole record."""
         with lock:
             text = json.dumps(execution.record(), indent=2, default=str)
         partial = execution.run_dir / f".execution.json.{threading.get_ident()}.partial"
-        partial.write_text(text, "utf-8")
-        partial.replace(execution.run_dir / "execution.json")
+        try:
+            partial.write_text(text, "utf-8")
+            partial.replace(execution.run_dir / "execution.json")
+        finally:
+            partial.unlink(missing_ok=True)
 
     def _status_event(self, execution: Execution) -> None:
         """EventBridge's pipeline status-change event, sent on as the deployed rule sends it (notifications)."""
@@ -304,7 +340,8 @@ class LocalExecutor:
             },
         }
         self.events.append(event)
-        (execution.run_dir / "status-event.json").write_text(json.dumps(event, indent=2), "utf-8")
+        with contextlib.suppress(OSError):  # the event is sent (printed) even where the disk refuses its copy
+            (execution.run_dir / "status-event.json").write_text(json.dumps(event, indent=2), "utf-8")
         reason = f": {execution.failure}" if execution.failure else ""
         self.progress(
             f"  [magenta]EVENT[/] {execution.pipeline} execution {execution.execution_id} {execution.status}{reason}"
@@ -541,15 +578,3 @@ def _images_in(node: Any) -> list[str]:
     if isinstance(node, list):
         return [image for v in node for image in _images_in(v)]
     return []
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

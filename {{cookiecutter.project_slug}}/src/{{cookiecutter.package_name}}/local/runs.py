@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ..config import check_window
 from ..container import safe_extract
 from ..local_jobs import VENV, ContainerRuntime
 from ..pipelines import layout
@@ -173,10 +174,10 @@ def step_outcomes(execution: Execution) -> dict[str, str]:
     for step in execution.steps:
         if step.status != "Succeeded":
             outcomes[step.name] = "failed"
+        elif step.reused_from:  # kept by a retry or a selective run, whether it ran or was a cache hit then
+            outcomes[step.name] = "reused"
         elif step.cache_hit:
             outcomes[step.name] = "cached"
-        elif step.reused_from:
-            outcomes[step.name] = "reused"
         else:
             outcomes[step.name] = outcomes.get(step.name, "ran")
     return outcomes
@@ -214,7 +215,8 @@ def local_infer(
     bucket = layout.bucket(config, env)
     executor = _executor(workspace, config, env, progress, containers, now=now)
     seed_markers(workspace, config, env)
-    input_uri = workspace.upload(Path(data), f"s3://{bucket}/data/inference/{Path(data).stem}/")
+    # Named by its content, never by the file's name: a run reads only its own rows, whatever ran beside it.
+    input_uri, _ = workspace.snapshot(Path(data), f"s3://{bucket}/data/inference/")
     parameters = {
         **(parameters or {}),
         "InputData": input_uri,
@@ -246,36 +248,41 @@ def inference_summary(execution: Execution, workspace: Workspace) -> dict[str, A
 
 
 def inference_outputs(execution: Execution, workspace: Workspace) -> dict[str, Any]:
-    predictions_dir = workspace.path(execution.output("Transform", "TransformOutput", "S3OutputPath"))
-    predictions = sorted(predictions_dir.rglob("*.out"))
-    rows = sum(sum(1 for line in p.open("rb") if line.strip()) for p in predictions)
-    drift = execution.output("Monitoring", "PropertyFiles", "DriftReport")
-    report_uri = execution.output("Monitoring", "ProcessingOutputConfig", "Outputs", "report", "S3Output", "S3Uri")
-    explainability_uri = execution.output(
-        "Explainability", "ProcessingOutputConfig", "Outputs", "report", "S3Output", "S3Uri"
-    )
-    explanations_dir = workspace.path(
-        execution.output(
-            "ExplainabilityShards", "ProcessingOutputConfig", "Outputs", "explanations", "S3Output", "S3Uri"
-        )
-    )
-    explanations = sorted(p for p in explanations_dir.rglob("*") if p.is_file())
-    estimate_uri = execution.output(
-        "PerformanceEstimate", "ProcessingOutputConfig", "Outputs", "estimate", "S3Output", "S3Uri"
-    )
-    estimate = json.loads((workspace.path(estimate_uri) / "estimate.json").read_text("utf-8"))
+    """What an inference run produced. A selective run holds only the steps it ran or reused: the rest is None."""
+
+    def output(step: str, name: str) -> Path | None:
+        if step not in execution.properties:
+            return None
+        return workspace.path(execution.output(step, "ProcessingOutputConfig", "Outputs", name, "S3Output", "S3Uri"))
+
+    def one_or_all(folder: Path | None, pattern: str) -> str | None:
+        if folder is None:
+            return None
+        found = sorted(p for p in folder.rglob(pattern) if p.is_file())
+        return str(found[0]) if len(found) == 1 else str(folder)
+
+    summary: dict[str, Any] = {"rows": None, "predictions": None, "drift": None, "report": None}
+    if "Transform" in execution.properties:
+        predictions = workspace.path(execution.output("Transform", "TransformOutput", "S3OutputPath"))
+        summary["rows"] = sum(sum(1 for line in p.open("rb") if line.strip()) for p in predictions.rglob("*.out"))
+        summary["predictions"] = one_or_all(predictions, "*.out")
+    if "Monitoring" in execution.properties:
+        drift = execution.output("Monitoring", "PropertyFiles", "DriftReport")
+        summary["drift"] = {"detected": drift["drift_detected"], "drifted_features": drift["drifted_features"]}
+        summary["report"] = str(output("Monitoring", "report") / "report.html")
+    explainability = output("Explainability", "report")
+    estimate = output("PerformanceEstimate", "estimate")
+    if estimate is not None:
+        found = json.loads((estimate / "estimate.json").read_text("utf-8"))
+        estimate = {key: found[key] for key in ("estimated", "metrics", "reason")}
     on_drift = next((n for n in ("RetrainOnDrift", "AlertOnDrift") if n in execution.properties), None)
     acted = execution.output(on_drift, "OutputParameters") if on_drift else {}
-    return {
-        "rows": rows,
-        "predictions": str(predictions[0]) if len(predictions) == 1 else str(predictions_dir),
-        "drift": {"detected": drift["drift_detected"], "drifted_features": drift["drifted_features"]},
-        "report": str(workspace.path(report_uri) / "report.html"),
-        "explanations": str(explanations[0]) if len(explanations) == 1 else str(explanations_dir),
-        "explainability_report": str(workspace.path(explainability_uri) / "summary.html"),
+    return summary | {
+        "explanations": one_or_all(output("ExplainabilityShards", "explanations"), "*"),
+        "explainability_report": None if explainability is None else str(explainability / "summary.html"),
         "retrain_triggered": bool(acted.get("retrain_started")),
         "retrain": retrain_outcome(acted, workspace) if on_drift else None,
-        "estimate": {"estimated": estimate["estimated"], "metrics": estimate["metrics"], "reason": estimate["reason"]},
+        "estimate": estimate,
     }
 
 
@@ -325,8 +332,11 @@ def land_labels(
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"labels-{content_digest([Path(data)])[:16]}.csv"
     partial = folder / f".{target.name}.partial"
-    shutil.copyfile(data, partial)
-    partial.replace(target)
+    try:
+        shutil.copyfile(data, partial)
+        partial.replace(target)
+    finally:
+        partial.unlink(missing_ok=True)  # nothing half-written stays where a labels job would read it
     return {
         "status": "Succeeded",
         "uri": workspace.uri(target),
@@ -349,6 +359,13 @@ def local_quality(
     The model is the one inference uses (the promoted one). `parameters` overrides the
     pipeline's StartOffset, EndOffset and MinLabelledRows.
     """
+    given = dict(parameters or {})
+    # Checked before anything runs: a typo in an offset is an error here, not a failed execution and an alert.
+    settings = config["quality"]
+    check_window(given.get("StartOffset", settings["start_offset"]), given.get("EndOffset", settings["end_offset"]))
+    minimum = str(given.get("MinLabelledRows", settings["min_labelled_rows"]))
+    if not minimum.isdigit() or int(minimum) < 1:
+        raise ValueError(f"The minimum of labelled rows {minimum!r} must be a whole number of at least 1.")
     workspace.check()
     registered = _registry(workspace, config, env).for_inference()
     seed_markers(workspace, config, env)

@@ -42,6 +42,14 @@ STORIES = {
 # Step-by-step lines of every execution: the story prints one line a day instead.
 STEP_MARKS = ("  [cyan]▶", "  [green]✓", "  [green]↺", "[bold]")
 ALERT = "  [yellow]ALERT[/]"
+# Why a retrain's model stayed a candidate, in a table cell (the manifest and `registry history` say it whole).
+CANDIDATE_REASONS = {
+    "a tie keeps the champion": "a tie",
+    "does not beat the best constant": "no better than a constant",
+    "beyond the tolerance": "worse on validation",
+    "promotion is manual": "manual",
+    "serves now": "champion changed",
+}
 
 
 def labels_for(predictions: Path, truth: pd.Series, target: str) -> pd.DataFrame:
@@ -74,7 +82,10 @@ def _retrain(outcome: dict[str, Any] | None) -> str:
         decision = outcome["decision"]
         if decision.startswith("equal to"):
             return f"= v{outcome['version']}"
-        return f"v{outcome['version']} {'promoted' if outcome['promoted'] else 'candidate'}"
+        if outcome["promoted"]:
+            return f"v{outcome['version']} promoted"
+        why = next((short for phrase, short in CANDIDATE_REASONS.items() if phrase in decision), "")
+        return f"v{outcome['version']} candidate{f' ({why})' if why else ''}"
     reason = outcome["reason"]
     if reason == "cooling down":
         return "cooling down"

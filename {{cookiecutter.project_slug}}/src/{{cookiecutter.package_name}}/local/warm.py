@@ -23,6 +23,7 @@ import importlib
 import json
 import os
 import selectors
+import shutil
 import signal
 import socket
 import subprocess
@@ -32,6 +33,8 @@ import threading
 import traceback
 from pathlib import Path
 from typing import Any
+
+from .processes import alive
 
 WARM_ENV = "LOCAL_WARM_START"
 CLIENT = Path(__file__).with_name("warm_client.py")
@@ -58,6 +61,20 @@ PRELOAD = (
 )
 
 
+FOLDER_PREFIX = "warm-"  # then the owner's pid: a killed owner's folder is found and removed
+
+
+def sweep_orphans(root: Path | None = None) -> list[Path]:
+    """Remove the socket folders of warm interpreters whose owner is gone (killed runs leave them)."""
+    removed = []
+    for folder in Path(root or tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}*-*"):
+        owner = folder.name.removeprefix(FOLDER_PREFIX).split("-", 1)[0]
+        if folder.is_dir() and owner.isdigit() and not alive(int(owner)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
 def enabled(environ: dict[str, str] | None = None) -> bool:
     """Warm start is on unless LOCAL_WARM_START is 0, false, no or off."""
     value = (environ if environ is not None else os.environ).get(WARM_ENV, "1")
@@ -81,7 +98,8 @@ class WarmInterpreter:
         with self._lock:
             if self._process is not None and self._process.poll() is None:
                 return self._socket
-            folder = Path(tempfile.mkdtemp(prefix="warm-"))
+            sweep_orphans()
+            folder = Path(tempfile.mkdtemp(prefix=f"{FOLDER_PREFIX}{os.getpid()}-"))
             self._socket = folder / "jobs.sock"
             ready_read, ready_write = os.pipe()
             # stdin is the lifeline: when this process ends, however it ends, the warm one does too.
@@ -233,10 +251,10 @@ def serve(path: Path, ready_fd: int) -> None:
                 selector.register(conn, selectors.EVENT_READ, pid)
             elif isinstance(key.data, int):  # a client closed its end: it was killed, so is its job
                 try:
-                    alive = key.fileobj.recv(1)
+                    still_there = key.fileobj.recv(1)
                 except OSError:
-                    alive = b""
-                if not alive:
+                    still_there = b""
+                if not still_there:
                     _kill(key.data)
         if pending:
             with contextlib.suppress(Exception):  # a library that fails to load here loads in the job

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..container import content_digest
 from ..registry.store import FileParameterStore
+from .processes import alive
 
 # The workspace's own folders, and what each keeps: a file in the place of one is named.
 FOLDERS = {
@@ -82,7 +83,7 @@ class Workspace:
         for folder in root.iterdir() if root.is_dir() else []:
             parts = folder.name.rsplit("-", 2)
             pid = int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else 0
-            if pid and not _alive(pid):
+            if pid and not alive(pid):
                 shutil.rmtree(folder, ignore_errors=True)
 
     @property
@@ -105,23 +106,8 @@ class Workspace:
         relative = Path(path).resolve().relative_to((self.root / "s3").resolve())
         return "s3://" + relative.as_posix()
 
-    def upload(self, source: Path, prefix_uri: str) -> str:
-        """Copy a local file, or a folder's CSV files, into a fresh S3 prefix; return the prefix URI."""
-        source = Path(source)
-        files = sorted(p for p in source.rglob("*.csv") if p.is_file()) if source.is_dir() else [source]
-        if not files:
-            raise FileNotFoundError(f"{source} holds no CSV file; pass a CSV file or a folder of CSV files.")
-        destination = self.path(prefix_uri)
-        shutil.rmtree(destination, ignore_errors=True)
-        destination.mkdir(parents=True)
-        for path in files:
-            target = destination / (path.relative_to(source) if source.is_dir() else path.name)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, target)
-        return prefix_uri.rstrip("/") + "/"
-
     def snapshot(self, source: Path, prefix_uri: str) -> tuple[str, str]:
-        """Copy a training input under `<prefix_uri>sha256=<digest>/`, once; return (URI, digest).
+        """Copy an input (a CSV file, or a folder's) under `<prefix_uri>sha256=<digest>/`, once; return (URI, digest).
 
         The prefix is named by the content, so no later run can change what a manifest points
         at, and a copy is published by a rename only when complete.
@@ -136,14 +122,16 @@ class Workspace:
         destination = self.path(uri)
         if not destination.is_dir():
             partial = self.staging("snapshot")
-            for path, name in zip(files, names, strict=True):
-                (partial / name).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(path, partial / name)
-            destination.parent.mkdir(parents=True, exist_ok=True)
             try:
+                for path, name in zip(files, names, strict=True):
+                    (partial / name).parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(path, partial / name)
+                destination.parent.mkdir(parents=True, exist_ok=True)
                 partial.rename(destination)
-            except OSError:  # another run published the same content first
+            except OSError:
                 shutil.rmtree(partial, ignore_errors=True)
+                if not destination.is_dir():  # a full disk, not another run that published the same content first
+                    raise
         return uri, digest
 
     def run_dir(self, pipeline: str, execution_id: str) -> Path:
@@ -170,13 +158,3 @@ class WorkspaceObjects:
 
     def read(self, uri: str) -> bytes:
         return self.workspace.path(uri).read_bytes()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

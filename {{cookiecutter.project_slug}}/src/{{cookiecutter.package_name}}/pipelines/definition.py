@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -50,10 +51,16 @@ def cached_definition(
     """The definition, rebuilt only when something it depends on changed (building imports the SDK)."""
     path = Path(cache_dir) / f"{kind}-{definition_key(config, env, kind, images)}.json"
     if path.is_file():
-        return json.loads(path.read_text("utf-8"))
+        try:
+            return json.loads(path.read_text("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            pass  # a cut-short entry (a killed run, a full disk) is a miss: built again below
     built = definition(config, env, kind, images)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(built), "utf-8")
-    temporary.replace(path)
+    temporary = path.with_suffix(f".{os.getpid()}.tmp")
+    try:
+        temporary.write_text(json.dumps(built), "utf-8")
+        temporary.replace(path)
+    finally:
+        temporary.unlink(missing_ok=True)
     return built
