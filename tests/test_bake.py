@@ -112,6 +112,7 @@ def expected_files(package: str, drift_action: str, multi_account: bool = False)
         "local/executor.py",
         "local/expressions.py",
         "local/jobs.py",
+        "local/processes.py",
         "local/retries.py",
         "local/runs.py",
         "local/scheduling.py",
