@@ -82,6 +82,9 @@ def measure(command: list[str], *, cwd: Path | None = None, env: dict[str, str] 
     return Measured(measured["seconds"], measured["maxrss_kb"] / 1024, stdout, measured["launcher_hwm_kb"] / 1024)
 
 
+PINNED_FOLDERS = (("preprocessing", "artifacts"), ("baseline", "baseline"))
+
+
 class Bench:
     """The baked repository and the interpreters the benchmarks run with."""
 
@@ -105,8 +108,20 @@ class Bench:
         command = [self.python, "-m", PACKAGE, "--workspace", str(workspace), *map(str, args)]
         return measure(command, cwd=self.project, env=self.env)
 
+    def pinned(self, root: Path) -> dict[str, str]:
+        """ARTIFACT_DIGESTS of the artefacts staged under an OPT_ML_ROOT, as a pipeline passes the manifest's."""
+        self.import_package()
+        from customer_churn.registry.digests import DIGESTS_ENV, archive_contents_digest, file_sha256, folder_digest
+
+        inputs = root / "processing" / "input"
+        digests = {name: folder_digest(inputs / f) for name, f in PINNED_FOLDERS if (inputs / f).is_dir()}
+        if (inputs / "model" / "model.tar.gz").exists():
+            digests["model"] = file_sha256(inputs / "model" / "model.tar.gz")
+            digests["model_contents"] = archive_contents_digest(inputs / "model" / "model.tar.gz")
+        return {DIGESTS_ENV: json.dumps(digests)}
+
     def component(self, component: str, mode: str, root: Path) -> Measured:
-        env = {**self.env, "OPT_ML_ROOT": str(root)}
+        env = {**self.env, "OPT_ML_ROOT": str(root), **self.pinned(root)}
         return measure([self.python, "-m", f"{PACKAGE}.components.{component}", mode], cwd=self.project, env=env)
 
     def sample(self, rows: int, out: Path, *, stage: int = 0, seed: int = 0, target: bool = True) -> Path:
@@ -490,7 +505,8 @@ def scoring(bench: Bench, artifacts: dict[str, Path], processed: Path, repeats: 
     model = TrainedModel.load(root / "in-process")
 
     in_process, served = [], []
-    with model_server(artifacts["model"], root / "server") as base:
+    server = bench.pinned(sandbox(root / "pins", {"model": artifacts["model"]}))  # CreateModel's Environment
+    with model_server(artifacts["model"], root / "server", environment=server) as base:
         _post(base, payloads[0])  # warm up
         for _ in range(repeats):
             started = time.perf_counter()
@@ -538,7 +554,7 @@ def explainability_workers(
         config_file.write_text(yaml.safe_dump(config), "utf-8")
         inputs = {"model": artifacts["model"], "artifacts": artifacts["preprocessing"], "data": data}
         job_root = sandbox(root / f"job-{workers}", inputs)
-        env = {**bench.env, "OPT_ML_ROOT": str(job_root), "PROJECT_CONFIG": str(config_file)}
+        env = {**bench.env, "OPT_ML_ROOT": str(job_root), "PROJECT_CONFIG": str(config_file), **bench.pinned(job_root)}
         command = [bench.python, "-m", f"{PACKAGE}.components.explainability", "serve"]
         seconds[workers] = measure(command, cwd=bench.project, env=env).seconds
         outputs[workers] = (job_root / "processing/output/report/explanations_shap/out.csv").read_bytes()

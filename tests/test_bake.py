@@ -130,6 +130,7 @@ def expected_files(package: str, drift_action: str, multi_account: bool = False)
         "pipelines/steps.py",
         "pipelines/training.py",
         "registry/__init__.py",
+        "registry/digests.py",
         "registry/manifest.py",
         "registry/store.py",
         "components/__init__.py",

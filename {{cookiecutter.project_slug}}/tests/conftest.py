@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
+import pickle
+import shlex
 import socket
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 
@@ -26,6 +31,13 @@ from {{ cookiecutter.package_name }}.lambdas.services import (
 )
 from {{ cookiecutter.package_name }}.local.workspace import (
     DEFINITIONS_CACHE_ENV,
+)
+from {{ cookiecutter.package_name }}.registry.digests import (
+    DIGESTS_ENV,
+    PINNED,
+    archive_contents_digest,
+    file_sha256,
+    folder_digest,
 )
 from {{ cookiecutter.package_name }}.registry.store import (
     SsmParameterStore,
@@ -79,10 +91,31 @@ def opt_ml(tmp_path, monkeypatch) -> Path:
     return root
 
 
+# A registered version's digests (registry/digests.py), for manifests written by hand.
+DIGESTS = {name: hashlib.sha256(name.encode()).hexdigest() for name in PINNED}
+
+
 def subprocess_env(root: Path, **extra: str) -> dict[str, str]:
-    """Environment for running an entrypoint as its own process, as the container would."""
+    """Environment for running an entrypoint as its own process, as the container would (artefacts pinned)."""
     pythonpath = os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))
-    return {**os.environ, "OPT_ML_ROOT": str(root), "PYTHONPATH": pythonpath, **extra}
+    return {**os.environ, "OPT_ML_ROOT": str(root), "PYTHONPATH": pythonpath, **pinned(root), **extra}
+
+
+def pinned(root: Path) -> dict[str, str]:
+    """ARTIFACT_DIGESTS of the registered artefacts staged under `root` (an /opt/ml), as a pipeline passes them."""
+    staged = {
+        "model": root / "processing" / "input" / "model" / "model.tar.gz",
+        "model_contents": root / "model",
+        "preprocessing": root / "processing" / "input" / "artifacts",
+        "baseline": root / "processing" / "input" / "baseline",
+    }
+    digests = {name: folder_digest(p) if p.is_dir() else file_sha256(p) for name, p in staged.items() if p.exists()}
+    return {DIGESTS_ENV: json.dumps(digests)}
+
+
+def pinned_model(archive: Path) -> dict[str, str]:
+    """CreateModel's Environment for a model.tar.gz: the digest the server checks its unpacked files against."""
+    return {DIGESTS_ENV: json.dumps({"model_contents": archive_contents_digest(archive)})}
 
 
 def entrypoint(component: str) -> list[str]:
@@ -111,6 +144,33 @@ def trained_model(processed, config):
 
     schema, train, _ = processed
     return fit(train, schema, config["algorithm"]["hyperparameters"])
+
+
+class _RunsACommand:
+    """Unpickled, it runs `touch <marker>`: what anyone who can swap a model file could make a job do."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return os.system, (f"touch {shlex.quote(self.marker)}",)
+
+
+def planted_model(marker: Path) -> bytes:
+    """A model file whose loading touches `marker`."""
+    return pickle.dumps(_RunsACommand(marker))
+
+
+def tamper_archive(archive: Path, marker: Path) -> None:
+    """Rewrite model.tar.gz in place, its model file swapped for one whose loading touches `marker`."""
+    with tarfile.open(archive) as tar:
+        files = {m.name: tar.extractfile(m).read() for m in tar.getmembers() if m.isfile()}
+    files["model.joblib"] = planted_model(marker)
+    with tarfile.open(archive, "w:gz") as tar:
+        for name, content in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(content)
+            tar.addfile(info, io.BytesIO(content))
 
 
 def free_port() -> int:
@@ -176,6 +236,8 @@ def lambda_aws():
         topic = sns.create_topic(Name="alerts")["TopicArn"]
         s3 = boto3.client("s3", region_name=REGION)
         s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+        for key in ("artifacts/schema.json", "baseline/statistics.json", "explainability/analysis.json"):
+            s3.put_object(Bucket=BUCKET, Key=key, Body=b"{}")  # the folder artefacts Register pins
         sent = []
 
         def notify(subject, message):
@@ -216,6 +278,7 @@ def register_event(run="run1", *, passed=True, champion="", promotion="auto", id
         "champion_version": champion,
         "model_identity": identity or f"identity-of-{run}",
         "model_sha256": "0" * 64,
+        "model_contents_sha256": "1" * 64,
         "promotion": promotion,
         "git_sha": "abc",
         "template_version": "0.1.0",

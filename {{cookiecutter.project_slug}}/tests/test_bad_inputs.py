@@ -8,12 +8,14 @@ run). A row that does neither is the silent wrong answer this catalog exists to 
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
+from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -36,6 +38,8 @@ from {{ cookiecutter.package_name }}.registry.manifest import (
     ModelRegistry,
     manifest_parameter,
 )
+
+from .conftest import DIGESTS, pinned
 
 
 @dataclass(frozen=True)
@@ -156,7 +160,8 @@ def _serve(opt_ml: Path, schema, content: bytes) -> tuple[int, str, pd.DataFrame
     artifacts.mkdir(parents=True, exist_ok=True)
     schema.save(artifacts / "schema.json")
     (raw / "batch.csv").write_bytes(content)
-    code, failure = _run_processing("serve", opt_ml)
+    with mock.patch.dict(os.environ, pinned(opt_ml)):  # the manifest's digests, as the pipeline passes them
+        code, failure = _run_processing("serve", opt_ml)
     files = _published(opt_ml, "processed")
     rows = None
     if files:  # the processed features, after each row's inference id
@@ -332,6 +337,7 @@ def _register(workspace: Path, config, value: str | None = None, promote: bool =
             "run_id": "r1",
             "pipeline_execution": "local",
             "artifacts": {k: f"s3://b/{k}" for k in ("model", "preprocessing", "baseline", "explainability")},
+            "digests": DIGESTS,
             "training_data": f"s3://b/data/train/sha256={'0' * 64}/",
             "metrics": {"validation:auc": 0.8},
             "promotion": {"mode": "manual", "promoted": False, "reason": "candidate: promotion is manual here"},
@@ -365,6 +371,15 @@ def _store_is_a_file(workspace: Path, config) -> None:
     _file_where(workspace / "ssm")
 
 
+def _unpinned(workspace: Path, config) -> None:
+    """An approved version registered before artefacts were pinned: its manifest records no digest."""
+    _register(workspace, config, promote=False)
+    store, name = Workspace(workspace).store, manifest_parameter(config, "dev")
+    manifest = json.loads(store.get(name, 1).value)
+    del manifest["digests"]
+    store.label(name, store.put(name, json.dumps(manifest)), ["approved"])
+
+
 def _malformed_second_version(workspace: Path, config) -> None:
     _register(workspace, config)
     _register(workspace, config, "{oops")
@@ -381,7 +396,8 @@ WORKSPACE = [
     ("quality with no version promoted", _candidate, ["local", "quality"], 2, "promote one with `registry promote"),
     ("a retrain with no labels", _register, ["local", "retrain"], 2, "0 labelled row(s) in 0 file(s) arrived"),
     ("a retrain with nothing promoted", _candidate, ["local", "retrain"], 2, "Nothing to retrain on: no version"),
-    ("the approved version is not a manifest", lambda w, c: _approved_junk(w, c), INFER, 2, "is not a model manifest"),
+    ("the approved version is not a manifest", lambda w, c: _approved_junk(w, c), INFER, 2, "not a usable model"),
+    ("the approved version pins no artefact", _unpinned, INFER, 2, "registered before artefacts were pinned"),
     ("the data file does not exist", _register, ["local", "infer", "--data", "{missing}"], 2, "does not exist"),
     ("a data folder with no CSV", _register, ["local", "infer", "--data", "{no_csv}"], 2, "holds no CSV file"),
     ("an unknown environment", _register, [*INFER, "--env", "qa"], 2, "Unknown environment 'qa'"),

@@ -22,6 +22,9 @@ from {{ cookiecutter.package_name }}.pipelines.deploy import (
     publish_lambdas,
     upsert,
 )
+from {{ cookiecutter.package_name }}.registry.digests import (
+    serving_digests,
+)
 from {{ cookiecutter.package_name }}.registry.manifest import (
     image_parameter,
     prefix,
@@ -29,6 +32,8 @@ from {{ cookiecutter.package_name }}.registry.manifest import (
 from {{ cookiecutter.package_name }}.registry.store import (
     SsmParameterStore,
 )
+
+from .conftest import DIGESTS
 
 COMPONENTS = ("processing", "algorithm", "monitoring", "explainability")
 
@@ -95,7 +100,7 @@ def test_a_retrain_started_by_hand_on_aws_grows_the_promoted_models_data(aws, co
     artifacts = {"model": model, "preprocessing": "s3://p", "baseline": "s3://b", "explainability": "s3://e"}
     registry.register(
         {"run_id": "x", "pipeline_execution": "x", "trained_at": "2026-11-24T06:00:00+00:00", "training_data": data,
-         "artifacts": artifacts, "metrics": {}, "git_sha": "a", "template_version": "0"}
+         "artifacts": artifacts, "digests": DIGESTS, "metrics": {}, "git_sha": "a", "template_version": "0"}
     )  # fmt: skip
     objects = S3Objects(s3)
     with pytest.raises(ValueError, match="Nothing to retrain on: no version of"):
@@ -111,6 +116,7 @@ def test_a_retrain_started_by_hand_on_aws_grows_the_promoted_models_data(aws, co
     assert {p["Name"]: p["Value"] for p in given["PipelineParameters"]} == {
         "InputData": data, "ProductionInputs": f"s3://{name}/inputs/", "ProductionLabels": f"s3://{name}/labels/",
         "ChampionModelUri": model, "ChampionVersion": "1", "BaseRows": "age_out",
+        "ChampionDigests": serving_digests({"digests": DIGESTS}),
     }  # fmt: skip
 
 

@@ -4,6 +4,7 @@ import copy
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -19,11 +20,15 @@ from {{ cookiecutter.package_name }}.local_jobs import (
     transform_file,
 )
 from {{ cookiecutter.package_name }}.pipelines.layout import transform_data_processing
+from {{ cookiecutter.package_name }}.registry.digests import (
+    file_sha256,
+    folder_digest,
+)
 from {{ cookiecutter.package_name }}.sample_data import (
     generate,
 )
 
-from .conftest import entrypoint, subprocess_env
+from .conftest import entrypoint, pinned, pinned_model, planted_model, subprocess_env, tamper_archive
 
 
 def _job(workdir, name):
@@ -79,20 +84,23 @@ def _run_chain(tmp_path_factory, config, target, problem_type):
     serve = _job(workdir, "processing-serve")
     stage_input(batch, serve / "processing" / "input" / "raw")
     stage_input(out / "artifacts", serve / "processing" / "input" / "artifacts")
-    run_component("processing", "serve", serve)
+    run_component("processing", "serve", serve, environment=pinned(serve))
     processed = serve / "processing" / "output" / "processed" / batch.name
     predictions = _job(workdir, "transform") / "output" / f"{batch.name}.out"
     keep_ids = transform_data_processing(problem_type)
-    rows = batch_transform(archive, processed, predictions, _job(workdir, "transform"), data_processing=keep_ids)
+    rows = batch_transform(
+        archive, processed, predictions, _job(workdir, "transform"), data_processing=keep_ids,
+        environment=pinned_model(archive),
+    )  # fmt: skip
     drift = _job(workdir, "monitoring-serve")
     stage_input(batch, drift / "processing" / "input" / "raw")
     stage_input(Path(trained["baseline"]), drift / "processing" / "input" / "baseline")
-    run_component("monitoring", "serve", drift)
+    run_component("monitoring", "serve", drift, environment=pinned(drift))
     explain = _job(workdir, "explainability-serve")
     stage_input(archive, explain / "processing" / "input" / "model")
     stage_input(processed, explain / "processing" / "input" / "data")
     stage_input(out / "artifacts", explain / "processing" / "input" / "artifacts")
-    run_component("explainability", "serve", explain)
+    run_component("explainability", "serve", explain, environment=pinned(explain))
     report = drift / "processing" / "output" / "report"
     result = {
         "rows": rows,
@@ -106,6 +114,60 @@ def _run_chain(tmp_path_factory, config, target, problem_type):
 
 def run(component, mode, root):
     return subprocess.run([*entrypoint(component), mode], env=subprocess_env(root), capture_output=True, text=True)
+
+
+# Each loader of a registered artefact: (component, mode, the chain job whose inputs it takes, the file swapped,
+# the artefact as the manifest pins it). An archive is pinned by its bytes, a folder by its listing.
+ARTIFACTS = "processing/input/artifacts/schema.json"
+BASELINE = "processing/input/baseline/statistics.json"
+MODEL = "processing/input/model/model.tar.gz"
+EXPLAIN = "explainability-serve"
+PINNED_LOADS = {
+    "processing serve, the preprocessing": ("processing", "serve", "processing-serve", ARTIFACTS, "preprocessing"),
+    "monitoring serve, the baseline": ("monitoring", "serve", "monitoring-serve", BASELINE, "baseline"),
+    "monitoring estimate, the model": ("monitoring", "estimate", EXPLAIN, MODEL, "model"),
+    "explainability serve, the model": ("explainability", "serve", EXPLAIN, MODEL, "model"),
+    "explainability serve, the preprocessing": ("explainability", "serve", EXPLAIN, ARTIFACTS, "preprocessing"),
+    "explainability merge, the preprocessing": ("explainability", "merge", EXPLAIN, ARTIFACTS, "preprocessing"),
+    "algorithm serve, the model": ("algorithm", "serve", "algorithm-train", "model/model.joblib", "model_contents"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", PINNED_LOADS)
+def test_an_artefact_changed_after_registration_fails_the_job_before_anything_is_read_from_it(chain, tmp_path, case):
+    """The job checks the manifest's digest first: it names the artefact and both digests, and runs no code from it."""
+    component, mode, job, swapped, artefact = PINNED_LOADS[case]
+    workdir, _, _, _ = chain
+    root, marker = tmp_path / "job", tmp_path / "payload-ran"
+    staged = "model" if component == "algorithm" else "processing/input"
+    shutil.copytree(_job(workdir, job) / staged, root / staged)
+    env = subprocess_env(root)  # the digests of the artefacts as they were registered
+    target = root / swapped
+    if target.name == "model.tar.gz":
+        tamper_archive(target, marker)
+    elif target.name == "model.joblib":
+        target.write_bytes(planted_model(marker))
+    else:
+        target.write_text(target.read_text() + " ")  # one byte more: no code in it, but not what was registered
+    result = subprocess.run([*entrypoint(component), mode], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0, f"{case}: the job ran on a changed artefact"
+    checked = target if artefact == "model" else target.parent
+    found = file_sha256(checked) if checked.is_file() else folder_digest(checked)
+    registered = json.loads(env["ARTIFACT_DIGESTS"])[artefact]
+    failure = (root / "output" / "failure").read_text()
+    assert f"The {artefact} artefact at {checked} is not the one the manifest pins" in failure
+    assert f"its sha256 is {found}, the manifest's {registered}" in failure
+    assert not marker.exists(), f"{case}: code from the swapped file ran"
+    assert not list((root / "processing" / "output").rglob("*.*")), "nothing is published from a changed artefact"
+
+
+def test_the_planted_model_runs_its_command_when_loaded_unchecked(tmp_path):
+    """The control for the test above: loading the swapped file without the check runs its code."""
+    marker = tmp_path / "payload-ran"
+    (tmp_path / "model.joblib").write_bytes(planted_model(marker))
+    loading = "import joblib, sys; joblib.load(sys.argv[1])"
+    subprocess.run([sys.executable, "-c", loading, str(tmp_path / "model.joblib")], check=True, capture_output=True)
+    assert marker.exists()
 
 
 def test_processing_train_writes_target_first_headerless_csvs(chain, target):
@@ -280,7 +342,7 @@ def _run_shards(workdir, component, mode, files, shard_input, inputs, count):
             stage_input(path, root / "processing" / "input" / shard_input)
         for input_name, source in inputs.items():
             stage_input(Path(source), root / "processing" / "input" / input_name)
-        run_component(component, mode, root)
+        run_component(component, mode, root, environment=pinned(root))
         roots.append(root)
     return roots
 
@@ -293,7 +355,7 @@ def _run_merge(workdir, component, roots, inputs):
     assert len(list((merge / "processing" / "input" / "summaries").glob("*.json"))) == len(roots)
     for input_name, source in inputs.items():
         stage_input(Path(source), merge / "processing" / "input" / input_name)
-    run_component(component, "merge", merge)
+    run_component(component, "merge", merge, environment=pinned(merge))
     return merge / "processing" / "output" / "report"
 
 
@@ -361,14 +423,15 @@ def test_a_merge_without_shard_summaries_fails_clearly(tmp_path):
     completed = run("monitoring", "merge", tmp_path)
     assert completed.returncode != 0
     failure = (tmp_path / "output" / "failure").read_text()
-    assert "statistics.json not found" in failure or "No shard summary" in failure
+    assert "baseline not found" in failure or "No shard summary" in failure
 
 
 def test_concurrent_mini_batches_come_back_in_input_order(chain, problem_type):
     workdir, _, batch, result = chain
     processed = workdir / "jobs" / "processing-serve" / "processing" / "output" / "processed" / batch.name
     output = workdir / "concurrent" / "out.csv"
-    with model_server(workdir / "model.tar.gz", workdir / "jobs" / "transform-concurrent") as base:
+    archive = workdir / "model.tar.gz"
+    with model_server(archive, workdir / "jobs" / "transform-concurrent", environment=pinned_model(archive)) as base:
         # ~2 KB payloads: dozens of requests, three in flight at a time.
         rows = transform_file(
             base, processed, output, 2048, concurrency=3, data_processing=transform_data_processing(problem_type)
@@ -388,7 +451,7 @@ def test_explainability_on_two_workers_writes_byte_for_byte_what_one_writes(chai
         config_file.write_text(yaml.safe_dump(settings))
         root = tmp_path / f"workers-{workers}"
         shutil.copytree(inputs, root / "processing" / "input")
-        run_component("explainability", "serve", root, environment={"PROJECT_CONFIG": str(config_file)})
+        run_component("explainability", "serve", root, environment=pinned(root) | {"PROJECT_CONFIG": str(config_file)})
         assert f"on {workers} worker(s)" in (root / "job.log").read_text()
         report = root / "processing" / "output" / "report"
         outputs[workers] = {
@@ -435,7 +498,7 @@ def test_monitoring_estimate_is_cbpe_on_the_published_predictions(chain, tmp_pat
     root = tmp_path / "job"
     stage_input(Path(result["predictions"]), root / "processing" / "input" / "predictions")
     stage_input(workdir / "model.tar.gz", root / "processing" / "input" / "model")
-    run_component("monitoring", "estimate", root)
+    run_component("monitoring", "estimate", root, environment=pinned(root))
     written = json.loads((root / "processing" / "output" / "estimate" / "estimate.json").read_text())
     calibration = json.loads((workdir / "jobs" / "algorithm-train" / "model" / "calibration.json").read_text())
     if problem_type == "regression":
@@ -476,7 +539,7 @@ def test_monitoring_quality_joins_the_labels_and_judges_them_against_trainings_c
     stage_input(Path(result["predictions"]), estimate / "processing" / "input" / "predictions")
     stage_input(workdir / "model.tar.gz", estimate / "processing" / "input" / "model")
     scored_at = {"SCORED_AT": "2026-06-01T06:00:00Z", "RUN_ID": "run-1"}
-    run_component("monitoring", "estimate", estimate, environment=scored_at)
+    run_component("monitoring", "estimate", estimate, environment=scored_at | pinned(estimate))
     kept = estimate / "processing" / "output" / "scored"
     run = json.loads((kept / "run.json").read_text())
     assert run["run_id"] == "run-1" and run["scored_at"] == "2026-06-01T06:00:00+00:00" and run["rows"] == 300
@@ -496,6 +559,7 @@ def test_monitoring_quality_joins_the_labels_and_judges_them_against_trainings_c
     stage_input(kept, job / "processing" / "input" / "predictions" / "run-1")
     stage_input(workdir / "model.tar.gz", job / "processing" / "input" / "model")
     window = {"QUALITY_START_OFFSET": "-P7D", "QUALITY_END_OFFSET": "-PT0H", "QUALITY_MIN_LABELLED_ROWS": "100"}
+    window |= pinned(job)
     run_component("monitoring", "quality", job, environment=window | {"EVALUATION_TIME": "2026-06-02T00:00:00Z"})
     out = job / "processing" / "output" / "quality"
     statistics = json.loads((out / "statistics.json").read_text())

@@ -26,12 +26,21 @@ from {{ cookiecutter.package_name }}.components.processing.preprocess import (
 from {{ cookiecutter.package_name }}.components.processing.preprocess import (
     to_training_matrix,
 )
+from {{ cookiecutter.package_name }}.container import (
+    ComponentError,
+)
 from {{ cookiecutter.package_name }}.local_jobs import (
     pack_model,
+)
+from {{ cookiecutter.package_name }}.registry.digests import (
+    DIGESTS_ENV,
+    file_sha256,
 )
 from {{ cookiecutter.package_name }}.sample_data import (
     generate,
 )
+
+from .conftest import tamper_archive
 
 
 def test_the_paired_bootstrap_matches_an_independent_computation():
@@ -156,7 +165,8 @@ def models(tmp_path_factory, sample, target, problem_type, config):
     }
 
 
-def run_compare(tmp_path, monkeypatch, models, challenger, champion="champion"):
+def run_compare(tmp_path, monkeypatch, models, challenger, champion="champion", registered=None):
+    """The compare mode on staged models; `registered`: the champion's digest in its manifest (else its own)."""
     root = tmp_path / "opt_ml"
     inputs = root / "processing" / "input"
     for name, source in (("challenger", models[challenger]), ("champion", models.get(champion))):
@@ -168,6 +178,9 @@ def run_compare(tmp_path, monkeypatch, models, challenger, champion="champion"):
         models[name].to_csv(inputs / name / f"{name}.csv", index=False)
     monkeypatch.setenv("OPT_ML_ROOT", str(root))
     monkeypatch.setenv("CHAMPION_VERSION", "4" if champion else "")
+    if champion:  # the champion's manifest digests, as the training pipeline passes them
+        digest = registered or file_sha256(inputs / "champion" / "model.tar.gz")
+        monkeypatch.setenv(DIGESTS_ENV, json.dumps({"model": digest}))
     compare()
     out = root / "processing" / "output" / "gate"
     return json.loads((out / "gate.json").read_text()), (out / "report.html").read_text()
@@ -192,6 +205,18 @@ def test_the_champions_own_model_is_not_promoted_again(tmp_path, monkeypatch, mo
     assert verdict["passed"] is False
     assert json.loads(verdict["record"])["reason"] == "the same model as champion v4: nothing to promote"
     assert "does not pass the gate" in report
+
+
+def test_a_champion_swapped_after_registration_is_refused_before_it_is_opened(tmp_path, monkeypatch, models):
+    registered, marker = file_sha256(models["champion"]), tmp_path / "payload-ran"
+    swapped = tmp_path / "swapped" / "model.tar.gz"
+    swapped.parent.mkdir()
+    shutil.copyfile(models["champion"], swapped)
+    tamper_archive(swapped, marker)
+    with pytest.raises(ComponentError, match=f"its sha256 is {file_sha256(swapped)}, the manifest's {registered}"):
+        run_compare(tmp_path, monkeypatch, {**models, "champion": swapped}, "better", registered=registered)
+    assert not marker.exists(), "no code from the swapped champion ran"
+    assert not (tmp_path / "opt_ml" / "processing" / "output" / "gate").exists(), "no verdict is written"
 
 
 def test_a_tie_keeps_the_champion():

@@ -35,9 +35,15 @@ from {{ cookiecutter.package_name }}.local_jobs import (
     run_component,
     stage_input,
 )
+from {{ cookiecutter.package_name }}.registry.digests import (
+    DIGESTS_ENV,
+    file_sha256,
+)
 from {{ cookiecutter.package_name }}.sample_data import (
     generate,
 )
+
+from .conftest import pinned, pinned_model
 
 pytestmark = pytest.mark.images
 APP_UID = 1000  # the image's `app` user (docker/*/Dockerfile)
@@ -110,18 +116,22 @@ JOBS = [
 SCORED_AT = "2026-11-24T06:00:00+00:00"
 
 
-def environment(name: str, done: dict) -> dict[str, str]:
-    """A job's environment, as its pipeline step sets it (fixed times: both runs must write the same bytes)."""
+def environment(name: str, done: dict, root: Path) -> dict[str, str]:
+    """A job's environment, as its pipeline step sets it (fixed times: both runs must write the same bytes).
+
+    `root` holds the job's staged inputs: serve modes get the digests of the artefacts they load.
+    """
     if name == "processing-serve":
-        return {"SCORED_AT": SCORED_AT}
+        return {"SCORED_AT": SCORED_AT} | pinned(root)
     if name == "processing-assemble":
         return {"ASSEMBLED_AT": "2026-11-25T06:00:00+00:00", "RETRAINING_WINDOW": "-P30D"}
     if name == "processing-snapshot":
         dataset = done["processing-assemble"][1] / "processing/output/dataset/dataset.json"
         return {"SNAPSHOT_URI": f"s3://bucket/data/train/sha256={json.loads(dataset.read_text())['sha256']}/"}
-    if name == "algorithm-compare":
-        return {"CHAMPION_VERSION": "1"}
-    return {}
+    if name == "algorithm-compare":  # the champion's manifest digests, as the training pipeline passes them
+        champion = root / "processing/input/champion/model.tar.gz"
+        return {"CHAMPION_VERSION": "1", DIGESTS_ENV: json.dumps({"model": file_sha256(champion)})}
+    return pinned(root)
 
 
 @pytest.fixture(scope="module")
@@ -174,7 +184,7 @@ def runs(engine, config, target, problem_type, tmp_path_factory):
                 origin = sources / source
             for root in (venv_root, container_root):
                 stage_input(origin, root / path)
-        variables = environment(name, done)
+        variables = environment(name, done, venv_root)
         run_component(component, mode, venv_root, environment=variables)
         result = sagemaker_run(
             engine, image_name(config, component), [mode], container_root, inputs, outputs, environment=variables
@@ -306,6 +316,7 @@ def served(engine, config, runs, tmp_path_factory):
         image_name(config, "algorithm"),
         ["serve"],
         mounts=[(root / "model", "/opt/ml/model", True), (root / "output", "/opt/ml/output", False)],
+        environment=pinned(root),
         publish=(port, 8080),
         name=name,
     )
@@ -328,7 +339,7 @@ def test_served_predictions_are_the_venv_servers(served, runs):
     assert status == 200
     _, venv_root, _ = runs["processing-serve"]
     archive = pack_model(runs["algorithm-train"][1] / "model", venv_root.parent / "serve-model.tar.gz")
-    with model_server(archive, venv_root.parent / "venv-server") as base:
+    with model_server(archive, venv_root.parent / "venv-server", environment=pinned_model(archive)) as base:
         _, from_venv = _request(base, "/invocations", processed)
     assert from_image == from_venv
     assert from_image.count(b"\n") == processed.count(b"\n")

@@ -158,8 +158,9 @@ def test_kept_predictions_inputs_and_labels_expire_as_configured(environment, co
         assert rules[rule]["ObjectSizeGreaterThan"] == 0  # the deploy stage's empty marker stays
 
 
-def test_the_retrain_lambda_may_read_the_labels_and_lineage_it_counts_and_nothing_else(environment, config):
-    """What `lambdas/retraining.py` reads through S3: labels/ (listed and read), and sets' lineage.json."""
+def test_the_lambdas_may_read_the_artefacts_they_pin_and_the_labels_they_count_and_nothing_else(environment, config):
+    """What the handlers read through S3: Register the run's folder artefacts (to pin them by digest);
+    `lambdas/retraining.py` labels/ (listed and read) and sets' lineage.json."""
     granted = {
         (action, json_text(statement.get("Resource")), json_text(statement.get("Condition")))
         for name, statement in statements(environment)
@@ -167,13 +168,19 @@ def test_the_retrain_lambda_may_read_the_labels_and_lineage_it_counts_and_nothin
         for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
         if action.startswith("s3:")
     }
+    pinned = ("processing/artifacts", "monitoring/baseline", "explainability/report")
+    folders = [f"runs/training/*/{folder}/*" for folder in pinned]
+    listing = json_text({"Fn::GetAtt": "DataBucket.Arn"})
+    artefacts = {
+        ("s3:GetObject", json_text([{"Fn::Sub": "${DataBucket.Arn}/" + folder} for folder in folders]), "null"),
+        ("s3:ListBucket", listing, json_text({"StringLike": {"s3:prefix": folders}})),
+    }
     if config["inference"]["drift_action"] != "retrain":
-        assert granted == set(), "a repository that only alerts needs no S3 access in its Lambdas"
+        assert granted == artefacts, "a repository that only alerts reads only the artefacts Register pins"
         return
     readable = ["${DataBucket.Arn}/labels/*", "${DataBucket.Arn}/data/train/*/lineage.json"]
     labels = json_text([{"Fn::Sub": resource} for resource in readable])
-    listing = json_text({"Fn::GetAtt": "DataBucket.Arn"})
-    assert granted == {
+    assert granted == artefacts | {
         ("s3:GetObject", labels, "null"),
         ("s3:ListBucket", listing, json_text({"StringLike": {"s3:prefix": "labels/*"}})),
     }

@@ -9,6 +9,9 @@ from {{ cookiecutter.package_name }}.lambdas import (
     launcher,
     register,
 )
+from {{ cookiecutter.package_name }}.registry.digests import (
+    PINNED,
+)
 from {{ cookiecutter.package_name }}.registry.manifest import (
     ModelRegistry,
 )
@@ -146,7 +149,7 @@ def test_launcher_starts_model_quality_with_the_approved_model(lambda_aws):
     described = services.sagemaker.list_pipeline_parameters_for_execution(
         PipelineExecutionArn=execution["PipelineExecutionArn"]
     )["PipelineParameters"]
-    assert {p["Name"]: p["Value"] for p in described} == {
-        "ModelUri": register_event("run1")["model"],
-        "ManifestVersion": "1",
-    }
+    given = {p["Name"]: p["Value"] for p in described}
+    digests = json.loads(given.pop("ArtifactDigests"))  # the manifest's pins, for the job to check the model
+    assert given == {"ModelUri": register_event("run1")["model"], "ManifestVersion": "1"}
+    assert digests["model"] == register_event("run1")["model_sha256"] and set(digests) == set(PINNED)

@@ -279,6 +279,7 @@ def test_inference_graph(definitions):
     assert steps["Processing"]["Arguments"]["Environment"] == {
         "INFERENCE_ID_PREFIX": {"Get": "Execution.PipelineExecutionId"},
         "SCORED_AT": {"Get": "Execution.StartDateTime"},
+        "ARTIFACT_DIGESTS": {"Get": "Parameters.ArtifactDigests"},
     }
     # Each run keeps its raw input, by execution, under the prefix a retrain rebuilds rows from.
     outputs = steps["Processing"]["Arguments"]["ProcessingOutputConfig"]["Outputs"]
@@ -319,6 +320,40 @@ def test_inference_graph(definitions):
     assert environment["DRIFT_SIGNIFICANCE_LEVEL"] == {"Get": "Parameters.DriftSignificanceLevel"}
 
 
+REGISTERED = {  # the parameters that name a registered artefact, and the digests that pin it
+    "ModelUri": "ArtifactDigests",
+    "PreprocessingUri": "ArtifactDigests",
+    "BaselineUri": "ArtifactDigests",
+    "ChampionModelUri": "ChampionDigests",
+}
+
+
+def test_every_job_that_loads_a_registered_artefact_is_given_its_digests(definitions):
+    """A job reading a registered artefact gets the manifest's digests (ARTIFACT_DIGESTS) to check it before opening."""
+    _, pipelines = definitions
+    checked = []
+    for kind, pipeline in pipelines.items():
+        for step in pipeline["Steps"]:
+            arguments = step.get("Arguments", {})
+            container = arguments.get("PrimaryContainer")  # CreateModel: the Transform's model server
+            if container is not None:
+                sources = [container["ModelDataUrl"]]
+                environment = container.get("Environment", {})
+            else:
+                sources = [i["S3Input"]["S3Uri"] for i in arguments.get("ProcessingInputs", [])]
+                environment = arguments.get("Environment", {})
+            named = {s["Get"].removeprefix("Parameters.") for s in sources if isinstance(s, dict) and "Get" in s}
+            for parameter in sorted(named & set(REGISTERED)):
+                assert environment.get("ARTIFACT_DIGESTS") == {"Get": f"Parameters.{REGISTERED[parameter]}"}, (
+                    f"{kind}/{step['Name']} loads {parameter} without its digests"
+                )
+                checked.append(step["Name"])
+    assert set(checked) == {
+        "Processing", "CreateModel", "PerformanceEstimate", "MonitoringShards", "Monitoring", "ExplainabilityShards",
+        "Explainability", "ModelQuality", "Gate",
+    }  # fmt: skip
+
+
 def test_every_inference_run_keeps_its_predictions_where_model_quality_reads_them(definitions):
     config, pipelines = definitions
     steps = {s["Name"]: s for s in pipelines["inference"]["Steps"]}
@@ -331,6 +366,7 @@ def test_every_inference_run_keeps_its_predictions_where_model_quality_reads_the
     assert estimate["Environment"] == {
         "RUN_ID": {"Get": "Execution.PipelineExecutionId"},
         "SCORED_AT": {"Get": "Execution.StartDateTime"},
+        "ARTIFACT_DIGESTS": {"Get": "Parameters.ArtifactDigests"},
     }
     quality = {s["Name"]: s for s in pipelines["quality"]["Steps"]}
     inputs = {i["InputName"]: i["S3Input"]["S3Uri"] for i in quality["ModelQuality"]["Arguments"]["ProcessingInputs"]}
@@ -354,6 +390,7 @@ def test_quality_graph(definitions):
         "QUALITY_END_OFFSET": {"Get": "Parameters.EndOffset"},
         "QUALITY_MIN_LABELLED_ROWS": {"Get": "Parameters.MinLabelledRows"},
         "EVALUATION_TIME": {"Get": "Execution.StartDateTime"},
+        "ARTIFACT_DIGESTS": {"Get": "Parameters.ArtifactDigests"},
     }
     defaults = {p["Name"]: p.get("DefaultValue") for p in pipeline["Parameters"]}
     assert defaults["StartOffset"] == config["quality"]["start_offset"]

@@ -21,6 +21,8 @@ from {{ cookiecutter.package_name }}.registry.store import (
     SsmParameterStore,
 )
 
+from .conftest import DIGESTS
+
 NAME = "/mlops/test/dev/model/manifest"
 
 
@@ -40,6 +42,7 @@ def manifest(run: int) -> dict:
         "artifacts": {
             k: f"s3://bucket/runs/{run}/{k}" for k in ("model", "preprocessing", "baseline", "explainability")
         },
+        "digests": DIGESTS,
         "metrics": {"auc": 0.8},
         "git_sha": "abc123",
         "template_version": "0.1.0",

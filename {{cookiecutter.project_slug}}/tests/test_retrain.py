@@ -39,7 +39,9 @@ def test_retrain_starts_on_the_champions_data_and_the_labelled_production_rows(l
     given = services.sagemaker.list_pipeline_parameters_for_execution(
         PipelineExecutionArn=execution["PipelineExecutionArn"]
     )["PipelineParameters"]
-    assert {p["Name"]: p["Value"] for p in given} == {
+    given = {p["Name"]: p["Value"] for p in given}
+    assert json.loads(given.pop("ChampionDigests"))["model"] == register_event()["model_sha256"]
+    assert given == {
         "InputData": register_event()["training_data"],
         "ProductionInputs": f"s3://{BUCKET}/inputs/",
         "ProductionLabels": f"s3://{BUCKET}/labels/",

@@ -25,7 +25,7 @@ from {{ cookiecutter.package_name }}.local_jobs import (
     transform_file,
 )
 
-from .conftest import free_port, start_server
+from .conftest import free_port, pinned_model, start_server
 
 
 def _csv(rows: np.ndarray) -> str:
@@ -138,7 +138,8 @@ def test_sigterm_stops_the_server_cleanly_within_two_seconds(trained_model, tmp_
 def test_local_mode_serves_on_the_loopback_only(trained_model, tmp_path):
     trained_model.save(tmp_path / "model")
     pack_model(tmp_path / "model", tmp_path / "model.tar.gz")
-    with model_server(tmp_path / "model.tar.gz", tmp_path / "job") as base:
+    archive = tmp_path / "model.tar.gz"
+    with model_server(archive, tmp_path / "job", environment=pinned_model(archive)) as base:
         host = base.split("//")[1].split(":")[0]
         assert host == "127.0.0.1"
         assert requests.get(f"{base}/ping", timeout=5).status_code == 200

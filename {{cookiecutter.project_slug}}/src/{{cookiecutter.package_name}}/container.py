@@ -6,7 +6,6 @@ only difference between running inside a SageMaker container and running locally
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import pwd
@@ -27,6 +26,7 @@ if TYPE_CHECKING:  # read_csv_dir imports it: the local command line uses this m
 
 
 from .csv_input import CsvError, check_file
+from .registry.digests import DIGESTS_ENV, file_sha256, folder_digest, listing_digest
 
 OPT_ML_ROOT_ENV = "OPT_ML_ROOT"
 # Set in the images: the unprivileged user the component code runs as (see drop_privileges).
@@ -165,16 +165,38 @@ def content_digest(files: list[Path], names: list[str] | None = None) -> str:
     """sha256 of one file's bytes; for a folder, of each file's relative name and sha256, in order."""
     if names is None:
         return file_sha256(files[0])
-    listing = "".join(f"{name}\t{file_sha256(path)}\n" for path, name in zip(files, names, strict=True))
-    return hashlib.sha256(listing.encode()).hexdigest()
+    return listing_digest((name, file_sha256(path)) for path, name in zip(files, names, strict=True))
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as source:
-        for block in iter(lambda: source.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def check_pinned(artefact: str, path: Path) -> Path:
+    """`path` once it is the artefact the manifest pins (ARTIFACT_DIGESTS); before any loader opens it.
+
+    A file is checked by its bytes, a folder by its listing (registry/digests.py). A mismatch, or
+    no digest to check, is a ComponentError that names the artefact and both digests: the job
+    reads nothing from a file nobody checked.
+    """
+    if not path.exists():
+        raise ComponentError(f"{path} not found: this job's input must hold the registered {artefact} artefact.")
+    raw = os.environ.get(DIGESTS_ENV, "")
+    try:
+        expected = json.loads(raw)[artefact] if raw else None
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ComponentError(
+            f"{DIGESTS_ENV} holds no {artefact!r} digest ({exc}); it must be the manifest's digests."
+        ) from exc
+    if not expected:
+        raise ComponentError(
+            f"{DIGESTS_ENV} is not set, and this mode loads the registered {artefact} only once its digest is checked. "
+            "The pipelines pass the manifest's digests; by hand, pass the JSON of `registry show`'s manifest.digests."
+        )
+    found = folder_digest(path) if path.is_dir() else file_sha256(path)
+    if found != expected:
+        raise ComponentError(
+            f"The {artefact} artefact at {path} is not the one the manifest pins: its sha256 is {found}, the "
+            f"manifest's {expected}. It changed after the model was registered, and nothing was loaded from it. "
+            "Restore the artefact, or train and promote a new version."
+        )
+    return path
 
 
 # A content-addressed training input: s3://<bucket>/data/train/sha256=<digest>/ (see `data snapshot`).

@@ -46,7 +46,7 @@ class Runtime(Protocol):
 
     def job(self, component: str, mode: str, root: Path, environment: dict[str, str]) -> tuple[list[str], dict]: ...
 
-    def server(self, root: Path, port: int) -> tuple[list[str], dict]: ...
+    def server(self, root: Path, port: int, environment: dict[str, str]) -> tuple[list[str], dict]: ...
 
     def warm_up(self) -> None:
         """Get ready for jobs before the first one is asked for (optional work; may do nothing)."""
@@ -67,6 +67,8 @@ JOB_CODE = (
     "csv_output.py",
     "data_schema.py",
     "ground_truth.py",
+    "registry/__init__.py",
+    "registry/digests.py",
     "reports.py",
 )
 
@@ -138,10 +140,10 @@ class VenvRuntime:
     def reset_code_digest(self) -> None:
         self._code_digest = None
 
-    def server(self, root: Path, port: int) -> tuple[list[str], dict]:
+    def server(self, root: Path, port: int, environment: dict[str, str]) -> tuple[list[str], dict]:
         # The loopback only: on a laptop the model is not exposed to the network.
-        environment = {"SAGEMAKER_BIND_TO_PORT": str(port), "MODEL_SERVER_HOST": "127.0.0.1"}
-        return self.job("algorithm", "serve", root, environment)
+        bind = {"SAGEMAKER_BIND_TO_PORT": str(port), "MODEL_SERVER_HOST": "127.0.0.1"}
+        return self.job("algorithm", "serve", root, environment | bind)
 
 
 class ContainerRuntime:
@@ -192,12 +194,13 @@ class ContainerRuntime:
         )
         return command, dict(os.environ)
 
-    def server(self, root: Path, port: int) -> tuple[list[str], dict]:
+    def server(self, root: Path, port: int, environment: dict[str, str]) -> tuple[list[str], dict]:
         (root / "output").mkdir(parents=True, exist_ok=True)
         mounts = [(root / "model", "/opt/ml/model", True), (root / "output", "/opt/ml/output", False)]
         command = self.engine.run_command(
-            self.images["algorithm"], ["serve"], mounts=mounts, publish=(port, 8080), options=self._identity()
-        )
+            self.images["algorithm"], ["serve"], mounts=mounts, environment=environment, publish=(port, 8080),
+            options=self._identity(),
+        )  # fmt: skip
         return command, dict(os.environ)
 
 
@@ -276,11 +279,13 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def model_server(archive: Path, root: Path, runtime: Runtime = VENV) -> Iterator[str]:
-    """Unpack model.tar.gz into the sandbox's model/ and serve it; yields the base URL."""
+def model_server(
+    archive: Path, root: Path, runtime: Runtime = VENV, environment: dict[str, str] | None = None
+) -> Iterator[str]:
+    """Unpack model.tar.gz into the sandbox's model/ and serve it (CreateModel's Environment); yields the base URL."""
     unpack_model(archive, root / "model")
     port = _free_port()
-    command, env = runtime.server(root, port)
+    command, env = runtime.server(root, port, environment or {})
     root.mkdir(parents=True, exist_ok=True)
     log_path = root / "job.log"
     with log_path.open("w", encoding="utf-8") as log:
@@ -501,9 +506,10 @@ def batch_transform(
     root: Path,
     runtime: Runtime = VENV,
     data_processing: dict[str, str] | None = None,
+    environment: dict[str, str] | None = None,
 ) -> int:
     """Score one file with the model in `archive`, as a Batch Transform job would (with its DataProcessing)."""
-    with model_server(archive, root, runtime) as base:
+    with model_server(archive, root, runtime, environment) as base:
         return transform_file(base, input_file, output_file, data_processing=data_processing)
 
 

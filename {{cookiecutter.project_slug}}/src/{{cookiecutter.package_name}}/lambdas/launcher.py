@@ -18,18 +18,11 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """Start the pipeline the event names with the model the registry serves."""
     services = current()
     registered = ModelRegistry(services.store, event["manifest_parameter"]).for_inference()
-    artifacts = registered.manifest["artifacts"]
     if "quality_pipeline" in event:
-        pipeline, parameters = event["quality_pipeline"], {"ModelUri": artifacts["model"]}
+        pipeline, parameters = event["quality_pipeline"], registered.parameters("quality")
     else:
         pipeline = event["inference_pipeline"]
-        parameters = {
-            "InputData": event["input_data"],
-            "ModelUri": artifacts["model"],
-            "PreprocessingUri": artifacts["preprocessing"],
-            "BaselineUri": artifacts["baseline"],
-        }
-    parameters["ManifestVersion"] = str(registered.version)
+        parameters = {"InputData": event["input_data"], **registered.parameters("inference")}
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     response = services.sagemaker.start_pipeline_execution(
         PipelineName=pipeline,

@@ -3,8 +3,9 @@
 - A model equal to a registered version (the same artefact, or the same identity: a retrain that
   reproduced it) registers nothing; the answer names the version it equals.
 - The answer (the step's outputs): the version, whether it was registered and promoted, and why.
-- Otherwise the manifest records the training data and its lineage, the artefacts, the metrics
-  and the gate's verdict. With `promotion: auto` a model that passed the gate is promoted, as
+- Otherwise the manifest records the training data and its lineage, the artefacts and their
+  digests (registry/digests.py: the model's as the gate read it, each folder's as it is stored
+  now), the metrics and the gate's verdict. With `promotion: auto` a model that passed the gate is promoted, as
   long as the champion it was compared with still serves; anything else stays a candidate, and
   the manifest says why.
 """
@@ -15,10 +16,12 @@ import json
 import re
 from typing import Any
 
+from ..registry.digests import prefix_digest
 from ..registry.manifest import ModelRegistry
 from .services import current
 
 ARTIFACT_KEYS = ("model", "preprocessing", "baseline", "explainability")
+FOLDERS = ("preprocessing", "baseline", "explainability")
 
 
 def training_data_digest(uri: str | None) -> str | None:
@@ -63,6 +66,12 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     lineage = json.loads(event["lineage"]) if event.get("lineage") else None
     champion = registry.champion()
     promoted, reason = promotion(event, gate, champion.version if champion else None)
+    digests = {"model": event.get("model_sha256"), "model_contents": event.get("model_contents_sha256")}
+    for key in (k for k in FOLDERS if event.get(k)):  # a missing artefact: the manifest is incomplete
+        try:
+            digests[key] = prefix_digest(services.objects, event[key])
+        except ValueError as exc:
+            raise ValueError(f"The {key} artefact is missing ({exc}); nothing was registered.") from exc
     manifest = {
         "run_id": event["run_id"],
         "pipeline_execution": event["pipeline_execution"],
@@ -71,8 +80,8 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         "training_data_sha256": training_data_digest(event.get("training_data")),
         "lineage": lineage,
         "artifacts": {key: event[key] for key in ARTIFACT_KEYS},
+        "digests": digests,
         "model_identity": event.get("model_identity"),
-        "model_sha256": event.get("model_sha256"),
         "metrics": {key.removeprefix("metric_"): float(v) for key, v in event.items() if key.startswith("metric_")},
         "gate": gate and gate | {"report": event.get("gate_report")},
         "promotion": {"mode": event.get("promotion", "manual"), "promoted": promoted, "reason": reason},

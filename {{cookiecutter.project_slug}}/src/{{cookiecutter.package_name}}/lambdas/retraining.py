@@ -104,8 +104,7 @@ def retrain_request(
         "InputData": training_data,
         "ProductionInputs": inputs_prefix,
         "ProductionLabels": labels_prefix,
-        "ChampionModelUri": champion.manifest["artifacts"]["model"],
-        "ChampionVersion": str(champion.version),
         "BaseRows": base_rows,
+        **champion.parameters("champion"),
     }
     return Request(parameters, "", rows, files)

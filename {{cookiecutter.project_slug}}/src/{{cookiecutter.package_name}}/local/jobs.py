@@ -229,7 +229,10 @@ class JobRunner:
             RecordShaping.from_data_processing(shaping)
         except ValueError as exc:
             raise StepFailed(f"Transform's DataProcessing: {exc}") from exc
-        with model_server(self.workspace.path(model["ModelDataUrl"]), sandbox / "opt_ml", self.runtime) as base:
+        archive, environment = self.workspace.path(model["ModelDataUrl"]), model.get("Environment") or {}
+        with model_server(
+            archive, sandbox / "opt_ml", self.runtime, {k: str(v) for k, v in environment.items()}
+        ) as base:
             for file in files:
                 relative = file.relative_to(source) if source.is_dir() else Path(file.name)
                 transform_file(base, file, destination / f"{relative}.out", max_payload, concurrency, shaping)

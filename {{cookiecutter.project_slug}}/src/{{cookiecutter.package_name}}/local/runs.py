@@ -52,9 +52,7 @@ def seed_markers(workspace: Workspace, config: dict[str, Any], env: str) -> None
 def champion_parameters(registry: ModelRegistry) -> dict[str, str]:
     """The training pipeline's champion: the promoted version, which the gate compares a new model with."""
     champion = registry.champion()
-    if champion is None:
-        return {}
-    return {"ChampionModelUri": champion.manifest["artifacts"]["model"], "ChampionVersion": str(champion.version)}
+    return {} if champion is None else champion.parameters("champion")
 
 
 def local_train(
@@ -211,20 +209,12 @@ def local_infer(
     if instances is not None:
         parameters = {**(parameters or {}), "ProcessingInstanceCount": instances}
     registered = _registry(workspace, config, env).for_inference()
-    artifacts = registered.manifest["artifacts"]
     bucket = layout.bucket(config, env)
     executor = _executor(workspace, config, env, progress, containers, now=now)
     seed_markers(workspace, config, env)
     # Named by its content, never by the file's name: a run reads only its own rows, whatever ran beside it.
     input_uri, _ = workspace.snapshot(Path(data), f"s3://{bucket}/data/inference/")
-    parameters = {
-        **(parameters or {}),
-        "InputData": input_uri,
-        "ModelUri": artifacts["model"],
-        "PreprocessingUri": artifacts["preprocessing"],
-        "BaselineUri": artifacts["baseline"],
-        "ManifestVersion": str(registered.version),
-    }
+    parameters = {**(parameters or {}), "InputData": input_uri, **registered.parameters("inference")}
     pipeline = layout.pipeline_name(config, env, "inference")
     execution = executor.run(cached_definition(config, env, "inference", workspace.definitions), parameters, pipeline)
     return inference_summary(execution, workspace)
@@ -370,11 +360,7 @@ def local_quality(
     registered = _registry(workspace, config, env).for_inference()
     seed_markers(workspace, config, env)
     executor = _executor(workspace, config, env, progress, containers, now=now)
-    given = {
-        **(parameters or {}),
-        "ModelUri": registered.manifest["artifacts"]["model"],
-        "ManifestVersion": str(registered.version),
-    }
+    given = {**(parameters or {}), **registered.parameters("quality")}
     pipeline = layout.pipeline_name(config, env, "quality")
     execution = executor.run(cached_definition(config, env, "quality", workspace.definitions), given, pipeline)
     return quality_summary(execution, workspace)

@@ -16,6 +16,7 @@ import logging
 from typing import Any
 
 from ..lambdas import available
+from ..registry.digests import DIGESTS_ENV
 from . import layout
 from .steps import component_step, output_uri, pipeline_context
 
@@ -47,6 +48,9 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
     model_uri = ParameterString("ModelUri")
     preprocessing_uri = ParameterString("PreprocessingUri")
     baseline_uri = ParameterString("BaselineUri")
+    # The manifest's digests of those artefacts: every job checks what it loads before opening it.
+    digests = ParameterString("ArtifactDigests")
+    pinned = {DIGESTS_ENV: digests}
     manifest_version = ParameterString("ManifestVersion", default_value="latest")
     transform_type = ParameterString("TransformInstanceType", default_value=settings["transform_instance_type"])
     monitoring_settings = config["monitoring"]
@@ -81,7 +85,8 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
         environment={
             "INFERENCE_ID_PREFIX": execution_id,  # ids unique per execution
             "SCORED_AT": ExecutionVariables.START_DATETIME,
-        },
+        }
+        | pinned,
         **shards,
     )
 
@@ -90,6 +95,7 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
         step_args=ModelBuilder(
             image_uri=image["algorithm"],
             s3_model_data_url=model_uri,
+            env_vars=pinned,
             role_arn=role,
             sagemaker_session=session,
             log_level=logging.ERROR,  # its default, DEBUG, narrates every definition build
@@ -131,7 +137,7 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
         image=image["monitoring"],
         inputs={"predictions": run_uri("predictions"), "model": model_uri},
         outputs={"estimate": run_uri("monitoring", "estimate"), "scored": kept},
-        environment={"RUN_ID": execution_id, "SCORED_AT": ExecutionVariables.START_DATETIME},
+        environment={"RUN_ID": execution_id, "SCORED_AT": ExecutionVariables.START_DATETIME} | pinned,
         depends_on=[transform],
         **job,
     )
@@ -141,6 +147,7 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
         image=image["monitoring"],
         inputs={"raw": input_data, "baseline": baseline_uri},
         outputs={"summary": run_uri("monitoring", "summaries")},
+        environment=pinned,
         depends_on=[transform],
         sharded=("raw",),
         **shards,
@@ -153,7 +160,7 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
         inputs={"summaries": output_uri(monitoring_shards, "summary"), "baseline": baseline_uri},
         outputs={"report": run_uri("monitoring", "report")},
         property_files=[drift_report],
-        environment=thresholds,
+        environment=thresholds | pinned,
         **job,
     )
     explainability_shards = component_step(
@@ -165,6 +172,7 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
             "explanations": run_uri("explainability", "explanations"),
             "summary": run_uri("explainability", "summaries"),
         },
+        environment=pinned,
         depends_on=[transform],
         sharded=("data",),
         **shards,
@@ -175,6 +183,7 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
         image=image["explainability"],
         inputs={"summaries": output_uri(explainability_shards, "summary"), "artifacts": preprocessing_uri},
         outputs={"report": run_uri("explainability", "report")},
+        environment=pinned,
         **job,
     )
 
@@ -197,7 +206,7 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
     return Pipeline(
         name=layout.pipeline_name(config, env, "inference"),
         parameters=[
-            input_data, model_uri, preprocessing_uri, baseline_uri, manifest_version, *image.values(),
+            input_data, model_uri, preprocessing_uri, baseline_uri, digests, manifest_version, *image.values(),
             context.processing_type, context.processing_count, transform_type, *thresholds.values(),
         ],
         steps=[

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..registry.digests import DIGESTS_ENV
 from . import layout
 from .inference import drift_action_lambda
 from .steps import component_step, output_uri, pipeline_context
@@ -32,6 +33,7 @@ def build_quality_pipeline(config: dict[str, Any], env: str, images: dict[str, s
     context = pipeline_context(config, env, "quality", images)
     settings = config["quality"]
     model_uri = ParameterString("ModelUri")
+    digests = ParameterString("ArtifactDigests")  # the manifest's: the job checks the model before opening it
     manifest_version = ParameterString("ManifestVersion", default_value="latest")
     predictions = ParameterString("PredictionsData", default_value=layout.predictions_prefix(config, env))
     labels = ParameterString("LabelsData", default_value=layout.labels_prefix(config, env))
@@ -52,6 +54,7 @@ def build_quality_pipeline(config: dict[str, Any], env: str, images: dict[str, s
             "QUALITY_END_OFFSET": end,
             "QUALITY_MIN_LABELLED_ROWS": minimum,
             "EVALUATION_TIME": ExecutionVariables.START_DATETIME,
+            DIGESTS_ENV: digests,
         },
         **context.job,
     )
@@ -72,7 +75,7 @@ def build_quality_pipeline(config: dict[str, Any], env: str, images: dict[str, s
     return Pipeline(
         name=layout.pipeline_name(config, env, "quality"),
         parameters=[
-            model_uri, manifest_version, predictions, labels, start, end, minimum, *context.image.values(),
+            model_uri, digests, manifest_version, predictions, labels, start, end, minimum, *context.image.values(),
             context.processing_type,
         ],
         steps=[model_quality, quality_check],

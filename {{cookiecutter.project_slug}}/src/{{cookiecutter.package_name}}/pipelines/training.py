@@ -28,6 +28,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..components.algorithm.model import objective_metric
+from ..registry.digests import DIGESTS_ENV
 from . import layout
 from .steps import PipelineContext, cache_config, component_step, output_uri, pipeline_context
 
@@ -67,6 +68,8 @@ def build_training_pipeline(config: dict[str, Any], env: str, images: dict[str, 
         "BaseRows": ParameterString("BaseRows", default_value="keep"),
         "ChampionModelUri": ParameterString("ChampionModelUri", default_value=empty),
         "ChampionVersion": ParameterString("ChampionVersion", default_value=""),
+        # The champion's manifest digests (registry/digests.py): the gate checks its model before opening it.
+        "ChampionDigests": ParameterString("ChampionDigests", default_value=""),
         "TrainingInstanceType": ParameterString(
             "TrainingInstanceType", default_value=settings["training_instance_type"]
         ),
@@ -249,7 +252,7 @@ def _gate_step(
         },
         outputs={"gate": context.run_uri("gate")},
         property_files=[PropertyFile(name=GATE_REPORT, output_name="gate", path="gate.json")],
-        environment={"CHAMPION_VERSION": parameters["ChampionVersion"]},
+        environment={"CHAMPION_VERSION": parameters["ChampionVersion"], DIGESTS_ENV: parameters["ChampionDigests"]},
         **context.job,
     )
 
@@ -297,6 +300,7 @@ def _register_step(
             "champion_version": from_gate("champion_version"),
             "model_identity": from_gate("model_identity"),
             "model_sha256": from_gate("model_sha256"),
+            "model_contents_sha256": from_gate("model_contents_sha256"),
             "promotion": config["promotion"]["mode"][env],
             "git_sha": parameters["GitSha"],
             "template_version": config["project"]["template_version"],

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from .digests import PINNED, serving_digests
 from .store import ParameterNotFound, ParameterStore, ParameterVersion
 
 APPROVED = "approved"
@@ -36,10 +37,15 @@ def image_parameter(config: dict[str, Any], env: str, component: str) -> str:
 
 
 def missing_keys(manifest: dict[str, Any]) -> list[str]:
-    """What a manifest lacks of the required keys and train-mode artefacts."""
-    artifacts = manifest.get("artifacts")
+    """What a manifest lacks of the required keys, the train-mode artefacts and their digests."""
+    artifacts, digests = manifest.get("artifacts"), manifest.get("digests")
     missing = [key for key in REQUIRED if key not in manifest]
-    return missing + [f"artifacts.{a}" for a in ARTIFACTS if not isinstance(artifacts, dict) or not artifacts.get(a)]
+    missing += [f"artifacts.{a}" for a in ARTIFACTS if not isinstance(artifacts, dict) or not artifacts.get(a)]
+    return missing + [f"digests.{d}" for d in PINNED if not isinstance(digests, dict) or not _sha256(digests.get(d))]
+
+
+def _sha256(value: Any) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
 
 
 def validate_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -62,6 +68,11 @@ def read_manifest(parameter: ParameterVersion) -> dict[str, Any]:
         if not isinstance(manifest, dict):
             raise ValueError("it is JSON but not an object")
         if missing := missing_keys(manifest):
+            if all(key.startswith("digests.") for key in missing):
+                raise ValueError(
+                    "it records no digest of its artefacts: it was registered before artefacts were pinned, and no "
+                    "job loads an artefact it cannot check"
+                )
             raise ValueError(f"it lacks {missing}")
         metrics = manifest["metrics"]
         if not isinstance(metrics, dict) or not all(
@@ -70,8 +81,8 @@ def read_manifest(parameter: ParameterVersion) -> dict[str, Any]:
             raise ValueError("its metrics are not a mapping of names to numbers")
     except ValueError as exc:  # json.JSONDecodeError is a ValueError
         raise MalformedManifest(
-            f"{where} is not a model manifest ({exc}). It was not written by the training pipeline; promote "
-            "another version (registry promote --version N), or register a new one by training."
+            f"{where} is not a usable model manifest ({exc}). Promote another version (registry promote --version N), "
+            "or register a new one by training."
         ) from exc
     return manifest
 
@@ -89,6 +100,20 @@ class RegisteredModel:
     def from_parameter(cls, parameter: ParameterVersion) -> RegisteredModel:
         """A usable version, or MalformedManifest."""
         return cls(parameter.version, parameter.labels, read_manifest(parameter), parameter.last_modified)
+
+    def parameters(self, pipeline: str) -> dict[str, str]:
+        """The pipeline parameters that run this version: `inference`, `quality`, or `champion` (training's gate)."""
+        artifacts, digests = self.manifest["artifacts"], serving_digests(self.manifest)
+        if pipeline == "champion":
+            return {
+                "ChampionModelUri": artifacts["model"],
+                "ChampionVersion": str(self.version),
+                "ChampionDigests": digests,
+            }
+        parameters = {"ModelUri": artifacts["model"], "ArtifactDigests": digests, "ManifestVersion": str(self.version)}
+        if pipeline == "inference":
+            parameters |= {"PreprocessingUri": artifacts["preprocessing"], "BaselineUri": artifacts["baseline"]}
+        return parameters
 
     @classmethod
     def listed(cls, parameter: ParameterVersion) -> RegisteredModel:

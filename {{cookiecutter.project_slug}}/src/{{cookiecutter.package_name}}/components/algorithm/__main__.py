@@ -15,6 +15,7 @@ from ...config import load_config
 from ...container import (
     ComponentError,
     check_csv,
+    check_pinned,
     csv_files,
     file_sha256,
     model_dir,
@@ -27,6 +28,7 @@ from ...container import (
     training_channel,
 )
 from ...data_schema import DataSchema
+from ...registry.digests import archive_contents_digest
 from . import gate
 from .gate_report import render_gate
 from .model import TrainedModel, evaluate, fit, write_evaluation, write_quality_baseline
@@ -99,7 +101,8 @@ def compare() -> None:
 
     Inputs: `challenger` (the new model.tar.gz), `champion` (the serving one's, or nothing: a
     first model), `recent` (the held-out recent labelled rows) and `validation` (the validation
-    split as raw rows). CHAMPION_VERSION names the champion's manifest version.
+    split as raw rows). CHAMPION_VERSION names the champion's manifest version, and ARTIFACT_DIGESTS
+    holds its manifest's digests: the champion's model is checked before it is opened.
     """
     config = load_config()
     settings = gate.Settings.from_config(config["promotion"])
@@ -109,6 +112,8 @@ def compare() -> None:
         raise ComponentError(f"{archives['challenger']} not found: the gate needs the training job's model.tar.gz.")
     if not archives["champion"].is_file():
         champion_version = ""  # the empty prefix: no model serves yet
+    if champion_version:
+        check_pinned("model", archives["champion"])
     sets = {name: _read_rows(name) for name in gate.SETS}
     identity = gate.model_identity(archives["challenger"])
     same = bool(champion_version) and gate.model_identity(archives["champion"]) == identity
@@ -125,7 +130,9 @@ def compare() -> None:
     summary = {
         "passed": record["passed"],
         "champion_version": champion_version,
+        # What the manifest pins: the archive's bytes, and its files as the model server sees them.
         "model_sha256": file_sha256(archives["challenger"]),
+        "model_contents_sha256": archive_contents_digest(archives["challenger"]),
         "model_identity": identity,
         # The decision in numbers, as one string the Register step records whole in the manifest.
         "record": json.dumps(gate.summary(record), separators=(",", ":")),
@@ -137,9 +144,9 @@ def compare() -> None:
 
 
 def serve() -> None:
-    """Load the unpacked model.tar.gz and serve Batch Transform requests."""
+    """Load the unpacked model.tar.gz, once it is the registered one, and serve Batch Transform requests."""
     try:
-        model = TrainedModel.load(model_dir())
+        model = TrainedModel.load(check_pinned("model_contents", model_dir()))
     except FileNotFoundError as exc:
         raise ComponentError(f"{exc}. Serve mode needs the training job's model.tar.gz unpacked there.") from exc
     serve_forever(model)

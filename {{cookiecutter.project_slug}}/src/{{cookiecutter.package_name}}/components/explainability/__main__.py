@@ -23,6 +23,7 @@ from ...config import load_config
 from ...container import (
     ComponentError,
     check_csv,
+    check_pinned,
     csv_files,
     current_host,
     processing_input,
@@ -228,6 +229,9 @@ def _write_report(out: Path, totals: Totals, feature_names: list[str]) -> None:
 
 
 def _model_and_schema() -> tuple[TrainedModel, DataSchema]:
+    """The registered model and preprocessing, each checked against the manifest's digest before it is opened."""
+    check_pinned("model", processing_input("model") / "model.tar.gz")
+    check_pinned("preprocessing", processing_input("artifacts"))
     with tempfile.TemporaryDirectory() as workdir:
         model = load_model(processing_input("model"), Path(workdir))
     return model, load_matching_schema(model)
@@ -278,7 +282,7 @@ def explain_shard() -> None:
 
 def merge() -> None:
     """Global importance over every shard's rows, exactly as serve computes it in one pass."""
-    path = processing_input("artifacts") / "schema.json"
+    path = check_pinned("preprocessing", processing_input("artifacts")) / "schema.json"
     try:
         schema = DataSchema.load(path)
     except FileNotFoundError as exc:

@@ -22,6 +22,7 @@ from ...config import load_config
 from ...container import (
     ComponentError,
     check_content_address,
+    check_pinned,
     csv_files,
     current_host,
     job_time,
@@ -94,6 +95,8 @@ def train() -> None:
 
 
 def _read_baseline(directory: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The registered baseline (serve modes), once it is the one the manifest pins."""
+    check_pinned("baseline", directory)
     try:
         statistics = json.loads((directory / "statistics.json").read_text("utf-8"))
         constraints = json.loads((directory / "constraints.json").read_text("utf-8"))
@@ -202,6 +205,7 @@ def _model_texts(names: list[str]) -> dict[str, str]:
     archive = processing_input("model") / "model.tar.gz"
     if not archive.is_file():
         raise ComponentError(f"{archive} not found: the 'model' input must hold the training job's model.tar.gz.")
+    check_pinned("model", archive)
     texts, missing = {}, []
     with tempfile.TemporaryDirectory(prefix="model-") as folder:
         for name in names:

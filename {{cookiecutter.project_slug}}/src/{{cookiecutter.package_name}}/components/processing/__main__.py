@@ -19,6 +19,7 @@ from ...container import (
     SNAPSHOT,
     ComponentError,
     check_content_address,
+    check_pinned,
     csv_files,
     current_host,
     job_time,
@@ -95,7 +96,7 @@ def serve() -> None:
     Each input row is kept too, as it came (its schema columns, after its inference id), with
     the run's record: what a retrain rebuilds labelled rows from (see retraining.py).
     """
-    schema = load_schema(processing_input("artifacts"))
+    schema = load_schema(check_pinned("preprocessing", processing_input("artifacts")))
     raw = processing_input("raw")
     inputs = csv_files(raw, "processing serve")
     run_id = os.environ.get("INFERENCE_ID_PREFIX") or "run"
