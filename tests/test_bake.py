@@ -109,6 +109,7 @@ def expected_files(package: str, drift_action: str, multi_account: bool = False)
         "lambdas/services.py",
         "local/__init__.py",
         "local/cache.py",
+        "local/clean.py",
         "local/executor.py",
         "local/expressions.py",
         "local/jobs.py",

@@ -2,6 +2,7 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 
 from .conftest import SRC, subprocess_env
 
@@ -55,3 +56,41 @@ def test_a_corrupt_registry_stops_local_train_before_any_job(tmp_path, sample):
     assert result.returncode == 2
     assert str(corrupt) in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "ws" / "runs").exists(), "no job may run"
+
+
+def test_an_offset_given_as_the_readme_writes_it_is_an_offset_not_an_option(tmp_path):
+    """`--start-offset -P7D`: the value starts with a dash, and is still the option's value."""
+    given = ("local", "quality", "--start-offset", "-P7D", "--end-offset", "-PT0H")
+    result = cli("--workspace", str(tmp_path / "ws"), *given, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "expected one argument" not in result.stderr
+    assert "No model is registered" in result.stderr  # past the arguments, to the first real check
+
+
+@pytest.mark.parametrize(
+    ("start", "named"),
+    [("-P99999999D", "reaches further than a century"), ("-PT99999999999999H", "reaches further than a century"),
+     ("-P7X", "is not an offset like"), ("-PT0H", "must come before its end")],
+)  # fmt: skip
+def test_a_bad_offset_is_refused_before_any_job_runs(tmp_path, start, named):
+    result = cli("--workspace", str(tmp_path / "ws"), "local", "quality", "--start-offset", start, cwd=tmp_path)
+    assert result.returncode == 2 and named in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1, "said once"
+    assert not (tmp_path / "ws" / "runs").exists(), "no execution, no alert"
+
+
+def test_a_reader_that_stops_reading_ends_the_command_quietly(tmp_path):
+    """`registry history --json | head -c 1`: the reader goes away; no 'Broken pipe' error, no traceback."""
+    command = [sys.executable, "-m", "{{ cookiecutter.package_name }}", "--workspace", str(tmp_path / "ws")]
+    process = subprocess.Popen(
+        [*command, "registry", "history", "--json"],
+        env=subprocess_env(tmp_path),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    process.stdout.close()  # before the command writes a byte
+    stderr = process.stderr.read()
+    assert process.wait(timeout=120) == 0
+    assert stderr == "", stderr

@@ -346,6 +346,91 @@ def test_sharded_inference_over_a_folder_equals_the_single_file_run(story, confi
         assert merged == pytest.approx(values["global_shap_values"], rel=1e-9)
 
 
+def test_two_runs_on_files_of_one_name_started_together_each_read_only_their_own_rows(
+    tmp_path, story, target, problem_type
+):
+    """a/batch.csv (1,500 quiet rows) and b/batch.csv (2,500 drifted rows) at once in one workspace; then a's
+    drift recomputed by a selective rerun reads a's rows again, not the latest file of that name."""
+    import shutil
+
+    workspace = tmp_path / "ws"
+    shutil.copytree(story["workspace"].root, workspace)
+    batches = {}
+    for name, rows, stage in (("a", 1500, 0), ("b", 2500, 4)):
+        (tmp_path / name).mkdir()
+        frame = generate(rows, target_column=target, problem_type=problem_type, seed=70, drift_stage=stage)
+        frame.drop(columns=[target]).to_csv(tmp_path / name / "batch.csv", index=False)
+        batches[name] = rows
+    command = [sys.executable, "-m", "{{ cookiecutter.package_name }}", "--workspace", str(workspace), "local"]
+    run = dict(env=subprocess_env(tmp_path), cwd=SRC.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    started = {
+        name: subprocess.Popen([*command, "infer", "--data", str(tmp_path / name / "batch.csv"), "--json"], **run)
+        for name in batches
+    }
+    summaries = {}
+    for name, process in started.items():
+        out, err = process.communicate(timeout=600)
+        assert process.returncode == 0, err[-3000:]
+        summaries[name] = json.loads(out.strip().splitlines()[-1])
+
+    def monitored(summary):
+        return json.loads((Path(summary["report"]).parent / "drift.json").read_text())
+
+    for name, rows in batches.items():
+        assert summaries[name]["rows"] == rows and monitored(summaries[name])["n_production"] == rows
+    assert summaries["a"]["drift"]["detected"] is False and summaries["b"]["drift"]["detected"] is True
+    rerun = subprocess.run(
+        [*command, "rerun", "inference", "--steps", "MonitoringShards,Monitoring", "--reference",
+         summaries["a"]["run_id"], "--json"], timeout=600, **run,
+    )  # fmt: skip
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    again = json.loads(rerun.stdout.strip().splitlines()[-1])
+    assert monitored(again)["n_production"] == batches["a"] and again["drift"] == summaries["a"]["drift"]
+    assert again["steps"]["Monitoring"] == "ran" and again["steps"]["Transform"] == "reused"
+
+
+def test_clean_frees_what_finished_runs_hold_and_keeps_what_is_still_read(tmp_path, story, config, data, capsys):
+    """`local clean`: sandboxes of finished runs and their input copies go; logs, records, every published output
+    (what the registry pins, the cache reuses, the kept predictions and inputs) and a running run's files stay."""
+    import os
+    import shutil
+
+    root = tmp_path / "ws"
+    shutil.copytree(story["workspace"].root, root)
+    running = root / "runs" / "x-dev-inference" / "running"  # a run whose process is alive: this test's
+    staged = running / "steps" / "Processing" / "opt_ml" / "processing" / "input" / "batch.csv"
+    staged.parent.mkdir(parents=True)
+    staged.write_text("a\n1\n")
+    snapshots = sorted((root / "s3").glob("*/data/inference/sha256=*"))
+    reading = {"InputData": f"s3://{snapshots[0].relative_to(root / 's3').as_posix()}/"}  # the live run's input
+    record = {"status": "Executing", "pid": os.getpid(), "parameters": reading}
+    (running / "execution.json").write_text(json.dumps(record))
+    dead, live = (root / ".staging" / f"transform-{pid}-0a0b" for pid in (2**22 + 1, os.getpid()))
+    for folder in (dead, live):
+        folder.mkdir(parents=True)
+    published = {p: p.read_bytes() for p in (root / "s3").rglob("*") if p.is_file() and "/inference/sha" not in str(p)}
+    logs = sorted(p.relative_to(root) for p in (root / "runs").rglob("*.log"))
+    code = main(["--workspace", str(root), "local", "clean", "--older-than", "PT0H", "--json"])
+    cleaned = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 0 and cleaned["freed_mb"] > 0 and cleaned["staging"] == 1
+    finished = [p for p in (root / "runs").glob("*/*") if p != running]
+    assert sorted(cleaned["runs"]) == sorted(f"{p.parent.name}/{p.name}" for p in finished)
+    left = [p for p in (root / "runs").rglob("*") if p.is_file() and "opt_ml" in str(p) and running not in p.parents]
+    assert left and all(p.name in {"job.log", "failure", "message"} for p in left), left
+    assert sorted(p.relative_to(root) for p in (root / "runs").rglob("*.log")) == logs, "every job log stays"
+    assert staged.exists() and not dead.exists() and live.exists()
+    assert {p: p.read_bytes() for p in published} == published, "no published output is touched"
+    assert len(snapshots) > 1 and list((root / "s3").glob("*/data/inference/sha256=*")) == snapshots[:1], (
+        "only the input copy a kept run reads stays"
+    )
+    registry = ModelRegistry(Workspace(root).store, manifest_parameter(config, "dev"))
+    approved = registry.champion().manifest  # what the registry pins is all there, digest for digest
+    model = Workspace(root).path(approved["artifacts"]["model"]).read_bytes()
+    assert hashlib.sha256(model).hexdigest() == approved["digests"]["model"]
+    again = local_infer(data["holdout"], config, "dev", Workspace(root), quiet)
+    assert again["status"] == "Succeeded" and again["drift"] == story["holdout"]["drift"]
+
+
 def test_a_run_killed_during_transform_publishes_nothing_and_the_rerun_succeeds(
     tmp_path, story, data, target, problem_type
 ):

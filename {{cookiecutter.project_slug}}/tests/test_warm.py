@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
@@ -161,3 +162,23 @@ def test_warm_start_is_the_default_and_local_warm_start_0_starts_every_job_cold(
         command, env = runtime.job("processing", "train", tmp_path, {})
         assert command == [sys.executable, "-m", "{{ cookiecutter.package_name }}.components.processing", "train"]
         assert env["OPT_ML_ROOT"] == str(tmp_path)
+
+
+def test_the_socket_folder_of_a_killed_run_is_removed_by_the_next_and_a_live_ones_is_kept(tmp_path):
+    """kill -9 leaves the warm interpreter's folder behind; the next warm start sweeps it, and only it."""
+    owner = (
+        "import os, sys, time\n"
+        "from {{ cookiecutter.package_name }}.local import warm\n"
+        "print(warm.WarmInterpreter().start(dict(os.environ)), flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    run = subprocess.Popen([sys.executable, "-c", owner], env=env, stdout=subprocess.PIPE, text=True)
+    socket = Path(run.stdout.readline().strip())
+    run.kill()
+    run.wait()
+    assert socket.parent.is_dir() and socket.parent.parent == tmp_path, "the killed run left its folder"
+    live = tmp_path / f"{warm.FOLDER_PREFIX}{os.getpid()}-live"
+    live.mkdir()
+    assert warm.sweep_orphans(tmp_path) == [socket.parent]
+    assert not socket.parent.exists() and live.is_dir()

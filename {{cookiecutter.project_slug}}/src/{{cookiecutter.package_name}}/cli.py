@@ -155,6 +155,16 @@ def cmd_local_rerun(args: argparse.Namespace) -> int:
     return _emit(args, summary, _outcome(f"{args.kind} (selective)", summary))
 
 
+def cmd_local_clean(args: argparse.Namespace) -> int:
+    from .config import parse_offset
+    from .local.clean import clean, describe
+
+    age = parse_offset(args.older_than)
+    cleaned = clean(_workspace(args), abs(age), dry_run=args.dry_run)
+    summary = {"status": "Succeeded", "dry_run": args.dry_run, **cleaned.as_json()}
+    return _emit(args, summary, describe(cleaned, args.dry_run))
+
+
 def cmd_local_labels(args: argparse.Namespace) -> int:
     from .local.runs import land_labels
 
@@ -446,6 +456,15 @@ def build_parser() -> argparse.ArgumentParser:
     quality.add_argument("--end-offset", help="window end, e.g. -PT0H (default: config quality.end_offset)")
     quality.add_argument("--min-labelled-rows", help="labelled rows a verdict needs (default: config)")
     quality.set_defaults(func=cmd_local_quality)
+    clean = local.add_parser("clean", help="free the job sandboxes and input copies of finished runs")
+    clean.add_argument("--json", action="store_true", help="end with one JSON line for machines")
+    clean.add_argument(
+        "--older-than",
+        default="P7D",
+        help="only runs that finished longer ago than this, e.g. P7D or PT12H (default P7D)",
+    )
+    clean.add_argument("--dry-run", action="store_true", help="say what would be freed, and free nothing")
+    clean.set_defaults(func=cmd_local_clean)
     demo = with_env(local.add_parser("demo", help="train on the sample, then infer on every drift stage"))
     demo.add_argument("--rows", type=int, default=5000, help="training rows")
     demo.add_argument("--production-rows", type=int, default=1000, help="rows per drift stage")

@@ -106,7 +106,7 @@ def parse_offset(text: str) -> timedelta:
         raise ValueError(f"{text!r} is not an offset like -P1D, -PT6H or -P1DT12H")
     sign = -1 if match.group(1) else 1
     days, hours, minutes = (int(g or 0) for g in match.groups()[1:])
-    if days > MAX_OFFSET.days or (timedelta(days=days) + timedelta(hours=hours, minutes=minutes)) > MAX_OFFSET:
+    if (days * 24 + hours) * 60 + minutes > MAX_OFFSET // timedelta(minutes=1):  # before timedelta can overflow
         raise ValueError(f"{text!r} reaches further than a century; give an offset such as -P30D")
     return sign * timedelta(days=days, hours=hours, minutes=minutes)
 

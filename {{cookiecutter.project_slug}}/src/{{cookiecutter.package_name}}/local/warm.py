@@ -64,15 +64,16 @@ PRELOAD = (
 FOLDER_PREFIX = "warm-"  # then the owner's pid: a killed owner's folder is found and removed
 
 
-def sweep_orphans(root: Path | None = None) -> list[Path]:
-    """Remove the socket folders of warm interpreters whose owner is gone (killed runs leave them)."""
-    removed = []
+def sweep_orphans(root: Path | None = None, remove: bool = True) -> list[Path]:
+    """The socket folders of warm interpreters whose owner is gone (killed runs leave them), removed."""
+    orphans = []
     for folder in Path(root or tempfile.gettempdir()).glob(f"{FOLDER_PREFIX}*-*"):
         owner = folder.name.removeprefix(FOLDER_PREFIX).split("-", 1)[0]
         if folder.is_dir() and owner.isdigit() and not alive(int(owner)):
-            shutil.rmtree(folder, ignore_errors=True)
-            removed.append(folder)
-    return removed
+            orphans.append(folder)
+            if remove:
+                shutil.rmtree(folder, ignore_errors=True)
+    return orphans
 
 
 def enabled(environ: dict[str, str] | None = None) -> bool:

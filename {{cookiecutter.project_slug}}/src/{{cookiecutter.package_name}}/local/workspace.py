@@ -77,14 +77,18 @@ class Workspace:
             staged.rename(destination)
         return destination
 
-    def clean_staging(self) -> None:
-        """Remove what killed runs left in staging (their process is gone); a live run's folders stay."""
+    def clean_staging(self, remove: bool = True) -> list[Path]:
+        """What killed runs left in staging (their process is gone), removed; a live run's folders stay."""
         root = self.root / STAGING
+        orphans = []
         for folder in root.iterdir() if root.is_dir() else []:
             parts = folder.name.rsplit("-", 2)
             pid = int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else 0
             if pid and not alive(pid):
-                shutil.rmtree(folder, ignore_errors=True)
+                orphans.append(folder)
+                if remove:
+                    shutil.rmtree(folder, ignore_errors=True)
+        return orphans
 
     @property
     def definitions(self) -> Path:
