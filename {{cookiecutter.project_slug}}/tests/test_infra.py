@@ -152,6 +152,8 @@ def test_kept_predictions_inputs_and_labels_expire_as_configured(environment, co
         r["Id"]: r for r in environment["Resources"]["DataBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
     }
     kept = (("ExpireKeptPredictions", "predictions/"), ("ExpireLabels", "labels/"), ("ExpireKeptInputs", "inputs/"))
+    assert rules["ExpireRunInputs"]["Prefix"] == "data/inference-runs/"
+    assert rules["ExpireRunInputs"]["ExpirationInDays"] == config["quality"]["retention_days"]
     for rule, prefix in kept:
         assert rules[rule]["Prefix"] == prefix
         assert rules[rule]["ExpirationInDays"] == config["quality"]["retention_days"]
@@ -174,6 +176,10 @@ def test_the_lambdas_may_read_the_artefacts_they_pin_and_the_labels_they_count_a
     artefacts = {
         ("s3:GetObject", json_text([{"Fn::Sub": "${DataBucket.Arn}/" + folder} for folder in folders]), "null"),
         ("s3:ListBucket", listing, json_text({"StringLike": {"s3:prefix": folders}})),
+        # The launcher's copy of a landed batch, for the scheduled run to read.
+        ("s3:GetObject", json_text({"Fn::Sub": "${DataBucket.Arn}/data/inference/*"}), "null"),
+        ("s3:ListBucket", listing, json_text({"StringLike": {"s3:prefix": "data/inference/*"}})),
+        ("s3:PutObject", json_text({"Fn::Sub": "${DataBucket.Arn}/data/inference-runs/*"}), "null"),
     }
     if config["inference"]["drift_action"] != "retrain":
         assert granted == artefacts, "a repository that only alerts reads only the artefacts Register pins"

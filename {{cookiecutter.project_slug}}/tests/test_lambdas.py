@@ -16,7 +16,7 @@ from {{ cookiecutter.package_name }}.registry.manifest import (
     ModelRegistry,
 )
 
-from .conftest import MANIFEST, drift_event, register_event
+from .conftest import BUCKET, MANIFEST, drift_event, register_event
 
 
 def test_register_writes_a_manifest_version_to_ssm(lambda_aws):
@@ -112,10 +112,32 @@ def test_launcher_starts_inference_with_the_approved_models_uris(lambda_aws):
     register.handler(register_event("run1"))
     register.handler(register_event("run2", champion="1"))  # promoted: it passed the gate against v1
     ModelRegistry(services.store, MANIFEST).promote(1)  # and a person moved the label back
-    event = {"manifest_parameter": MANIFEST, "inference_pipeline": "test-dev-inference", "input_data": "s3://b/in/"}
-    result = launcher.handler(event)
+    s3 = services.objects.client
+    landed = {"data/inference/2026/12/06/batch.csv": b"a,b\n1,2\n", "data/inference/extra.csv": b"a,b\n3,4\n"}
+    for key, body in {**landed, "data/inference/.keep": b""}.items():
+        s3.put_object(Bucket=BUCKET, Key=key, Body=body)
+    event = {"manifest_parameter": MANIFEST, "inference_pipeline": "test-dev-inference"}
+    result = launcher.handler(event | {"input_data": f"s3://{BUCKET}/data/inference/"})
     assert result["manifest_version"] == 1
     assert "test-dev-inference/execution/" in result["execution"]
+    given = services.sagemaker.list_pipeline_parameters_for_execution(PipelineExecutionArn=result["execution"])
+    parameters = {p["Name"]: p["Value"] for p in given["PipelineParameters"]}
+    run = parameters["InputData"]  # the run's own copy of what had landed, never the landing prefix
+    assert run.startswith(f"s3://{BUCKET}/data/inference-runs/scheduled-") and run.endswith("/")
+    # The next batch replaces the landed one: the run (and a retry of it) still reads what it was started on.
+    s3.put_object(Bucket=BUCKET, Key="data/inference/2026/12/06/batch.csv", Body=b"a,b\n9,9\n")
+    copied = {uri.removeprefix(run): services.objects.read(uri) for uri in services.objects.list(run)}
+    assert copied == {key.removeprefix("data/inference/"): body for key, body in landed.items()}
+    assert json.loads(parameters["ArtifactDigests"])["model"] == register_event("run1")["model_sha256"]
+
+
+def test_launcher_starts_nothing_when_nothing_has_landed(lambda_aws):
+    services, _ = lambda_aws
+    register.handler(register_event("run1"))
+    services.objects.client.put_object(Bucket=BUCKET, Key="data/inference/.keep", Body=b"")
+    event = {"manifest_parameter": MANIFEST, "inference_pipeline": "test-dev-inference"}
+    result = launcher.handler(event | {"input_data": f"s3://{BUCKET}/data/inference/"})
+    assert result["execution"] == "" and "nothing has landed under" in result["reason"]
 
 
 def test_launcher_without_a_model_fails_clearly(lambda_aws):

@@ -389,6 +389,30 @@ def test_two_runs_on_files_of_one_name_started_together_each_read_only_their_own
     assert again["steps"]["Monitoring"] == "ran" and again["steps"]["Transform"] == "reused"
 
 
+def test_a_version_registered_before_pinning_is_refused_and_one_training_run_serves_again(tmp_path, config, data):
+    """A repository updated from before pinning: its versions record no digests. Inference refuses the approved
+    one by name, and the label cannot move to one; training the same data registers the same model again, pinned,
+    and (with promotion auto, no pinned champion to wait for) it serves."""
+    workspace = Workspace(tmp_path / "ws")
+    assert local_train(data["train"], config, "dev", workspace, quiet)["promoted"] is True
+    registry = ModelRegistry(workspace.store, manifest_parameter(config, "dev"))
+    stored = workspace.store._path(registry.parameter)  # the file store's own file: as an older template wrote it
+    state = json.loads(stored.read_text())
+    for entry in state["versions"]:
+        entry["value"] = json.dumps({k: v for k, v in json.loads(entry["value"]).items() if k != "digests"})
+    stored.write_text(json.dumps(state))
+    with pytest.raises(ValueError, match="Version 1 records no digest of its artefacts"):
+        local_infer(data["holdout"], config, "dev", workspace, quiet)
+    with pytest.raises(ValueError, match="registered before artefacts were pinned"):
+        registry.promote(1)
+    trained = local_train(data["train"], config, "dev", workspace, quiet)
+    assert trained["registered"] is True and trained["manifest_version"] == 2, trained["decision"]
+    assert registry.get(version=2).pinned
+    if config["promotion"]["mode"]["dev"] == "auto":
+        assert trained["promoted"] is True, trained["decision"]
+        assert local_infer(data["holdout"], config, "dev", workspace, quiet)["status"] == "Succeeded"
+
+
 def test_clean_frees_what_finished_runs_hold_and_keeps_what_is_still_read(tmp_path, story, config, data, capsys):
     """`local clean`: sandboxes of finished runs and their input copies go; logs, records, every published output
     (what the registry pins, the cache reuses, the kept predictions and inputs) and a running run's files stay."""

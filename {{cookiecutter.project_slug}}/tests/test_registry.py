@@ -123,6 +123,9 @@ def test_promote_checks_the_version_before_the_label_moves(store):
     store.put(NAME, '{"run_id": "hand-written"}')  # version 2: not a manifest
     with pytest.raises(MalformedManifest, match="Version 2 of"):
         registry.promote(2)
+    store.put(NAME, json.dumps({k: v for k, v in manifest(3).items() if k != "digests"}))  # from before pinning
+    with pytest.raises(MalformedManifest, match="Version 3 records no digest of its artefacts"):
+        registry.promote(3)
     with pytest.raises(ParameterNotFound):
         registry.promote(9)
     assert registry.for_inference().version == 1, "the label must stay where it was"

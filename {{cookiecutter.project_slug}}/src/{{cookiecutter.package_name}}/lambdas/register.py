@@ -65,7 +65,8 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     gate = json.loads(event["gate_record"]) if event.get("gate_record") else None
     lineage = json.loads(event["lineage"]) if event.get("lineage") else None
     champion = registry.champion()
-    promoted, reason = promotion(event, gate, champion.version if champion else None)
+    # An unpinned champion serves nothing (inference refuses it): the new model does not wait for it.
+    promoted, reason = promotion(event, gate, champion.version if champion and champion.pinned else None)
     digests = {"model": event.get("model_sha256"), "model_contents": event.get("model_contents_sha256")}
     for key in (k for k in FOLDERS if event.get(k)):  # a missing artefact: the manifest is incomplete
         try:

@@ -26,6 +26,9 @@ class ObjectStore(Protocol):
 
     def read(self, uri: str) -> bytes: ...
 
+    def copy(self, source_uri: str, target_uri: str) -> None:
+        """Copy one object, within the store."""
+
 
 class S3Objects:
     """ObjectStore over boto3's S3 client."""
@@ -47,6 +50,12 @@ class S3Objects:
     def read(self, uri: str) -> bytes:
         bucket, key = _split(uri)
         return self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+    def copy(self, source_uri: str, target_uri: str) -> None:
+        source_bucket, source_key = _split(source_uri)
+        bucket, key = _split(target_uri)
+        # Server-side; the managed copy goes multipart beyond 5 GB.
+        self.client.copy({"Bucket": source_bucket, "Key": source_key}, bucket, key)
 
 
 def _split(uri: str) -> tuple[str, str]:

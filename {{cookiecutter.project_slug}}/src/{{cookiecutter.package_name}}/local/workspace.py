@@ -162,3 +162,8 @@ class WorkspaceObjects:
 
     def read(self, uri: str) -> bytes:
         return self.workspace.path(uri).read_bytes()
+
+    def copy(self, source_uri: str, target_uri: str) -> None:
+        target = self.workspace.path(target_uri)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(self.workspace.path(source_uri), target)

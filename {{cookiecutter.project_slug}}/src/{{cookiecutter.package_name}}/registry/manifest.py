@@ -37,11 +37,16 @@ def image_parameter(config: dict[str, Any], env: str, component: str) -> str:
 
 
 def missing_keys(manifest: dict[str, Any]) -> list[str]:
-    """What a manifest lacks of the required keys, the train-mode artefacts and their digests."""
-    artifacts, digests = manifest.get("artifacts"), manifest.get("digests")
+    """What a manifest lacks of the required keys and train-mode artefacts."""
+    artifacts = manifest.get("artifacts")
     missing = [key for key in REQUIRED if key not in manifest]
-    missing += [f"artifacts.{a}" for a in ARTIFACTS if not isinstance(artifacts, dict) or not artifacts.get(a)]
-    return missing + [f"digests.{d}" for d in PINNED if not isinstance(digests, dict) or not _sha256(digests.get(d))]
+    return missing + [f"artifacts.{a}" for a in ARTIFACTS if not isinstance(artifacts, dict) or not artifacts.get(a)]
+
+
+def unpinned(manifest: dict[str, Any]) -> list[str]:
+    """The artefact digests a manifest lacks (registry/digests.py): versions registered before pinning lack all."""
+    digests = manifest.get("digests")
+    return [f"digests.{d}" for d in PINNED if not isinstance(digests, dict) or not _sha256(digests.get(d))]
 
 
 def _sha256(value: Any) -> bool:
@@ -49,8 +54,8 @@ def _sha256(value: Any) -> bool:
 
 
 def validate_manifest(manifest: dict[str, Any]) -> dict[str, Any]:
-    """A manifest must say where every train-mode artefact is; a partial one is refused."""
-    missing = missing_keys(manifest)
+    """A manifest must say where every train-mode artefact is, and pin it; a partial one is refused."""
+    missing = missing_keys(manifest) + unpinned(manifest)
     if missing:
         raise ValueError(f"Manifest is incomplete, missing {missing}; nothing was registered.")
     return manifest
@@ -68,11 +73,6 @@ def read_manifest(parameter: ParameterVersion) -> dict[str, Any]:
         if not isinstance(manifest, dict):
             raise ValueError("it is JSON but not an object")
         if missing := missing_keys(manifest):
-            if all(key.startswith("digests.") for key in missing):
-                raise ValueError(
-                    "it records no digest of its artefacts: it was registered before artefacts were pinned, and no "
-                    "job loads an artefact it cannot check"
-                )
             raise ValueError(f"it lacks {missing}")
         metrics = manifest["metrics"]
         if not isinstance(metrics, dict) or not all(
@@ -101,9 +101,30 @@ class RegisteredModel:
         """A usable version, or MalformedManifest."""
         return cls(parameter.version, parameter.labels, read_manifest(parameter), parameter.last_modified)
 
+    @property
+    def pinned(self) -> bool:
+        """Whether the manifest records every artefact's digest: no job loads an artefact it cannot check."""
+        return not unpinned(self.manifest)
+
+    def usable(self) -> RegisteredModel:
+        """This version, once it can serve: pinned. Else a MalformedManifest that says what to do."""
+        if not self.pinned:
+            raise MalformedManifest(
+                f"Version {self.version} records no digest of its artefacts (it was registered before artefacts were "
+                "pinned), and no job loads an artefact it cannot check. Run the training pipeline to register a "
+                "pinned version (locally `local retrain`, on AWS `pipelines retrain`), then promote it if it is a "
+                "candidate."
+            )
+        return self
+
     def parameters(self, pipeline: str) -> dict[str, str]:
-        """The pipeline parameters that run this version: `inference`, `quality`, or `champion` (training's gate)."""
-        artifacts, digests = self.manifest["artifacts"], serving_digests(self.manifest)
+        """The pipeline parameters that run this version: `inference`, `quality`, or `champion` (training's gate).
+
+        An unpinned champion cannot be loaded, so the gate gets none, and judges the new model alone.
+        """
+        if pipeline == "champion" and not self.pinned:
+            return {}
+        artifacts, digests = self.manifest["artifacts"], serving_digests(self.usable().manifest)
         if pipeline == "champion":
             return {
                 "ChampionModelUri": artifacts["model"],
@@ -157,7 +178,7 @@ class ModelRegistry:
         """The promoted version: inference serves nothing else. None promoted is an error that says how to promote."""
         champion = self.champion()
         if champion is not None:
-            return champion
+            return champion.usable()
         versions = self.history()
         if not versions:
             raise ParameterNotFound(f"No model is registered at {self.parameter}; run the training pipeline first.")
@@ -170,15 +191,18 @@ class ModelRegistry:
 
     def promote(self, version: int, label: str = APPROVED) -> RegisteredModel:
         """Move `label` to `version`, once the version is known to be a usable manifest (else it stays put)."""
-        chosen = self.get(version=version)  # MalformedManifest or ParameterNotFound: the label does not move
+        chosen = self.get(version=version).usable()  # MalformedManifest or ParameterNotFound: the label stays put
         self.store.label(self.parameter, version, [label])
         return self.get(version=chosen.version)
 
     def equal_to(self, identity: str, model_uri: str) -> RegisteredModel | None:
-        """The newest registered version of the same model: the same model artefact, or the same identity."""
+        """The newest registered version of the same model: the same model artefact, or the same identity.
+
+        An unpinned version (registered before pinning) is no twin: the same model registers again, pinned.
+        """
         for registered in reversed(self.history()):
             manifest = registered.manifest
-            if not manifest:
+            if not manifest or not registered.pinned:
                 continue
             if manifest["artifacts"].get("model") == model_uri or (
                 identity and manifest.get("model_identity") == identity
