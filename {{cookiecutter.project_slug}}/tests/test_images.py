@@ -43,7 +43,7 @@ from {{ cookiecutter.package_name }}.sample_data import (
     generate,
 )
 
-from .conftest import pinned, pinned_model
+from .conftest import pinned, pinned_model, planted_model
 
 pytestmark = pytest.mark.images
 APP_UID = 1000  # the image's `app` user (docker/*/Dockerfile)
@@ -329,6 +329,22 @@ def served(engine, config, runs, tmp_path_factory):
         if process.poll() is None:
             subprocess.run(engine.command("rm", "--force", name), capture_output=True, check=False)
             process.wait(timeout=30)
+
+
+def test_a_model_swapped_after_registration_stops_the_server_in_its_image(engine, config, runs, tmp_path):
+    """The image checks the model's files against the manifest's digest before unpickling anything."""
+    _, venv_root, _ = runs["algorithm-train"]
+    root = tmp_path / "serve"
+    shutil.copytree(venv_root / "model", root / "model")
+    (root / "output").mkdir()
+    registered = pinned(root)  # the digests as the model was registered
+    (root / "model" / "model.joblib").write_bytes(planted_model(Path("/opt/ml/output/payload-ran")))
+    mounts = [(root / "model", "/opt/ml/model", True), (root / "output", "/opt/ml/output", False)]
+    command = engine.run_command(image_name(config, "algorithm"), ["serve"], mounts=mounts, environment=registered)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode != 0, "the server started on a swapped model"
+    assert "is not the one the manifest pins" in (root / "output" / "failure").read_text()
+    assert not (root / "output" / "payload-ran").exists(), "code from the swapped model ran"
 
 
 def test_served_predictions_are_the_venv_servers(served, runs):
