@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import http.client
+import json
 import os
 import random
 import shutil
@@ -95,8 +96,11 @@ def load_benchmark(work: Path, template: Path, requests: int, clients: int, rows
     width = len(schema.features)
 
     port = _free_port()
+    from customer_churn.registry.digests import DIGESTS_ENV, folder_digest
+
     env = {**os.environ, "PYTHONPATH": str(project / "src"), "OPT_ML_ROOT": str(root)}
     env["SAGEMAKER_BIND_TO_PORT"] = str(port)
+    env[DIGESTS_ENV] = json.dumps({"model_contents": folder_digest(root / "model")})  # as CreateModel passes it
     server = subprocess.Popen(
         [sys.executable, "-m", f"{PACKAGE}.components.algorithm", "serve"],
         env=env,

@@ -411,6 +411,7 @@ def test_a_stopped_job_fails_with_a_reason_and_publishes_nothing(engine, config,
         image_name(config, "explainability"),
         ["serve"],
         mounts=mounts + [(root / p, f"/opt/ml/{p}", False) for p in outputs],
+        environment=pinned(root),  # the model and artifacts as registered
         name=name,
     )
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
