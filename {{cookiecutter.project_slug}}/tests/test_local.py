@@ -389,25 +389,30 @@ def test_two_runs_on_files_of_one_name_started_together_each_read_only_their_own
     assert again["steps"]["Monitoring"] == "ran" and again["steps"]["Transform"] == "reused"
 
 
-def test_a_version_registered_before_pinning_is_refused_and_one_training_run_serves_again(tmp_path, config, data):
+def test_a_version_registered_before_pinning_is_refused_and_one_training_run_serves_again(
+    tmp_path, story, config, data
+):
     """A repository updated from before pinning: its versions record no digests. Inference refuses the approved
     one by name, and the label cannot move to one; training the same data registers the same model again, pinned,
     and (with promotion auto, no pinned champion to wait for) it serves."""
+    import shutil
+
     workspace = Workspace(tmp_path / "ws")
-    assert local_train(data["train"], config, "dev", workspace, quiet)["promoted"] is True
+    shutil.copytree(story["workspace"].root, workspace.root)  # its step cache makes the training below quick
     registry = ModelRegistry(workspace.store, manifest_parameter(config, "dev"))
+    approved, versions = registry.champion().version, len(registry.history())
     stored = workspace.store._path(registry.parameter)  # the file store's own file: as an older template wrote it
     state = json.loads(stored.read_text())
     for entry in state["versions"]:
         entry["value"] = json.dumps({k: v for k, v in json.loads(entry["value"]).items() if k != "digests"})
     stored.write_text(json.dumps(state))
-    with pytest.raises(ValueError, match="Version 1 records no digest of its artefacts"):
+    with pytest.raises(ValueError, match=f"Version {approved} records no digest of its artefacts"):
         local_infer(data["holdout"], config, "dev", workspace, quiet)
     with pytest.raises(ValueError, match="registered before artefacts were pinned"):
-        registry.promote(1)
+        registry.promote(versions)
     trained = local_train(data["train"], config, "dev", workspace, quiet)
-    assert trained["registered"] is True and trained["manifest_version"] == 2, trained["decision"]
-    assert registry.get(version=2).pinned
+    assert trained["registered"] is True and trained["manifest_version"] == versions + 1, trained["decision"]
+    assert registry.get(version=versions + 1).pinned
     if config["promotion"]["mode"]["dev"] == "auto":
         assert trained["promoted"] is True, trained["decision"]
         assert local_infer(data["holdout"], config, "dev", workspace, quiet)["status"] == "Succeeded"
