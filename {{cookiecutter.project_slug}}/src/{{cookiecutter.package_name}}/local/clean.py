@@ -24,10 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from . import warm
-from .processes import alive
+from .processes import running
 from .workspace import Workspace
 
-FINISHED = {"Succeeded", "Failed", "Stopped"}
 KEPT_IN_SANDBOXES = ("*.log", "failure", "message")  # what a person reads after the run: logs and reasons
 SNAPSHOTS = "data/inference/sha256="
 
@@ -68,7 +67,7 @@ def _finished(record: dict[str, Any] | None) -> bool:
     """Finished, or cut short by a process that is gone (kill -9): nothing will write its sandboxes again."""
     if record is None:
         return False  # unreadable: it may be being written; left alone
-    return record.get("status") in FINISHED or not alive(int(record.get("pid") or 0))
+    return not running(record)
 
 
 def _sandbox_files(run: Path) -> list[Path]:

@@ -28,7 +28,7 @@ from ..pipelines.layout import component_of_image
 from .cache import StepCache, cache_key, cache_settings
 from .expressions import ExpressionError, Resolver, walk
 from .jobs import JobRunner, StepFailed
-from .processes import alive
+from .processes import running
 from .retries import TransientFailure, run_with_retries
 from .scheduling import ancestors, check_selection, check_supported, run_graph, step_graph
 from .workspace import Workspace, WorkspaceObjects
@@ -210,7 +210,7 @@ class LocalExecutor:
         record = self.load(execution_id, pipeline)
         if record["status"] == "Succeeded":
             raise ExecutionNotFound(f"Execution {execution_id} succeeded: there is nothing to retry.")
-        if record["status"] == "Executing" and alive(int(record.get("pid", 0))):
+        if running(record):
             raise ExecutionNotFound(f"Execution {execution_id} is still running (process {record['pid']}).")
         run_dir = self.workspace.run_dir(record["pipeline"], execution_id)
         definition = json.loads((run_dir / "definition.json").read_text("utf-8"))

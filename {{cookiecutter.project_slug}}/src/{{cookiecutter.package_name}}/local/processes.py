@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 
 def alive(pid: int) -> bool:
@@ -16,3 +17,8 @@ def alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def running(record: dict[str, Any]) -> bool:
+    """An execution record whose run goes on: Executing, and its process alive (a killed run's is gone)."""
+    return record.get("status") == "Executing" and alive(int(record.get("pid") or 0))
