@@ -34,15 +34,17 @@ test: lint
 	$(BIN)/pytest -n 2 --dist loadgroup tests
 
 # The images, really built and run (about 10 minutes): the default bake and a Python 3.13 bake
-# each build their four images and run their own `make images-test`. Needs root, debootstrap,
-# buildah and podman (Debian: apt-get install debootstrap buildah podman; and runc on cgroup v1 or
-# hybrid hosts, where podman's default crun cannot start containers), or a docker daemon.
-# vfs storage and chroot isolation work in containers and CI sandboxes without overlay mounts.
+# each build their four images and run their own `make images-test`; the default bake then runs
+# its `make sdk-local-test` (the SageMaker SDK's local mode as a second client of the images).
+# Needs root, debootstrap, buildah, podman and docker-compose (Debian: apt-get install debootstrap
+# buildah podman docker-compose; and runc on cgroup v1 or hybrid hosts, where podman's default
+# crun cannot start containers), or a docker daemon. Chroot isolation works in containers and CI
+# sandboxes; the engine's default image store is used unless STORAGE_DRIVER names another (vfs,
+# where overlay mounts are refused), which every build and run then shares.
 test-images: install
-	@for tool in debootstrap buildah podman; do command -v $$tool >/dev/null || { \
-	  echo "$$tool is missing: apt-get install debootstrap buildah podman" >&2; exit 2; }; done
-	STORAGE_DRIVER=$${STORAGE_DRIVER:-vfs} BUILDAH_ISOLATION=$${BUILDAH_ISOLATION:-chroot} \
-		$(BIN)/pytest -m images tests/test_images.py
+	@for tool in debootstrap buildah podman docker-compose; do command -v $$tool >/dev/null || { \
+	  echo "$$tool is missing: apt-get install debootstrap buildah podman docker-compose" >&2; exit 2; }; done
+	BUILDAH_ISOLATION=$${BUILDAH_ISOLATION:-chroot} $(BIN)/pytest -m images tests/test_images.py
 
 # Bake the defaults, then run the generated repository's own `make local` (its own venv): the
 # three pipelines executed locally from their definitions, day by day, in two drift stories.
@@ -71,7 +73,7 @@ bench: install $(EVIDENTLY)/.installed
 # the build is cold, and merges its figures into benchmarks/results.json. Needs what test-images needs.
 BENCH_BASE_IMAGE ?= localhost/standin/python:3.11-slim
 bench-images: install
-	STORAGE_DRIVER=$${STORAGE_DRIVER:-vfs} BUILDAH_ISOLATION=$${BUILDAH_ISOLATION:-chroot} \
+	BUILDAH_ISOLATION=$${BUILDAH_ISOLATION:-chroot} \
 		$(BIN)/python benchmarks/run.py --images --base-image $(BENCH_BASE_IMAGE) --ca-bundle "$${PIP_CERT:-}"
 
 # The model server under load over the loopback: 10,000 requests, 32 concurrent, 10% malformed (a minute).

@@ -78,7 +78,9 @@ def expected_files(package: str, drift_action: str, multi_account: bool = False)
                 "test_retrain",
                 "test_retraining",
                 "test_sample_data",
+                "sdk_local_mode",
                 "test_scheduling",
+                "test_sdk_local",
                 "test_server",
                 "test_warm",
             ]

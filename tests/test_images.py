@@ -2,10 +2,12 @@
 
 Each bake builds its images with its own `make images` and runs its own `make images-test`
 (every component mode in its image with SageMaker's root-owned volumes, compared byte for
-byte with the venv; the model server over the loopback; stops and failure reasons). Where
+byte with the venv; the model server over the loopback; stops and failure reasons). The
+default bake also runs `make sdk-local-test`: the same images through the SageMaker SDK's
+own local mode, with Debian's docker-compose on podman's Docker API. Where
 Docker Hub is out of reach, the base is the stand-in each bake's `make standin-base` makes
 from Debian packages. Slow, and needs root, debootstrap, buildah and podman (or a docker
-daemon): `make test-images` runs it, and CI runs that after `make test`.
+daemon), and docker-compose: `make test-images` runs it, and CI runs that after `make test`.
 """
 
 from __future__ import annotations
@@ -90,6 +92,14 @@ def test_bake_builds_its_images_and_they_run_as_sagemaker_runs_them(name, tmp_pa
         result = run_in(project, sys.executable, "-m", "pytest", "-m", "images", "tests/test_images.py", timeout=2400)
     errors = "\n".join(line for line in result.stderr.splitlines() if not line.startswith("WARNING: Location"))
     assert result.returncode == 0, result.stdout[-5000:] + errors[-3000:]
+    _all_passed(result, at_least=20)
+    if name == "defaults":  # SageMaker's own client, the SDK's local mode, on the same images
+        checked = _make(project, "sdk-local-test", BASE_IMAGE=base, CA_BUNDLE=_ca_bundle(), timeout=900)
+        assert checked.returncode == 0, checked.stdout[-5000:] + checked.stderr[-3000:]
+        _all_passed(checked, at_least=5)
+
+
+def _all_passed(result: subprocess.CompletedProcess, at_least: int) -> None:
     summary = [line for line in result.stdout.splitlines() if " passed" in line][-1]
     assert "skipped" not in summary and "failed" not in summary, summary
-    assert int(summary.split(" passed")[0].split()[-1]) >= 20, summary
+    assert int(summary.split(" passed")[0].split()[-1]) >= at_least, summary

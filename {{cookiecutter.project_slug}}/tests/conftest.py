@@ -118,6 +118,18 @@ def pinned_model(archive: Path) -> dict[str, str]:
     return {DIGESTS_ENV: json.dumps({"model_contents": archive_contents_digest(archive)})}
 
 
+# Where SageMaker reads a failed job's reason, by job type (AWS's docs; the code's table must agree).
+REASON_FILES = {"Processing": "message", "Training": "failure"}
+
+
+def job_reason(root: Path, job: str = "Processing") -> str:
+    """The reason a failed job left where SageMaker reads it for its type, and nowhere else."""
+    for other, name in REASON_FILES.items():
+        misplaced = root / "output" / name
+        assert other == job or not misplaced.exists(), f"a {job} job's reason went to {misplaced}, unread for it"
+    return (root / "output" / REASON_FILES[job]).read_text("utf-8")
+
+
 def entrypoint(component: str) -> list[str]:
     return [sys.executable, "-m", f"{PACKAGE}.components.{component}"]
 

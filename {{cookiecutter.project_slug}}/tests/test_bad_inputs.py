@@ -39,7 +39,7 @@ from {{ cookiecutter.package_name }}.registry.manifest import (
     manifest_parameter,
 )
 
-from .conftest import DIGESTS, pinned
+from .conftest import DIGESTS, job_reason, pinned
 
 
 @dataclass(frozen=True)
@@ -58,8 +58,7 @@ def _run_processing(mode: str, root: Path) -> tuple[int, str]:
         code = run_entrypoint("processing", {"train": processing.train, "serve": processing.serve}, [mode])
     finally:
         signal.signal(signal.SIGTERM, previous)
-    failure = root / "output" / "failure"
-    return code, failure.read_text("utf-8") if failure.exists() else ""
+    return code, job_reason(root) if code else ""
 
 
 def _published(root: Path, name: str) -> list[Path]:

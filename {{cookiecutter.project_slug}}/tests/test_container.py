@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import os
+import pwd
+import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tarfile
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -18,12 +23,15 @@ from {{ cookiecutter.package_name }} import (
     container,
 )
 from {{ cookiecutter.package_name }}.container import (
+    PROCESSING,
+    TRAINING,
+    TRANSFORM,
     ComponentError,
     drop_privileges,
     safe_extract,
 )
 
-from .conftest import subprocess_env
+from .conftest import job_reason, subprocess_env
 
 
 def _archive(path: Path, members: dict[str, bytes], link: str | None = None) -> Path:
@@ -104,7 +112,7 @@ def test_processing_job_hands_only_its_outputs_to_the_app_user(as_root, opt_ml):
     (opt_ml / "processing" / "input" / "raw").mkdir(parents=True)
     (opt_ml / "processing" / "input" / "raw" / "data.csv").write_text("a\n1\n")
     (opt_ml / "processing" / "output" / "report").mkdir(parents=True)
-    drop_privileges("serve")
+    drop_privileges(PROCESSING)
     assert set(as_root.chowned) == {
         opt_ml / "output",
         opt_ml / "processing" / "output",
@@ -116,28 +124,129 @@ def test_processing_job_hands_only_its_outputs_to_the_app_user(as_root, opt_ml):
 
 def test_training_job_hands_its_model_folder_to_the_app_user(as_root, opt_ml):
     (opt_ml / "input" / "data" / "train").mkdir(parents=True)
-    drop_privileges("train")
+    drop_privileges(TRAINING)
     assert set(as_root.chowned) == {opt_ml / "output", opt_ml / "model"}
     assert (opt_ml / "model").is_dir()
 
 
 def test_serve_hands_nothing_but_the_failure_folder(as_root, opt_ml):
     (opt_ml / "model").mkdir()
-    drop_privileges("serve")
+    drop_privileges(TRANSFORM)
     assert as_root.chowned == [opt_ml / "output"]
 
 
 def test_no_drop_outside_an_image(monkeypatch, opt_ml):
     monkeypatch.delenv(container.COMPONENT_USER_ENV, raising=False)
     monkeypatch.setattr(os, "setuid", lambda uid: pytest.fail("must not change user outside an image"))
-    drop_privileges("train")
+    drop_privileges(TRAINING)
 
 
 def test_unknown_app_user_is_a_clear_error(monkeypatch, opt_ml):
     monkeypatch.setenv(container.COMPONENT_USER_ENV, "no-such-user-here")
     monkeypatch.setattr(os, "geteuid", lambda: 0)
     with pytest.raises(ComponentError, match="no-such-user-here"):
-        drop_privileges("train")
+        drop_privileges(TRAINING)
+
+
+def test_inputs_the_user_cannot_read_gain_read_for_it_and_nothing_else(as_root, opt_ml):
+    """The SDK's local mode makes /opt/ml/input/data 0700, root's: the user gains read and search, not write."""
+    data = opt_ml / "input" / "data"
+    (data / "train").mkdir(parents=True)
+    (data / "train" / "train.csv").write_text("a\n1\n")
+    (data / "train" / "train.csv").chmod(0o600)
+    for folder in (data / "train", data):
+        folder.chmod(0o700)
+    drop_privileges(TRAINING)
+    assert stat.S_IMODE(data.stat().st_mode) == 0o705
+    assert stat.S_IMODE((data / "train").stat().st_mode) == 0o705
+    assert stat.S_IMODE((data / "train" / "train.csv").stat().st_mode) == 0o604
+    assert not [p for p in as_root.chowned if "input" in p.parts], "inputs keep their owner"
+
+
+def test_readable_inputs_are_left_as_they_are(as_root, opt_ml, monkeypatch):
+    raw = opt_ml / "processing" / "input" / "raw"
+    raw.mkdir(parents=True)
+    (raw / "a.csv").write_text("a\n1\n")
+    for path in (opt_ml, opt_ml / "processing", opt_ml / "processing" / "input", raw):
+        path.chmod(0o755)
+    (raw / "a.csv").chmod(0o644)
+    monkeypatch.setattr(os, "chmod", lambda path, mode: pytest.fail(f"{path} was readable, and changed"))
+    drop_privileges(PROCESSING)
+
+
+def test_an_input_that_cannot_be_made_readable_fails_the_job_naming_it(as_root, opt_ml, monkeypatch):
+    data = opt_ml / "input" / "data" / "train"
+    data.mkdir(parents=True)
+    data.chmod(0o700)
+
+    def read_only(path, mode):
+        raise OSError(errno.EROFS, "Read-only file system", str(path))
+
+    monkeypatch.setattr(os, "chmod", read_only)
+    with pytest.raises(ComponentError, match=f"{data} \\(mode 700, owner uid \\d+\\) cannot be read by the job's user"):
+        drop_privileges(TRAINING)
+    assert not [kind for kind, _ in as_root.identity], "the job fails before it changes user"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="changing user for real needs root")
+def test_a_job_started_as_root_reads_root_only_inputs_as_its_unprivileged_user(monkeypatch):
+    """For real: root-owned 0700 inputs, the drop to `nobody`, then the job reads its input and writes its model."""
+    nobody = pwd.getpwnam("nobody")
+    top = Path(tempfile.mkdtemp(dir="/tmp"))  # pytest's own temporary folder is 0700: nobody could not reach it
+    try:
+        top.chmod(0o755)
+        root = top / "opt_ml"
+        data = root / "input" / "data"
+        (data / "train").mkdir(parents=True)
+        (data / "train" / "train.csv").write_text("a\n1\n")
+        (data / "train" / "train.csv").chmod(0o600)
+        for folder in (data / "train", data, root / "input"):
+            folder.chmod(0o700)
+        monkeypatch.setenv(container.OPT_ML_ROOT_ENV, str(root))
+        monkeypatch.setenv(container.COMPONENT_USER_ENV, "nobody")
+
+        def train():
+            copied = (data / "train" / "train.csv").read_text()
+            (container.model_dir() / "model.txt").write_text(f"{os.geteuid()} {copied}")
+
+        pid = os.fork()
+        if pid == 0:  # the job, as the image's entrypoint runs it
+            os._exit(container.run_entrypoint("demo", {"train": train}, ["train"], jobs={"train": TRAINING}))
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, (root / "output" / "failure").read_text()
+        assert (root / "model" / "model.txt").read_text() == f"{nobody.pw_uid} a\n1\n"
+        assert data.stat().st_uid == 0 and not data.stat().st_mode & 0o022, "inputs stay root's, never writable"
+    finally:
+        shutil.rmtree(top)
+
+
+@pytest.mark.parametrize(
+    ("jobs", "written", "unwritten"),
+    [(None, "message", "failure"), ({"train": TRAINING}, "failure", "message"), ({"train": TRANSFORM}, None, None)],
+    ids=["Processing", "Training", "Transform"],
+)
+def test_a_failure_reason_goes_where_sagemaker_reads_it_for_the_job(
+    tmp_path, monkeypatch, capsys, jobs, written, unwritten
+):
+    monkeypatch.setenv("OPT_ML_ROOT", str(tmp_path))
+
+    def broken():
+        raise ComponentError("the reason")
+
+    assert container.run_entrypoint("demo", {"train": broken}, ["train"], jobs=jobs) == 1
+    assert "ERROR demo train: the reason\n" in capsys.readouterr().err
+    if written:
+        assert (tmp_path / "output" / written).read_text("utf-8") == "demo train: the reason\n"
+        assert not (tmp_path / "output" / unwritten).exists()
+    else:  # a model server: SageMaker reads no file, and its log says why
+        assert not (tmp_path / "output").exists()
+
+
+def test_a_long_reason_is_one_line_within_sagemakers_kilobyte():
+    line = container.one_line("é" * 600 + "\n  second\tline " + "x" * 2000)
+    assert len(line.encode("utf-8")) <= 1024 and line.endswith("…\n") and line.count("\n") == 1
+    assert line == "é" * 510 + "…\n", "cut on a character boundary"
+    assert container.one_line("short\nreason") == "short reason\n"
 
 
 SLOW_JOB = textwrap.dedent(
@@ -167,7 +276,7 @@ def test_sigterm_fails_the_job_with_a_reason_and_publishes_nothing(tmp_path):
     assert process.stdout.readline().strip() == "writing"
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=10) == 143
-    assert "demo train: stopped by signal SIGTERM" in (tmp_path / "output" / "failure").read_text()
+    assert "demo train: stopped by signal SIGTERM" in job_reason(tmp_path)
     report = tmp_path / "processing" / "output" / "report"
     assert not [p for p in report.rglob("*") if p.is_file()]
 

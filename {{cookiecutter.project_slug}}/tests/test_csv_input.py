@@ -16,7 +16,7 @@ from {{ cookiecutter.package_name }}.csv_input import (
     read_blocks,
 )
 
-from .conftest import entrypoint, subprocess_env
+from .conftest import entrypoint, job_reason, subprocess_env
 
 
 @pytest.fixture(params=[csv_input.BLOCK_BYTES, 7], ids=["one block", "7-byte blocks"])
@@ -100,7 +100,7 @@ def test_processing_serve_refuses_a_duplicated_column_and_publishes_nothing(tmp_
         [*entrypoint("processing"), "serve"], env=subprocess_env(tmp_path), capture_output=True, text=True
     )
     assert result.returncode != 0
-    assert f"names '{column}' more than once" in (tmp_path / "output" / "failure").read_text()
+    assert f"names '{column}' more than once" in job_reason(tmp_path)
     assert not (tmp_path / "processing" / "output" / "processed" / "batch.csv").exists()
 
 

@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from {{ cookiecutter.package_name }}.local_jobs import (
+    JobFailed,
     batch_transform,
     model_server,
     pack_model,
@@ -28,7 +29,15 @@ from {{ cookiecutter.package_name }}.sample_data import (
     generate,
 )
 
-from .conftest import entrypoint, pinned, pinned_model, planted_model, subprocess_env, tamper_archive
+from .conftest import (
+    entrypoint,
+    job_reason,
+    pinned,
+    pinned_model,
+    planted_model,
+    subprocess_env,
+    tamper_archive,
+)
 
 
 def _job(workdir, name):
@@ -154,7 +163,8 @@ def test_an_artefact_changed_after_registration_fails_the_job_before_anything_is
     checked = target if artefact == "model" else target.parent
     found = file_sha256(checked) if checked.is_file() else folder_digest(checked)
     registered = json.loads(env["ARTIFACT_DIGESTS"])[artefact]
-    failure = (root / "output" / "failure").read_text()
+    # A model server (Batch Transform) has no reason file: its log says why.
+    failure = result.stderr if component == "algorithm" else job_reason(root)
     assert f"The {artefact} artefact at {checked} is not the one the manifest pins" in failure
     assert f"its sha256 is {found}, the manifest's {registered}" in failure
     assert not marker.exists(), f"{case}: code from the swapped file ran"
@@ -260,7 +270,7 @@ def test_processing_train_without_target_fails_with_one_line_and_publishes_nothi
     sample.drop(columns=[target]).to_csv(raw / "train.csv", index=False)
     result = run("processing", "train", tmp_path)
     assert result.returncode != 0
-    failure = (tmp_path / "output" / "failure").read_text()
+    failure = job_reason(tmp_path)
     assert failure.count("\n") == 1 and f"'{target}'" in failure and "missing" in failure
     output = tmp_path / "processing" / "output"
     assert not output.exists() or not any(p for p in output.rglob("*") if p.is_file())
@@ -271,13 +281,13 @@ def test_empty_input_file_is_a_clear_failure(tmp_path):
     raw.mkdir(parents=True)
     (raw / "train.csv").write_text("")
     assert run("monitoring", "train", tmp_path).returncode != 0
-    assert "is empty" in (tmp_path / "output" / "failure").read_text()
+    assert "is empty" in job_reason(tmp_path)
 
 
 def test_no_input_file_is_a_clear_failure(tmp_path):
     (tmp_path / "processing" / "input" / "raw").mkdir(parents=True)
     assert run("processing", "train", tmp_path).returncode != 0
-    assert "No CSV file found" in (tmp_path / "output" / "failure").read_text()
+    assert "No CSV file found" in job_reason(tmp_path)
 
 
 def test_processing_serve_with_missing_column_fails_without_partial_output(chain, tmp_path, sample, target):
@@ -290,7 +300,7 @@ def test_processing_serve_with_missing_column_fails_without_partial_output(chain
     artifacts.mkdir(parents=True)
     (artifacts / "schema.json").write_text((Path(trained["artifacts"]) / "schema.json").read_text())
     assert run("processing", "serve", tmp_path).returncode != 0
-    assert f"'{dropped}'" in (tmp_path / "output" / "failure").read_text()
+    assert f"'{dropped}'" in job_reason(tmp_path)
     assert not (tmp_path / "processing" / "output" / "processed" / "batch.csv").exists()
 
 
@@ -313,14 +323,31 @@ def test_non_string_hyperparameters_fail_training(chain, tmp_path):
     subprocess.run(["cp", "-r", str(source), str(tmp_path / "input")], check=True)
     (tmp_path / "input" / "config" / "hyperparameters.json").write_text('{"max_iter": 10}')
     assert run("algorithm", "train", tmp_path).returncode != 0
-    assert "not strings" in (tmp_path / "output" / "failure").read_text()
+    assert "not strings" in job_reason(tmp_path, "Training")
     assert not (tmp_path / "model").exists() or not any((tmp_path / "model").iterdir())
+
+
+def test_local_mode_reads_a_failed_jobs_reason_where_sagemaker_reads_it_for_that_job(chain, tmp_path):
+    """A Training job's reason is output/failure; read as a Processing job's (output/message), none is there."""
+    workdir, _, _, _ = chain
+    for job in ("Training", "Processing"):
+        root = tmp_path / job
+        shutil.copytree(workdir / "jobs" / "algorithm-train" / "input", root / "input")
+        (root / "input" / "config" / "hyperparameters.json").write_text('{"max_iter": 10}')
+        with pytest.raises(JobFailed) as failed:
+            run_component("algorithm", "train", root, job=job)
+        reason = str(failed.value)
+        if job == "Training":
+            assert reason.startswith("algorithm train failed: algorithm train: Hyperparameters ['max_iter']")
+            assert "no reason in" not in reason
+        else:
+            assert "exit code 1, with no reason in /opt/ml/output/message; its log's last error: algorithm" in reason
 
 
 def test_explainability_without_model_fails_clearly(tmp_path):
     (tmp_path / "processing" / "input" / "model").mkdir(parents=True)
     assert run("explainability", "serve", tmp_path).returncode != 0
-    assert "model.tar.gz" in (tmp_path / "output" / "failure").read_text()
+    assert "model.tar.gz" in job_reason(tmp_path)
 
 
 def test_unknown_mode_is_a_usage_error(tmp_path):
@@ -422,7 +449,7 @@ def test_a_merge_without_shard_summaries_fails_clearly(tmp_path):
     (tmp_path / "processing" / "input" / "summaries").mkdir(parents=True)
     completed = run("monitoring", "merge", tmp_path)
     assert completed.returncode != 0
-    failure = (tmp_path / "output" / "failure").read_text()
+    failure = job_reason(tmp_path)
     assert "baseline not found" in failure or "No shard summary" in failure
 
 
@@ -484,7 +511,7 @@ def test_a_stop_during_pooled_explanations_fails_the_job_and_publishes_nothing(c
         time.sleep(0.05)
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=60) == 143, process.stderr.read()[-2000:]
-    assert "stopped by signal SIGTERM" in (root / "output" / "failure").read_text()
+    assert "stopped by signal SIGTERM" in job_reason(root)
     report = root / "processing" / "output" / "report"
     assert not [p for p in report.rglob("*") if p.is_file()], "a stopped job published output"
 
@@ -525,7 +552,7 @@ def test_monitoring_estimate_of_a_model_without_calibration_says_to_retrain(chai
         tar.add(workdir / "jobs" / "algorithm-train" / "model" / "schema.json", arcname="schema.json")
     completed = run("monitoring", "estimate", root)
     assert completed.returncode == 1
-    assert "no calibration.json" in (root / "output" / "failure").read_text()
+    assert "no calibration.json" in job_reason(root)
     assert not (root / "processing" / "output" / "estimate" / "estimate.json").exists()
 
 
@@ -626,5 +653,5 @@ def test_monitoring_quality_refuses_a_bad_window_with_what_to_write(chain, tmp_p
         text=True,
     )
     assert completed.returncode == 1
-    assert message in (root / "output" / "failure").read_text()
+    assert message in job_reason(root)
     assert not (root / "processing" / "output" / "quality" / "quality.json").exists()

@@ -97,6 +97,36 @@ def test_podman_flags_can_be_set_by_hand(tmp_path, monkeypatch):
     assert images.podman_flags(tmp_path) == ("--runtime", "crun", "--log-level", "warn")
 
 
+def test_a_storage_driver_reaches_every_build_run_and_lookup_in_a_store_of_its_own(config, monkeypatch):
+    """Debian's buildah and podman ignore $STORAGE_DRIVER: the flags carry it, to the builder and the runner alike."""
+    monkeypatch.setenv(images.ENGINE_ENV, "podman")
+    monkeypatch.setenv(images.STORAGE_DRIVER_ENV, "vfs")
+    monkeypatch.setenv(images.PODMAN_FLAGS_ENV, "")
+    monkeypatch.setattr(images.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(images.shutil, "which", lambda name: f"/usr/bin/{name}")
+    store = ("--storage-driver", "vfs", "--root", "/var/lib/containers/storage-vfs")
+    engine = detect_engine()
+    assert engine.build_command(Path("Dockerfile"), "churn-algorithm")[:6] == ["buildah", *store, "bud"]
+    assert engine.run_command("churn-algorithm", ["train"])[:7] == ["podman", *store, "run", "--rm"]
+    probes = []
+
+    def fake_run(command, **kwargs):
+        probes.append(command)
+        return subprocess.CompletedProcess(command, 1, b"", b"")
+
+    monkeypatch.setattr(images.subprocess, "run", fake_run)
+    with pytest.raises(ImageError, match=r"not built in the \$STORAGE_DRIVER=vfs store; run `make images` first"):
+        images.require_images(config, engine, ["processing"])
+    assert probes[0][:5] == ["podman", *store]
+
+
+def test_no_storage_driver_keeps_the_engines_default_store(monkeypatch, tmp_path):
+    monkeypatch.delenv(images.STORAGE_DRIVER_ENV, raising=False)
+    assert images.storage_flags() == ()
+    rootless = images.storage_flags({"STORAGE_DRIVER": "vfs", "XDG_DATA_HOME": str(tmp_path)}, euid=1000)
+    assert rootless == ("--storage-driver", "vfs", "--root", str(tmp_path / "containers" / "storage-vfs"))
+
+
 def test_engine_choice_is_validated(monkeypatch):
     monkeypatch.setenv(images.ENGINE_ENV, "rkt")
     with pytest.raises(ImageError, match="choose docker or podman"):

@@ -43,7 +43,7 @@ from {{ cookiecutter.package_name }}.sample_data import (
     generate,
 )
 
-from .conftest import pinned, pinned_model, planted_model
+from .conftest import job_reason, pinned, pinned_model, planted_model
 
 pytestmark = pytest.mark.images
 APP_UID = 1000  # the image's `app` user (docker/*/Dockerfile)
@@ -229,9 +229,66 @@ def test_failed_job_leaves_its_reason_on_a_root_owned_volume(engine, config, tar
     outputs = ["processing/output/train", "processing/output/validation", "processing/output/artifacts"]
     result = sagemaker_run(engine, image_name(config, "processing"), ["train"], root, ["processing/input/raw"], outputs)
     assert result.returncode != 0
-    reason = (root / "output" / "failure").read_text()
+    reason = job_reason(root)  # a Processing job's: output/message, SageMaker's ExitMessage
     assert reason.startswith("processing train:") and f"'{target}'" in reason and reason.count("\n") == 1
     assert not [p for p in (root / "processing" / "output").rglob("*") if p.is_file()], "nothing may be published"
+
+
+def _root_only(folder: Path) -> None:
+    """Inputs as the SDK's local mode writes them: every folder 0700 and every file 0600, root's."""
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod(0o700 if path.is_dir() else 0o600)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="root-owned inputs need root on the host")
+def test_a_training_job_reads_inputs_only_root_can_read(engine, config, runs, tmp_path):
+    """/opt/ml/input 0700, mounted writable as SageMaker mounts it: the job reads it as `app`, and trains."""
+    container_root, _, _ = runs["algorithm-train"]
+    root = tmp_path / "job"
+    shutil.copytree(container_root / "input", root / "input")
+    _root_only(root / "input")
+    result = sagemaker_run(engine, image_name(config, "algorithm"), ["train"], root, [], ["input", "model"])
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert {p.stat().st_uid for p in (root / "model").rglob("*") if p.is_file()} == {APP_UID}
+    data = root / "input" / "data"
+    assert data.stat().st_uid == 0 and oct(data.stat().st_mode & 0o777) == "0o705", "read and search, never write"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="root-owned inputs need root on the host")
+def test_an_input_mount_the_user_can_neither_read_nor_be_given_fails_at_once_naming_it(engine, config, runs, tmp_path):
+    container_root, _, _ = runs["processing-train"]
+    root = tmp_path / "job"
+    shutil.copytree(container_root / "processing" / "input" / "raw", root / "processing" / "input" / "raw")
+    _root_only(root / "processing" / "input" / "raw")
+    outputs = ["processing/output/train", "processing/output/validation", "processing/output/artifacts"]
+    result = sagemaker_run(engine, image_name(config, "processing"), ["train"], root, ["processing/input/raw"], outputs)
+    assert result.returncode != 0
+    reason = job_reason(root)
+    assert reason.startswith("processing train: /opt/ml/processing/input/raw (mode 700, owner uid 0) cannot be read")
+    assert "Read-only file system" in reason and reason.count("\n") == 1
+    assert "Traceback" not in result.stderr, "a clear reason, said once"
+
+
+def test_the_storage_driver_setting_really_moves_the_image_store(tmp_path, monkeypatch):
+    """`STORAGE_DRIVER=vfs`, as the README advises: buildah builds into a vfs store, and podman finds it there."""
+    monkeypatch.setenv("STORAGE_DRIVER", "vfs")
+    engine = detect_engine()
+    if engine.runner != "podman":
+        pytest.skip("docker keeps its storage driver in its daemon's configuration")
+    (tmp_path / "Dockerfile").write_text("FROM scratch\nCOPY marker /marker\n")
+    (tmp_path / "marker").write_text("vfs\n")
+    tag = f"localhost/storage-check-{uuid.uuid4().hex[:8]}"
+    built = subprocess.run(engine.build_command(Path("Dockerfile"), tag), cwd=tmp_path, capture_output=True, text=True)
+    try:
+        assert built.returncode == 0, built.stdout[-2000:] + built.stderr[-2000:]
+        info = subprocess.run([engine.builder, *engine.builder_flags, "info"], capture_output=True, text=True)
+        assert json.loads(info.stdout)["store"]["GraphDriverName"] == "vfs"
+        assert subprocess.run(engine.command("image", "exists", tag)).returncode == 0, "podman cannot see the build"
+        monkeypatch.delenv("STORAGE_DRIVER")
+        default = detect_engine().command("image", "exists", tag)
+        assert subprocess.run(default, capture_output=True).returncode != 0, "the image went to the default store"
+    finally:
+        subprocess.run(engine.command("rmi", "--force", tag), capture_output=True, check=False)
 
 
 def test_failure_reason_reaches_the_log_when_output_is_read_only(engine, config, tmp_path):
@@ -343,7 +400,7 @@ def test_a_model_swapped_after_registration_stops_the_server_in_its_image(engine
     command = engine.run_command(image_name(config, "algorithm"), ["serve"], mounts=mounts, environment=registered)
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode != 0, "the server started on a swapped model"
-    assert "is not the one the manifest pins" in (root / "output" / "failure").read_text()
+    assert "is not the one the manifest pins" in result.stderr, "a model server says why in its log"
     assert not (root / "output" / "payload-ran").exists(), "code from the swapped model ran"
 
 
@@ -422,5 +479,5 @@ def test_a_stopped_job_fails_with_a_reason_and_publishes_nothing(engine, config,
     assert staging.exists(), "the job never started writing its report"
     subprocess.run(engine.command("kill", "--signal", "TERM", name), capture_output=True, check=False)
     assert process.wait(timeout=60) == 128 + signal.SIGTERM
-    assert "stopped by signal SIGTERM" in (root / "output" / "failure").read_text()
+    assert "stopped by signal SIGTERM" in job_reason(root)
     assert not [p for p in (root / "processing" / "output").rglob("*") if p.is_file()], "nothing may be published"

@@ -203,7 +203,19 @@ def test_failed_training_registers_nothing(tmp_path, config, sample, target):
     result = local_train(bad, config, "dev", workspace, quiet)
     assert result["status"] == "Failed"
     assert result["failure"].startswith("Processing:") and f"'{target}'" in result["failure"]
+    assert "no reason in" not in result["failure"], "the reason must be where SageMaker reads a Processing job's"
     assert ModelRegistry(workspace.store, manifest_parameter(config, "dev")).history() == []
+
+
+def test_a_failed_training_job_reports_the_reason_sagemaker_would_show(tmp_path, config, data):
+    """A Training job's reason is read from output/failure (a Processing job's from output/message)."""
+    broken = copy.deepcopy(config)
+    broken["algorithm"]["hyperparameters"]["max_iter"] = "many"
+    result = local_train(data["train"], broken, "dev", Workspace(tmp_path), quiet)
+    assert result["status"] == "Failed"
+    assert result["failure"].startswith("Training: algorithm train failed: algorithm train: ")
+    assert "hyperparameter 'max_iter'='many' is invalid" in result["failure"]
+    assert "no reason in" not in result["failure"]
 
 
 def test_training_input_is_snapshotted_by_content_and_never_overwritten(tmp_path, config, data, sample, target):

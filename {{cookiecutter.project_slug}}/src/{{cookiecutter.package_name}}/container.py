@@ -12,6 +12,7 @@ import pwd
 import re
 import shutil
 import signal
+import stat
 import sys
 import tarfile
 import traceback
@@ -96,9 +97,28 @@ def job_time(variable: str) -> datetime:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
 
 
-def failure_file() -> Path:
-    """SageMaker shows the first line of this file as the job's FailureReason."""
-    return opt_ml() / "output" / "failure"
+# The SageMaker job a component mode runs as. Each reads a failed job's reason from its own file
+# (the first 1 KB, UTF-8): a Processing job's is DescribeProcessingJob's ExitMessage, a Training
+# job's is DescribeTrainingJob's FailureReason. A Transform's model server has no such file: its
+# reason goes to the log.
+PROCESSING, TRAINING, TRANSFORM = "Processing", "Training", "Transform"
+REASON_FILES = {PROCESSING: "message", TRAINING: "failure"}
+REASON_LIMIT = 1024  # bytes SageMaker keeps of a reason
+
+
+def reason_file(job: str) -> Path | None:
+    """Where SageMaker reads the reason a job of type `job` failed (None: only the log says)."""
+    name = REASON_FILES.get(job)
+    return opt_ml() / "output" / name if name else None
+
+
+def one_line(message: str, limit: int = REASON_LIMIT) -> str:
+    """A reason as one line of at most `limit` UTF-8 bytes, newline included; a cut one ends in "…"."""
+    line = " ".join(message.split())
+    if len(line.encode("utf-8")) < limit:
+        return line + "\n"
+    cut = line.encode("utf-8")[: limit - len("…\n".encode())].decode("utf-8", errors="ignore")
+    return cut + "…\n"
 
 
 def read_hyperparameters() -> dict[str, str]:
@@ -328,14 +348,15 @@ def safe_extract(archive: Path, destination: Path, names: list[str] | None = Non
             tar.extractall(root, members=members)
 
 
-def drop_privileges(mode: str) -> None:
+def drop_privileges(job: str) -> None:
     """Run the component unprivileged although SageMaker starts the container as root.
 
     SageMaker mounts every job volume owned by root, so an image with `USER app` cannot
     write its outputs. When the image names a user ($COMPONENT_USER) and we are root, the
     job's writable paths are handed to that user before any component code runs: the
-    failure file's folder, the training job's model folder, and the Processing outputs.
-    Inputs stay root's; the user reads them as SageMaker writes them (world-readable).
+    reason file's folder, the training job's model folder, and the Processing outputs.
+    Everything else under /opt/ml stays root's, and is made readable to the user where it is
+    not (see grant_read).
     """
     user = os.environ.get(COMPONENT_USER_ENV)
     if not user or os.geteuid() != 0:
@@ -344,18 +365,49 @@ def drop_privileges(mode: str) -> None:
         account = pwd.getpwnam(user)
     except KeyError as exc:
         raise ComponentError(f"${COMPONENT_USER_ENV} names user {user!r}, who does not exist in this image") from exc
-    writable = [failure_file().parent]
-    if (opt_ml() / "processing").is_dir():  # a Processing job
+    writable = [opt_ml() / "output"]
+    if job == PROCESSING:
         writable.append(opt_ml() / "processing" / "output")
-    elif mode == "train":  # a Training job
+    elif job == TRAINING:
         writable.append(model_dir())
     for path in writable:
         path.mkdir(parents=True, exist_ok=True)
         _chown_tree(path, account.pw_uid, account.pw_gid)
+    grant_read(opt_ml(), user, account.pw_uid, account.pw_gid, skip=writable)
     os.setgroups([])
     os.setgid(account.pw_gid)
     os.setuid(account.pw_uid)
     os.environ.update(HOME=account.pw_dir, USER=user, LOGNAME=user)
+
+
+def grant_read(root: Path, user: str, uid: int, gid: int, skip: list[Path]) -> None:
+    """Let (uid, gid) read every input under `root`, changing only what it could not read.
+
+    SageMaker promises root-owned volumes, not world-readable ones: the SDK's local mode makes
+    /opt/ml/input/data mode 0700. Such an entry gains read (and search, for a folder) for the
+    class the user falls in, and nothing else: no write, no new owner. Inputs are the job's own
+    copies, so nothing outside the job changes. An entry that cannot be changed (a read-only
+    mount) and that the user cannot read fails the job here, naming the path.
+    """
+    skipped = set(skip)
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [name for name in dirs if Path(folder, name) not in skipped]
+        for path in [Path(folder), *(Path(folder, name) for name in files)]:
+            info = os.lstat(path)
+            if stat.S_ISLNK(info.st_mode):
+                continue
+            need = 0o5 if stat.S_ISDIR(info.st_mode) else 0o4  # r-x for a folder, r-- for a file
+            shift = 6 if info.st_uid == uid else 3 if info.st_gid == gid else 0
+            if (info.st_mode >> shift) & need == need:
+                continue
+            try:
+                os.chmod(path, stat.S_IMODE(info.st_mode) | need << shift)
+            except OSError as exc:
+                raise ComponentError(
+                    f"{path} (mode {stat.S_IMODE(info.st_mode):o}, owner uid {info.st_uid}) cannot be read by "
+                    f"the job's user {user!r} (uid {uid}), and cannot be made readable: {exc.strerror}. Give the "
+                    "input read access for that user, or mount it writable for root, as SageMaker does."
+                ) from exc
 
 
 def _chown_tree(path: Path, uid: int, gid: int) -> None:
@@ -369,40 +421,49 @@ def _stop(signum: int, _frame: object) -> None:
     raise JobStopped(f"stopped by signal {signal.Signals(signum).name} before it finished")
 
 
-def run_entrypoint(component: str, modes: dict[str, Callable[[], None]], argv: list[str] | None = None) -> int:
+def run_entrypoint(
+    component: str,
+    modes: dict[str, Callable[[], None]],
+    argv: list[str] | None = None,
+    jobs: dict[str, str] | None = None,
+) -> int:
     """Dispatch `train`/`serve` (as SageMaker appends them) and report failures its way.
 
-    A stop (SIGTERM; the process is PID 1 in a container, where no default handler applies)
-    fails the job with a reason and publishes nothing. Serve mode installs its own handler,
-    for which a stop is the normal end.
+    `jobs` names the SageMaker job each mode runs as, where it is not a Processing job; the
+    job decides where the reason of a failure goes. A stop (SIGTERM; the process is PID 1 in a
+    container, where no default handler applies) fails the job with a reason and publishes
+    nothing. Serve mode installs its own handler, for which a stop is the normal end.
     """
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1 or args[0] not in modes:
         print(f"usage: python -m <package>.components.{component} {{{'|'.join(modes)}}}", file=sys.stderr)
         return 2
     mode = args[0]
+    job = (jobs or {}).get(mode, PROCESSING)
     signal.signal(signal.SIGTERM, _stop)
     try:
-        drop_privileges(mode)
+        drop_privileges(job)
         modes[mode]()
     except ComponentError as exc:
-        return _fail(f"{component} {mode}: {exc}")
+        return _fail(job, f"{component} {mode}: {exc}")
     except JobStopped as exc:
-        return _fail(f"{component} {mode}: {exc}; nothing was published", code=143)
-    except Exception as exc:  # noqa: BLE001 - every failure must reach FailureReason
+        return _fail(job, f"{component} {mode}: {exc}; nothing was published", code=143)
+    except Exception as exc:  # noqa: BLE001 - every failure must reach the job's reason
         traceback.print_exc()
-        return _fail(f"{component} {mode}: unexpected {type(exc).__name__}: {exc}")
+        return _fail(job, f"{component} {mode}: unexpected {type(exc).__name__}: {exc}")
     return 0
 
 
-def _fail(message: str, code: int = 1) -> int:
-    """Write the reason where SageMaker reads it, and to stderr (the job's log) in any case."""
-    one_line = " ".join(message.split())
-    print(f"ERROR {one_line}", file=sys.stderr, flush=True)
-    path = failure_file()
+def _fail(job: str, message: str, code: int = 1) -> int:
+    """Write the reason where SageMaker reads it for this job, and to stderr (the job's log) in any case."""
+    line = one_line(message)
+    print(f"ERROR {line}", file=sys.stderr, end="", flush=True)
+    path = reason_file(job)
+    if path is None:
+        return code
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(one_line[:1024] + "\n", "utf-8")
+        path.write_text(line, "utf-8")
     except OSError as exc:
         print(f"ERROR could not write the failure reason to {path}: {exc}", file=sys.stderr, flush=True)
     return code

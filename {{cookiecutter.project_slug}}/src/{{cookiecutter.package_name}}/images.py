@@ -12,7 +12,7 @@ import resource
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,8 @@ class Engine:
     runner: str
     # Global flags of every runner call, such as podman's OCI runtime where crun cannot run here.
     runner_flags: tuple[str, ...] = ()
+    # Global flags of every builder call: the image store, which the runner must share (storage_flags).
+    builder_flags: tuple[str, ...] = ()
 
     def command(self, *arguments: str) -> list[str]:
         """A runner call (`stop`, `kill`, `rm`, ...) with the engine's global flags."""
@@ -43,7 +45,8 @@ class Engine:
     def build_command(
         self, dockerfile: Path, tag: str, base_image: str | None = None, ca_bundle: Path | None = None
     ) -> list[str]:
-        command = [self.builder, "bud", "--layers"] if self.builder == "buildah" else [self.builder, "build"]
+        build = ["bud", "--layers"] if self.builder == "buildah" else ["build"]
+        command = [self.builder, *self.builder_flags, *build]
         command += ["--file", str(dockerfile), "--tag", tag]
         if base_image:
             command += ["--build-arg", f"BASE_IMAGE={base_image}"]
@@ -93,7 +96,8 @@ def detect_engine() -> Engine:
         return Engine("docker", "docker")
     podman, buildah = shutil.which("podman"), shutil.which("buildah")
     if podman:
-        return Engine("buildah" if buildah else "podman", "podman", podman_flags())
+        store = storage_flags()
+        return Engine("buildah" if buildah else "podman", "podman", podman_flags() + store, store)
     raise ImageError(
         "No container engine: no docker daemon answers, and podman is not installed. Start docker, or install "
         "podman and buildah (Debian/Ubuntu: apt-get install podman buildah), which need no daemon."
@@ -121,6 +125,26 @@ def podman_flags(cgroup_root: Path = Path("/sys/fs/cgroup")) -> tuple[str, ...]:
             f"or set ${PODMAN_FLAGS_ENV} to the podman flags that work here."
         )
     return ("--runtime", "runc", "--cgroup-manager", "cgroupfs")
+
+
+STORAGE_DRIVER_ENV = "STORAGE_DRIVER"
+
+
+def storage_flags(environ: Mapping[str, str] = os.environ, euid: int | None = None) -> tuple[str, ...]:
+    """buildah's and podman's image store for `$STORAGE_DRIVER` (unset: their default store).
+
+    Debian's buildah 1.28 and podman 4.3 ignore the variable itself, so it becomes flags that
+    every build and run carries. The store gets its own root (`storage-<driver>` beside the
+    default one), because podman refuses a store whose database recorded another driver.
+    """
+    driver = environ.get(STORAGE_DRIVER_ENV, "").strip()
+    if not driver:
+        return ()
+    if (os.geteuid() if euid is None else euid) == 0:
+        containers = Path("/var/lib/containers")
+    else:
+        containers = Path(environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "containers"
+    return ("--storage-driver", driver, "--root", str(containers / f"storage-{driver}"))
 
 
 def _docker_daemon_answers() -> bool:
@@ -193,7 +217,7 @@ def build_images(
 def image_size(engine: Engine, image: str) -> int:
     """The image's size in bytes, as the engine reports it."""
     result = subprocess.run(
-        [engine.runner, "image", "inspect", "--format", "{{.Size}}", image],
+        engine.command("image", "inspect", "--format", "{{.Size}}", image),
         capture_output=True,
         text=True,
         check=False,
@@ -205,8 +229,10 @@ def image_size(engine: Engine, image: str) -> int:
 
 def require_images(config: dict[str, Any], engine: Engine, components: Sequence[str] = COMPONENTS) -> None:
     """An error naming every missing image and the command that builds it."""
-    probe = [engine.runner, "image", "exists" if engine.runner == "podman" else "inspect"]
+    probe = engine.command("image", "exists" if engine.runner == "podman" else "inspect")
     names = [image_name(config, c) for c in components]
     missing = [n for n in names if subprocess.run([*probe, n], capture_output=True, check=False).returncode != 0]
     if missing:
-        raise ImageError(f"Image(s) {', '.join(missing)} not built; run `make images` first.")
+        driver = os.environ.get(STORAGE_DRIVER_ENV) if engine.runner == "podman" else None
+        where = f" in the ${STORAGE_DRIVER_ENV}={driver} store" if driver else ""
+        raise ImageError(f"Image(s) {', '.join(missing)} not built{where}; run `make images` first.")

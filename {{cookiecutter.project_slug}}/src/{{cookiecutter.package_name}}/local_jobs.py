@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .config import default_config_path
-from .container import safe_extract
+from .container import PROCESSING, REASON_FILES, TRANSFORM, safe_extract
 from .local import warm
 
 PACKAGE = __package__
@@ -214,24 +214,33 @@ def run_component(
     log: Path | None = None,
     environment: dict[str, str] | None = None,
     runtime: Runtime = VENV,
+    job: str = PROCESSING,
 ) -> None:
-    """Run a component mode's entrypoint with `root` as its /opt/ml (and the job's environment)."""
+    """Run a component mode's entrypoint as a `job` (Processing, Training) with `root` as its /opt/ml."""
     command, env = runtime.job(component, mode, root, environment or {})
     log = log or root / "job.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w", encoding="utf-8") as sink:
         result = subprocess.run(command, env=env, stdout=sink, stderr=subprocess.STDOUT, check=False)
     if result.returncode != 0:
-        raise JobFailed(f"{component} {mode} failed: {_failure_reason(root, log, result.returncode)} (log: {log})")
+        reason = _failure_reason(root, log, result.returncode, job)
+        raise JobFailed(f"{component} {mode} failed: {reason} (log: {log})")
 
 
-def _failure_reason(root: Path, log: Path, code: int) -> str:
-    """output/failure, as SageMaker's FailureReason; else the log's last ERROR line; else the exit code."""
-    failure = root / "output" / "failure"
-    if failure.is_file():
-        return failure.read_text("utf-8").strip()
+def _failure_reason(root: Path, log: Path, code: int, job: str) -> str:
+    """The reason SageMaker shows for a failed `job`: the file it reads for that job type, else the exit code.
+
+    Without that file, the log's last ERROR line is added, and the missing file is named: a
+    component that writes its reason elsewhere is seen here, as on SageMaker.
+    """
+    name = REASON_FILES.get(job)
+    if name and (root / "output" / name).is_file():
+        return (root / "output" / name).read_text("utf-8").strip()
     errors = [line for line in log.read_text("utf-8", errors="replace").splitlines() if line.startswith("ERROR ")]
-    return errors[-1].removeprefix("ERROR ") if errors else f"exit code {code}"
+    if not name:  # a model server: its log is where it says why
+        return errors[-1].removeprefix("ERROR ") if errors else f"exit code {code}"
+    last = f"; its log's last error: {errors[-1].removeprefix('ERROR ')}" if errors else ""
+    return f"exit code {code}, with no reason in /opt/ml/output/{name}{last}"
 
 
 def _warm_env() -> dict[str, str]:
@@ -517,7 +526,7 @@ def _wait_until_healthy(base: str, server: subprocess.Popen, root: Path, log: Pa
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            reason = _failure_reason(root, log, server.returncode)
+            reason = _failure_reason(root, log, server.returncode, TRANSFORM)
             raise JobFailed(f"algorithm serve failed to start: {reason} (log: {log})")
         try:
             with urllib.request.urlopen(f"{base}/ping", timeout=2) as response:

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from ..container import TRAINING
 from ..local_jobs import (
     RecordShaping,
     Runtime,
@@ -158,7 +159,7 @@ class JobRunner:
         if component_of_image(specification["TrainingImage"]) != "algorithm":
             raise StepFailed(f"training image {specification['TrainingImage']} is not the algorithm component")
         log = sandbox / "job.log"
-        run_component("algorithm", "train", root, log=log, runtime=self.runtime)
+        run_component("algorithm", "train", root, log=log, runtime=self.runtime, job=TRAINING)
         metrics = parse_metrics(log.read_text("utf-8"), specification.get("MetricDefinitions", []))
         output = args["OutputDataConfig"]["S3OutputPath"].rstrip("/") + f"/{job_name}/output/model.tar.gz"
         pack_model(root / "model", self.workspace.path(output))

@@ -13,6 +13,8 @@ import pandas as pd
 
 from ...config import load_config
 from ...container import (
+    TRAINING,
+    TRANSFORM,
     ComponentError,
     check_csv,
     check_pinned,
@@ -153,4 +155,6 @@ def serve() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(run_entrypoint("algorithm", {"train": train, "serve": serve, "compare": compare}))
+    modes = {"train": train, "serve": serve, "compare": compare}
+    # train is a Training job (or a tuning job's trial), serve Batch Transform's model server, compare a Processing job.
+    sys.exit(run_entrypoint("algorithm", modes, jobs={"train": TRAINING, "serve": TRANSFORM}))
