@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import shutil
 import subprocess
 import time
@@ -23,7 +22,7 @@ from typing import Any
 import yaml
 
 from {{ cookiecutter.package_name }}.container import safe_extract
-from {{ cookiecutter.package_name }}.images import Engine
+from {{ cookiecutter.package_name }}.images import Engine, job_limits
 
 from .conftest import REASON_FILES
 
@@ -78,18 +77,12 @@ def docker_api(engine: Engine, workdir: Path) -> Iterator[None]:
 
 
 def job_ulimits() -> dict[str, dict[str, int]]:
-    """Limits within this process's own, for every compose service (local.container_config).
+    """The images' own limits (images.job_limits), in compose's shape, for every service.
 
     Not the SDK's: containers made through podman's API ask for nofile and nproc limits above a
     sandbox's hard limits otherwise ("error setting rlimit type 7: operation not permitted").
     """
-    files_soft, files_hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    _, processes_hard = resource.getrlimit(resource.RLIMIT_NPROC)
-    processes = 16384 if processes_hard == resource.RLIM_INFINITY else min(processes_hard, 16384)
-    limits = {"nproc": {"soft": processes, "hard": processes}}
-    if files_hard != resource.RLIM_INFINITY:
-        limits["nofile"] = {"soft": min(files_soft, files_hard), "hard": files_hard}
-    return limits
+    return {name: {"soft": soft, "hard": hard} for name, (soft, hard) in job_limits().items()}
 
 
 def local_client(container_root: Path, port: int) -> Any:

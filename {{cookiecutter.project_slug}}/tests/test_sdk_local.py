@@ -24,6 +24,9 @@ from {{ cookiecutter.package_name }}.images import (
     image_name,
     require_images,
 )
+from {{ cookiecutter.package_name }}.local.expressions import (
+    Resolver,
+)
 from {{ cookiecutter.package_name }}.local_jobs import (
     batch_transform,
 )
@@ -68,18 +71,14 @@ def step(definition: dict, name: str) -> dict[str, Any]:
 
 
 def resolve(node: Any, values: dict[str, Any]) -> Any:
-    """The definition's {"Get": ...} and {"Std:Join": ...} with local values (`values` maps each Get path)."""
-    if isinstance(node, list):
-        return [resolve(item, values) for item in node]
-    if not isinstance(node, dict):
-        return node
-    if set(node) == {"Get"}:
-        if node["Get"] not in values:
-            raise CheckFailed(f"no local value for {node['Get']}: the step reads something this check does not give")
-        return values[node["Get"]]
-    if set(node) == {"Std:Join"}:
-        return node["Std:Join"]["On"].join(str(resolve(v, values)) for v in node["Std:Join"]["Values"])
-    return {key: resolve(value, values) for key, value in node.items()}
+    """The definition's expressions with local values (`values` maps each Get path), as the executor resolves them."""
+
+    def lookup(_tokens: list[str | int], path: str) -> Any:
+        if path not in values:
+            raise CheckFailed(f"no local value for {path}: the step reads something this check does not give")
+        return values[path]
+
+    return Resolver(lookup)(node)
 
 
 def local_values(definition: dict, config: dict, **given: Any) -> dict[str, Any]:

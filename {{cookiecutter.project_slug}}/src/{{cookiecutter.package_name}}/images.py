@@ -160,17 +160,23 @@ def _docker_daemon_answers() -> bool:
 MAX_JOB_PROCESSES = 16384
 
 
-def _ulimits() -> list[str]:
-    """Limits podman can set here: its defaults may exceed what this process may grant (CI sandboxes)."""
+def job_limits() -> dict[str, tuple[int, int]]:
+    """(soft, hard) open files and processes a container may have here: podman's defaults may exceed
+    what this process may grant (CI sandboxes). Open files appear only under a finite hard limit."""
     files_soft, files_hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    flags = []
+    limits = {}
     if files_hard != resource.RLIM_INFINITY:
-        flags += ["--ulimit", f"nofile={min(files_soft, files_hard)}:{files_hard}"]
+        limits["nofile"] = (min(files_soft, files_hard), files_hard)
     _, processes_hard = resource.getrlimit(resource.RLIMIT_NPROC)
     processes = (
         MAX_JOB_PROCESSES if processes_hard == resource.RLIM_INFINITY else min(processes_hard, MAX_JOB_PROCESSES)
     )
-    return [*flags, "--ulimit", f"nproc={processes}:{processes}"]
+    limits["nproc"] = (processes, processes)
+    return limits
+
+
+def _ulimits() -> list[str]:
+    return [flag for name, (soft, hard) in job_limits().items() for flag in ("--ulimit", f"{name}={soft}:{hard}")]
 
 
 def image_name(config: dict[str, Any], component: str) -> str:
