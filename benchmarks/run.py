@@ -491,7 +491,7 @@ def scoring(bench: Bench, artifacts: dict[str, Path], processed: Path, repeats: 
     bench.import_package()
     from customer_churn.components.algorithm.model import TrainedModel, predict
     from customer_churn.config import load_config
-    from customer_churn.local_jobs import model_server
+    from customer_churn.local.transform import model_server
 
     settings = load_config(bench.project / "config" / "project.yaml")["pipelines"]
     max_bytes = int(settings["max_payload_mb"]) * 1024 * 1024

@@ -11,13 +11,17 @@ import pandas as pd
 import pytest
 import yaml
 
-from {{ cookiecutter.package_name }}.local_jobs import (
+from {{ cookiecutter.package_name }}.local.packing import (
+    pack_model,
+    stage_input,
+)
+from {{ cookiecutter.package_name }}.local.runtimes import (
     JobFailed,
+    run_component,
+)
+from {{ cookiecutter.package_name }}.local.transform import (
     batch_transform,
     model_server,
-    pack_model,
-    run_component,
-    stage_input,
     transform_file,
 )
 from {{ cookiecutter.package_name }}.pipelines.layout import transform_data_processing

@@ -29,7 +29,7 @@ from {{ cookiecutter.package_name }}.components.processing.preprocess import (
 from {{ cookiecutter.package_name }}.container import (
     ComponentError,
 )
-from {{ cookiecutter.package_name }}.local_jobs import (
+from {{ cookiecutter.package_name }}.local.packing import (
     pack_model,
 )
 from {{ cookiecutter.package_name }}.registry.digests import (

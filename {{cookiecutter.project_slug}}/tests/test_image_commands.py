@@ -18,7 +18,7 @@ from {{ cookiecutter.package_name }}.images import (
     detect_engine,
     image_name,
 )
-from {{ cookiecutter.package_name }}.local_jobs import (
+from {{ cookiecutter.package_name }}.local.runtimes import (
     ContainerRuntime,
 )
 

@@ -28,12 +28,16 @@ from {{ cookiecutter.package_name }}.images import (
     image_name,
     require_images,
 )
-from {{ cookiecutter.package_name }}.local_jobs import (
-    JobFailed,
-    model_server,
+from {{ cookiecutter.package_name }}.local.packing import (
     pack_model,
-    run_component,
     stage_input,
+)
+from {{ cookiecutter.package_name }}.local.runtimes import (
+    JobFailed,
+    run_component,
+)
+from {{ cookiecutter.package_name }}.local.transform import (
+    model_server,
 )
 from {{ cookiecutter.package_name }}.registry.digests import (
     DIGESTS_ENV,

@@ -283,7 +283,7 @@ def test_the_job_code_list_holds_every_module_the_components_import():
     """The venv's code digest covers what a job runs: the components and every module they import, transitively."""
     import ast
 
-    from {{ cookiecutter.package_name }}.local_jobs import JOB_CODE
+    from {{ cookiecutter.package_name }}.local.runtimes import JOB_CODE
 
     package = SRC / "{{ cookiecutter.package_name }}"
     todo, seen = sorted((package / "components").rglob("*.py")), set()
@@ -308,7 +308,7 @@ def test_the_job_settings_are_the_config_sections_the_components_read():
     """A job's settings by value are in its cache key: every section a component reads, and no other."""
     import re
 
-    from {{ cookiecutter.package_name }}.local_jobs import JOB_CONFIG_SECTIONS
+    from {{ cookiecutter.package_name }}.local.runtimes import JOB_CONFIG_SECTIONS
 
     package = SRC / "{{ cookiecutter.package_name }}"
     read = set()
@@ -323,7 +323,7 @@ def test_the_job_settings_are_the_config_sections_the_components_read():
 
 def test_editing_a_hyperparameter_in_the_config_file_leaves_the_jobs_settings_alone(tmp_path, monkeypatch):
     from {{ cookiecutter.package_name }}.config import CONFIG_ENV
-    from {{ cookiecutter.package_name }}.local_jobs import VenvRuntime
+    from {{ cookiecutter.package_name }}.local.runtimes import VenvRuntime
 
     source = (SRC.parent / "config" / "project.yaml").read_text()
     assert "learning_rate:" in source

@@ -7,11 +7,11 @@ from {{ cookiecutter.package_name }}.local.jobs import (
     StepFailed,
     parse_metrics,
 )
+from {{ cookiecutter.package_name }}.local.runtimes import (
+    VENV,
+)
 from {{ cookiecutter.package_name }}.local.workspace import (
     Workspace,
-)
-from {{ cookiecutter.package_name }}.local_jobs import (
-    VENV,
 )
 
 
@@ -68,21 +68,21 @@ def test_sharded_inputs_deal_each_instance_its_share_of_the_objects(tmp_path):
     ],
 )
 def test_batch_transform_filters_pick_csv_fields_as_sagemaker_does(expression, expected):
-    from {{ cookiecutter.package_name }}.local_jobs import csv_filter
+    from {{ cookiecutter.package_name }}.local.transform import csv_filter
 
     assert csv_filter(expression)([b"id", b"1", b"2", b"3", b"yes", b"0.9"]) == expected
 
 
 @pytest.mark.parametrize("expression", ["$.features", "[1:]", "$[a]"])
 def test_a_filter_local_batch_transform_cannot_apply_is_refused(expression):
-    from {{ cookiecutter.package_name }}.local_jobs import csv_filter
+    from {{ cookiecutter.package_name }}.local.transform import csv_filter
 
     with pytest.raises(ValueError, match="filter"):
         csv_filter(expression)
 
 
 def test_data_processing_sends_the_row_without_its_id_and_writes_the_id_with_the_answer():
-    from {{ cookiecutter.package_name }}.local_jobs import RecordShaping
+    from {{ cookiecutter.package_name }}.local.transform import RecordShaping
 
     shaping = RecordShaping.from_data_processing(
         {"InputFilter": "$[1:]", "JoinSource": "Input", "OutputFilter": "$[0,-2,-1]"}

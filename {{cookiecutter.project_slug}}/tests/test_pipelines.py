@@ -497,6 +497,31 @@ def test_definition_needs_no_credentials(tmp_path):
     assert json.loads(result.stdout)["Version"] == "2020-12-01"
 
 
+IMPORTS_OF_A_DEFINITION = """
+import json, sys
+from {{ cookiecutter.package_name }}.config import load_config
+from {{ cookiecutter.package_name }}.pipelines.definition import definition
+for kind in ("training", "inference", "quality"):
+    definition(load_config(), "dev", kind)
+rooms = ("{{ cookiecutter.package_name }}.components", "{{ cookiecutter.package_name }}.local", "sklearn")
+print(json.dumps(sorted(name for name in sys.modules if name.startswith(rooms))))
+"""
+
+
+def test_building_a_definition_imports_no_component_and_no_part_of_local_mode():
+    """The graph names what the jobs run; it needs neither their code nor local mode's (nor scikit-learn)."""
+    result = subprocess.run(
+        [sys.executable, "-c", IMPORTS_OF_A_DEFINITION],
+        env={**os.environ, "PYTHONPATH": str(SRC)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=SRC.parent,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout.splitlines()[-1]) == []
+
+
 def test_a_cached_definition_is_reused_only_for_the_same_inputs(config, tmp_path, monkeypatch):
     import copy
 

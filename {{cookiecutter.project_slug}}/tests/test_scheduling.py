@@ -5,15 +5,15 @@ import time
 
 import pytest
 
-from {{ cookiecutter.package_name }}.local.expressions import (
-    referenced_steps,
-)
 from {{ cookiecutter.package_name }}.local.scheduling import (
+    run_graph,
+)
+from {{ cookiecutter.package_name }}.pipelines.graph import (
     UnsupportedStep,
     ancestors,
     check_selection,
     dependencies_of,
-    run_graph,
+    referenced_steps,
     step_graph,
 )
 

@@ -27,7 +27,7 @@ from {{ cookiecutter.package_name }}.images import (
 from {{ cookiecutter.package_name }}.local.expressions import (
     Resolver,
 )
-from {{ cookiecutter.package_name }}.local_jobs import (
+from {{ cookiecutter.package_name }}.local.transform import (
     batch_transform,
 )
 from {{ cookiecutter.package_name }}.pipelines.definition import (

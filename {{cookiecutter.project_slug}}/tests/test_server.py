@@ -18,10 +18,14 @@ from {{ cookiecutter.package_name }}.components.algorithm.server import (
     format_predictions,
     parse_csv_payload,
 )
-from {{ cookiecutter.package_name }}.local_jobs import (
-    JobFailed,
-    model_server,
+from {{ cookiecutter.package_name }}.local.packing import (
     pack_model,
+)
+from {{ cookiecutter.package_name }}.local.runtimes import (
+    JobFailed,
+)
+from {{ cookiecutter.package_name }}.local.transform import (
+    model_server,
     transform_file,
 )
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from {{ cookiecutter.package_name }}.local import warm
-from {{ cookiecutter.package_name }}.local_jobs import VenvRuntime
+from {{ cookiecutter.package_name }}.local.runtimes import VenvRuntime
 
 PROBE = """
 import json, os, signal, sys, time

@@ -22,15 +22,16 @@ from typing import Any
 
 from ..lambdas import handler_for
 from ..lambdas.services import Services, installed
-from ..local_jobs import VENV, JobFailed, Runtime
 from ..pipelines import layout
+from ..pipelines.graph import ancestors, check_selection, step_graph
 from ..pipelines.layout import component_of_image
 from .cache import StepCache, cache_key, cache_settings
 from .expressions import ExpressionError, Resolver, walk
 from .jobs import JobRunner, StepFailed
 from .processes import running
 from .retries import TransientFailure, run_with_retries
-from .scheduling import ancestors, check_selection, check_supported, run_graph, step_graph
+from .runtimes import VENV, JobFailed, Runtime
+from .scheduling import check_supported, run_graph
 from .workspace import Workspace, WorkspaceObjects
 
 __all__ = ["Execution", "ExecutionNotFound", "LocalExecutor", "StepFailed", "StepResult", "resolve_parameters"]

@@ -91,18 +91,3 @@ def _text(value: Any) -> str:
     if isinstance(value, bool):
         return str(value).lower()
     return str(value)
-
-
-def referenced_steps(value: Any) -> set[str]:
-    """Names of the steps an expression reads from (its data dependencies)."""
-    found: set[str] = set()
-    if isinstance(value, list):
-        for v in value:
-            found |= referenced_steps(v)
-    elif isinstance(value, dict):
-        if set(value) == {"Get"} and isinstance(value["Get"], str) and value["Get"].startswith("Steps."):
-            found.add(str(path_tokens(value["Get"])[1]))
-        else:
-            for v in value.values():
-                found |= referenced_steps(v)
-    return found

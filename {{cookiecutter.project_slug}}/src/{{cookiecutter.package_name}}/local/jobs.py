@@ -19,15 +19,19 @@ from pathlib import Path
 from typing import Any
 
 from ..container import TRAINING
-from ..local_jobs import (
-    RecordShaping,
-    Runtime,
-    model_server,
+from ..pipelines.layout import component_of_image
+from .packing import (
     pack_model,
+)
+from .runtimes import (
+    Runtime,
     run_component,
+)
+from .transform import (
+    RecordShaping,
+    model_server,
     transform_file,
 )
-from ..pipelines.layout import component_of_image
 from .workspace import Workspace
 
 OPT_ML = "/opt/ml/"

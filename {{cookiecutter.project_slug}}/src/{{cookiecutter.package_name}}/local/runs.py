@@ -11,11 +11,11 @@ from typing import Any
 
 from ..config import check_window
 from ..container import safe_extract
-from ..local_jobs import VENV, ContainerRuntime
 from ..pipelines import layout
 from ..pipelines.definition import cached_definition
 from ..registry.manifest import ModelRegistry, manifest_parameter
 from .executor import Execution, LocalExecutor
+from .runtimes import VENV, ContainerRuntime
 from .workspace import Workspace, WorkspaceObjects
 
 

@@ -38,7 +38,7 @@ def definition_key(config: dict[str, Any], env: str, kind: str, images: dict[str
     digest = hashlib.sha256()
     digest.update(json.dumps([config, env, kind, images or {}], sort_keys=True).encode())
     package = Path(__file__).resolve().parents[1]
-    sources = [*sorted((package / "pipelines").glob("*.py")), package / "components" / "algorithm" / "model.py"]
+    sources = sorted((package / "pipelines").glob("*.py"))
     for source in sources:
         digest.update(source.read_bytes())
     digest.update(metadata.version("sagemaker").encode())

@@ -14,6 +14,7 @@ from typing import Any
 from ..container import content_digest
 from . import layout
 from .definition import definition
+from .graph import check_selection, step_graph
 
 REFERENCE_STATUSES = ("Succeeded", "Failed")
 
@@ -46,8 +47,6 @@ def start_execution(
         "ParallelismConfiguration": {"MaxParallelExecutionSteps": int(config["pipelines"]["max_parallel_steps"])},
     }
     if steps:
-        from ..local.scheduling import check_selection, step_graph
-
         built = definition(config, env, kind)
         check_selection(step_graph({s["Name"]: s for s in built["Steps"]}), steps)
         source = reference or latest_execution(client, name)

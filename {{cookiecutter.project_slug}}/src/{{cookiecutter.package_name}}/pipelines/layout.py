@@ -23,6 +23,13 @@ def metric_names(config: dict[str, Any]) -> list[str]:
     return METRIC_NAMES[kind]
 
 
+def objective_metric(problem_type: str) -> tuple[str, str]:
+    """The metric tuning optimises and its direction (the algorithm logs it as `validation:<name>=<value>`)."""
+    if problem_type == "regression":
+        return "validation:rmse", "Minimize"
+    return "validation:auc", "Maximize"
+
+
 def name(config: dict[str, Any], env: str, suffix: str) -> str:
     """<slug>-<env>-<suffix>: pipelines, Lambdas, roles and buckets share this pattern."""
     prefix(config, env)  # validates env

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..components.algorithm.model import objective_metric
 from ..registry.digests import DIGESTS_ENV
 from . import layout
 from .steps import PipelineContext, cache_config, component_step, output_uri, pipeline_context
@@ -202,7 +201,7 @@ def _training_step(
     ]
     tuning = config["algorithm"]["tuning"]
     if tuning["enabled"]:
-        objective, direction = objective_metric(config["data"]["problem_type"])
+        objective, direction = layout.objective_metric(config["data"]["problem_type"])
         tuner = HyperparameterTuner(
             model_trainer=trainer,
             objective_metric_name=objective,

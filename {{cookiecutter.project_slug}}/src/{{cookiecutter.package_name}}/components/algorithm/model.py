@@ -185,13 +185,6 @@ def evaluate(model: TrainedModel, validation: pd.DataFrame) -> dict[str, float]:
     return metrics
 
 
-def objective_metric(problem_type: str) -> tuple[str, str]:
-    """The metric tuning optimises and its direction."""
-    if problem_type == "regression":
-        return "validation:rmse", "Minimize"
-    return "validation:auc", "Maximize"
-
-
 def write_evaluation(directory: Path, metrics: dict[str, float], model: TrainedModel) -> None:
     evaluation = {
         "problem_type": model.schema.problem_type,
