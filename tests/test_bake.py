@@ -132,6 +132,7 @@ def expected_files(package: str, drift_action: str, multi_account: bool = False)
         "pipelines/graph.py",
         "pipelines/inference.py",
         "pipelines/layout.py",
+        "pipelines/names.py",
         "pipelines/quality.py",
         "pipelines/steps.py",
         "pipelines/training.py",

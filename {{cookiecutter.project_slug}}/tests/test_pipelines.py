@@ -1,5 +1,6 @@
 """The pipeline definitions: the graph ARCHITECTURE describes, and valid SageMaker requests."""
 
+import ast
 import copy
 import json
 import os
@@ -16,7 +17,7 @@ from {{ cookiecutter.package_name }}.lambdas import (
 from {{ cookiecutter.package_name }}.local.expressions import (
     Resolver,
 )
-from {{ cookiecutter.package_name }}.pipelines import layout
+from {{ cookiecutter.package_name }}.pipelines import layout, names
 from {{ cookiecutter.package_name }}.pipelines.definition import (
     KINDS,
     definition,
@@ -495,6 +496,50 @@ def test_definition_needs_no_credentials(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert json.loads(result.stdout)["Version"] == "2020-12-01"
+
+
+def _graph_names(definition: dict) -> set[str]:
+    """Every step name and property-file name of a definition, in conditions' branches too."""
+    found = set()
+    steps = list(definition["Steps"])
+    while steps:
+        step = steps.pop()
+        found.add(step["Name"])
+        found |= {p["PropertyFileName"] for p in step.get("PropertyFiles", [])}
+        if step["Type"] == "Condition":
+            steps += step["Arguments"]["IfSteps"] + step["Arguments"]["ElseSteps"]
+    return found
+
+
+def test_every_name_the_graph_is_read_by_is_a_step_or_property_file_of_its_definitions(config):
+    """pipelines/names.py is the one home of the graph's names: each is in a definition, and each step is in it."""
+    drawn = set()
+    for action in ("retrain", "alert"):
+        changed = copy.deepcopy(config)
+        changed["inference"]["drift_action"] = action
+        for kind in ("training", "inference", "quality"):
+            drawn |= _graph_names(definition(changed, "dev", kind))
+    named = {v for k, v in vars(names).items() if k.isupper() and isinstance(v, str)} - {names.DRIFT, names.QUALITY}
+    named |= {step for pair in names.ACTION_STEPS.values() for step in pair}
+    assert named == drawn, f"named only: {sorted(named - drawn)}; drawn only: {sorted(drawn - named)}"
+
+
+def test_no_module_spells_a_step_name_but_the_names_module():
+    """Local mode's summaries, the Lambdas and the CLI read steps through pipelines/names.py, never a literal.
+
+    Processing, Training and Transform are also step types and job types, which keep their own spelling.
+    """
+    steps = {v for k, v in vars(names).items() if k.isupper() and isinstance(v, str)}
+    steps |= {step for pair in names.ACTION_STEPS.values() for step in pair}
+    steps -= {names.DRIFT, names.QUALITY, "Processing", "Training", "Transform"}
+    spelled = {}
+    for path in sorted(SRC.rglob("*.py")):
+        if path.name == "names.py" and path.parent.name == "pipelines":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and node.value in steps:
+                spelled.setdefault(str(path.relative_to(SRC)), set()).add(node.value)
+    assert not spelled, f"step names spelled outside pipelines/names.py: {spelled}"
 
 
 IMPORTS_OF_A_DEFINITION = """

@@ -11,7 +11,7 @@ from typing import Any
 
 from ..config import check_window
 from ..container import safe_extract
-from ..pipelines import layout
+from ..pipelines import layout, names
 from ..pipelines.definition import cached_definition
 from ..registry.manifest import ModelRegistry, manifest_parameter
 from .executor import Execution, LocalExecutor
@@ -124,21 +124,23 @@ def training_summary(execution: Execution, workspace: Workspace, config: dict[st
     }
     if execution.status != "Succeeded":
         return summary | {"failure": execution.failure}
-    if "Register" not in execution.properties:
+    if names.REGISTER not in execution.properties:
         return summary  # a selective run that left Register out registers nothing
-    register = execution.output("Register", "OutputParameters")
+    register = execution.output(names.REGISTER, "OutputParameters")
     version = register["manifest_version"]
     registered = register.get("registered") is not False
     manifest = _registry(workspace, config, env).get(version=version).manifest
     artifacts = {key: workspace.path(uri) for key, uri in manifest["artifacts"].items()}
     gate_dir = workspace.path(
-        execution.output("Gate", "ProcessingOutputConfig", "Outputs", "gate", "S3Output", "S3Uri")
+        execution.output(names.GATE, "ProcessingOutputConfig", "Outputs", "gate", "S3Output", "S3Uri")
     )
     gate = json.loads((gate_dir / "gate.json").read_text("utf-8"))
-    dataset_uri = execution.output("TrainingData", "ProcessingOutputConfig", "Outputs", "dataset", "S3Output", "S3Uri")
+    dataset_uri = execution.output(
+        names.TRAINING_DATA, "ProcessingOutputConfig", "Outputs", "dataset", "S3Output", "S3Uri"
+    )
     dataset = json.loads((workspace.path(dataset_uri) / "dataset.json").read_text("utf-8"))
     data_uri = execution.output(
-        "TrainingDataSnapshot", "ProcessingOutputConfig", "Outputs", "snapshot", "S3Output", "S3Uri"
+        names.TRAINING_DATA_SNAPSHOT, "ProcessingOutputConfig", "Outputs", "snapshot", "S3Output", "S3Uri"
     )
     promotion = manifest.get("promotion") or {}
     return summary | {
@@ -252,23 +254,23 @@ def inference_outputs(execution: Execution, workspace: Workspace) -> dict[str, A
         return str(found[0]) if len(found) == 1 else str(folder)
 
     summary: dict[str, Any] = {"rows": None, "predictions": None, "drift": None, "report": None}
-    if "Transform" in execution.properties:
-        predictions = workspace.path(execution.output("Transform", "TransformOutput", "S3OutputPath"))
+    if names.TRANSFORM in execution.properties:
+        predictions = workspace.path(execution.output(names.TRANSFORM, "TransformOutput", "S3OutputPath"))
         summary["rows"] = sum(sum(1 for line in p.open("rb") if line.strip()) for p in predictions.rglob("*.out"))
         summary["predictions"] = one_or_all(predictions, "*.out")
-    if "Monitoring" in execution.properties:
-        drift = execution.output("Monitoring", "PropertyFiles", "DriftReport")
+    if names.MONITORING in execution.properties:
+        drift = execution.output(names.MONITORING, "PropertyFiles", names.DRIFT_REPORT)
         summary["drift"] = {"detected": drift["drift_detected"], "drifted_features": drift["drifted_features"]}
-        summary["report"] = str(output("Monitoring", "report") / "report.html")
-    explainability = output("Explainability", "report")
-    estimate = output("PerformanceEstimate", "estimate")
+        summary["report"] = str(output(names.MONITORING, "report") / "report.html")
+    explainability = output(names.EXPLAINABILITY, "report")
+    estimate = output(names.PERFORMANCE_ESTIMATE, "estimate")
     if estimate is not None:
         found = json.loads((estimate / "estimate.json").read_text("utf-8"))
         estimate = {key: found[key] for key in ("estimated", "metrics", "reason")}
-    on_drift = next((n for n in ("RetrainOnDrift", "AlertOnDrift") if n in execution.properties), None)
+    on_drift = next((n for n in names.ACTION_STEPS[names.DRIFT] if n in execution.properties), None)
     acted = execution.output(on_drift, "OutputParameters") if on_drift else {}
     return summary | {
-        "explanations": one_or_all(output("ExplainabilityShards", "explanations"), "*"),
+        "explanations": one_or_all(output(names.EXPLAINABILITY_SHARDS, "explanations"), "*"),
         "explainability_report": None if explainability is None else str(explainability / "summary.html"),
         "retrain_triggered": bool(acted.get("retrain_started")),
         "retrain": retrain_outcome(acted, workspace) if on_drift else None,
@@ -290,7 +292,7 @@ def retrain_outcome(response: dict[str, Any], workspace: Workspace) -> dict[str,
         return outcome
     pipeline, _, execution_id = arn.split(":pipeline/", 1)[1].partition("/execution/")
     record = json.loads((workspace.run_dir(pipeline, execution_id) / "execution.json").read_text("utf-8"))
-    register = record["properties"].get("Register", {}).get("OutputParameters", {})
+    register = record["properties"].get(names.REGISTER, {}).get("OutputParameters", {})
     if register.get("manifest_version") is None:
         return outcome
     return outcome | {
@@ -380,11 +382,11 @@ def quality_summary(execution: Execution, workspace: Workspace) -> dict[str, Any
     }
     if execution.status != "Succeeded":
         return summary | {"failure": execution.failure}
-    report = execution.output("ModelQuality", "PropertyFiles", "QualityReport")
+    report = execution.output(names.MODEL_QUALITY, "PropertyFiles", names.QUALITY_REPORT)
     folder = workspace.path(
-        execution.output("ModelQuality", "ProcessingOutputConfig", "Outputs", "quality", "S3Output", "S3Uri")
+        execution.output(names.MODEL_QUALITY, "ProcessingOutputConfig", "Outputs", "quality", "S3Output", "S3Uri")
     )
-    acted = next((n for n in ("RetrainOnQuality", "AlertOnQuality") if n in execution.properties), None)
+    acted = next((n for n in names.ACTION_STEPS[names.QUALITY] if n in execution.properties), None)
     response = execution.output(acted, "OutputParameters") if acted else {}
     return summary | {
         "labelled_rows": report["labelled_rows"],

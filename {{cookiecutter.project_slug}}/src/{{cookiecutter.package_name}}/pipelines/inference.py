@@ -17,10 +17,8 @@ from typing import Any
 
 from ..lambdas import available
 from ..registry.digests import DIGESTS_ENV
-from . import layout
+from . import layout, names
 from .steps import component_step, output_uri, pipeline_context
-
-DRIFT_REPORT = "DriftReport"
 
 
 def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str, str] | None = None) -> Any:
@@ -72,7 +70,7 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
     job = context.job
     shards = job | {"instance_count": context.processing_count}
     processing = component_step(
-        "Processing",
+        names.PROCESSING,
         "serve",
         image=image["processing"],
         inputs={"raw": input_data, "artifacts": preprocessing_uri},
@@ -91,7 +89,7 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
     )
 
     model = ModelStep(
-        "CreateModel",
+        names.CREATE_MODEL,
         step_args=ModelBuilder(
             image_uri=image["algorithm"],
             s3_model_data_url=model_uri,
@@ -117,7 +115,7 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
         base_transform_job_name="transform",
     )
     transform = TransformStep(
-        "Transform",
+        names.TRANSFORM,
         step_args=transformer.transform(
             data=output_uri(processing, "processed"),
             content_type="text/csv",
@@ -132,7 +130,7 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
     # The estimate, and the batch's predictions kept where the model-quality pipeline reads them.
     kept = Join(on="/", values=[layout.predictions_prefix(config, env).rstrip("/"), execution_id])
     performance_estimate = component_step(
-        "PerformanceEstimate",
+        names.PERFORMANCE_ESTIMATE,
         "estimate",
         image=image["monitoring"],
         inputs={"predictions": run_uri("predictions"), "model": model_uri},
@@ -142,7 +140,7 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
         **job,
     )
     monitoring_shards = component_step(
-        "MonitoringShards",
+        names.MONITORING_SHARDS,
         "summarize",
         image=image["monitoring"],
         inputs={"raw": input_data, "baseline": baseline_uri},
@@ -152,9 +150,9 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
         sharded=("raw",),
         **shards,
     )
-    drift_report = PropertyFile(name=DRIFT_REPORT, output_name="report", path="drift.json")
+    drift_report = PropertyFile(name=names.DRIFT_REPORT, output_name="report", path="drift.json")
     monitoring = component_step(
-        "Monitoring",
+        names.MONITORING,
         "merge",
         image=image["monitoring"],
         inputs={"summaries": output_uri(monitoring_shards, "summary"), "baseline": baseline_uri},
@@ -164,7 +162,7 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
         **job,
     )
     explainability_shards = component_step(
-        "ExplainabilityShards",
+        names.EXPLAINABILITY_SHARDS,
         "explain",
         image=image["explainability"],
         inputs={"model": model_uri, "data": output_uri(processing, "processed"), "artifacts": preprocessing_uri},
@@ -178,7 +176,7 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
         **shards,
     )
     explainability = component_step(
-        "Explainability",
+        names.EXPLAINABILITY,
         "merge",
         image=image["explainability"],
         inputs={"summaries": output_uri(explainability_shards, "summary"), "artifacts": preprocessing_uri},
@@ -188,10 +186,10 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
     )
 
     on_drift = drift_action_lambda(
-        config, env, session, "Drift", manifest_version, output_uri(monitoring, "report"), cause="data drift"
+        config, env, session, names.DRIFT, manifest_version, output_uri(monitoring, "report"), cause="data drift"
     )
     drift_check = ConditionStep(
-        "DriftCheck",
+        names.DRIFT_CHECK,
         conditions=[
             ConditionEquals(
                 left=JsonGet(step_name=monitoring.name, property_file=drift_report, json_path="drift_detected"),
@@ -250,10 +248,10 @@ def drift_action_lambda(
             "labels_prefix": layout.labels_prefix(config, env),
             "inputs_prefix": layout.inputs_prefix(config, env),
             "min_new_labelled_rows": int(config["retraining"]["min_new_labelled_rows"]),
-            "base_rows": config["retraining"]["base_rows"]["data_drift" if what == "Drift" else "quality_drop"],
+            "base_rows": config["retraining"]["base_rows"]["data_drift" if what == names.DRIFT else "quality_drop"],
         }
     return LambdaStep(
-        f"RetrainOn{what}" if action == "retrain" else f"AlertOn{what}",
+        names.action_step(action, what),
         lambda_func=Lambda(function_arn=layout.lambda_arn(config, env, action), session=session),
         inputs=event,
         outputs=[

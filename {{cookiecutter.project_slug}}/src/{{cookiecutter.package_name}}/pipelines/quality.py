@@ -12,11 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from ..registry.digests import DIGESTS_ENV
-from . import layout
+from . import layout, names
 from .inference import drift_action_lambda
 from .steps import component_step, output_uri, pipeline_context
-
-QUALITY_REPORT = "QualityReport"
 
 
 def build_quality_pipeline(config: dict[str, Any], env: str, images: dict[str, str] | None = None) -> Any:
@@ -41,9 +39,9 @@ def build_quality_pipeline(config: dict[str, Any], env: str, images: dict[str, s
     end = ParameterString("EndOffset", default_value=settings["end_offset"])
     minimum = ParameterString("MinLabelledRows", default_value=str(settings["min_labelled_rows"]))
 
-    report = PropertyFile(name=QUALITY_REPORT, output_name="quality", path="quality.json")
+    report = PropertyFile(name=names.QUALITY_REPORT, output_name="quality", path="quality.json")
     model_quality = component_step(
-        "ModelQuality",
+        names.MODEL_QUALITY,
         "quality",
         image=context.image["monitoring"],
         inputs={"predictions": predictions, "labels": labels, "model": model_uri},
@@ -59,11 +57,11 @@ def build_quality_pipeline(config: dict[str, Any], env: str, images: dict[str, s
         **context.job,
     )
     on_violation = drift_action_lambda(
-        config, env, context.session, "Quality", manifest_version, output_uri(model_quality, "quality"),
+        config, env, context.session, names.QUALITY, manifest_version, output_uri(model_quality, "quality"),
         cause="model quality",
     )  # fmt: skip
     quality_check = ConditionStep(
-        "QualityCheck",
+        names.QUALITY_CHECK,
         conditions=[
             ConditionEquals(
                 left=JsonGet(step_name=model_quality.name, property_file=report, json_path="violated"), right=True

@@ -28,11 +28,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..registry.digests import DIGESTS_ENV
-from . import layout
+from . import layout, names
 from .steps import PipelineContext, cache_config, component_step, output_uri, pipeline_context
-
-DATASET_REPORT = "DatasetReport"
-GATE_REPORT = "GateReport"
 
 
 def parameter_ranges(ranges: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -78,7 +75,7 @@ def build_training_pipeline(config: dict[str, Any], env: str, images: dict[str, 
     data_uri = output_uri(snapshot, "snapshot")
     guard = {"INPUT_DATA": data_uri, "STEP_CACHING": "on" if settings["cache"]["enabled"] else "off"}
     processing = component_step(
-        "Processing",
+        names.PROCESSING,
         "train",
         image=context.image["processing"],
         inputs={"raw": data_uri},
@@ -91,7 +88,7 @@ def build_training_pipeline(config: dict[str, Any], env: str, images: dict[str, 
     )
     training, model_uri, metrics = _training_step(config, context, processing, parameters["TrainingInstanceType"])
     baseline = component_step(
-        "MonitoringBaseline",
+        names.MONITORING_BASELINE,
         "train",
         image=context.image["monitoring"],
         inputs={"raw": data_uri},
@@ -102,7 +99,7 @@ def build_training_pipeline(config: dict[str, Any], env: str, images: dict[str, 
         **context.job,
     )
     explainability = component_step(
-        "Explainability",
+        names.EXPLAINABILITY,
         "train",
         image=context.image["explainability"],
         inputs={
@@ -135,10 +132,10 @@ def _data_steps(config: dict[str, Any], context: PipelineContext, parameters: di
     from sagemaker.core.workflow.functions import Join, JsonGet
     from sagemaker.core.workflow.properties import PropertyFile
 
-    report = PropertyFile(name=DATASET_REPORT, output_name="dataset", path="dataset.json")
+    report = PropertyFile(name=names.DATASET_REPORT, output_name="dataset", path="dataset.json")
     snapshots = f"s3://{context.bucket}/data/train/"
     assembly = component_step(
-        "TrainingData",
+        names.TRAINING_DATA,
         "assemble",
         image=context.image["processing"],
         inputs={
@@ -160,7 +157,7 @@ def _data_steps(config: dict[str, Any], context: PipelineContext, parameters: di
     digest = JsonGet(step_name=assembly.name, property_file=report, json_path="sha256")
     address = Join(on="", values=[f"{snapshots}sha256=", digest, "/"])
     snapshot = component_step(
-        "TrainingDataSnapshot",
+        names.TRAINING_DATA_SNAPSHOT,
         "snapshot",
         image=context.image["processing"],
         inputs={"set": output_uri(assembly, "set")},
@@ -212,7 +209,9 @@ def _training_step(
             max_parallel_jobs=tuning["max_parallel_jobs"],
             strategy="Bayesian",
         )
-        training = TuningStep("Training", step_args=tuner.tune(inputs=channels), retry_policies=context.retry_policies)
+        training = TuningStep(
+            names.TRAINING, step_args=tuner.tune(inputs=channels), retry_policies=context.retry_policies
+        )
         model_prefix = Join(on="/", values=["runs/training", ExecutionVariables.PIPELINE_EXECUTION_ID, "model"])
         model_uri = training.get_top_model_s3_uri(top_k=0, s3_bucket=context.bucket, prefix=model_prefix)
         best = training.properties.BestTrainingJob.FinalHyperParameterTuningJobObjectiveMetric.Value
@@ -221,7 +220,7 @@ def _training_step(
         [shapes.MetricDefinition(name=d["Name"], regex=d["Regex"]) for d in metric_definitions]
     )
     training = TrainingStep(
-        "Training",
+        names.TRAINING,
         step_args=trainer.train(input_data_config=channels),
         retry_policies=context.retry_policies,
         cache_config=cache_config(config),
@@ -240,7 +239,7 @@ def _gate_step(
     from sagemaker.core.workflow.properties import PropertyFile
 
     return component_step(
-        "Gate",
+        names.GATE,
         "compare",
         image=context.image["algorithm"],
         inputs={
@@ -250,7 +249,7 @@ def _gate_step(
             "validation": output_uri(processing, "evaluation"),
         },
         outputs={"gate": context.run_uri("gate")},
-        property_files=[PropertyFile(name=GATE_REPORT, output_name="gate", path="gate.json")],
+        property_files=[PropertyFile(name=names.GATE_REPORT, output_name="gate", path="gate.json")],
         environment={"CHAMPION_VERSION": parameters["ChampionVersion"], DIGESTS_ENV: parameters["ChampionDigests"]},
         **context.job,
     )
@@ -274,10 +273,10 @@ def _register_step(
     gate, assembly = steps["gate"], steps["assembly"]
 
     def from_gate(path: str) -> Any:
-        return JsonGet(step_name=gate.name, property_file=GATE_REPORT, json_path=path)
+        return JsonGet(step_name=gate.name, property_file=names.GATE_REPORT, json_path=path)
 
     return LambdaStep(
-        "Register",
+        names.REGISTER,
         lambda_func=Lambda(function_arn=layout.lambda_arn(config, env, "register"), session=context.session),
         inputs={
             "manifest_parameter": layout.manifest_parameter(config, env),
@@ -288,7 +287,7 @@ def _register_step(
             "trained_at": ExecutionVariables.START_DATETIME,
             "training_data": output_uri(steps["snapshot"], "snapshot"),
             "base_data": parameters["InputData"],
-            "lineage": JsonGet(step_name=assembly.name, property_file=DATASET_REPORT, json_path="lineage"),
+            "lineage": JsonGet(step_name=assembly.name, property_file=names.DATASET_REPORT, json_path="lineage"),
             "model": model_uri,
             "preprocessing": output_uri(steps["processing"], "artifacts"),
             "baseline": output_uri(steps["baseline"], "baseline"),
