@@ -15,6 +15,9 @@ from {{ cookiecutter.package_name }}.local.cache import (
 from {{ cookiecutter.package_name }}.local.executor import (
     LocalExecutor,
 )
+from {{ cookiecutter.package_name }}.local.jobs import (
+    JobRunner,
+)
 from {{ cookiecutter.package_name }}.local.workspace import (
     Workspace,
 )
@@ -183,8 +186,11 @@ def test_an_unreadable_record_is_a_miss_not_an_error(tmp_path, broken):
     assert cache.lookup("p", "Processing", "k", timedelta(days=1), NOW) is None
 
 
-def test_a_failed_run_is_not_recorded(tmp_path, config):
-    """A cached step that fails (here its input is missing) leaves no record, so nothing can reuse it."""
+def test_a_failed_run_is_not_recorded(tmp_path, config, monkeypatch):
+    """A cached step that fails (here its input is missing) leaves no record, so nothing can reuse it.
+
+    The control: the same step, when its job succeeds, leaves one record where this test looks.
+    """
     step = {
         "Name": "Processing",
         "Type": "Processing",
@@ -196,9 +202,22 @@ def test_a_failed_run_is_not_recorded(tmp_path, config):
             },
         },
     }
-    workspace = Workspace(tmp_path)
-    execution = LocalExecutor(workspace, config, "dev", progress=lambda _: None).run(
-        {"Parameters": [], "Steps": [step]}, pipeline="p"
-    )
-    assert execution.status == "Failed" and "does not exist" in execution.failure
-    assert not (tmp_path / "cache").exists() or not list((tmp_path / "cache").rglob("*.json"))
+
+    def run(name: str):
+        workspace = Workspace(tmp_path / name)
+        execution = LocalExecutor(workspace, config, "dev", progress=lambda _: None).run(
+            {"Parameters": [], "Steps": [step]}, pipeline="p"
+        )
+        return execution, [p for p in (workspace.root / "cache").rglob("*") if p.is_file()]
+
+    failed, records = run("failed")
+    assert failed.status == "Failed" and "does not exist" in failed.failure
+    assert records == []
+
+    def completed(self, args, sandbox, job_name, property_files):
+        return {"ProcessingJobName": job_name, "ProcessingJobStatus": "Completed", "PropertyFiles": {}}
+
+    monkeypatch.setattr(JobRunner, "processing", completed)
+    succeeded, records = run("succeeded")
+    assert succeeded.status == "Succeeded", succeeded.failure
+    assert len(records) == 1, "a successful run of the same step is recorded where the test looks"
