@@ -89,6 +89,7 @@ def expected_files(package: str, drift_action: str, multi_account: bool = False)
     modules = [
         "__init__.py",
         "__main__.py",
+        "calibration.py",
         "cli.py",
         "config.py",
         "config_schema.json",
@@ -99,6 +100,7 @@ def expected_files(package: str, drift_action: str, multi_account: bool = False)
         "deploy_images.py",
         "ground_truth.py",
         "images.py",
+        "model_metrics.py",
         "reports.py",
         "sample_data.py",
         "lambdas/__init__.py",

@@ -563,6 +563,7 @@ def test_monitoring_estimate_of_a_model_without_calibration_says_to_retrain(chai
 def test_monitoring_quality_joins_the_labels_and_judges_them_against_trainings_constraints(
     chain, tmp_path, config, problem_type, target
 ):
+    from {{ cookiecutter.package_name }} import model_metrics
     from {{ cookiecutter.package_name }}.components.monitoring import quality as q
 
     workdir, _, _, result = chain
@@ -600,21 +601,21 @@ def test_monitoring_quality_joins_the_labels_and_judges_them_against_trainings_c
     schema = json.loads((workdir / "jobs" / "algorithm-train" / "model" / "schema.json").read_text())
     joined = predictions.assign(**{target: truth.to_numpy()})
     if problem_type == "regression":
-        expected = q.Outcomes(
+        expected = model_metrics.Outcomes(
             problem_type, truth.astype(float).to_numpy(), predictions["prediction"].astype(float).to_numpy()
         )
     else:
         index = {c: i for i, c in enumerate(schema["classes"])}
         score = joined["probability"].astype(float).to_numpy() if problem_type == "binary_classification" else None
-        expected = q.Outcomes(
+        expected = model_metrics.Outcomes(
             problem_type, truth.map(index).to_numpy(), joined["label"].map(index).to_numpy(), score, schema["classes"]
         )
     section = statistics[f"{problem_type}_metrics"]
-    for name, value in q.metric_values(expected).items():
+    for name, value in model_metrics.metric_values(expected).items():
         assert section[name]["value"] == pytest.approx(value), name
     assert statistics["dataset"]["item_count"] == 300
     violations = json.loads((out / "constraint_violations.json").read_text())
-    assert violations == {"violations": q.check_constraints(statistics, constraints)}
+    assert violations == {"violations": model_metrics.check_constraints(statistics, constraints)}
     assert summary["judged"] is True and summary["labelled_rows"] == 300 and summary["coverage"] == 1.0
     assert summary["violated"] is bool(violations["violations"])
     assert summary["join"]["labels_for_unknown_ids"] == 1

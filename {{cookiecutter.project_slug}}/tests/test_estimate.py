@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
+from {{ cookiecutter.package_name }} import calibration, model_metrics
 from {{ cookiecutter.package_name }}.components.monitoring import estimate as cbpe
-from {{ cookiecutter.package_name }}.components.monitoring import quality
 
 # The sample's stages shift the inputs and leave the label's dependence on them alone (covariate
 # shift): there the estimate must lie this close to what the labels then show.
@@ -19,7 +19,9 @@ def test_the_estimate_is_what_labels_drawn_from_the_probabilities_give_on_averag
     realised = []
     for _ in range(300):
         truth = (rng.uniform(size=len(probability)) < probability).astype(int)
-        realised.append(quality.metric_values(quality.Outcomes("binary_classification", truth, predicted, probability)))
+        realised.append(
+            model_metrics.metric_values(model_metrics.Outcomes("binary_classification", truth, predicted, probability))
+        )
     for name in ("accuracy", "precision", "recall", "f1", "auc"):
         assert expected[name] == pytest.approx(np.mean([r[name] for r in realised]), abs=0.003), name
 
@@ -31,14 +33,14 @@ def test_an_overconfident_model_fails_the_calibration_check_and_gets_no_estimate
     flipped = rng.uniform(size=4000) < 0.4
     said[flipped] = 1 - said[flipped]
     predicted = (said > 0.5).astype(int)
-    record = cbpe.calibration_record("binary_classification", truth, predicted, said)
+    record = calibration.calibration_record("binary_classification", truth, predicted, said)
     assert record["uncalibrated_expected_calibration_error"] > 0.3
     # The map learns that 0.99 means 60%: the mapped probabilities are calibrated, and pass.
     assert record["estimable"] and record["expected_calibration_error"] < 0.05
     # The estimate goes through the map: it expects what the labels show, not the model's 99%.
     estimated = cbpe.estimate("binary_classification", predicted, said, record)["metrics"]["accuracy"]
     assert estimated == pytest.approx(float(np.mean(predicted == truth)), abs=0.03)
-    noise = cbpe.calibration_record("binary_classification", truth[:60], predicted[:60], rng.uniform(size=60))
+    noise = calibration.calibration_record("binary_classification", truth[:60], predicted[:60], rng.uniform(size=60))
     assert not noise["estimable"] and "too few validation rows (60)" in noise["reason"]
     outcome = cbpe.estimate("binary_classification", predicted[:60], said[:60], noise)
     assert outcome["estimated"] is False and outcome["metrics"] == {} and "map" not in outcome["calibration"]
@@ -49,18 +51,18 @@ def test_the_check_is_on_the_excess_over_the_noise_floor_of_that_many_rows():
     said = rng.uniform(0.05, 0.95, 600)
     truth = (rng.uniform(size=600) < said).astype(int)  # calibrated by construction
     predicted = (said > 0.5).astype(int)
-    record = cbpe.calibration_record("binary_classification", truth, predicted, said)
+    record = calibration.calibration_record("binary_classification", truth, predicted, said)
     assert record["noise_floor"] > 0.02  # 600 rows in 10 bins: chance alone shows an error
     assert record["excess_calibration_error"] == pytest.approx(
         max(record["expected_calibration_error"] - record["noise_floor"], 0.0)
     )
     assert record["estimable"], record["reason"]
     skewed = np.clip(said + 0.25, 0, 1)  # 25 points too sure everywhere: the map fixes it
-    assert cbpe.calibration_record("binary_classification", truth, predicted, skewed)["estimable"]
+    assert calibration.calibration_record("binary_classification", truth, predicted, skewed)["estimable"]
 
 
 def test_regression_says_plainly_that_nothing_is_estimated():
-    record = cbpe.calibration_record("regression", np.zeros(10), np.zeros(10), np.zeros(10))
+    record = calibration.calibration_record("regression", np.zeros(10), np.zeros(10), np.zeros(10))
     outcome = cbpe.estimate("regression", np.zeros(10), np.zeros(10), record)
     assert outcome["estimated"] is False and "regression" in outcome["reason"]
 
@@ -86,7 +88,9 @@ def test_the_estimate_lies_within_its_tolerance_on_the_samples_covariate_shift_s
     def confidence(p):
         return p[:, 1] if binary else p.max(axis=1)
 
-    record = cbpe.calibration_record(problem_type, truth, probabilities.argmax(axis=1), confidence(probabilities))
+    record = calibration.calibration_record(
+        problem_type, truth, probabilities.argmax(axis=1), confidence(probabilities)
+    )
     assert record["estimable"], record["reason"]
     for stage in DRIFT_STAGES:
         batch = generate(20_000, target_column=target, problem_type=problem_type, seed=100 + stage, drift_stage=stage)
@@ -95,8 +99,8 @@ def test_the_estimate_lies_within_its_tolerance_on_the_samples_covariate_shift_s
         predicted = p.argmax(axis=1)
         estimated = cbpe.estimate(problem_type, predicted, confidence(p), record)["metrics"]
         actual = batch[target].astype(str).map({c: i for i, c in enumerate(schema.classes)}).to_numpy()
-        realised = quality.metric_values(
-            quality.Outcomes(problem_type, actual, predicted, p[:, 1] if binary else None, schema.classes)
+        realised = model_metrics.metric_values(
+            model_metrics.Outcomes(problem_type, actual, predicted, p[:, 1] if binary else None, schema.classes)
         )
         for name, value in estimated.items():
             assert abs(value - realised[name]) <= TOLERANCE[name], f"stage {stage}: {name} {value} vs {realised[name]}"

@@ -17,9 +17,6 @@ from {{ cookiecutter.package_name }}.components.algorithm.__main__ import (
 from {{ cookiecutter.package_name }}.components.algorithm.model import (
     fit,
 )
-from {{ cookiecutter.package_name }}.components.monitoring.quality import (
-    Outcomes,
-)
 from {{ cookiecutter.package_name }}.components.processing.preprocess import (
     fit as learn,
 )
@@ -31,6 +28,9 @@ from {{ cookiecutter.package_name }}.container import (
 )
 from {{ cookiecutter.package_name }}.local.packing import (
     pack_model,
+)
+from {{ cookiecutter.package_name }}.model_metrics import (
+    Outcomes,
 )
 from {{ cookiecutter.package_name }}.registry.digests import (
     DIGESTS_ENV,

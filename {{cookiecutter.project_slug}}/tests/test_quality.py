@@ -8,8 +8,10 @@ import pandas as pd
 import pytest
 from sklearn import metrics as sk
 
+from {{ cookiecutter.package_name }} import model_metrics
 from {{ cookiecutter.package_name }}.components.monitoring import quality
-from {{ cookiecutter.package_name }}.components.monitoring.quality import Outcomes, Window
+from {{ cookiecutter.package_name }}.components.monitoring.quality import Window
+from {{ cookiecutter.package_name }}.model_metrics import Outcomes
 
 
 def binary_outcomes(n=2000, seed=0, ties=False):
@@ -24,7 +26,7 @@ def binary_outcomes(n=2000, seed=0, ties=False):
 @pytest.mark.parametrize("ties", [False, True], ids=["distinct-scores", "tied-scores"])
 def test_binary_metrics_match_scikit_learn(ties):
     o = binary_outcomes(ties=ties)
-    ours = quality.metric_values(o)
+    ours = model_metrics.metric_values(o)
     assert ours["auc"] == pytest.approx(sk.roc_auc_score(o.truth, o.score), abs=1e-12)
     assert ours["accuracy"] == pytest.approx(sk.accuracy_score(o.truth, o.predicted))
     assert ours["precision"] == pytest.approx(sk.precision_score(o.truth, o.predicted))
@@ -38,7 +40,7 @@ def test_multiclass_metrics_match_scikit_learn():
     truth = rng.integers(0, 3, 1500)
     predicted = np.where(rng.uniform(size=1500) < 0.7, truth, rng.integers(0, 3, 1500))
     o = Outcomes("multiclass_classification", truth, predicted, None, ["a", "b", "c"])
-    ours = quality.metric_values(o)
+    ours = model_metrics.metric_values(o)
     assert ours["accuracy"] == pytest.approx(sk.accuracy_score(truth, predicted))
     assert ours["weighted_f1"] == pytest.approx(sk.f1_score(truth, predicted, average="weighted"))
 
@@ -47,7 +49,7 @@ def test_regression_metrics_match_scikit_learn():
     rng = np.random.default_rng(2)
     truth = rng.normal(50, 10, 1000)
     predicted = truth + rng.normal(0, 3, 1000)
-    ours = quality.metric_values(Outcomes("regression", truth, predicted))
+    ours = model_metrics.metric_values(Outcomes("regression", truth, predicted))
     assert ours["mae"] == pytest.approx(sk.mean_absolute_error(truth, predicted))
     assert ours["rmse"] == pytest.approx(sk.root_mean_squared_error(truth, predicted))
     assert ours["r2"] == pytest.approx(sk.r2_score(truth, predicted))
@@ -55,14 +57,14 @@ def test_regression_metrics_match_scikit_learn():
 
 def test_best_constant_predictors_are_what_a_constant_scores():
     o = binary_outcomes()
-    constant = quality.best_constant(o)
+    constant = model_metrics.best_constant(o)
     majority = int(o.truth.mean() >= 0.5)
     assert constant["accuracy"] == pytest.approx(sk.accuracy_score(o.truth, np.full(len(o), majority)))
     assert constant["recall"] == 1.0  # all positive
     assert constant["auc"] == 0.5
     assert constant["log_loss"] == pytest.approx(sk.log_loss(o.truth, np.full(len(o), o.truth.mean())))
     truth = np.array([1.0, 2.0, 3.0, 10.0])
-    regression = quality.best_constant(Outcomes("regression", truth, truth))
+    regression = model_metrics.best_constant(Outcomes("regression", truth, truth))
     assert regression == {
         "mae": pytest.approx(sk.mean_absolute_error(truth, np.full(4, np.median(truth)))),
         "rmse": pytest.approx(np.std(truth)),
@@ -73,7 +75,7 @@ def test_best_constant_predictors_are_what_a_constant_scores():
 def test_statistics_are_model_monitors_format_with_bootstrap_intervals():
     o = binary_outcomes(n=1000)
     when = datetime(2026, 1, 2, 3, tzinfo=UTC)
-    statistics = json.loads(json.dumps(quality.quality_statistics(o, when)))  # plain JSON throughout
+    statistics = json.loads(json.dumps(model_metrics.quality_statistics(o, when)))  # plain JSON throughout
     assert statistics["version"] == 0.0
     assert statistics["dataset"] == {"item_count": 1000, "evaluation_time": when.isoformat()}
     metrics = statistics["binary_classification_metrics"]
@@ -87,11 +89,13 @@ def test_statistics_are_model_monitors_format_with_bootstrap_intervals():
     matrix = metrics["confusion_matrix"]
     assert matrix["yes"]["yes"] == int(np.sum((o.truth == 1) & (o.predicted == 1)))
     assert matrix["no"]["yes"] == int(np.sum((o.truth == 0) & (o.predicted == 1)))
-    assert quality.quality_statistics(o, when) == quality.quality_statistics(o, when), "seeded: reproducible"
+    assert model_metrics.quality_statistics(o, when) == model_metrics.quality_statistics(o, when), (
+        "seeded: reproducible"
+    )
 
 
 def test_fewer_than_200_rows_give_no_spread_as_model_monitor_does():
-    statistics = quality.quality_statistics(binary_outcomes(n=150), datetime.now(UTC))
+    statistics = model_metrics.quality_statistics(binary_outcomes(n=150), datetime.now(UTC))
     auc = statistics["binary_classification_metrics"]["auc"]
     assert auc["standard_deviation"] == "NaN" and "confidence_interval" not in auc
 
@@ -123,7 +127,7 @@ def test_fewer_than_200_rows_give_no_spread_as_model_monitor_does():
 def test_constraints_come_from_validation_metrics_with_the_operator_of_their_direction(
     problem_type, validation, expected
 ):
-    constraints = quality.derive_constraints(problem_type, validation, tolerance=0.1)
+    constraints = model_metrics.derive_constraints(problem_type, validation, tolerance=0.1)
     section = constraints[f"{problem_type}_constraints"]
     assert {k: (pytest.approx(v["threshold"]), v["comparison_operator"]) for k, v in section.items()} == expected
     assert constraints["version"] == 0.0
@@ -131,26 +135,29 @@ def test_constraints_come_from_validation_metrics_with_the_operator_of_their_dir
 
 def test_violations_name_each_broken_constraint_in_model_monitors_format():
     o = binary_outcomes(n=500)
-    statistics = quality.quality_statistics(o, datetime.now(UTC))
+    statistics = model_metrics.quality_statistics(o, datetime.now(UTC))
     actual = statistics["binary_classification_metrics"]
-    constraints = quality.derive_constraints(
+    constraints = model_metrics.derive_constraints(
         "binary_classification",
         {"auc": actual["auc"]["value"] * 1.5, "accuracy": actual["accuracy"]["value"] * 0.5, "log_loss": 0.01},
         tolerance=0.0,
     )
-    violations = quality.check_constraints(statistics, constraints)
+    violations = model_metrics.check_constraints(statistics, constraints)
     assert [v["metric_name"] for v in violations] == ["auc", "log_loss"]
     for violation in violations:
         assert set(violation) == {"constraint_check_type", "description", "metric_name"}
     assert violations[0]["constraint_check_type"] == "LessThanThreshold"
     assert violations[1]["constraint_check_type"] == "GreaterThanThreshold"
     assert violations[0]["description"].startswith("Metric auc with ")
-    assert quality.check_constraints(statistics, quality.derive_constraints("binary_classification", {}, 0.1)) == []
+    assert (
+        model_metrics.check_constraints(statistics, model_metrics.derive_constraints("binary_classification", {}, 0.1))
+        == []
+    )
 
 
 def test_a_violation_must_hold_for_the_whole_confidence_interval():
     o = binary_outcomes(n=500)
-    statistics = quality.quality_statistics(o, datetime.now(UTC))
+    statistics = model_metrics.quality_statistics(o, datetime.now(UTC))
     auc = statistics["binary_classification_metrics"]["auc"]
     lower, upper = auc["confidence_interval"]["lower"], auc["confidence_interval"]["upper"]
     assert lower < auc["value"] < upper
@@ -163,14 +170,14 @@ def test_a_violation_must_hold_for_the_whole_confidence_interval():
         }
 
     # The value is below the threshold, but the interval reaches above it: sampling noise, no violation.
-    assert quality.check_constraints(statistics, rule((auc["value"] + upper) / 2)) == []
-    (violation,) = quality.check_constraints(statistics, rule(upper + 0.001))
+    assert model_metrics.check_constraints(statistics, rule((auc["value"] + upper) / 2)) == []
+    (violation,) = model_metrics.check_constraints(statistics, rule(upper + 0.001))
     assert "95% interval" in violation["description"]
     # Without an interval (fewer than 200 rows) the value itself decides.
-    small = quality.quality_statistics(binary_outcomes(n=100), datetime.now(UTC))
+    small = model_metrics.quality_statistics(binary_outcomes(n=100), datetime.now(UTC))
     value = small["binary_classification_metrics"]["auc"]["value"]
-    assert quality.check_constraints(small, rule(value + 0.001))
-    assert not quality.check_constraints(small, rule(value - 0.001))
+    assert model_metrics.check_constraints(small, rule(value + 0.001))
+    assert not model_metrics.check_constraints(small, rule(value - 0.001))
 
 
 NOW = datetime(2026, 3, 10, 12, tzinfo=UTC)

@@ -47,6 +47,7 @@ class Runtime(Protocol):
 # list closed over their imports). The command line, pipelines and local mode are not part of a job.
 JOB_CODE = (
     "__init__.py",
+    "calibration.py",
     "components",
     "config.py",
     "config_schema.json",
@@ -55,6 +56,7 @@ JOB_CODE = (
     "csv_output.py",
     "data_schema.py",
     "ground_truth.py",
+    "model_metrics.py",
     "registry/__init__.py",
     "registry/digests.py",
     "reports.py",

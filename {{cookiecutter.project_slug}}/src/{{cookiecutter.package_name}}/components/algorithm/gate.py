@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from ...data_schema import class_label
-from ..monitoring.quality import METRICS, Outcomes, best_constant, metric_values, tie_groups
+from ...model_metrics import METRICS, Outcomes, best_constant, metric_values, tie_groups
 from ..processing.preprocess import transform
 from .model import TrainedModel, predict_proba
 

@@ -201,7 +201,7 @@ CALIBRATION_FILE = "calibration.json"
 
 def validation_outcomes(model: TrainedModel, validation: pd.DataFrame) -> tuple[Any, np.ndarray | None]:
     """The validation rows as model-quality outcomes, and the class probabilities (None for regression)."""
-    from ..monitoring.quality import Outcomes
+    from ...model_metrics import Outcomes
 
     X, y = split_target(validation)
     X = X.to_numpy(dtype="float64")
@@ -221,8 +221,8 @@ def write_quality_baseline(directory: Path, model: TrainedModel, validation: pd.
     validation metrics; calibration.json the calibration map and check that gate the estimate
     an inference run writes before labels arrive.
     """
-    from ..monitoring.estimate import calibration_record
-    from ..monitoring.quality import derive_constraints, metric_values
+    from ...calibration import calibration_record
+    from ...model_metrics import derive_constraints, metric_values
 
     outcomes, proba = validation_outcomes(model, validation)
     values = metric_values(outcomes)

@@ -308,6 +308,7 @@ def quality() -> None:
     summary a pipeline condition reads) and report.html. With fewer than
     QUALITY_MIN_LABELLED_ROWS labelled rows nothing is judged, and quality.json says so.
     """
+    from ... import model_metrics as mm
     from ...data_schema import DataSchema
     from . import quality as q
     from .quality_report import render_quality_report
@@ -338,23 +339,23 @@ def quality() -> None:
         raise ComponentError(str(exc)) from exc
     joined, join = q.join_labels(predictions, labels, target, window)
     outcomes, unknown_classes = q.outcomes_of(joined, target, problem_type, schema.classes)
-    statistics = q.quality_statistics(outcomes, window.now, extra={"coverage": join}) if len(outcomes) else None
+    statistics = mm.quality_statistics(outcomes, window.now, extra={"coverage": join}) if len(outcomes) else None
     judged = len(outcomes) >= minimum
-    violations = q.check_constraints(statistics, constraints) if judged and statistics else []
+    violations = mm.check_constraints(statistics, constraints) if judged and statistics else []
     per_run = []
     for run in runs:
         mine = joined[joined["run_id"] == run.run_id]
         scored = int((predictions["run_id"] == run.run_id).sum())
-        realised = q.metric_values(q.outcomes_of(mine, target, problem_type, schema.classes)[0]) if len(mine) else {}
+        realised = mm.metric_values(q.outcomes_of(mine, target, problem_type, schema.classes)[0]) if len(mine) else {}
         estimated = run.estimate.get("metrics") if run.estimate.get("estimated") else None
         per_run.append(
             {"run_id": run.run_id, "scored_at": run.scored_at.isoformat(), "predictions": scored, "labelled": len(mine),
              "coverage": len(mine) / scored if scored else 0.0, "realised": realised, "estimate": estimated}
         )  # fmt: skip
-    section = f"{q.SECTIONS[problem_type]}_metrics"
+    section = f"{mm.SECTIONS[problem_type]}_metrics"
     metrics = {} if statistics is None else {
         name: entry["value"] for name, entry in statistics[section].items()
-        if name in q.METRICS[problem_type] and isinstance(entry.get("value"), float)
+        if name in mm.METRICS[problem_type] and isinstance(entry.get("value"), float)
     }  # fmt: skip
     summary = {
         "status": "judged" if judged else "insufficient labels",
