@@ -40,12 +40,14 @@ def expected_files(package: str, drift_action: str, multi_account: bool = False)
         "infra/environment.yml",
         *(f"docker/{c}/Dockerfile" for c in COMPONENTS),
         "docker/standin-base.sh",
+        "docs/architecture.md",
         *(
             f"tests/{name}.py"
             for name in [
                 "__init__",
                 "conftest",
                 "test_algorithm",
+                "test_architecture",
                 "test_bad_inputs",
                 "test_cache",
                 "test_cli",

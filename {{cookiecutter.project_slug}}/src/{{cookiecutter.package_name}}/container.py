@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # read_csv_dir imports it: the local command line uses this m
 
 
 from .csv_input import CsvError, check_file
-from .registry.digests import DIGESTS_ENV, file_sha256, folder_digest, listing_digest
+from .registry.digests import DIGESTS_ENV, content_digest, file_sha256, folder_digest
 
 OPT_ML_ROOT_ENV = "OPT_ML_ROOT"
 # Set in the images: the unprivileged user the component code runs as (see drop_privileges).
@@ -179,13 +179,6 @@ def read_shard_summaries(component: str, producer: str, parse: Callable[[dict], 
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise ComponentError(f"{path} is not a {component} shard summary: {exc}") from exc
     return shards
-
-
-def content_digest(files: list[Path], names: list[str] | None = None) -> str:
-    """sha256 of one file's bytes; for a folder, of each file's relative name and sha256, in order."""
-    if names is None:
-        return file_sha256(files[0])
-    return listing_digest((name, file_sha256(path)) for path, name in zip(files, names, strict=True))
 
 
 def check_pinned(artefact: str, path: Path) -> Path:

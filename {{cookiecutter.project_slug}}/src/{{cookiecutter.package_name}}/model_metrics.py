@@ -41,6 +41,8 @@ METRICS: dict[str, dict[str, bool]] = {
     "multiclass_classification": {"accuracy": True, "weighted_f1": True},
     "regression": {"mae": False, "rmse": False, "r2": True},
 }
+# The metric that decides, for the gate and in the model-quality report's headline.
+PRIMARY = {"binary_classification": "auc", "multiclass_classification": "accuracy", "regression": "rmse"}
 EPSILON = 1e-15  # log-loss clips probabilities here, as scikit-learn does
 
 

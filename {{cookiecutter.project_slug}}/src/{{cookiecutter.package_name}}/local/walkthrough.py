@@ -27,8 +27,8 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from ..components.algorithm.gate import PRIMARY
 from ..data_schema import ID_COLUMN
+from ..model_metrics import PRIMARY
 from ..registry.manifest import ModelRegistry, manifest_parameter
 from ..sample_data import generate
 from .runs import land_labels, local_infer, local_quality, local_train

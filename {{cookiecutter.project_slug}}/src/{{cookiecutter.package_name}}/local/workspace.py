@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..container import content_digest
+from ..registry.digests import content_digest
 from ..registry.store import FileParameterStore
 from .processes import alive
 

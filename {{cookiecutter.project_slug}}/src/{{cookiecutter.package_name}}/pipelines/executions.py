@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from ..container import content_digest
+from ..registry.digests import content_digest
 from . import layout
 from .definition import definition
 from .graph import check_selection, step_graph

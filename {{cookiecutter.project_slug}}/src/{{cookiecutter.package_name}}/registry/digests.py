@@ -43,6 +43,13 @@ def listing_digest(entries: Iterable[tuple[str, str]]) -> str:
     return hashlib.sha256("".join(f"{name}\t{sha}\n" for name, sha in entries).encode()).hexdigest()
 
 
+def content_digest(files: list[Path], names: list[str] | None = None) -> str:
+    """sha256 of one file's bytes; for a folder, of each file's relative name and sha256, in order."""
+    if names is None:
+        return file_sha256(files[0])
+    return listing_digest((name, file_sha256(path)) for path, name in zip(files, names, strict=True))
+
+
 def folder_digest(folder: Path) -> str:
     """The listing digest of every file under `folder` (names relative to it, sorted)."""
     files = {p.relative_to(folder).as_posix(): p for p in folder.rglob("*") if p.is_file()}

@@ -32,11 +32,10 @@ import numpy as np
 import pandas as pd
 
 from ...data_schema import class_label
-from ...model_metrics import METRICS, Outcomes, best_constant, metric_values, tie_groups
+from ...model_metrics import METRICS, PRIMARY, Outcomes, best_constant, metric_values, tie_groups
 from ..processing.preprocess import transform
 from .model import TrainedModel, predict_proba
 
-PRIMARY = {"binary_classification": "auc", "multiclass_classification": "accuracy", "regression": "rmse"}
 ROUNDS = 1000
 BOOTSTRAP_ROWS = 20_000  # rows a bootstrap round draws at most (see paired_bootstrap)
 CONFIDENCE = 0.95

@@ -5,8 +5,9 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from ...model_metrics import PRIMARY
 from ...reports import BASELINE, LINE, PRODUCTION, page, table
-from .gate import CONFIDENCE, PRIMARY
+from .gate import CONFIDENCE
 
 SET_NAMES = {
     "recent": "Recent labelled production rows (held out of training by scoring time)",

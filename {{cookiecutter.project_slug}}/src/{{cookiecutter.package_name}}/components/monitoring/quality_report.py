@@ -7,10 +7,9 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Any
 
-from ...model_metrics import Outcomes, calibration_curve
+from ...model_metrics import PRIMARY, Outcomes, calibration_curve
 from ...reports import line_chart, page, scatter, table
 
-PRIMARY = {"binary_classification": "auc", "multiclass_classification": "accuracy", "regression": "rmse"}
 MAX_POINTS = 2000  # residual dots drawn at most
 
 

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from ...container import content_digest, csv_files
+from ...container import csv_files
 from ...csv_input import check_file
 from ...data_schema import ID_COLUMN
+from ...registry.digests import content_digest
 from .retraining import LINEAGE_FILE, PRODUCTION, KeptRun, Plan, Source, read_lineage, upload_sources
 
 RUN_RECORD = "run-{host}.json"
