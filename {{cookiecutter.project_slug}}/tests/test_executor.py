@@ -14,6 +14,9 @@ from {{ cookiecutter.package_name }}.local.expressions import (
     json_path,
     path_tokens,
 )
+from {{ cookiecutter.package_name }}.local.handlers import (
+    HANDLERS,
+)
 from {{ cookiecutter.package_name }}.local.scheduling import (
     UnsupportedStep,
 )
@@ -223,18 +226,18 @@ def test_the_configured_parallelism_is_honoured(tmp_path, config, monkeypatch):
 
     running, most = [0], [0]
     lock = threading.Lock()
-    original = LocalExecutor._run_lambda
+    original = HANDLERS["Lambda"]
 
-    def slow(self, *args):
+    def slow(*args):
         with lock:
             running[0] += 1
             most[0] = max(most[0], running[0])
         time.sleep(0.3)
         with lock:
             running[0] -= 1
-        return original(self, *args)
+        return original(*args)
 
-    monkeypatch.setattr(LocalExecutor, "_run_lambda", slow)
+    monkeypatch.setitem(HANDLERS, "Lambda", slow)
     wide = copy.deepcopy(config)
     wide["pipelines"]["max_parallel_steps"] = 3
     execution = LocalExecutor(Workspace(tmp_path), wide, "dev", progress=lambda _: None).run(

@@ -144,3 +144,12 @@ def output_uris(properties: dict[str, Any]) -> list[str]:
     if "TransformOutput" in properties:
         found.append(properties["TransformOutput"]["S3OutputPath"])
     return found
+
+
+def images_in(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        found = [v for k, v in node.items() if k in ("ImageUri", "TrainingImage", "Image") and isinstance(v, str)]
+        return found + [image for v in node.values() for image in images_in(v)]
+    if isinstance(node, list):
+        return [image for v in node for image in images_in(v)]
+    return []

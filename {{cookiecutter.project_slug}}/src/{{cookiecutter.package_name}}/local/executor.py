@@ -10,100 +10,36 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from ..lambdas import handler_for
-from ..lambdas.services import Services, installed
 from ..pipelines import layout
-from ..pipelines.graph import ancestors, check_selection, step_graph
-from ..pipelines.layout import component_of_image
-from .cache import StepCache, cache_key, cache_settings
+from ..pipelines.graph import step_graph
+from .cache import StepCache, cache_key, cache_settings, images_in
+from .executions import (
+    Execution,
+    ExecutionNotFound,
+    StepResult,
+    executor_failure,
+    latest,
+    load,
+    new_execution_id,
+    save,
+)
 from .expressions import ExpressionError, Resolver, walk
+from .handlers import HANDLERS, StepRun
 from .jobs import JobRunner, StepFailed
+from .planning import plan_retry, plan_selective, resolve_parameters
 from .processes import running
 from .retries import TransientFailure, run_with_retries
 from .runtimes import VENV, JobFailed, Runtime
 from .scheduling import check_supported, run_graph
-from .workspace import Workspace, WorkspaceObjects
+from .workspace import Workspace
 
 __all__ = ["Execution", "ExecutionNotFound", "LocalExecutor", "StepFailed", "StepResult", "resolve_parameters"]
-
-
-class ExecutionNotFound(ValueError):
-    """No execution of that id in the workspace, or one that cannot be retried or referenced."""
-
-
-@dataclass
-class StepResult:
-    name: str
-    type: str
-    status: str
-    seconds: float = 0.0
-    reason: str = ""
-    log: str = ""
-    # CacheHitResult.SourcePipelineExecutionArn: the execution whose run of this step a cache hit reused.
-    cache_hit: str = ""
-    # SelectiveExecutionResult.SourcePipelineExecutionArn: the execution whose outputs were reused.
-    reused_from: str = ""
-
-
-@dataclass
-class Execution:
-    pipeline: str
-    execution_id: str
-    arn: str
-    run_dir: Path
-    status: str = "Executing"
-    steps: list[StepResult] = field(default_factory=list)
-    properties: dict[str, Any] = field(default_factory=dict)
-    failure: str = ""
-    parameters: dict[str, Any] = field(default_factory=dict)
-    started: str = ""
-    source_arn: str = ""  # the reference of a selective execution
-    selected: list[str] | None = None
-    # Steps not run again (a retry's succeeded ones, a selective run's unselected ones): name -> (properties, source).
-    reused: dict[str, tuple[dict[str, Any], str]] = field(default_factory=dict)
-
-    def output(self, step: str, *path: str | int) -> Any:
-        """A property of a step that ran, e.g. output('Register', 'OutputParameters', 'manifest_version')."""
-        return walk(self.properties[step], list(path), f"step {step}")
-
-    def record(self) -> dict[str, Any]:
-        """execution.json: what `local retry` and a selective run's reference read back."""
-        return {
-            "pipeline": self.pipeline,
-            "execution_id": self.execution_id,
-            "arn": self.arn,
-            "status": self.status,
-            "failure": self.failure,
-            "started": self.started,
-            "parameters": self.parameters,
-            "selective": {"source": self.source_arn, "steps": self.selected} if self.selected else None,
-            "pid": os.getpid(),
-            "steps": [s.__dict__ for s in self.steps],
-            "properties": self.properties,
-        }
-
-
-def executor_failure(exc: OSError) -> str:
-    """An error of the executor's own, in words: what it could not do, where, and what to do."""
-    where = f" {exc.filename}" if exc.filename else ""
-    return (
-        f"the local executor could not write{where}: {exc.strerror or exc}. Free the disk or fix the folder's "
-        "permissions, then retry the execution (local retry)"
-    )
-
-
-def new_execution_id() -> str:
-    return datetime.now(UTC).strftime("%Y%m%d%H%M%S") + secrets.token_hex(3)
 
 
 class LocalExecutor:
@@ -172,24 +108,14 @@ class LocalExecutor:
         names = None
         given = dict(parameters or {})
         if selected:
-            source = self.load(reference or self.latest(pipeline), pipeline)
+            source = self.load(reference or latest(self.workspace.root / "runs", pipeline), pipeline)
             if source["status"] not in ("Succeeded", "Failed"):
                 raise ExecutionNotFound(
                     f"The reference execution {source['execution_id']} is {source['status']}: a selective "
                     "execution needs a Succeeded or Failed one."
                 )
-            graph = step_graph({s["Name"]: s for s in definition["Steps"]})
-            chosen = check_selection(graph, selected)
-            needed = ancestors(graph, chosen) - chosen
-            execution.reused = reusable(source, needed, definition["Steps"])
-            missing = sorted(needed - set(execution.reused))
-            if missing:
-                raise ExecutionNotFound(
-                    f"Steps {missing} did not succeed in the reference execution {source['execution_id']}, and the "
-                    "selected steps need their outputs: select them too, or reference another execution."
-                )
-            names = chosen | needed
-            execution.source_arn, execution.selected = source["arn"], sorted(chosen)
+            names, execution.reused = plan_selective(definition, source, selected)
+            execution.source_arn, execution.selected = source["arn"], sorted(set(selected))
             given = {**source["parameters"], **given}
         execution.parameters = resolve_parameters(definition, given)
         try:
@@ -225,43 +151,19 @@ class LocalExecutor:
         )
         if record.get("selective"):
             execution.source_arn, execution.selected = record["selective"]["source"], record["selective"]["steps"]
-        everything = {s["Name"] for s in definition["Steps"]}
-        execution.reused = reusable(record, everything, definition["Steps"], own=True)
+        names, execution.reused = plan_retry(record, definition, execution.selected)
         # The steps that succeeded are kept, not run again: each says so (`reused`), with where it ran.
         execution.steps = [
             StepResult(**(s | {"reused_from": s.get("reused_from") or record["arn"]}))
             for s in record["steps"]
             if s["name"] in execution.reused
         ]
-        names = None
-        if execution.selected:
-            graph = step_graph({s["Name"]: s for s in definition["Steps"]})
-            names = set(execution.selected) | ancestors(graph, set(execution.selected))
         self.progress(f"[bold]{execution.pipeline}[/] retrying execution {execution_id}")
         return self._execute(definition, execution, names)
 
     def load(self, execution_id: str, pipeline: str | None = None) -> dict[str, Any]:
         """An execution's record (execution.json) from the workspace's runs."""
-        pattern = f"{pipeline or '*'}/{execution_id}/execution.json"
-        found = sorted((self.workspace.root / "runs").glob(pattern)) if execution_id else []
-        if not found:
-            raise ExecutionNotFound(
-                f"No execution {execution_id!r} in {self.workspace.root / 'runs'}; its ids are the run folders' names."
-            )
-        try:
-            return json.loads(found[0].read_text("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ExecutionNotFound(
-                f"{found[0]} cannot be read ({exc}): the execution's record was cut short, perhaps by a full disk. "
-                "Start a new execution; this one cannot be retried or referenced."
-            ) from exc
-
-    def latest(self, pipeline: str) -> str:
-        """The latest execution of a pipeline: a selective execution's default reference."""
-        runs = sorted(p.parent.name for p in (self.workspace.root / "runs" / pipeline).glob("*/execution.json"))
-        if not runs:
-            raise ExecutionNotFound(f"{pipeline} has no execution to reference yet: run it once first.")
-        return runs[-1]
+        return load(self.workspace.root / "runs", execution_id, pipeline)
 
     def _execute(self, definition: dict[str, Any], execution: Execution, names: set[str] | None) -> Execution:
         steps = {step["Name"]: step for step in definition["Steps"]}
@@ -290,16 +192,16 @@ class LocalExecutor:
             raise ExpressionError(f"Unknown expression root in {text!r}")
 
         resolver = Resolver(lookup)
-        getattr(self.runtime, "reset_code_digest", lambda: None)()  # code changed since the last run misses
+        self.runtime.reset_code_digest()  # code changed since the last run misses
         if not execution.reused:
             self.progress(f"[bold]{execution.pipeline}[/] execution {execution.execution_id}")
         execution.status, execution.failure = "Executing", ""
         try:
-            self._save(execution, lock)
+            save(execution, lock)
             run_graph(
                 set(steps) if names is None else names,
                 graph,
-                lambda name: self._run_step(steps[name], resolver, execution, lock),
+                lambda name: self.run_step(steps[name], resolver, execution, lock),
                 self.max_parallel,
                 failed=lambda: bool(execution.failure),
             )
@@ -309,19 +211,8 @@ class LocalExecutor:
         execution.status = "Failed" if execution.failure else "Succeeded"
         self._status_event(execution)
         with contextlib.suppress(OSError):  # a disk still full: the status event and the answer carry the reason
-            self._save(execution, lock)
+            save(execution, lock)
         return execution
-
-    def _save(self, execution: Execution, lock: threading.Lock) -> None:
-        """execution.json, replaced whole: a write that fails (a full disk) leaves the last whole record."""
-        with lock:
-            text = json.dumps(execution.record(), indent=2, default=str)
-        partial = execution.run_dir / f".execution.json.{threading.get_ident()}.partial"
-        try:
-            partial.write_text(text, "utf-8")
-            partial.replace(execution.run_dir / "execution.json")
-        finally:
-            partial.unlink(missing_ok=True)
 
     def _status_event(self, execution: Execution) -> None:
         """EventBridge's pipeline status-change event, sent on as the deployed rule sends it (notifications)."""
@@ -350,7 +241,7 @@ class LocalExecutor:
 
     # ------------------------------------------------------------------ steps
 
-    def _run_step(self, step: dict[str, Any], resolver: Resolver, execution: Execution, lock: threading.Lock) -> None:
+    def run_step(self, step: dict[str, Any], resolver: Resolver, execution: Execution, lock: threading.Lock) -> None:
         name, kind = step["Name"], step["Type"]
         if (name in execution.reused and kind != "Condition") or self._reuse_condition(step, execution):
             self._reuse(step, execution, lock)
@@ -360,7 +251,7 @@ class LocalExecutor:
         self.progress(f"  [cyan]▶[/] {name} ({kind})")
         started = time.perf_counter()
         result = StepResult(name, kind, "Succeeded", log=str(sandbox / "job.log"))
-        runner = getattr(self, f"_run_{kind.lower()}")
+        runner = HANDLERS[kind]
         attempts = iter(range(1, 1_000_000))
 
         def attempt() -> dict[str, Any]:
@@ -368,7 +259,7 @@ class LocalExecutor:
             injected = self.faults(name, number) if self.faults else None
             if injected:
                 raise TransientFailure(injected, f"injected into attempt {number} of {name}")
-            return runner(step, resolver, sandbox, execution, lock)
+            return runner(self, StepRun(step, resolver, sandbox, execution, lock))
 
         def note(line: str) -> None:
             self.progress(f"  [yellow]↻[/] {name}: {line}")
@@ -394,7 +285,7 @@ class LocalExecutor:
         result.seconds = round(time.perf_counter() - started, 2)
         with lock:
             execution.steps.append(result)
-        self._save(execution, lock)
+        save(execution, lock)
         if result.status == "Failed":
             self.progress(f"  [red]✗[/] {name} failed after {result.seconds:.1f}s: {result.reason}")
         elif result.cache_hit:
@@ -436,146 +327,9 @@ class LocalExecutor:
 
     def _code(self, args: dict[str, Any]) -> dict[str, str]:
         """Each image a request names, with the digest of the code it runs (for the cache key)."""
-        images = sorted(set(_images_in(args)))
-        digest = getattr(self.runtime, "code_digest", None)
-        return {image: digest(image) if digest else image for image in images}
+        images = sorted(set(images_in(args)))
+        return {image: self.runtime.code_digest(image) for image in images}
 
-    # ------------------------------------------------------------------ step types
-
-    def _run_processing(self, step, resolver, sandbox, execution, lock) -> dict[str, Any]:
-        job_name = f"{step['Name'].lower()}-{execution.execution_id}"
-        return self.jobs.processing(resolver(step["Arguments"]), sandbox, job_name, step.get("PropertyFiles", []))
-
-    def _run_training(self, step, resolver, sandbox, execution, lock) -> dict[str, Any]:
-        job_name = f"{step['Name'].lower()}-{execution.execution_id}"
-        return self.jobs.training(resolver(step["Arguments"]), sandbox, job_name)
-
-    def _run_tuning(self, step, resolver, sandbox, execution, lock) -> dict[str, Any]:
-        max_jobs = int(self.config["algorithm"]["tuning"]["local_max_jobs"])
-        return self.jobs.tuning(resolver(step["Arguments"]), sandbox, f"tuning-{execution.execution_id}", max_jobs)
-
-    def _run_model(self, step, resolver, sandbox, execution, lock) -> dict[str, Any]:
-        args = resolver(step["Arguments"])
-        container = args["PrimaryContainer"]
-        if component_of_image(container["Image"]) != "algorithm":
-            raise StepFailed(f"model image {container['Image']} is not the algorithm component")
-        model_name = f"{step['Name'].lower()}-{execution.execution_id}"
-        with lock:
-            self.models[model_name] = container
-        return {"ModelName": model_name, "PrimaryContainer": container}
-
-    def _run_transform(self, step, resolver, sandbox, execution, lock) -> dict[str, Any]:
-        args = resolver(step["Arguments"])
-        model = self.models.get(args["ModelName"])
-        if model is None:
-            raise StepFailed(f"model {args['ModelName']} was not created in this execution")
-        return self.jobs.transform(args, model, sandbox, f"{step['Name'].lower()}-{execution.execution_id}")
-
-    def _run_lambda(self, step, resolver, sandbox, execution, lock) -> dict[str, Any]:
-        event = resolver(step.get("Arguments", {}))
-        function = step["FunctionArn"].rsplit(":", 1)[-1]
-        prefix = f"{self.config['project']['slug']}-{self.env}-"
-        handler = handler_for(function.removeprefix(prefix))
-        if handler is None:
-            raise StepFailed(f"no handler in lambdas/ for Lambda function {function!r}")
-        services = Services(
-            self.workspace.store, LocalSageMaker(self), self._notify, WorkspaceObjects(self.workspace), self.clock
-        )
-        with installed(services):
-            response = handler(event, None)
-        (sandbox / "job.log").write_text(
-            json.dumps({"event": event, "response": response}, indent=2, default=str), "utf-8"
-        )
-        outputs = {o["OutputName"]: response.get(o["OutputName"]) for o in step.get("OutputParameters", [])}
-        return {"OutputParameters": outputs}
-
-    def _run_condition(self, step, resolver, sandbox, execution, lock) -> dict[str, Any]:
-        arguments = step["Arguments"]
-        outcome = all(resolver.condition(c) for c in arguments["Conditions"])
-        branch = arguments["IfSteps"] if outcome else arguments["ElseSteps"]
-        for nested in branch:
-            self._run_step(nested, resolver, execution, lock)
-            if execution.failure:
-                break
-        return {"Outcome": outcome}
-
-    def _run_fail(self, step, resolver, sandbox, execution, lock) -> dict[str, Any]:
-        raise StepFailed(str(resolver(step.get("Arguments", {}).get("ErrorMessage", "FailStep reached"))))
-
-    def _notify(self, subject: str, message: str) -> None:
+    def notify(self, subject: str, message: str) -> None:
         self.alerts.append({"subject": subject, "message": message})
         self.progress(f"  [yellow]ALERT[/] {subject}: {message}")
-
-
-class LocalSageMaker:
-    """The part of the SageMaker API the Lambdas use, answered by running pipelines locally."""
-
-    def __init__(self, executor: LocalExecutor) -> None:
-        self.executor = executor
-        self.executions: list[Execution] = []
-
-    def start_pipeline_execution(self, PipelineName: str, PipelineParameters=(), **_: Any) -> dict[str, str]:
-        from ..pipelines.definition import KINDS, cached_definition
-
-        kind = next((k for k in KINDS if PipelineName.endswith(f"-{k}")), None)
-        if kind is None:
-            raise StepFailed(f"Unknown pipeline {PipelineName}")
-        parameters = {p["Name"]: p["Value"] for p in PipelineParameters}
-        executor = self.executor
-        built = cached_definition(executor.config, executor.env, kind, executor.workspace.definitions, executor.images)
-        nested = executor.run(built, parameters, PipelineName)
-        self.executions.append(nested)
-        if nested.status != "Succeeded":
-            # Locally the execution runs to its end inside this call: a failed one did not deliver a
-            # retrain, so it must not use up the cooling period (the Lambda records only a started one).
-            raise StepFailed(f"execution {nested.execution_id} of {PipelineName} failed: {nested.failure}")
-        return {"PipelineExecutionArn": nested.arn}
-
-
-def resolve_parameters(definition: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
-    """Parameter values: given ones (checked against the declared names and types), else defaults."""
-    declared = {p["Name"]: p for p in definition.get("Parameters", [])}
-    unknown = sorted(set(given) - set(declared))
-    if unknown:
-        raise ValueError(f"Unknown pipeline parameter(s) {unknown}; the pipeline declares {sorted(declared)}.")
-    values: dict[str, Any] = {}
-    casts = {"String": str, "Integer": int, "Float": float, "Boolean": lambda v: str(v).lower() == "true"}
-    for name, spec in declared.items():
-        if name in given:
-            values[name] = casts[spec["Type"]](given[name])
-        elif "DefaultValue" in spec:
-            values[name] = spec["DefaultValue"]
-        else:
-            raise ValueError(f"Pipeline parameter {name!r} has no default; pass a value for it.")
-    return values
-
-
-def reusable(
-    record: dict[str, Any], names: set[str], steps: list[dict[str, Any]], own: bool = False
-) -> dict[str, tuple[dict[str, Any], str]]:
-    """Of `names` (and the steps nested in them), those that succeeded in `record`, with their properties.
-
-    `own`: for a retry of that same execution, where a step reused by a selective run stays reused.
-    """
-    succeeded = {s["name"] for s in record["steps"] if s["status"] == "Succeeded"}
-    nested = {
-        child["Name"]
-        for step in steps
-        if step["Type"] == "Condition" and step["Name"] in names
-        for child in step["Arguments"]["IfSteps"] + step["Arguments"]["ElseSteps"]
-    }
-    sources = {s["name"]: s.get("reused_from") or record["arn"] for s in record["steps"]} if own else {}
-    return {
-        name: (record["properties"][name], sources.get(name, record["arn"]))
-        for name in (names | nested) & succeeded
-        if name in record["properties"]
-    }
-
-
-def _images_in(node: Any) -> list[str]:
-    if isinstance(node, dict):
-        found = [v for k, v in node.items() if k in ("ImageUri", "TrainingImage", "Image") and isinstance(v, str)]
-        return found + [image for v in node.values() for image in _images_in(v)]
-    if isinstance(node, list):
-        return [image for v in node for image in _images_in(v)]
-    return []

@@ -42,6 +42,9 @@ class Runtime(Protocol):
     def code_digest(self, image_uri: str) -> str:
         """The digest of the code a job of this image runs, as a step cache key holds an image's digest."""
 
+    def reset_code_digest(self) -> None:
+        """Forget what code_digest read, so that a change made since the last run is seen (may do nothing)."""
+
 
 # What a component's job runs: the components and the shared modules they import (a test keeps this
 # list closed over their imports). The command line, pipelines and local mode are not part of a job.
@@ -154,6 +157,9 @@ class ContainerRuntime:
 
     def warm_up(self) -> None:
         """Nothing to warm: every job starts in a fresh container, as on SageMaker."""
+
+    def reset_code_digest(self) -> None:
+        """Nothing to forget: code_digest asks the image store each time."""
 
     def code_digest(self, image_uri: str) -> str:
         """The image's id in the local store: a rebuilt image is a cache miss."""
