@@ -169,6 +169,7 @@ def expected_files(package: str, drift_action: str, multi_account: bool = False)
         "components/monitoring/quality.py",
         "components/monitoring/quality_report.py",
         "components/monitoring/report.py",
+        "components/monitoring/scored.py",
         "components/monitoring/summary.py",
         "components/explainability/__init__.py",
         "components/explainability/__main__.py",

@@ -564,7 +564,7 @@ def test_monitoring_quality_joins_the_labels_and_judges_them_against_trainings_c
     chain, tmp_path, config, problem_type, target
 ):
     from {{ cookiecutter.package_name }} import model_metrics
-    from {{ cookiecutter.package_name }}.components.monitoring import quality as q
+    from {{ cookiecutter.package_name }}.components.monitoring.scored import PREDICTION_COLUMNS
 
     workdir, _, _, result = chain
     estimate = tmp_path / "estimate"
@@ -577,7 +577,7 @@ def test_monitoring_quality_joins_the_labels_and_judges_them_against_trainings_c
     assert run["run_id"] == "run-1" and run["scored_at"] == "2026-06-01T06:00:00+00:00" and run["rows"] == 300
     predictions = pd.read_csv(kept / "predictions.csv", dtype="string", keep_default_na=False)
     kind = "regression" if problem_type == "regression" else "classification"
-    assert list(predictions.columns) == q.PREDICTION_COLUMNS[kind]
+    assert list(predictions.columns) == PREDICTION_COLUMNS[kind]
 
     # The batch's truth, sent as a team would: by inference id, 3 hours after scoring; one id never scored.
     truth = generate(300, target_column=target, problem_type=problem_type, seed=4)[target].astype(str)

@@ -7,7 +7,6 @@ then `merge` on one, which reaches the decision serve would have reached on the 
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import sys
@@ -15,7 +14,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from ...config import load_config
@@ -234,39 +232,19 @@ def estimate() -> None:
     estimate.json that says why there is no estimate.
     """
     from ...data_schema import DataSchema
-    from .estimate import estimate as cbpe
-    from .quality import PREDICTION_COLUMNS
+    from .estimate import estimate_batch
+    from .scored import PREDICTION_COLUMNS, read_transform_output
 
     texts = _model_texts(["schema.json", "calibration.json"])
     schema = DataSchema.from_dict(json.loads(texts["schema.json"]))
     calibration = json.loads(texts["calibration.json"])
     scored_at = job_time("SCORED_AT")
-    classes = schema.classes or []
     header = PREDICTION_COLUMNS["regression" if schema.classes is None else "classification"]
-    labels, probabilities, lines = [], [], []
-    predictions = processing_input("predictions")
-    outputs = sorted(p for p in predictions.rglob("*.out") if p.is_file())  # Batch Transform's <input>.out files
-    if not outputs:
-        raise ComponentError(f"No predictions (Batch Transform's .out files) in {predictions}.")
-    for path in outputs:
-        text = path.read_text("utf-8")
-        if not text.strip():
-            continue
-        frame = pd.read_csv(io.StringIO(text), header=None, dtype={0: "string", 1: "string"})
-        if frame.shape[1] != len(header):
-            raise ComponentError(f"{path} has {frame.shape[1]} columns; the Transform writes {','.join(header)}.")
-        lines.append(text if text.endswith("\n") else text + "\n")
-        if schema.classes is not None:
-            labels.append(frame[1].to_numpy(dtype=object))
-            probabilities.append(frame[2].to_numpy(dtype="float64"))
-    label = np.concatenate(labels) if labels else np.array([], dtype=object)
-    probability = np.concatenate(probabilities) if probabilities else np.array([])
-    unknown = sorted(set(label) - set(classes))
-    if unknown:
-        raise ComponentError(f"The predictions hold labels {unknown[:5]} that the model's classes {classes} do not.")
-    index = {name: i for i, name in enumerate(classes)}
-    predicted = np.asarray([index[value] for value in label], dtype=int)  # 1 is the positive class of a binary model
-    outcome = cbpe(schema.problem_type, predicted, probability, calibration)
+    try:
+        lines, frames = read_transform_output(processing_input("predictions"), header)
+        outcome = estimate_batch(schema.problem_type, schema.classes, frames, calibration)
+    except ValueError as exc:
+        raise ComponentError(str(exc)) from exc
     rows = sum(text.count("\n") for text in lines)
     run = {
         "run_id": os.environ.get("RUN_ID", "") or scored_at.strftime("run-%Y%m%d%H%M%S"),
@@ -308,10 +286,10 @@ def quality() -> None:
     summary a pipeline condition reads) and report.html. With fewer than
     QUALITY_MIN_LABELLED_ROWS labelled rows nothing is judged, and quality.json says so.
     """
-    from ... import model_metrics as mm
     from ...data_schema import DataSchema
     from . import quality as q
     from .quality_report import render_quality_report
+    from .scored import read_predictions, scored_runs
 
     environ = dict(os.environ)
     config = load_config()
@@ -329,58 +307,26 @@ def quality() -> None:
     minimum_text = environ.get("QUALITY_MIN_LABELLED_ROWS", "").strip() or str(defaults["min_labelled_rows"])
     if not minimum_text.isdigit() or int(minimum_text) < 1:
         raise ComponentError(f"QUALITY_MIN_LABELLED_ROWS={minimum_text!r} must be a whole number of at least 1.")
-    minimum = int(minimum_text)
     window = q.Window(job_time("EVALUATION_TIME"), start, end)
     try:
-        runs = [r for r in q.scored_runs(processing_input("predictions")) if window.begins <= r.scored_at < window.ends]
-        predictions = q.read_predictions(runs, problem_type)
+        runs = [r for r in scored_runs(processing_input("predictions")) if window.begins <= r.scored_at < window.ends]
+        predictions = read_predictions(runs, problem_type)
         labels = q.landed_labels(processing_input("labels"), target, problem_type)
     except (ValueError, CsvError) as exc:
         raise ComponentError(str(exc)) from exc
-    joined, join = q.join_labels(predictions, labels, target, window)
-    outcomes, unknown_classes = q.outcomes_of(joined, target, problem_type, schema.classes)
-    statistics = mm.quality_statistics(outcomes, window.now, extra={"coverage": join}) if len(outcomes) else None
-    judged = len(outcomes) >= minimum
-    violations = mm.check_constraints(statistics, constraints) if judged and statistics else []
-    per_run = []
-    for run in runs:
-        mine = joined[joined["run_id"] == run.run_id]
-        scored = int((predictions["run_id"] == run.run_id).sum())
-        realised = mm.metric_values(q.outcomes_of(mine, target, problem_type, schema.classes)[0]) if len(mine) else {}
-        estimated = run.estimate.get("metrics") if run.estimate.get("estimated") else None
-        per_run.append(
-            {"run_id": run.run_id, "scored_at": run.scored_at.isoformat(), "predictions": scored, "labelled": len(mine),
-             "coverage": len(mine) / scored if scored else 0.0, "realised": realised, "estimate": estimated}
-        )  # fmt: skip
-    section = f"{mm.SECTIONS[problem_type]}_metrics"
-    metrics = {} if statistics is None else {
-        name: entry["value"] for name, entry in statistics[section].items()
-        if name in mm.METRICS[problem_type] and isinstance(entry.get("value"), float)
-    }  # fmt: skip
-    summary = {
-        "status": "judged" if judged else "insufficient labels",
-        "judged": judged,
-        "violated": bool(violations),
-        "labelled_rows": len(outcomes),
-        "min_labelled_rows": minimum,
-        "coverage": join["coverage"],
-        "metrics": metrics,
-        "violations": [v["metric_name"] for v in violations],
-        "labels_for_unknown_classes": unknown_classes,
-        "join": join,
-        "runs": per_run,
-    }
-    empty = {"version": 0.0, "dataset": {"item_count": 0, "evaluation_time": window.now.isoformat()}, section: {}}
+    judged = q.judge(predictions, labels, runs, window, schema, target, constraints, int(minimum_text))
+    summary, violations = judged.summary, judged.violations
     with staged_output(processing_output("quality")) as out:
-        _write_json(out / "statistics.json", statistics if statistics is not None else empty | {"coverage": join})
+        _write_json(out / "statistics.json", judged.statistics_file)
         _write_json(out / "constraint_violations.json", {"violations": violations})
         _write_json(out / "quality.json", summary)
-        (out / "report.html").write_text(render_quality_report(summary, statistics, constraints, outcomes), "utf-8")
-    shown = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items()) or "no metrics"
+        report = render_quality_report(summary, judged.statistics, constraints, judged.outcomes)
+        (out / "report.html").write_text(report, "utf-8")
+    shown = ", ".join(f"{k} {v:.3f}" for k, v in summary["metrics"].items()) or "no metrics"
     verdict = "VIOLATED " + ", ".join(summary["violations"]) if violations else summary["status"]
     print(
-        f"monitoring quality: {len(runs)} run(s), {join['predictions_in_window']} predictions, "
-        f"{len(outcomes)} labelled ({join['coverage']:.0%}); {shown}; {verdict}"
+        f"monitoring quality: {len(runs)} run(s), {summary['join']['predictions_in_window']} predictions, "
+        f"{summary['labelled_rows']} labelled ({summary['coverage']:.0%}); {shown}; {verdict}"
     )
 
 

@@ -74,3 +74,20 @@ def estimate(problem_type: str, predicted: np.ndarray, probability: np.ndarray, 
     else:
         metrics = {"accuracy": float(probability.mean())}
     return base | {"estimated": True, "metrics": metrics, "reason": ""}
+
+
+def estimate_batch(
+    problem_type: str, classes: list[str] | None, frames: list[Any], calibration: dict[str, Any]
+) -> dict[str, Any]:
+    """The estimate of a batch from the Transform's rows (`inference_id,label,probability` for a classifier)."""
+    labels = [frame[1].to_numpy(dtype=object) for frame in frames] if classes is not None else []
+    probabilities = [frame[2].to_numpy(dtype="float64") for frame in frames] if classes is not None else []
+    label = np.concatenate(labels) if labels else np.array([], dtype=object)
+    probability = np.concatenate(probabilities) if probabilities else np.array([])
+    known = classes or []
+    unknown = sorted(set(label) - set(known))
+    if unknown:
+        raise ValueError(f"The predictions hold labels {unknown[:5]} that the model's classes {known} do not.")
+    index = {name: i for i, name in enumerate(known)}
+    predicted = np.asarray([index[value] for value in label], dtype=int)  # 1 is the positive class of a binary model
+    return estimate(problem_type, predicted, probability, calibration)

@@ -1,29 +1,22 @@
-"""Model quality on arrays: the pure core of monitoring's model-quality job.
+"""Model quality, the pure core of monitoring's quality mode: predictions joined with their labels, judged.
 
 Predictions are joined with ground-truth labels that arrive later, by inference id, over a
 window of scoring times given as offsets from the job's time (Model Monitor's StartOffset and
-EndOffset). The metrics come with a bootstrap standard deviation and confidence interval and
-with the best constant predictor's value for reference, in Model Monitor's model-quality
-statistics format; training derives threshold-and-operator constraints from its validation
-metrics, and a run's violations are written in Model Monitor's constraint_violations format.
-
-Metrics are computed here with numpy (they are recomputed on every bootstrap resample), and
-are tested against scikit-learn's.
+EndOffset); the labelled rows are judged against training's constraints with the shared
+model metrics (model_metrics.py). Reading the files is scored.py's and ground_truth's.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from ... import model_metrics as mm
 from ...config import parse_offset as parse_offset  # re-exported: the window offsets are parsed here
-from ...data_schema import ID_COLUMN
+from ...data_schema import DataSchema
 
 # The monitoring job reads labels through these (re-exported).
 from ...ground_truth import Window as Window
@@ -31,14 +24,7 @@ from ...ground_truth import landed_labels as landed_labels
 from ...ground_truth import latest_labels
 from ...ground_truth import read_labels as read_labels
 from ...model_metrics import Outcomes
-
-# --- metrics ------------------------------------------------------------------------------
-
-
-# --- constraints and violations -------------------------------------------------------------
-
-
-# --- predictions joined with labels -------------------------------------------------------------
+from .scored import ScoredRun
 
 
 def join_labels(
@@ -79,60 +65,6 @@ def join_labels(
     return joined, report
 
 
-# --- the job's inputs: scored runs and landed labels ----------------------------------------------
-
-# The scored predictions each inference run keeps (monitoring's estimate mode writes them).
-PREDICTION_COLUMNS = {
-    "classification": [ID_COLUMN, "label", "probability"],
-    "regression": [ID_COLUMN, "prediction"],
-}
-
-
-@dataclass
-class ScoredRun:
-    """One inference run's kept predictions: where they are, when they were scored, its estimate."""
-
-    run_id: str
-    scored_at: datetime
-    folder: Path
-    estimate: dict[str, Any]
-
-
-def scored_runs(root: Path) -> list[ScoredRun]:
-    """Every run under `root` (one folder per run, with run.json), oldest first."""
-    runs = []
-    for path in sorted(root.rglob("run.json")):
-        try:
-            record = json.loads(path.read_text("utf-8"))
-            scored_at = datetime.fromisoformat(record["scored_at"]).astimezone(UTC)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(
-                f"{path} is not a scored run's record (run.json with run_id and scored_at): {exc}"
-            ) from exc
-        runs.append(
-            ScoredRun(str(record.get("run_id", path.parent.name)), scored_at, path.parent, record.get("estimate", {}))
-        )
-    return sorted(runs, key=lambda run: (run.scored_at, run.run_id))
-
-
-def read_predictions(runs: list[ScoredRun], problem_type: str) -> pd.DataFrame:
-    """The runs' predictions, each row with its run's id and scoring time."""
-    kind = "regression" if problem_type == "regression" else "classification"
-    columns = PREDICTION_COLUMNS[kind]
-    frames = []
-    for run in runs:
-        path = run.folder / "predictions.csv"
-        frame = pd.read_csv(path, dtype={ID_COLUMN: "string", "label": "string"}, keep_default_na=False, na_values=[""])
-        if list(frame.columns) != columns:
-            raise ValueError(f"{path} has columns {list(frame.columns)}; scored predictions have {columns}.")
-        frames.append(frame.assign(run_id=run.run_id, scored_at=pd.Timestamp(run.scored_at)))
-    if not frames:
-        return pd.DataFrame({c: pd.Series(dtype="string") for c in columns}).assign(
-            run_id=pd.Series(dtype="string"), scored_at=pd.Series(dtype="datetime64[ns, UTC]")
-        )
-    return pd.concat(frames, ignore_index=True)
-
-
 def outcomes_of(
     joined: pd.DataFrame, target: str, problem_type: str, classes: list[str] | None
 ) -> tuple[Outcomes, int]:
@@ -149,3 +81,66 @@ def outcomes_of(
     predicted = rows["label"].astype(str).map(index).to_numpy(dtype=int)
     score = rows["probability"].to_numpy(dtype="float64") if problem_type == "binary_classification" else None
     return Outcomes(problem_type, truth, predicted, score, names), int((~known).sum())
+
+
+@dataclass
+class Judgement:
+    """What the quality mode writes: Model Monitor's statistics and violations, and its summary."""
+
+    statistics: dict[str, Any] | None  # None: no row was labelled
+    statistics_file: dict[str, Any]  # what statistics.json holds: the statistics, or Model Monitor's empty shape
+    violations: list[dict[str, str]]
+    summary: dict[str, Any]
+    outcomes: Outcomes
+
+
+def judge(
+    predictions: pd.DataFrame,
+    labels: pd.DataFrame,
+    runs: list[ScoredRun],
+    window: Window,
+    schema: DataSchema,
+    target: str,
+    constraints: dict[str, Any],
+    minimum: int,
+) -> Judgement:
+    """The window's predictions joined with their labels and judged: with fewer than `minimum`
+    labelled rows nothing is judged, and the summary says so. Each run gets its realised metrics
+    beside the estimate it made when it scored."""
+    problem_type = schema.problem_type
+    joined, join = join_labels(predictions, labels, target, window)
+    outcomes, unknown_classes = outcomes_of(joined, target, problem_type, schema.classes)
+    statistics = mm.quality_statistics(outcomes, window.now, extra={"coverage": join}) if len(outcomes) else None
+    judged = len(outcomes) >= minimum
+    violations = mm.check_constraints(statistics, constraints) if judged and statistics else []
+    per_run = []
+    for run in runs:
+        mine = joined[joined["run_id"] == run.run_id]
+        scored = int((predictions["run_id"] == run.run_id).sum())
+        realised = mm.metric_values(outcomes_of(mine, target, problem_type, schema.classes)[0]) if len(mine) else {}
+        estimated = run.estimate.get("metrics") if run.estimate.get("estimated") else None
+        per_run.append(
+            {"run_id": run.run_id, "scored_at": run.scored_at.isoformat(), "predictions": scored, "labelled": len(mine),
+             "coverage": len(mine) / scored if scored else 0.0, "realised": realised, "estimate": estimated}
+        )  # fmt: skip
+    section = f"{mm.SECTIONS[problem_type]}_metrics"
+    metrics = {} if statistics is None else {
+        name: entry["value"] for name, entry in statistics[section].items()
+        if name in mm.METRICS[problem_type] and isinstance(entry.get("value"), float)
+    }  # fmt: skip
+    summary = {
+        "status": "judged" if judged else "insufficient labels",
+        "judged": judged,
+        "violated": bool(violations),
+        "labelled_rows": len(outcomes),
+        "min_labelled_rows": minimum,
+        "coverage": join["coverage"],
+        "metrics": metrics,
+        "violations": [v["metric_name"] for v in violations],
+        "labels_for_unknown_classes": unknown_classes,
+        "join": join,
+        "runs": per_run,
+    }
+    evaluated = {"item_count": 0, "evaluation_time": window.now.isoformat()}
+    written = statistics if statistics is not None else {"version": 0.0, "dataset": evaluated, section: {}}
+    return Judgement(statistics, written | ({} if statistics else {"coverage": join}), violations, summary, outcomes)
