@@ -102,6 +102,7 @@ def expected_files(package: str, drift_action: str, multi_account: bool = False)
         "deploy_images.py",
         "ground_truth.py",
         "images.py",
+        "job_environment.py",
         "model_metrics.py",
         "reports.py",
         "sample_data.py",

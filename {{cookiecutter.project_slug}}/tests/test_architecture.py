@@ -10,6 +10,8 @@ import ast
 import re
 from pathlib import Path
 
+from {{ cookiecutter.package_name }} import job_environment
+
 from .conftest import SRC
 
 PACKAGE = "{{ cookiecutter.package_name }}"
@@ -105,3 +107,16 @@ def test_the_page_reads_as_the_rules():
     assert {"shared", "local", "pipelines", "components.algorithm", "cli"} <= set(doors)
     assert files["container.py"] == "shared" and files["cli.py"] == "cli"
     assert "components.processing" in doors["components.algorithm"] and "local" not in doors["pipelines"]
+
+
+def test_no_module_spells_a_job_variable_but_job_environment():
+    """A step sets and its job reads each environment variable through job_environment.py's one name."""
+    variables = {value for name, value in vars(job_environment).items() if name.isupper() and isinstance(value, str)}
+    spelled = {}
+    for path, _ in modules():
+        if path.name == "job_environment.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.Constant) and node.value in variables:
+                spelled.setdefault(str(path.relative_to(SRC)), set()).add(node.value)
+    assert variables and not spelled, f"variables spelled outside job_environment.py: {spelled}"

@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # read_csv_dir imports it: the local command line uses this m
     import pandas as pd
 
 
+from . import job_environment as job_env
 from .csv_input import CsvError, check_file
 from .registry.digests import DIGESTS_ENV, content_digest, file_sha256, folder_digest
 
@@ -224,12 +225,12 @@ def check_content_address(channel: str = "raw") -> None:
     it). With STEP_CACHING=on, a prefix named by no digest is refused: a run on it would be
     recorded, and a later run on changed data at the same prefix would reuse its outputs.
     """
-    uri = os.environ.get("INPUT_DATA", "")
+    uri = os.environ.get(job_env.INPUT_DATA, "")
     if not uri:
         return  # not started by the pipeline (a test, `make images-test`)
     match = SNAPSHOT.search(uri)
     if match is None:
-        if os.environ.get("STEP_CACHING") == "on":
+        if os.environ.get(job_env.STEP_CACHING) == "on":
             raise ComponentError(
                 f"The training input {uri} is not a content-addressed snapshot, and step caching is on: a later run "
                 "on changed data at this prefix would reuse this run's outputs. Upload the data with `data snapshot "

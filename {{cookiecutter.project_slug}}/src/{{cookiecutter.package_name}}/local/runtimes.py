@@ -59,6 +59,7 @@ JOB_CODE = (
     "csv_output.py",
     "data_schema.py",
     "ground_truth.py",
+    "job_environment.py",
     "model_metrics.py",
     "registry/__init__.py",
     "registry/digests.py",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from .. import job_environment as job_env
 from ..lambdas import available
 from ..registry.digests import DIGESTS_ENV
 from . import layout, names
@@ -53,16 +54,16 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
     transform_type = ParameterString("TransformInstanceType", default_value=settings["transform_instance_type"])
     monitoring_settings = config["monitoring"]
     thresholds = {
-        "DRIFT_SIGNIFICANCE_LEVEL": ParameterString(
+        job_env.DRIFT_SIGNIFICANCE_LEVEL: ParameterString(
             "DriftSignificanceLevel", default_value=str(monitoring_settings["significance_level"])
         ),
-        "DRIFT_COMPARISON_THRESHOLD": ParameterString(
+        job_env.DRIFT_COMPARISON_THRESHOLD: ParameterString(
             "DriftComparisonThreshold", default_value=str(monitoring_settings["comparison_threshold"])
         ),
-        "DRIFT_CATEGORICAL_THRESHOLD": ParameterString(
+        job_env.DRIFT_CATEGORICAL_THRESHOLD: ParameterString(
             "DriftCategoricalThreshold", default_value=str(monitoring_settings["categorical_comparison_threshold"])
         ),
-        "DRIFT_COMPLETENESS_TOLERANCE": ParameterString(
+        job_env.DRIFT_COMPLETENESS_TOLERANCE: ParameterString(
             "DriftCompletenessTolerance", default_value=str(monitoring_settings["completeness_tolerance"])
         ),
     }
@@ -81,8 +82,8 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
         },
         sharded=("raw",),
         environment={
-            "INFERENCE_ID_PREFIX": execution_id,  # ids unique per execution
-            "SCORED_AT": ExecutionVariables.START_DATETIME,
+            job_env.INFERENCE_ID_PREFIX: execution_id,  # ids unique per execution
+            job_env.SCORED_AT: ExecutionVariables.START_DATETIME,
         }
         | pinned,
         **shards,
@@ -135,7 +136,7 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
         image=image["monitoring"],
         inputs={"predictions": run_uri("predictions"), "model": model_uri},
         outputs={"estimate": run_uri("monitoring", "estimate"), "scored": kept},
-        environment={"RUN_ID": execution_id, "SCORED_AT": ExecutionVariables.START_DATETIME} | pinned,
+        environment={job_env.RUN_ID: execution_id, job_env.SCORED_AT: ExecutionVariables.START_DATETIME} | pinned,
         depends_on=[transform],
         **job,
     )

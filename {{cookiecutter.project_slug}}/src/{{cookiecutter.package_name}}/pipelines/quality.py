@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import job_environment as job_env
 from ..registry.digests import DIGESTS_ENV
 from . import layout, names
 from .inference import drift_action_lambda
@@ -48,10 +49,10 @@ def build_quality_pipeline(config: dict[str, Any], env: str, images: dict[str, s
         outputs={"quality": context.run_uri("monitoring", "quality")},
         property_files=[report],
         environment={
-            "QUALITY_START_OFFSET": start,
-            "QUALITY_END_OFFSET": end,
-            "QUALITY_MIN_LABELLED_ROWS": minimum,
-            "EVALUATION_TIME": ExecutionVariables.START_DATETIME,
+            job_env.QUALITY_START_OFFSET: start,
+            job_env.QUALITY_END_OFFSET: end,
+            job_env.QUALITY_MIN_LABELLED_ROWS: minimum,
+            job_env.EVALUATION_TIME: ExecutionVariables.START_DATETIME,
             DIGESTS_ENV: digests,
         },
         **context.job,

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import job_environment as job_env
 from ..registry.digests import DIGESTS_ENV
 from . import layout, names
 from .steps import PipelineContext, cache_config, component_step, output_uri, pipeline_context
@@ -73,7 +74,7 @@ def build_training_pipeline(config: dict[str, Any], env: str, images: dict[str, 
     }
     assembly, snapshot = _data_steps(config, context, parameters)
     data_uri = output_uri(snapshot, "snapshot")
-    guard = {"INPUT_DATA": data_uri, "STEP_CACHING": "on" if settings["cache"]["enabled"] else "off"}
+    guard = {job_env.INPUT_DATA: data_uri, job_env.STEP_CACHING: "on" if settings["cache"]["enabled"] else "off"}
     processing = component_step(
         names.PROCESSING,
         "train",
@@ -146,11 +147,11 @@ def _data_steps(config: dict[str, Any], context: PipelineContext, parameters: di
         outputs={name: context.run_uri("data", name) for name in ("set", "holdout", "dataset")},
         property_files=[report],
         environment={
-            "INPUT_DATA": parameters["InputData"],
-            "ASSEMBLED_AT": ExecutionVariables.START_DATETIME,
-            "RETRAINING_WINDOW": parameters["RetrainingWindow"],
-            "BASE_ROWS": parameters["BaseRows"],
-            "SNAPSHOT_PREFIX": snapshots,  # a base already there, under its digest, is not copied again
+            job_env.INPUT_DATA: parameters["InputData"],
+            job_env.ASSEMBLED_AT: ExecutionVariables.START_DATETIME,
+            job_env.RETRAINING_WINDOW: parameters["RetrainingWindow"],
+            job_env.BASE_ROWS: parameters["BaseRows"],
+            job_env.SNAPSHOT_PREFIX: snapshots,  # a base already there, under its digest, is not copied again
         },
         **context.job,
     )
@@ -162,7 +163,7 @@ def _data_steps(config: dict[str, Any], context: PipelineContext, parameters: di
         image=context.image["processing"],
         inputs={"set": output_uri(assembly, "set")},
         outputs={"snapshot": address},
-        environment={"SNAPSHOT_URI": address},
+        environment={job_env.SNAPSHOT_URI: address},
         **context.job,
     )
     return assembly, snapshot
@@ -250,7 +251,10 @@ def _gate_step(
         },
         outputs={"gate": context.run_uri("gate")},
         property_files=[PropertyFile(name=names.GATE_REPORT, output_name="gate", path="gate.json")],
-        environment={"CHAMPION_VERSION": parameters["ChampionVersion"], DIGESTS_ENV: parameters["ChampionDigests"]},
+        environment={
+            job_env.CHAMPION_VERSION: parameters["ChampionVersion"],
+            DIGESTS_ENV: parameters["ChampionDigests"],
+        },
         **context.job,
     )
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ... import job_environment as job_env
 from ...config import load_config
 from ...container import (
     TRAINING,
@@ -108,7 +109,7 @@ def compare() -> None:
     """
     config = load_config()
     settings = gate.Settings.from_config(config["promotion"])
-    champion_version = os.environ.get("CHAMPION_VERSION", "").strip()
+    champion_version = os.environ.get(job_env.CHAMPION_VERSION, "").strip()
     archives = {name: processing_input(name) / "model.tar.gz" for name in ("challenger", "champion")}
     if not archives["challenger"].is_file():
         raise ComponentError(f"{archives['challenger']} not found: the gate needs the training job's model.tar.gz.")

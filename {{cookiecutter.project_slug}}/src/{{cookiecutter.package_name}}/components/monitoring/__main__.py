@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from ... import job_environment as job_env
 from ...config import load_config
 from ...container import (
     ComponentError,
@@ -48,10 +49,10 @@ from .summary import (
 # Thresholds a job may override (the inference pipeline passes them as parameters); unset or
 # empty keeps what constraints.json recorded when the baseline was built.
 THRESHOLD_OVERRIDES = {
-    "DRIFT_SIGNIFICANCE_LEVEL": ("significance_level", 0.0, 0.2),
-    "DRIFT_COMPARISON_THRESHOLD": ("comparison_threshold", 0.0, 1.0),
-    "DRIFT_CATEGORICAL_THRESHOLD": ("categorical_comparison_threshold", 0.0, 1.0),
-    "DRIFT_COMPLETENESS_TOLERANCE": ("completeness_tolerance", 0.0, 1.0),
+    job_env.DRIFT_SIGNIFICANCE_LEVEL: ("significance_level", 0.0, 0.2),
+    job_env.DRIFT_COMPARISON_THRESHOLD: ("comparison_threshold", 0.0, 1.0),
+    job_env.DRIFT_CATEGORICAL_THRESHOLD: ("categorical_comparison_threshold", 0.0, 1.0),
+    job_env.DRIFT_COMPLETENESS_TOLERANCE: ("completeness_tolerance", 0.0, 1.0),
 }
 
 
@@ -238,7 +239,7 @@ def estimate() -> None:
     texts = _model_texts(["schema.json", "calibration.json"])
     schema = DataSchema.from_dict(json.loads(texts["schema.json"]))
     calibration = json.loads(texts["calibration.json"])
-    scored_at = job_time("SCORED_AT")
+    scored_at = job_time(job_env.SCORED_AT)
     header = PREDICTION_COLUMNS["regression" if schema.classes is None else "classification"]
     try:
         lines, frames = read_transform_output(processing_input("predictions"), header)
@@ -247,7 +248,7 @@ def estimate() -> None:
         raise ComponentError(str(exc)) from exc
     rows = sum(text.count("\n") for text in lines)
     run = {
-        "run_id": os.environ.get("RUN_ID", "") or scored_at.strftime("run-%Y%m%d%H%M%S"),
+        "run_id": os.environ.get(job_env.RUN_ID, "") or scored_at.strftime("run-%Y%m%d%H%M%S"),
         "scored_at": scored_at.isoformat(),
         "rows": rows,
         "columns": header,
@@ -298,16 +299,16 @@ def quality() -> None:
     schema = DataSchema.from_dict(json.loads(texts["schema.json"]))
     constraints = json.loads(texts["quality_constraints.json"])
     defaults = config["quality"]
-    start = _offset(environ, "QUALITY_START_OFFSET", defaults["start_offset"])
-    end = _offset(environ, "QUALITY_END_OFFSET", defaults["end_offset"])
+    start = _offset(environ, job_env.QUALITY_START_OFFSET, defaults["start_offset"])
+    end = _offset(environ, job_env.QUALITY_END_OFFSET, defaults["end_offset"])
     if start >= end:
         raise ComponentError(
             f"The window starts ({start}) at or after it ends ({end}); the start offset must be earlier."
         )
-    minimum_text = environ.get("QUALITY_MIN_LABELLED_ROWS", "").strip() or str(defaults["min_labelled_rows"])
+    minimum_text = environ.get(job_env.QUALITY_MIN_LABELLED_ROWS, "").strip() or str(defaults["min_labelled_rows"])
     if not minimum_text.isdigit() or int(minimum_text) < 1:
         raise ComponentError(f"QUALITY_MIN_LABELLED_ROWS={minimum_text!r} must be a whole number of at least 1.")
-    window = q.Window(job_time("EVALUATION_TIME"), start, end)
+    window = q.Window(job_time(job_env.EVALUATION_TIME), start, end)
     try:
         runs = [r for r in scored_runs(processing_input("predictions")) if window.begins <= r.scored_at < window.ends]
         predictions = read_predictions(runs, problem_type)

@@ -14,6 +14,7 @@ from typing import BinaryIO
 import numpy as np
 import pandas as pd
 
+from ... import job_environment as job_env
 from ...config import load_config, parse_offset
 from ...container import (
     SNAPSHOT,
@@ -99,7 +100,7 @@ def serve() -> None:
     schema = load_schema(check_pinned("preprocessing", processing_input("artifacts")))
     raw = processing_input("raw")
     inputs = csv_files(raw, "processing serve")
-    run_id = os.environ.get("INFERENCE_ID_PREFIX") or "run"
+    run_id = os.environ.get(job_env.INFERENCE_ID_PREFIX) or "run"
     total = 0
     unseen: dict[str, int] = {}
     infinite: dict[str, int] = {}
@@ -114,7 +115,7 @@ def serve() -> None:
             total += _transform_file(path, out_dir / relative, kept_dir / relative, schema, unseen, infinite)
         if total == 0:  # inside the block: an empty result is not published
             raise ComponentError(f"Production data in {processing_input('raw')} has a header but no rows.")
-        record = {"run_id": run_id, "scored_at": job_time("SCORED_AT").isoformat(), "rows": total}
+        record = {"run_id": run_id, "scored_at": job_time(job_env.SCORED_AT).isoformat(), "rows": total}
         (kept_dir / retraining_files.RUN_RECORD.format(host=current_host())).write_text(json.dumps(record), "utf-8")
     for name, count in unseen.items():
         print(f"WARNING column '{name}': {count} value(s) outside the learned categories, encoded as missing")
@@ -129,7 +130,7 @@ def _transform_file(
     """Processed rows of one file, each after its inference id (see `inference_ids`); and the rows kept as read."""
     rows = 0
     id_columns = load_config()["data"]["id_columns"]
-    prefix = os.environ.get("INFERENCE_ID_PREFIX") or "run"
+    prefix = os.environ.get(job_env.INFERENCE_ID_PREFIX) or "run"
     relative = str(source.relative_to(processing_input("raw")))
     try:  # the strict CSV rules are checked as the blocks are read
         categorical = {f.name: "string" for f in schema.features if f.kind == "categorical"}
@@ -185,8 +186,8 @@ def assemble() -> None:
     """
     config = load_config()
     target = config["data"]["target_column"]
-    now = job_time("ASSEMBLED_AT")
-    text = os.environ.get("RETRAINING_WINDOW", "").strip() or config["retraining"]["window"]
+    now = job_time(job_env.ASSEMBLED_AT)
+    text = os.environ.get(job_env.RETRAINING_WINDOW, "").strip() or config["retraining"]["window"]
     base = processing_input("base")
     try:
         window = parse_offset(text)
@@ -195,7 +196,7 @@ def assemble() -> None:
     if window >= timedelta(0):
         raise ComponentError(f"RETRAINING_WINDOW={text!r} must reach back in time, like -P30D.")
     try:
-        base_rows = os.environ.get("BASE_ROWS", "").strip() or "keep"
+        base_rows = os.environ.get(job_env.BASE_ROWS, "").strip() or "keep"
         policy = retraining.Policy.from_config(config["retraining"], window, base_rows)
         runs = retraining_files.kept_runs(processing_input("inputs"), now + window, now)
         labels = landed_labels(processing_input("labels"), target, config["data"]["problem_type"])
@@ -207,14 +208,15 @@ def assemble() -> None:
         plan = retraining.plan(sources, trained, labelled, policy, now)
     except (ValueError, CsvError) as exc:
         raise ComponentError(str(exc)) from exc
-    base_uri = os.environ.get("INPUT_DATA", "")
+    base_uri = os.environ.get(job_env.INPUT_DATA, "")
     match = SNAPSHOT.search(base_uri)
     with ExitStack() as stack:
         set_dir = stack.enter_context(staged_output(processing_output("set")))
         holdout_dir = stack.enter_context(staged_output(processing_output("holdout")))
         dataset_dir = stack.enter_context(staged_output(processing_output("dataset")))
         # The base already lies where its snapshot would go: no copy of it (see retraining_files.UNCHANGED).
-        in_place = match and base_uri.rstrip("/") == f"{os.environ.get('SNAPSHOT_PREFIX', '')}sha256={match.group(1)}"
+        snapshots = os.environ.get(job_env.SNAPSHOT_PREFIX, "")
+        in_place = match and base_uri.rstrip("/") == f"{snapshots}sha256={match.group(1)}"
         retraining_files.write_set(plan, origin, base, set_dir, match.group(1) if in_place else "")
         holdout = plan.holdout if len(plan.holdout.columns) else pd.DataFrame(columns=[ID_COLUMN, target])
         holdout.to_csv(holdout_dir / "holdout.csv", index=False)
@@ -243,7 +245,7 @@ def snapshot() -> None:
 
     The digest is checked before anything is written: a snapshot is only ever what it is named.
     """
-    uri = os.environ.get("SNAPSHOT_URI", "")
+    uri = os.environ.get(job_env.SNAPSHOT_URI, "")
     match = SNAPSHOT.search(uri)
     if match is None:
         raise ComponentError(f"SNAPSHOT_URI={uri!r} names no sha256=<digest>/ prefix.")
