@@ -252,11 +252,11 @@ def check_content_address(channel: str = "raw") -> None:
 
 
 def check_csv(path: Path, header: bool = True) -> None:
-    """csv_input's strict rules (UTF-8, unique header names, every row as wide as the header), for FailureReason."""
-    try:
-        check_file(path, header)
-    except CsvError as exc:
-        raise ComponentError(str(exc)) from exc
+    """csv_input's strict rules (UTF-8, unique header names, every row as wide as the header).
+
+    A CsvError is written for people: run_entrypoint makes it the job's reason, word for word.
+    """
+    check_file(path, header)
 
 
 def read_csv_files(directory: Path, what: str, **kwargs) -> list[pd.DataFrame]:
@@ -438,7 +438,7 @@ def run_entrypoint(
     try:
         drop_privileges(job)
         modes[mode]()
-    except ComponentError as exc:
+    except (ComponentError, CsvError) as exc:  # both are written for people: the reason, word for word
         return _fail(job, f"{component} {mode}: {exc}")
     except JobStopped as exc:
         return _fail(job, f"{component} {mode}: {exc}; nothing was published", code=143)

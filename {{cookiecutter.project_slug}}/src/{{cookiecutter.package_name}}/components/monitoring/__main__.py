@@ -32,7 +32,7 @@ from ...container import (
     run_entrypoint,
     staged_output,
 )
-from ...csv_input import CsvError, read_ahead, read_blocks
+from ...csv_input import read_ahead, read_blocks
 from ...data_schema import ID_COLUMN
 from .baseline import baseline_is_consistent, build_baseline
 from .report import render_report
@@ -123,8 +123,6 @@ def _summarize_raw(
             for chunk in read_ahead(read_blocks(path, dtype=string_columns)):
                 columns = columns or [str(c) for c in chunk.columns]
                 merged = merge_all([merged, summarize(chunk, templates)])  # as it goes: memory stays flat
-        except CsvError as exc:
-            raise ComponentError(str(exc)) from exc
         except pd.errors.EmptyDataError as exc:
             raise ComponentError(f"{path} is empty; send a CSV file with a header row and data rows.") from exc
         except pd.errors.ParserError as exc:
@@ -313,7 +311,7 @@ def quality() -> None:
         runs = [r for r in scored_runs(processing_input("predictions")) if window.begins <= r.scored_at < window.ends]
         predictions = read_predictions(runs, problem_type)
         labels = q.landed_labels(processing_input("labels"), target, problem_type)
-    except (ValueError, CsvError) as exc:
+    except ValueError as exc:  # a CsvError among them
         raise ComponentError(str(exc)) from exc
     judged = q.judge(predictions, labels, runs, window, schema, target, constraints, int(minimum_text))
     summary, violations = judged.summary, judged.violations

@@ -30,7 +30,7 @@ from ...container import (
     run_entrypoint,
     staged_output,
 )
-from ...csv_input import CsvError, read_ahead, read_blocks
+from ...csv_input import read_ahead, read_blocks
 from ...csv_output import to_csv_text, write_csv
 from ...data_schema import ID_COLUMN, DataSchema
 from ...ground_truth import landed_labels
@@ -151,8 +151,6 @@ def _transform_file(
                 sink.write(to_csv_text(features, FLOAT_FORMAT))
                 keep_rows(chunk[columns], ids, keep, header=rows == 0)
                 rows += len(features)
-    except CsvError as exc:
-        raise ComponentError(str(exc)) from exc
     except pd.errors.EmptyDataError as exc:
         raise ComponentError(f"{source} is empty; send a CSV file with a header row and data rows.") from exc
     except pd.errors.ParserError as exc:
@@ -206,7 +204,7 @@ def assemble() -> None:
         window_runs = set(labelled[retraining.RUN_COLUMN]) if len(labelled) else set()
         trained = retraining_files.trained_ids(sources, origin, window_runs)
         plan = retraining.plan(sources, trained, labelled, policy, now)
-    except (ValueError, CsvError) as exc:
+    except ValueError as exc:  # a CsvError among them
         raise ComponentError(str(exc)) from exc
     base_uri = os.environ.get(job_env.INPUT_DATA, "")
     match = SNAPSHOT.search(base_uri)
