@@ -395,7 +395,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, description=__doc__)
     parser.add_argument("--workspace", type=Path, default=Path(".local"), help="local mode's S3, SSM and runs")
     commands = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_sample, _add_local, _add_pipelines, _add_data, _add_images, _add_deploy, _add_registry):
+        add(commands)
+    return parser
 
+
+def _with_env(sub: argparse.ArgumentParser, json_flag: bool = True) -> argparse.ArgumentParser:
+    sub.add_argument("--env", default="dev", help="environment from config/project.yaml (default dev)")
+    if json_flag:
+        sub.add_argument("--json", action="store_true", help="end with one JSON line for machines")
+    return sub
+
+
+def _add_sample(commands: Any) -> None:
+    """sample: write sample data."""
     sample = commands.add_parser("sample", help="write sample data (training table or a drifted batch)")
     sample.add_argument("--rows", type=int, default=5000)
     sample.add_argument("--stage", type=int, default=0, choices=list(DRIFT_STAGES), help="drift stage, 0 = none")
@@ -408,19 +421,16 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--out", type=Path, required=True)
     sample.set_defaults(func=cmd_sample)
 
-    def with_env(sub: argparse.ArgumentParser, json_flag: bool = True) -> argparse.ArgumentParser:
-        sub.add_argument("--env", default="dev", help="environment from config/project.yaml (default dev)")
-        if json_flag:
-            sub.add_argument("--json", action="store_true", help="end with one JSON line for machines")
-        return sub
 
+def _add_local(commands: Any) -> None:
+    """local: run the pipelines on this machine."""
     local = commands.add_parser("local", help="run the pipelines locally").add_subparsers(dest="action", required=True)
-    train = with_env(local.add_parser("train", help="run the training pipeline on a CSV"))
+    train = _with_env(local.add_parser("train", help="run the training pipeline on a CSV"))
     train.add_argument("--data", type=Path, required=True)
     train.add_argument("--containers", action="store_true", help=CONTAINERS_HELP)
     train.add_argument("--no-cache", action="store_true", help="run every step, even where a cached run would do")
     train.set_defaults(func=cmd_local_train)
-    retrain = with_env(
+    retrain = _with_env(
         local.add_parser(
             "retrain", help="retrain now as drift would: the promoted model's data plus the labelled production rows"
         )
@@ -428,17 +438,17 @@ def build_parser() -> argparse.ArgumentParser:
     with_base_rows(retrain)
     retrain.add_argument("--containers", action="store_true", help=CONTAINERS_HELP)
     retrain.set_defaults(func=cmd_local_retrain)
-    retry = with_env(local.add_parser("retry", help="retry a failed execution from its failed step"))
+    retry = _with_env(local.add_parser("retry", help="retry a failed execution from its failed step"))
     retry.add_argument("execution_id", help="the execution's id (its folder under <workspace>/runs/<pipeline>/)")
     retry.add_argument("--containers", action="store_true", help=CONTAINERS_HELP)
     retry.set_defaults(func=cmd_local_retry)
-    rerun = with_env(local.add_parser("rerun", help="run chosen steps again, reusing a reference execution's outputs"))
+    rerun = _with_env(local.add_parser("rerun", help="run chosen steps again, reusing a reference execution's outputs"))
     rerun.add_argument("kind", choices=list(KINDS))
     rerun.add_argument("--steps", required=True, help="comma-separated step names, e.g. Training,Explainability")
     rerun.add_argument("--reference", help="the execution whose outputs the other steps reuse (default: latest)")
     rerun.add_argument("--containers", action="store_true", help=CONTAINERS_HELP)
     rerun.set_defaults(func=cmd_local_rerun)
-    infer = with_env(local.add_parser("infer", help="run the batch-inference pipeline on a CSV or a folder of CSVs"))
+    infer = _with_env(local.add_parser("infer", help="run the batch-inference pipeline on a CSV or a folder of CSVs"))
     infer.add_argument("--data", type=Path, required=True, help="a CSV file, or a folder of CSV files (one batch)")
     infer.add_argument(
         "--instances",
@@ -448,10 +458,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     infer.add_argument("--containers", action="store_true", help=CONTAINERS_HELP)
     infer.set_defaults(func=cmd_local_infer)
-    labels = with_env(local.add_parser("labels", help="land a ground-truth CSV (inference_id,<target>)"))
+    labels = _with_env(local.add_parser("labels", help="land a ground-truth CSV (inference_id,<target>)"))
     labels.add_argument("--data", type=Path, required=True, help="a CSV of inference_id and the true target")
     labels.set_defaults(func=cmd_local_labels)
-    quality = with_env(local.add_parser("quality", help="run the model-quality pipeline on the landed labels"))
+    quality = _with_env(local.add_parser("quality", help="run the model-quality pipeline on the landed labels"))
     quality.add_argument("--start-offset", help="window start, e.g. -P7D (default: config quality.start_offset)")
     quality.add_argument("--end-offset", help="window end, e.g. -PT0H (default: config quality.end_offset)")
     quality.add_argument("--min-labelled-rows", help="labelled rows a verdict needs (default: config)")
@@ -465,60 +475,75 @@ def build_parser() -> argparse.ArgumentParser:
     )
     clean.add_argument("--dry-run", action="store_true", help="say what would be freed, and free nothing")
     clean.set_defaults(func=cmd_local_clean)
-    demo = with_env(local.add_parser("demo", help="train on the sample, then infer on every drift stage"))
+    demo = _with_env(local.add_parser("demo", help="train on the sample, then infer on every drift stage"))
     demo.add_argument("--rows", type=int, default=5000, help="training rows")
     demo.add_argument("--production-rows", type=int, default=1000, help="rows per drift stage")
     demo.set_defaults(func=cmd_local_demo, workspace_default="walkthrough")
 
+
+def _add_pipelines(commands: Any) -> None:
+    """pipelines: definitions, deployment and executions on AWS."""
     pipelines = commands.add_parser("pipelines", help="pipeline definitions and deployment")
     pipeline_actions = pipelines.add_subparsers(dest="action", required=True)
-    definition = with_env(pipeline_actions.add_parser("definition", help="print a definition (offline)"), False)
+    definition = _with_env(pipeline_actions.add_parser("definition", help="print a definition (offline)"), False)
     definition.add_argument("kind", choices=list(KINDS))
     definition.set_defaults(func=cmd_pipelines_definition)
-    upsert = with_env(pipeline_actions.add_parser("upsert", help="create or update every pipeline on AWS"))
+    upsert = _with_env(pipeline_actions.add_parser("upsert", help="create or update every pipeline on AWS"))
     upsert.set_defaults(func=cmd_pipelines_upsert)
-    start = with_env(pipeline_actions.add_parser("start", help="start an execution on AWS (or a selective one)"))
+    start = _with_env(pipeline_actions.add_parser("start", help="start an execution on AWS (or a selective one)"))
     start.add_argument("kind", choices=list(KINDS))
     start.add_argument("--param", action="append", help="a pipeline parameter, Name=Value (repeatable)")
     start.add_argument("--steps", help="a selective execution: only these steps, comma-separated")
     start.add_argument("--reference", help="the execution ARN whose outputs the other steps reuse (default: latest)")
     start.set_defaults(func=cmd_pipelines_start)
-    retrain_deployed = with_env(
+    retrain_deployed = _with_env(
         pipeline_actions.add_parser(
             "retrain", help="start a retrain on AWS as the retrain Lambda would (the labelled rows since)"
         )
     )
     with_base_rows(retrain_deployed)
     retrain_deployed.set_defaults(func=cmd_pipelines_retrain)
-    retry_deployed = with_env(pipeline_actions.add_parser("retry", help="retry a failed execution on AWS"))
+    retry_deployed = _with_env(pipeline_actions.add_parser("retry", help="retry a failed execution on AWS"))
     retry_deployed.add_argument("execution_arn")
     retry_deployed.set_defaults(func=cmd_pipelines_retry)
 
+
+def _add_data(commands: Any) -> None:
+    """data: training data on S3."""
     data = commands.add_parser("data", help="training data on S3").add_subparsers(dest="action", required=True)
-    snapshot = with_env(data.add_parser("snapshot", help="upload training data under its sha256 (for InputData)"))
+    snapshot = _with_env(data.add_parser("snapshot", help="upload training data under its sha256 (for InputData)"))
     snapshot.add_argument("--data", type=Path, required=True, help="a CSV file, or a folder of CSV files")
     snapshot.set_defaults(func=cmd_data_snapshot)
 
+
+def _add_images(commands: Any) -> None:
+    """images: build, push, record and promote the component images."""
     images = commands.add_parser("images", help="component images (CI)").add_subparsers(dest="action", required=True)
     build = images.add_parser("build", help="build the component images locally (docker, or buildah without a daemon)")
     build.add_argument("--component", action="append", choices=COMPONENTS, help="only these (repeatable)")
     build.add_argument("--base-image", help="the Dockerfiles' BASE_IMAGE (default: python:<version>-slim)")
     build.add_argument("--ca-bundle", type=Path, help="extra CA bundle for pip behind a TLS-intercepting proxy")
     build.set_defaults(func=cmd_images_build)
-    push = with_env(images.add_parser("push", help="build, push and record the four images"), False)
+    push = _with_env(images.add_parser("push", help="build, push and record the four images"), False)
     push.add_argument("--tag", required=True, help="the git sha to tag the images with")
     push.add_argument("--out", type=Path, help="also write the pinned URIs to this JSON file (images.json)")
     push.set_defaults(func=cmd_images_push)
-    record = with_env(images.add_parser("record", help="record pinned image URIs from images.json (deploy)"), False)
+    record = _with_env(images.add_parser("record", help="record pinned image URIs from images.json (deploy)"), False)
     record.add_argument("--from-file", type=Path, required=True, help="the images.json `images push --out` wrote")
     record.set_defaults(func=cmd_images_record)
-    promote_images = with_env(images.add_parser("promote", help="copy pinned image URIs from another env"), False)
+    promote_images = _with_env(images.add_parser("promote", help="copy pinned image URIs from another env"), False)
     promote_images.add_argument("--from", dest="source", required=True, help="environment to copy from")
     promote_images.set_defaults(func=cmd_images_promote)
 
-    deploy = with_env(commands.add_parser("deploy", help="publish the Lambdas and upsert every pipeline (CI)"))
+
+def _add_deploy(commands: Any) -> None:
+    """deploy: the Lambdas and every pipeline (CI)."""
+    deploy = _with_env(commands.add_parser("deploy", help="publish the Lambdas and upsert every pipeline (CI)"))
     deploy.set_defaults(func=cmd_deploy)
 
+
+def _add_registry(commands: Any) -> None:
+    """registry: model manifest versions in Parameter Store."""
     registry = commands.add_parser("registry", help="model manifest versions in Parameter Store")
     registry_actions = registry.add_subparsers(dest="action", required=True)
     for action, func in (
@@ -526,14 +551,13 @@ def build_parser() -> argparse.ArgumentParser:
         ("show", cmd_registry_show),
         ("promote", cmd_registry_promote),
     ):
-        sub = with_env(registry_actions.add_parser(action))
+        sub = _with_env(registry_actions.add_parser(action))
         sub.add_argument("--aws", action="store_true", help="use AWS SSM instead of the local workspace")
         if action != "history":
             sub.add_argument("--version", type=int, required=action == "promote")
         if action == "promote":
             sub.add_argument("--label", default="approved")
         sub.set_defaults(func=func)
-    return parser
 
 
 # Options whose value may start with "-" (an offset such as -P7D), which argparse would read as an option.

@@ -13,70 +13,110 @@ respects a cooling period and also alerts); `alert` only alerts.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from .. import job_environment as job_env
 from ..lambdas import available
 from ..registry.digests import DIGESTS_ENV
 from . import layout, names
-from .steps import component_step, output_uri, pipeline_context
+from .steps import PipelineContext, component_step, output_uri, pipeline_context
+
+
+@dataclass
+class InferenceParameters:
+    """The inference pipeline's parameters: the batch, the model the manifest names, and the drift thresholds."""
+
+    input_data: Any
+    model_uri: Any
+    preprocessing_uri: Any
+    baseline_uri: Any
+    digests: Any  # the manifest's digests of those artefacts: every job checks what it loads before opening it
+    manifest_version: Any
+    transform_type: Any
+    thresholds: dict[str, Any]  # each drift threshold's environment variable -> its parameter
+
+    @property
+    def pinned(self) -> dict[str, Any]:
+        """The environment every job that loads a registered artefact gets."""
+        return {DIGESTS_ENV: self.digests}
 
 
 def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str, str] | None = None) -> Any:
     """The batch-inference pipeline of one environment; the model comes in as parameters."""
     layout.prepare_sdk(config)
-    from sagemaker.core.transformer import Transformer
-    from sagemaker.core.workflow.conditions import ConditionEquals
-    from sagemaker.core.workflow.execution_variables import ExecutionVariables
-    from sagemaker.core.workflow.functions import Join, JsonGet
-    from sagemaker.core.workflow.parameters import ParameterString
-    from sagemaker.core.workflow.properties import PropertyFile
-    from sagemaker.mlops.workflow.condition_step import ConditionStep
-    from sagemaker.mlops.workflow.model_step import ModelStep
     from sagemaker.mlops.workflow.pipeline import Pipeline
+
+    context = pipeline_context(config, env, "inference", images)
+    parameters = inference_parameters(config, context.bucket)
+    processing, model, transform = scoring_steps(config, env, context, parameters)
+    estimate, monitoring_shards, monitoring, drift_report = monitoring_steps(
+        config, env, context, parameters, transform
+    )
+    explainability_shards, explainability = explainability_steps(context, parameters, processing, transform)
+    drift_check = drift_check_step(config, env, context, parameters, monitoring, drift_report, explainability)
+    p = parameters
+    return Pipeline(
+        name=layout.pipeline_name(config, env, "inference"),
+        parameters=[
+            p.input_data, p.model_uri, p.preprocessing_uri, p.baseline_uri, p.digests, p.manifest_version,
+            *context.image.values(), context.processing_type, context.processing_count, p.transform_type,
+            *p.thresholds.values(),
+        ],
+        steps=[
+            processing, model, transform, estimate, monitoring_shards, monitoring,
+            explainability_shards, explainability, drift_check,
+        ],
+        sagemaker_session=context.session,
+    )  # fmt: skip
+
+
+def inference_parameters(config: dict[str, Any], bucket: str) -> InferenceParameters:
+    from sagemaker.core.workflow.parameters import ParameterString
+
+    settings, monitoring = config["pipelines"], config["monitoring"]
+    thresholds = {
+        job_env.DRIFT_SIGNIFICANCE_LEVEL: ("DriftSignificanceLevel", monitoring["significance_level"]),
+        job_env.DRIFT_COMPARISON_THRESHOLD: ("DriftComparisonThreshold", monitoring["comparison_threshold"]),
+        job_env.DRIFT_CATEGORICAL_THRESHOLD: (
+            "DriftCategoricalThreshold", monitoring["categorical_comparison_threshold"]
+        ),
+        job_env.DRIFT_COMPLETENESS_TOLERANCE: ("DriftCompletenessTolerance", monitoring["completeness_tolerance"]),
+    }  # fmt: skip
+    return InferenceParameters(
+        input_data=ParameterString("InputData", default_value=f"s3://{bucket}/data/inference/"),
+        model_uri=ParameterString("ModelUri"),
+        preprocessing_uri=ParameterString("PreprocessingUri"),
+        baseline_uri=ParameterString("BaselineUri"),
+        digests=ParameterString("ArtifactDigests"),
+        manifest_version=ParameterString("ManifestVersion", default_value="latest"),
+        transform_type=ParameterString("TransformInstanceType", default_value=settings["transform_instance_type"]),
+        thresholds={
+            variable: ParameterString(name, default_value=str(value)) for variable, (name, value) in thresholds.items()
+        },
+    )
+
+
+def scoring_steps(
+    config: dict[str, Any], env: str, context: PipelineContext, parameters: InferenceParameters
+) -> tuple[Any, Any, Any]:
+    """Processing (serve) -> CreateModel -> Transform: the batch prepared as training's data was, then scored."""
+    from sagemaker.core.transformer import Transformer
+    from sagemaker.core.workflow.execution_variables import ExecutionVariables
+    from sagemaker.core.workflow.functions import Join
+    from sagemaker.mlops.workflow.model_step import ModelStep
     from sagemaker.mlops.workflow.steps import TransformStep
     from sagemaker.serve.model_builder import ModelBuilder
 
-    context = pipeline_context(config, env, "inference", images)
     execution_id = ExecutionVariables.PIPELINE_EXECUTION_ID
-    session, role, bucket = context.session, context.role, context.bucket
-    image, run_uri = context.image, context.run_uri
     settings = config["pipelines"]
-
-    input_data = ParameterString("InputData", default_value=f"s3://{bucket}/data/inference/")
-    model_uri = ParameterString("ModelUri")
-    preprocessing_uri = ParameterString("PreprocessingUri")
-    baseline_uri = ParameterString("BaselineUri")
-    # The manifest's digests of those artefacts: every job checks what it loads before opening it.
-    digests = ParameterString("ArtifactDigests")
-    pinned = {DIGESTS_ENV: digests}
-    manifest_version = ParameterString("ManifestVersion", default_value="latest")
-    transform_type = ParameterString("TransformInstanceType", default_value=settings["transform_instance_type"])
-    monitoring_settings = config["monitoring"]
-    thresholds = {
-        job_env.DRIFT_SIGNIFICANCE_LEVEL: ParameterString(
-            "DriftSignificanceLevel", default_value=str(monitoring_settings["significance_level"])
-        ),
-        job_env.DRIFT_COMPARISON_THRESHOLD: ParameterString(
-            "DriftComparisonThreshold", default_value=str(monitoring_settings["comparison_threshold"])
-        ),
-        job_env.DRIFT_CATEGORICAL_THRESHOLD: ParameterString(
-            "DriftCategoricalThreshold", default_value=str(monitoring_settings["categorical_comparison_threshold"])
-        ),
-        job_env.DRIFT_COMPLETENESS_TOLERANCE: ParameterString(
-            "DriftCompletenessTolerance", default_value=str(monitoring_settings["completeness_tolerance"])
-        ),
-    }
-
-    job = context.job
-    shards = job | {"instance_count": context.processing_count}
     processing = component_step(
         names.PROCESSING,
         "serve",
-        image=image["processing"],
-        inputs={"raw": input_data, "artifacts": preprocessing_uri},
+        image=context.image["processing"],
+        inputs={"raw": parameters.input_data, "artifacts": parameters.preprocessing_uri},
         outputs={
-            "processed": run_uri("processing", "processed"),
+            "processed": context.run_uri("processing", "processed"),
             # The raw rows as scored, kept for retraining under the same retention as the predictions.
             "kept": Join(on="/", values=[layout.inputs_prefix(config, env).rstrip("/"), execution_id]),
         },
@@ -85,18 +125,17 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
             job_env.INFERENCE_ID_PREFIX: execution_id,  # ids unique per execution
             job_env.SCORED_AT: ExecutionVariables.START_DATETIME,
         }
-        | pinned,
-        **shards,
+        | parameters.pinned,
+        **context.job | {"instance_count": context.processing_count},
     )
-
     model = ModelStep(
         names.CREATE_MODEL,
         step_args=ModelBuilder(
-            image_uri=image["algorithm"],
-            s3_model_data_url=model_uri,
-            env_vars=pinned,
-            role_arn=role,
-            sagemaker_session=session,
+            image_uri=context.image["algorithm"],
+            s3_model_data_url=parameters.model_uri,
+            env_vars=parameters.pinned,
+            role_arn=context.role,
+            sagemaker_session=context.session,
             log_level=logging.ERROR,  # its default, DEBUG, narrates every definition build
         ).build(),
         retry_policies=context.retry_policies[1:],  # a Model step takes only StepRetryPolicy (no job errors)
@@ -105,14 +144,14 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
     transformer = Transformer(
         model_name=model.properties.ModelName,
         instance_count=settings["transform_instance_count"],
-        instance_type=transform_type,
-        output_path=run_uri("predictions"),
+        instance_type=parameters.transform_type,
+        output_path=context.run_uri("predictions"),
         accept="text/csv",
         assemble_with="Line",
         strategy="MultiRecord",
         max_payload=settings["max_payload_mb"],
         max_concurrent_transforms=settings["max_concurrent_transforms"],
-        sagemaker_session=session,
+        sagemaker_session=context.session,
         base_transform_job_name="transform",
     )
     transform = TransformStep(
@@ -127,46 +166,69 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
         ),
         retry_policies=context.retry_policies,
     )
+    return processing, model, transform
 
-    # The estimate, and the batch's predictions kept where the model-quality pipeline reads them.
+
+def monitoring_steps(
+    config: dict[str, Any], env: str, context: PipelineContext, parameters: InferenceParameters, transform: Any
+) -> tuple[Any, Any, Any, Any]:
+    """The estimate (with the batch's predictions kept for model quality), and drift: shards, then their merge."""
+    from sagemaker.core.workflow.execution_variables import ExecutionVariables
+    from sagemaker.core.workflow.functions import Join
+    from sagemaker.core.workflow.properties import PropertyFile
+
+    execution_id = ExecutionVariables.PIPELINE_EXECUTION_ID
+    image, run_uri, pinned = context.image["monitoring"], context.run_uri, parameters.pinned
     kept = Join(on="/", values=[layout.predictions_prefix(config, env).rstrip("/"), execution_id])
-    performance_estimate = component_step(
+    estimate = component_step(
         names.PERFORMANCE_ESTIMATE,
         "estimate",
-        image=image["monitoring"],
-        inputs={"predictions": run_uri("predictions"), "model": model_uri},
+        image=image,
+        inputs={"predictions": run_uri("predictions"), "model": parameters.model_uri},
         outputs={"estimate": run_uri("monitoring", "estimate"), "scored": kept},
         environment={job_env.RUN_ID: execution_id, job_env.SCORED_AT: ExecutionVariables.START_DATETIME} | pinned,
         depends_on=[transform],
-        **job,
+        **context.job,
     )
-    monitoring_shards = component_step(
+    shards = component_step(
         names.MONITORING_SHARDS,
         "summarize",
-        image=image["monitoring"],
-        inputs={"raw": input_data, "baseline": baseline_uri},
+        image=image,
+        inputs={"raw": parameters.input_data, "baseline": parameters.baseline_uri},
         outputs={"summary": run_uri("monitoring", "summaries")},
         environment=pinned,
         depends_on=[transform],
         sharded=("raw",),
-        **shards,
+        **context.job | {"instance_count": context.processing_count},
     )
     drift_report = PropertyFile(name=names.DRIFT_REPORT, output_name="report", path="drift.json")
     monitoring = component_step(
         names.MONITORING,
         "merge",
-        image=image["monitoring"],
-        inputs={"summaries": output_uri(monitoring_shards, "summary"), "baseline": baseline_uri},
+        image=image,
+        inputs={"summaries": output_uri(shards, "summary"), "baseline": parameters.baseline_uri},
         outputs={"report": run_uri("monitoring", "report")},
         property_files=[drift_report],
-        environment=thresholds | pinned,
-        **job,
+        environment=parameters.thresholds | pinned,
+        **context.job,
     )
-    explainability_shards = component_step(
+    return estimate, shards, monitoring, drift_report
+
+
+def explainability_steps(
+    context: PipelineContext, parameters: InferenceParameters, processing: Any, transform: Any
+) -> tuple[Any, Any]:
+    """Each scored row explained on its shard, then the shards' summaries merged into one report."""
+    image, run_uri, pinned = context.image["explainability"], context.run_uri, parameters.pinned
+    shards = component_step(
         names.EXPLAINABILITY_SHARDS,
         "explain",
-        image=image["explainability"],
-        inputs={"model": model_uri, "data": output_uri(processing, "processed"), "artifacts": preprocessing_uri},
+        image=image,
+        inputs={
+            "model": parameters.model_uri,
+            "data": output_uri(processing, "processed"),
+            "artifacts": parameters.preprocessing_uri,
+        },
         outputs={
             "explanations": run_uri("explainability", "explanations"),
             "summary": run_uri("explainability", "summaries"),
@@ -174,22 +236,39 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
         environment=pinned,
         depends_on=[transform],
         sharded=("data",),
-        **shards,
+        **context.job | {"instance_count": context.processing_count},
     )
     explainability = component_step(
         names.EXPLAINABILITY,
         "merge",
-        image=image["explainability"],
-        inputs={"summaries": output_uri(explainability_shards, "summary"), "artifacts": preprocessing_uri},
+        image=image,
+        inputs={"summaries": output_uri(shards, "summary"), "artifacts": parameters.preprocessing_uri},
         outputs={"report": run_uri("explainability", "report")},
         environment=pinned,
-        **job,
+        **context.job,
     )
+    return shards, explainability
+
+
+def drift_check_step(
+    config: dict[str, Any],
+    env: str,
+    context: PipelineContext,
+    parameters: InferenceParameters,
+    monitoring: Any,
+    drift_report: Any,
+    explainability: Any,
+) -> Any:
+    """On drift, the configured action (retrain or alert), once explanations are written."""
+    from sagemaker.core.workflow.conditions import ConditionEquals
+    from sagemaker.core.workflow.functions import JsonGet
+    from sagemaker.mlops.workflow.condition_step import ConditionStep
 
     on_drift = drift_action_lambda(
-        config, env, session, names.DRIFT, manifest_version, output_uri(monitoring, "report"), cause="data drift"
-    )
-    drift_check = ConditionStep(
+        config, env, context.session, names.DRIFT, parameters.manifest_version, output_uri(monitoring, "report"),
+        cause="data drift",
+    )  # fmt: skip
+    return ConditionStep(
         names.DRIFT_CHECK,
         conditions=[
             ConditionEquals(
@@ -201,19 +280,6 @@ def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str,
         else_steps=[],
         depends_on=[explainability],
     )
-
-    return Pipeline(
-        name=layout.pipeline_name(config, env, "inference"),
-        parameters=[
-            input_data, model_uri, preprocessing_uri, baseline_uri, digests, manifest_version, *image.values(),
-            context.processing_type, context.processing_count, transform_type, *thresholds.values(),
-        ],
-        steps=[
-            processing, model, transform, performance_estimate, monitoring_shards, monitoring,
-            explainability_shards, explainability, drift_check,
-        ],
-        sagemaker_session=session,
-    )  # fmt: skip
 
 
 def drift_action_lambda(

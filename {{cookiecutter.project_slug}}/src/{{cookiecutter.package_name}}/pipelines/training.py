@@ -50,28 +50,11 @@ def parameter_ranges(ranges: dict[str, dict[str, Any]]) -> dict[str, Any]:
 def build_training_pipeline(config: dict[str, Any], env: str, images: dict[str, str] | None = None) -> Any:
     """The training pipeline of one environment, with image URIs as parameter defaults."""
     layout.prepare_sdk(config)
-    from sagemaker.core.workflow.parameters import ParameterString
     from sagemaker.mlops.workflow.pipeline import Pipeline
 
     context = pipeline_context(config, env, "training", images)
     settings = config["pipelines"]
-    empty = layout.empty_prefix(config, env)
-    parameters = {
-        "InputData": ParameterString("InputData", default_value=f"s3://{context.bucket}/data/train/"),
-        "ProductionInputs": ParameterString("ProductionInputs", default_value=empty),
-        "ProductionLabels": ParameterString("ProductionLabels", default_value=empty),
-        "RetrainingWindow": ParameterString("RetrainingWindow", default_value=config["retraining"]["window"]),
-        # keep or age_out: what becomes of rows scored before the window (the retrain Lambda chooses by cause).
-        "BaseRows": ParameterString("BaseRows", default_value="keep"),
-        "ChampionModelUri": ParameterString("ChampionModelUri", default_value=empty),
-        "ChampionVersion": ParameterString("ChampionVersion", default_value=""),
-        # The champion's manifest digests (registry/digests.py): the gate checks its model before opening it.
-        "ChampionDigests": ParameterString("ChampionDigests", default_value=""),
-        "TrainingInstanceType": ParameterString(
-            "TrainingInstanceType", default_value=settings["training_instance_type"]
-        ),
-        "GitSha": ParameterString("GitSha", default_value="unknown"),
-    }
+    parameters = training_parameters(config, env, context.bucket)
     assembly, snapshot = _data_steps(config, context, parameters)
     data_uri = output_uri(snapshot, "snapshot")
     guard = {job_env.INPUT_DATA: data_uri, job_env.STEP_CACHING: "on" if settings["cache"]["enabled"] else "off"}
@@ -125,6 +108,30 @@ def build_training_pipeline(config: dict[str, Any], env: str, images: dict[str, 
         steps=[assembly, snapshot, processing, training, baseline, explainability, gate, register],
         sagemaker_session=context.session,
     )
+
+
+def training_parameters(config: dict[str, Any], env: str, bucket: str) -> dict[str, Any]:
+    """The training pipeline's parameters by name: its data, what a retrain adds, the champion, the run's facts."""
+    from sagemaker.core.workflow.parameters import ParameterString
+
+    settings = config["pipelines"]
+    empty = layout.empty_prefix(config, env)
+    return {
+        "InputData": ParameterString("InputData", default_value=f"s3://{bucket}/data/train/"),
+        "ProductionInputs": ParameterString("ProductionInputs", default_value=empty),
+        "ProductionLabels": ParameterString("ProductionLabels", default_value=empty),
+        "RetrainingWindow": ParameterString("RetrainingWindow", default_value=config["retraining"]["window"]),
+        # keep or age_out: what becomes of rows scored before the window (the retrain Lambda chooses by cause).
+        "BaseRows": ParameterString("BaseRows", default_value="keep"),
+        "ChampionModelUri": ParameterString("ChampionModelUri", default_value=empty),
+        "ChampionVersion": ParameterString("ChampionVersion", default_value=""),
+        # The champion's manifest digests (registry/digests.py): the gate checks its model before opening it.
+        "ChampionDigests": ParameterString("ChampionDigests", default_value=""),
+        "TrainingInstanceType": ParameterString(
+            "TrainingInstanceType", default_value=settings["training_instance_type"]
+        ),
+        "GitSha": ParameterString("GitSha", default_value="unknown"),
+    }
 
 
 def _data_steps(config: dict[str, Any], context: PipelineContext, parameters: dict[str, Any]) -> tuple[Any, Any]:

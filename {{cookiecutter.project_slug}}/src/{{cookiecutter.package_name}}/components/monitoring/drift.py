@@ -130,89 +130,22 @@ def compare(
     config = constraints["monitoring_config"]["distribution_constraints"]
     baseline_features = {f["name"]: f for f in statistics["features"]}
     excluded = set(constraints.get("excluded_columns", []))
-    n_tests = 2 * len(baseline_features)
-    alpha = config["significance_level"] / n_tests
-    violations: list[dict[str, str]] = []
-
-    def violation(name: str, check: str, description: str) -> None:
-        violations.append({"feature_name": name, "constraint_check_type": check, "description": description})
-
+    alpha = config["significance_level"] / (2 * len(baseline_features))  # two tests per feature
     missing_columns = [name for name in baseline_features if name not in production_columns]
-    for name in missing_columns:
-        violation(name, "missing_column_check", f"Column '{name}' of the baseline is missing from production data.")
-    for name in production_columns:
-        if name not in baseline_features and name not in excluded:
-            violation(name, "extra_column_check", f"Column '{name}' is not in the baseline; it is not monitored.")
-
+    violations = [
+        _violation(name, "missing_column_check", f"Column '{name}' of the baseline is missing from production data.")
+        for name in missing_columns
+    ]
+    violations += [
+        _violation(name, "extra_column_check", f"Column '{name}' is not in the baseline; it is not monitored.")
+        for name in production_columns
+        if name not in baseline_features and name not in excluded
+    ]
     report: dict[str, dict[str, Any]] = {}
     for name, feature in baseline_features.items():
-        if name not in production:
-            continue
-        base, prod = _baseline_summary(feature), production[name]
-        result: dict[str, Any] = {
-            "baseline_missing_fraction": _fraction(base.missing, base.present + base.missing),
-            "production_missing_fraction": _fraction(prod.missing, prod.present + prod.missing),
-            "production_rows": prod.present + prod.missing,
-        }
-        if isinstance(base, NumericSummary) and isinstance(prod, NumericSummary):
-            distance = ks_distance(base.counts, prod.counts)
-            p_value = ks_p_value(distance, base.present, prod.present)
-            threshold = config["comparison_threshold"]
-            result.update(kind="numeric", method="ks", statistic=distance, threshold=threshold, p_value=p_value)
-            if prod.invalid:
-                violation(
-                    name, "data_type_check", f"{prod.invalid} value(s) of numeric column '{name}' are not numbers."
-                )
-            if base.negative == 0 and prod.negative > 0:
-                violation(
-                    name,
-                    "non_negative_check",
-                    f"{prod.negative} negative value(s) in '{name}', never negative in the baseline.",
-                )
-        else:
-            assert isinstance(base, CategoricalSummary) and isinstance(prod, CategoricalSummary)
-            distance, p_value, unseen = _categorical_distance(base, prod)
-            threshold = config["categorical_comparison_threshold"]
-            result.update(kind="categorical", method="linf", statistic=distance, threshold=threshold, p_value=p_value)
-            result["unseen_values"] = unseen
-            if unseen:
-                shown = ", ".join(sorted(unseen)[:5])
-                violation(
-                    name,
-                    "categorical_values_check",
-                    f"{sum(unseen.values())} value(s) of '{name}' outside the baseline domain: {shown}.",
-                )
-        distribution_drift = prod.present > 0 and p_value < alpha and distance > threshold
-        constant = _constant_that_moved(name, feature, base, prod)
-        if constant:
-            violation(name, "baseline_drift_check", constant)
-        if distribution_drift:
-            violation(
-                name,
-                "baseline_drift_check",
-                f"Distribution distance {distance:.3f} exceeds threshold {threshold} (p={p_value:.2g} < {alpha:.2g}).",
-            )
-        completeness_p = missing_rate_p_value(
-            base.missing, base.present + base.missing, prod.missing, prod.present + prod.missing
-        )
-        increase = result["production_missing_fraction"] - result["baseline_missing_fraction"]
-        completeness_drift = completeness_p < alpha and increase > config["completeness_tolerance"]
-        if completeness_drift:
-            violation(
-                name,
-                "completeness_check",
-                f"Missing values rose from {result['baseline_missing_fraction']:.1%} to "
-                f"{result['production_missing_fraction']:.1%} (p={completeness_p:.2g}).",
-            )
-        hits = (
-            ("distribution", distribution_drift),
-            ("constant moved", bool(constant)),
-            ("missing values", completeness_drift),
-        )
-        reasons = [r for r, hit in hits if hit]
-        result.update(completeness_p_value=completeness_p, drift=bool(reasons), drift_reasons=reasons)
-        report[name] = result
-
+        if name in production:
+            report[name], found = judge_feature(name, feature, production[name], config, alpha)
+            violations += found
     drifted = [name for name, r in report.items() if r["drift"]]
     n_production = max((r["production_rows"] for r in report.values()), default=0)
     drift = {
@@ -233,6 +166,97 @@ def compare(
         "features": [feature_statistics(name, summary) for name, summary in production.items()],
     }
     return violations, drift, production_statistics
+
+
+def _violation(name: str, check: str, description: str) -> dict[str, str]:
+    return {"feature_name": name, "constraint_check_type": check, "description": description}
+
+
+def judge_feature(
+    name: str, feature: dict[str, Any], prod: Summary, config: dict[str, Any], alpha: float
+) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """One feature's drift.json entry, and its violations: its values, its distribution, its missing values."""
+    base = _baseline_summary(feature)
+    result: dict[str, Any] = {
+        "baseline_missing_fraction": _fraction(base.missing, base.present + base.missing),
+        "production_missing_fraction": _fraction(prod.missing, prod.present + prod.missing),
+        "production_rows": prod.present + prod.missing,
+    }
+    violations = _value_violations(name, base, prod)
+    if isinstance(base, NumericSummary) and isinstance(prod, NumericSummary):
+        distance = ks_distance(base.counts, prod.counts)
+        p_value = ks_p_value(distance, base.present, prod.present)
+        threshold = config["comparison_threshold"]
+        result.update(kind="numeric", method="ks", statistic=distance, threshold=threshold, p_value=p_value)
+    else:
+        assert isinstance(base, CategoricalSummary) and isinstance(prod, CategoricalSummary)
+        distance, p_value, unseen = _categorical_distance(base, prod)
+        threshold = config["categorical_comparison_threshold"]
+        result.update(kind="categorical", method="linf", statistic=distance, threshold=threshold, p_value=p_value)
+        result["unseen_values"] = unseen
+        if unseen:
+            shown = ", ".join(sorted(unseen)[:5])
+            violations.append(
+                _violation(
+                    name,
+                    "categorical_values_check",
+                    f"{sum(unseen.values())} value(s) of '{name}' outside the baseline domain: {shown}.",
+                )
+            )
+    distribution_drift = prod.present > 0 and p_value < alpha and distance > threshold
+    constant = _constant_that_moved(name, feature, base, prod)
+    if constant:
+        violations.append(_violation(name, "baseline_drift_check", constant))
+    if distribution_drift:
+        violations.append(
+            _violation(
+                name,
+                "baseline_drift_check",
+                f"Distribution distance {distance:.3f} exceeds threshold {threshold} (p={p_value:.2g} < {alpha:.2g}).",
+            )
+        )
+    completeness_p = missing_rate_p_value(
+        base.missing, base.present + base.missing, prod.missing, prod.present + prod.missing
+    )
+    increase = result["production_missing_fraction"] - result["baseline_missing_fraction"]
+    completeness_drift = completeness_p < alpha and increase > config["completeness_tolerance"]
+    if completeness_drift:
+        violations.append(
+            _violation(
+                name,
+                "completeness_check",
+                f"Missing values rose from {result['baseline_missing_fraction']:.1%} to "
+                f"{result['production_missing_fraction']:.1%} (p={completeness_p:.2g}).",
+            )
+        )
+    hits = (
+        ("distribution", distribution_drift),
+        ("constant moved", bool(constant)),
+        ("missing values", completeness_drift),
+    )
+    reasons = [r for r, hit in hits if hit]
+    result.update(completeness_p_value=completeness_p, drift=bool(reasons), drift_reasons=reasons)
+    return result, violations
+
+
+def _value_violations(name: str, base: Summary, prod: Summary) -> list[dict[str, str]]:
+    """A numeric column's values that are not numbers, or negative where the baseline never was."""
+    if not (isinstance(base, NumericSummary) and isinstance(prod, NumericSummary)):
+        return []
+    found = []
+    if prod.invalid:
+        found.append(
+            _violation(name, "data_type_check", f"{prod.invalid} value(s) of numeric column '{name}' are not numbers.")
+        )
+    if base.negative == 0 and prod.negative > 0:
+        found.append(
+            _violation(
+                name,
+                "non_negative_check",
+                f"{prod.negative} negative value(s) in '{name}', never negative in the baseline.",
+            )
+        )
+    return found
 
 
 def _constant_that_moved(name: str, feature: dict[str, Any], base: Summary, prod: Summary) -> str:
