@@ -10,14 +10,14 @@ import pytest
 from {{ cookiecutter.package_name }}.container import (
     file_sha256,
 )
-from {{ cookiecutter.package_name }}.local.executor import (
-    ExecutionNotFound,
-    LocalExecutor,
-)
-from {{ cookiecutter.package_name }}.local.runs import (
+from {{ cookiecutter.package_name }}.local.commands import (
     local_rerun,
     local_retry,
     local_train,
+)
+from {{ cookiecutter.package_name }}.local.executor import (
+    ExecutionNotFound,
+    LocalExecutor,
 )
 from {{ cookiecutter.package_name }}.local.workspace import (
     Workspace,

@@ -11,14 +11,14 @@ import pandas as pd
 import pytest
 
 from {{ cookiecutter.package_name }}.cli import main
-from {{ cookiecutter.package_name }}.local.executor import (
-    LocalExecutor,
-)
-from {{ cookiecutter.package_name }}.local.runs import (
+from {{ cookiecutter.package_name }}.local.commands import (
     land_labels,
     local_infer,
     local_train,
     seed_markers,
+)
+from {{ cookiecutter.package_name }}.local.executor import (
+    LocalExecutor,
 )
 from {{ cookiecutter.package_name }}.local.walkthrough import (
     labels_for,

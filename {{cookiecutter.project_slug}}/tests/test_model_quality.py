@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from {{ cookiecutter.package_name }}.local.runs import (
+from {{ cookiecutter.package_name }}.local.commands import (
     land_labels,
     local_infer,
     local_quality,

@@ -9,8 +9,8 @@ import pytest
 from sklearn import metrics as sk
 
 from {{ cookiecutter.package_name }} import model_metrics
-from {{ cookiecutter.package_name }}.components.monitoring import quality
-from {{ cookiecutter.package_name }}.components.monitoring.quality import Window
+from {{ cookiecutter.package_name }}.components.monitoring import model_quality as quality
+from {{ cookiecutter.package_name }}.components.monitoring.model_quality import Window
 from {{ cookiecutter.package_name }}.model_metrics import Outcomes
 
 
@@ -276,7 +276,7 @@ def _labels_file(tmp_path, text, name="labels.csv"):
 
 
 def test_labels_land_under_their_arrival_hour_and_twice_is_once(tmp_path, config):
-    from {{ cookiecutter.package_name }}.local.runs import land_labels
+    from {{ cookiecutter.package_name }}.local.commands import land_labels
     from {{ cookiecutter.package_name }}.local.workspace import Workspace
 
     target = config["data"]["target_column"]
@@ -306,7 +306,7 @@ def test_labels_land_under_their_arrival_hour_and_twice_is_once(tmp_path, config
     ids=["wrong-id-column", "extra-column", "row-without-id", "ragged-row"],
 )
 def test_a_bad_labels_file_is_refused_with_what_to_fix_and_lands_nothing(tmp_path, config, text, message):
-    from {{ cookiecutter.package_name }}.local.runs import land_labels
+    from {{ cookiecutter.package_name }}.local.commands import land_labels
     from {{ cookiecutter.package_name }}.local.workspace import Workspace
 
     target = config["data"]["target_column"]

@@ -7,10 +7,10 @@ import subprocess
 import numpy as np
 import pytest
 
-from {{ cookiecutter.package_name }}.components.algorithm.report import (
+from {{ cookiecutter.package_name }}.components.algorithm.evaluation_report import (
     render_evaluation,
 )
-from {{ cookiecutter.package_name }}.components.explainability.report import (
+from {{ cookiecutter.package_name }}.components.explainability.explanations_report import (
     render_summary,
 )
 from {{ cookiecutter.package_name }}.components.explainability.shap_values import (
@@ -23,7 +23,7 @@ from {{ cookiecutter.package_name }}.components.monitoring.baseline import (
 from {{ cookiecutter.package_name }}.components.monitoring.drift import (
     compare,
 )
-from {{ cookiecutter.package_name }}.components.monitoring.report import (
+from {{ cookiecutter.package_name }}.components.monitoring.drift_report import (
     render_report,
 )
 from {{ cookiecutter.package_name }}.components.monitoring.summary import (

@@ -89,7 +89,7 @@ def _trained(summary: dict[str, Any]) -> str:
 
 
 def cmd_local_train(args: argparse.Namespace) -> int:
-    from .local.runs import local_train
+    from .local.commands import local_train
 
     summary = local_train(
         args.data, load_config(), args.env, _workspace(args), console.print, args.containers, not args.no_cache
@@ -98,7 +98,7 @@ def cmd_local_train(args: argparse.Namespace) -> int:
 
 
 def cmd_local_retrain(args: argparse.Namespace) -> int:
-    from .local.runs import local_retrain
+    from .local.commands import local_retrain
 
     summary = local_retrain(
         load_config(), args.env, _workspace(args), console.print, args.containers, base_rows=args.base_rows
@@ -107,7 +107,7 @@ def cmd_local_retrain(args: argparse.Namespace) -> int:
 
 
 def cmd_local_infer(args: argparse.Namespace) -> int:
-    from .local.runs import local_infer
+    from .local.commands import local_infer
 
     summary = local_infer(
         args.data,
@@ -139,14 +139,14 @@ def _outcome(kind: str, summary: dict[str, Any]) -> str:
 
 
 def cmd_local_retry(args: argparse.Namespace) -> int:
-    from .local.runs import local_retry
+    from .local.commands import local_retry
 
     summary = local_retry(args.execution_id, load_config(), args.env, _workspace(args), console.print, args.containers)
     return _emit(args, summary, _outcome("retried", summary))
 
 
 def cmd_local_rerun(args: argparse.Namespace) -> int:
-    from .local.runs import local_rerun
+    from .local.commands import local_rerun
 
     steps = [s.strip() for s in args.steps.split(",") if s.strip()]
     summary = local_rerun(
@@ -166,14 +166,14 @@ def cmd_local_clean(args: argparse.Namespace) -> int:
 
 
 def cmd_local_labels(args: argparse.Namespace) -> int:
-    from .local.runs import land_labels
+    from .local.commands import land_labels
 
     summary = land_labels(args.data, load_config(), args.env, _workspace(args))
     return _emit(args, summary, f"{summary['rows']} label(s) landed at {summary['uri']}")
 
 
 def cmd_local_quality(args: argparse.Namespace) -> int:
-    from .local.runs import local_quality
+    from .local.commands import local_quality
 
     given = {"StartOffset": args.start_offset, "EndOffset": args.end_offset, "MinLabelledRows": args.min_labelled_rows}
     overrides = {name: value for name, value in given.items() if value is not None}

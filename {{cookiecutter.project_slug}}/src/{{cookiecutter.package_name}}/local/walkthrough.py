@@ -31,7 +31,7 @@ from ..data_schema import ID_COLUMN
 from ..model_metrics import PRIMARY
 from ..registry.manifest import ModelRegistry, manifest_parameter
 from ..sample_data import generate
-from .runs import land_labels, local_infer, local_quality, local_train
+from .commands import land_labels, local_infer, local_quality, local_train
 from .workspace import Workspace
 
 LABELS_AT, SCORED_AT, JUDGED_AT = timedelta(hours=5), timedelta(hours=6), timedelta(hours=7)

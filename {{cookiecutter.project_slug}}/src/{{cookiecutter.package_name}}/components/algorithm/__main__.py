@@ -33,9 +33,9 @@ from ...container import (
 from ...data_schema import DataSchema
 from ...registry.digests import archive_contents_digest
 from . import gate
+from .evaluation_report import render_evaluation
 from .gate_report import render_gate
 from .model import TrainedModel, evaluate, fit, write_evaluation, write_quality_baseline
-from .report import render_evaluation
 from .server import serve_forever
 
 

@@ -34,8 +34,8 @@ from ...container import (
     staged_output,
 )
 from ...data_schema import ID_COLUMN, DataSchema
+from .explanations_report import render_summary
 from .pool import ChunkExplainer, available_cores
-from .report import render_summary
 from .shap_values import Explanation, analysis_json, explain, global_importance, per_row_columns, tree_explainer
 
 if TYPE_CHECKING:

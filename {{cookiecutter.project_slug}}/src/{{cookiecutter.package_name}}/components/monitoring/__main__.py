@@ -35,7 +35,7 @@ from ...container import (
 from ...csv_input import read_ahead, read_blocks
 from ...data_schema import ID_COLUMN
 from .baseline import baseline_is_consistent, build_baseline
-from .report import render_report
+from .drift_report import render_report
 from .summary import (
     CategoricalSummary,
     Summary,
@@ -265,7 +265,7 @@ def estimate() -> None:
 
 
 def _offset(environ: dict[str, str], variable: str, default: str) -> Any:
-    from .quality import parse_offset
+    from .model_quality import parse_offset
 
     text = environ.get(variable, "").strip() or default
     try:
@@ -286,8 +286,8 @@ def quality() -> None:
     QUALITY_MIN_LABELLED_ROWS labelled rows nothing is judged, and quality.json says so.
     """
     from ...data_schema import DataSchema
-    from . import quality as q
-    from .quality_report import render_quality_report
+    from . import model_quality as q
+    from .model_quality_report import render_quality_report
     from .scored import read_predictions, scored_runs
 
     environ = dict(os.environ)
