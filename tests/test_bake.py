@@ -143,6 +143,7 @@ def expected_files(package: str, drift_action: str, multi_account: bool = False)
         "pipelines/layout.py",
         "pipelines/names.py",
         "pipelines/quality.py",
+        "pipelines/sdk.py",
         "pipelines/steps.py",
         "pipelines/training.py",
         "registry/__init__.py",

@@ -24,7 +24,7 @@ from {{ cookiecutter.package_name }}.local.transform import (
     model_server,
     transform_file,
 )
-from {{ cookiecutter.package_name }}.pipelines.layout import transform_data_processing
+from {{ cookiecutter.package_name }}.pipelines.inference import transform_data_processing
 from {{ cookiecutter.package_name }}.registry.digests import (
     file_sha256,
     folder_digest,

@@ -20,6 +20,7 @@ from .. import job_environment as job_env
 from ..lambdas import available
 from ..registry.digests import DIGESTS_ENV
 from . import layout, names
+from .sdk import prepare_sdk
 from .steps import PipelineContext, component_step, output_uri, pipeline_context
 
 
@@ -44,7 +45,7 @@ class InferenceParameters:
 
 def build_inference_pipeline(config: dict[str, Any], env: str, images: dict[str, str] | None = None) -> Any:
     """The batch-inference pipeline of one environment; the model comes in as parameters."""
-    layout.prepare_sdk(config)
+    prepare_sdk(config)
     from sagemaker.mlops.workflow.pipeline import Pipeline
 
     context = pipeline_context(config, env, "inference", images)
@@ -97,6 +98,18 @@ def inference_parameters(config: dict[str, Any], bucket: str) -> InferenceParame
     )
 
 
+def transform_data_processing(problem_type: str) -> dict[str, str]:
+    """How Batch Transform keeps each prediction with its inference id (ID_COLUMN; its DataProcessing).
+
+    Processed rows start with the inference id. The model gets the row without it
+    (InputFilter); each answer is joined to its input row (JoinSource) and the published line
+    keeps the id and the answer's columns (OutputFilter): `inference_id,label,probability`
+    for classifiers, `inference_id,prediction` for regression.
+    """
+    answer = "-1" if problem_type == "regression" else "-2,-1"
+    return {"InputFilter": "$[1:]", "JoinSource": "Input", "OutputFilter": f"$[0,{answer}]"}
+
+
 def scoring_steps(
     config: dict[str, Any], env: str, context: PipelineContext, parameters: InferenceParameters
 ) -> tuple[Any, Any, Any]:
@@ -140,7 +153,7 @@ def scoring_steps(
         ).build(),
         retry_policies=context.retry_policies[1:],  # a Model step takes only StepRetryPolicy (no job errors)
     )
-    keep_ids = layout.transform_data_processing(config["data"]["problem_type"])
+    keep_ids = transform_data_processing(config["data"]["problem_type"])
     transformer = Transformer(
         model_name=model.properties.ModelName,
         instance_count=settings["transform_instance_count"],

@@ -15,12 +15,13 @@ from .. import job_environment as job_env
 from ..registry.digests import DIGESTS_ENV
 from . import layout, names
 from .inference import drift_action_lambda
+from .sdk import prepare_sdk
 from .steps import component_step, output_uri, pipeline_context
 
 
 def build_quality_pipeline(config: dict[str, Any], env: str, images: dict[str, str] | None = None) -> Any:
     """The model-quality pipeline of one environment; the model comes in as a parameter."""
-    layout.prepare_sdk(config)
+    prepare_sdk(config)
     from sagemaker.core.workflow.conditions import ConditionEquals
     from sagemaker.core.workflow.execution_variables import ExecutionVariables
     from sagemaker.core.workflow.functions import JsonGet

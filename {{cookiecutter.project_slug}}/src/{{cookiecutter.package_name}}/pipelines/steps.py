@@ -7,6 +7,7 @@ from typing import Any
 
 from . import layout
 from .layout import CONTAINER_ROOT
+from .sdk import pipeline_session
 
 
 @dataclass
@@ -51,7 +52,7 @@ def pipeline_context(config: dict[str, Any], env: str, kind: str, images: dict[s
     uris = {c: (images or {}).get(c) or layout.default_image(config, c) for c in layout.COMPONENTS}
     return PipelineContext(
         kind=kind,
-        session=layout.pipeline_session(config, env),
+        session=pipeline_session(config, env),
         role=layout.role_arn(config, env),
         bucket=layout.bucket(config, env),
         image={c: ParameterString(f"{c.capitalize()}Image", default_value=uris[c]) for c in layout.COMPONENTS},

@@ -30,6 +30,7 @@ from typing import Any
 from .. import job_environment as job_env
 from ..registry.digests import DIGESTS_ENV
 from . import layout, names
+from .sdk import prepare_sdk
 from .steps import PipelineContext, cache_config, component_step, output_uri, pipeline_context
 
 
@@ -49,7 +50,7 @@ def parameter_ranges(ranges: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 def build_training_pipeline(config: dict[str, Any], env: str, images: dict[str, str] | None = None) -> Any:
     """The training pipeline of one environment, with image URIs as parameter defaults."""
-    layout.prepare_sdk(config)
+    prepare_sdk(config)
     from sagemaker.mlops.workflow.pipeline import Pipeline
 
     context = pipeline_context(config, env, "training", images)
