@@ -46,12 +46,12 @@ test-images: install
 	  echo "$$tool is missing: apt-get install debootstrap buildah podman docker-compose" >&2; exit 2; }; done
 	BUILDAH_ISOLATION=$${BUILDAH_ISOLATION:-chroot} $(BIN)/pytest -m images tests/test_images.py
 
-# Bake the defaults, then run the generated repository's own `make local` (its own venv): the
+# Bake the defaults, then run the generated repository's own `make demo` (its own venv): the
 # three pipelines executed locally from their definitions, day by day, in two drift stories.
 demo: install
 	rm -rf $(DEMO_DIR)
 	$(BIN)/cookiecutter --no-input --output-dir $(DEMO_DIR) .
-	$(MAKE) -C "$$(find $(DEMO_DIR) -mindepth 1 -maxdepth 1 -type d | head -n 1)" local
+	$(MAKE) -C "$$(find $(DEMO_DIR) -mindepth 1 -maxdepth 1 -type d | head -n 1)" demo
 
 # Benchmarks, not tests: side-by-side ratios written to benchmarks/results.json and
 # benchmarks/BENCHMARKS.md (about 25 minutes on 2 cores). Evidently, the comparison for drift,

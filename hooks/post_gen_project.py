@@ -59,7 +59,7 @@ def next_steps(slug: str, target: str) -> str:
         f"\nCreated {slug}. Next steps:\n"
         f"  cd {slug}\n"
         "  make test    # lint, hadolint and the test suite (creates .venv first)\n"
-        "  make local   # all three pipelines, locally, day by day: drift, labels, retrains and the gate\n"
+        "  make demo    # all three pipelines, locally, day by day: drift, labels, retrains and the gate\n"
         f"Then train on your own CSV (its target column must be '{target}'):\n"
         "  .venv/bin/python -m " + PACKAGE_NAME + " local train --data your.csv\n"
     )

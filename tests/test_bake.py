@@ -130,7 +130,7 @@ def expected_files(package: str, drift_action: str, multi_account: bool = False)
         "local/sagemaker_api.py",
         "local/scheduling.py",
         "local/transform.py",
-        "local/walkthrough.py",
+        "local/demo.py",
         "local/warm.py",
         "local/warm_client.py",
         "local/workspace.py",

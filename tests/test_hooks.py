@@ -230,7 +230,7 @@ def test_post_gen_hook_is_idempotent_and_has_no_side_effects(tmp_path):
     for _ in range(2):
         result = subprocess.run([sys.executable, hook.__file__], cwd=project, capture_output=True, text=True)
         assert result.returncode == 0, result.stderr
-        assert "make local" in result.stdout
+        assert "make demo" in result.stdout
     assert tree_digest(project) == before
     assert not (project / ".git").exists()
 

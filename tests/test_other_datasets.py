@@ -133,7 +133,7 @@ import contextlib, io, json, sys
 from pathlib import Path
 import pandas as pd
 from {package}.cli import main
-from {package}.local.walkthrough import labels_for
+from {package}.local.demo import labels_for
 previous = None
 for argv in json.loads(sys.argv[1]):
     if argv[0] == "__labels__":

@@ -17,11 +17,11 @@ from {{ cookiecutter.package_name }}.local.commands import (
     local_train,
     seed_markers,
 )
+from {{ cookiecutter.package_name }}.local.demo import (
+    labels_for,
+)
 from {{ cookiecutter.package_name }}.local.executor import (
     LocalExecutor,
-)
-from {{ cookiecutter.package_name }}.local.walkthrough import (
-    labels_for,
 )
 from {{ cookiecutter.package_name }}.local.workspace import (
     Workspace,

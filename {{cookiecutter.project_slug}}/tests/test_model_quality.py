@@ -10,7 +10,7 @@ from {{ cookiecutter.package_name }}.local.commands import (
     local_quality,
     local_train,
 )
-from {{ cookiecutter.package_name }}.local.walkthrough import (
+from {{ cookiecutter.package_name }}.local.demo import (
     labels_for,
 )
 from {{ cookiecutter.package_name }}.local.workspace import (

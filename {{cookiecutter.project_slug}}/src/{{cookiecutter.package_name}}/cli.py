@@ -196,9 +196,9 @@ def cmd_local_quality(args: argparse.Namespace) -> int:
 
 
 def cmd_local_demo(args: argparse.Namespace) -> int:
-    from .local.walkthrough import walkthrough
+    from .local.demo import run_demo
 
-    summary = walkthrough(load_config(), args.env, _workspace(args), console, args.rows, args.production_rows)
+    summary = run_demo(load_config(), args.env, _workspace(args), console, args.rows, args.production_rows)
     if args.json:
         print(json.dumps(summary, default=str))
     return 0
@@ -478,7 +478,7 @@ def _add_local(commands: Any) -> None:
     demo = _with_env(local.add_parser("demo", help="train on the sample, then infer on every drift stage"))
     demo.add_argument("--rows", type=int, default=5000, help="training rows")
     demo.add_argument("--production-rows", type=int, default=1000, help="rows per drift stage")
-    demo.set_defaults(func=cmd_local_demo, workspace_default="walkthrough")
+    demo.set_defaults(func=cmd_local_demo, workspace_default="demo")
 
 
 def _add_pipelines(commands: Any) -> None:

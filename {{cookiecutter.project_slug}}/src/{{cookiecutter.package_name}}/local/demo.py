@@ -1,4 +1,4 @@
-"""`make local`: both monitoring stories, day by day on the sample data, and the loop that learns from them.
+"""The demo (`make demo`): both monitoring stories, day by day on the sample data, and the loop that learns from them.
 
 Each story replays days in a workspace of its own; the executions' clock says which day it is.
 On day 0 a model is trained and promoted. On every later day the labels of the day before
@@ -215,7 +215,7 @@ def _table(
     console.print(table)
 
 
-def walkthrough(
+def run_demo(
     config: dict[str, Any],
     env: str,
     workspace: Workspace,
