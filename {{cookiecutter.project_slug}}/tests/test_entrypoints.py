@@ -268,6 +268,25 @@ def test_monitoring_serve_writes_all_reports(chain):
     assert "<svg" in (report / "report.html").read_text()
 
 
+def test_a_retrains_split_does_not_depend_on_the_inference_ids_of_its_production_rows(tmp_path, sample):
+    """An inference id carries its execution's random id: the same rows must split the same way whatever it is."""
+    written = {}
+    for prefix in ("20261201060000aaaaaa", "20261201060000bbbbbb"):
+        root = tmp_path / prefix
+        raw = root / "processing" / "input" / "raw"
+        (raw / "production").mkdir(parents=True)
+        sample.iloc[:400].to_csv(raw / "base.csv", index=False)
+        production = sample.iloc[400:].reset_index(drop=True)
+        ids = [f"{prefix}:batch.csv:{row}" for row in range(1, len(production) + 1)]
+        production.insert(0, "inference_id", ids)
+        production.to_csv(raw / "production" / "run.csv", index=False)
+        assert run("processing", "train", root).returncode == 0
+        output = root / "processing" / "output"
+        written[prefix] = {name: (output / name / f"{name}.csv").read_bytes() for name in ("train", "validation")}
+    first, second = written.values()
+    assert first["validation"] and first == second
+
+
 def test_processing_train_without_target_fails_with_one_line_and_publishes_nothing(tmp_path, sample, target):
     raw = tmp_path / "processing" / "input" / "raw"
     raw.mkdir(parents=True)

@@ -47,7 +47,9 @@ def train() -> None:
     frames = read_csv_files(processing_input("raw"), "processing train")
     seed, target = config["processing"]["seed"], config["data"]["target_column"]
     # Each file's rows keyed on their own: a row keeps its side of the split whatever else the set holds.
-    keys = np.concatenate([row_keys(frame, seed) for frame in frames])
+    # A production row's inference id is no value of the row: its execution's id is random, and would
+    # move the row between sides from one execution of the same data to the next.
+    keys = np.concatenate([row_keys(frame.drop(columns=[ID_COLUMN], errors="ignore"), seed) for frame in frames])
     raw = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     if raw.empty:
         raise ComponentError(f"processing train in {processing_input('raw')} has a header but no rows.")
