@@ -92,6 +92,7 @@ def expected_files(package: str, drift_action: str, multi_account: bool = False)
         "__init__.py",
         "__main__.py",
         "calibration.py",
+        "channels.py",
         "cli.py",
         "config.py",
         "config_schema.json",

@@ -19,6 +19,7 @@ import yaml
 from moto import mock_aws
 
 from {{ cookiecutter.package_name }} import (
+    channels,
     cli,
     deploy_images,
 )
@@ -103,7 +104,7 @@ def test_every_environment_gets_its_grants_and_no_other_account_any(config):
         for account in named:
             per_account.setdefault(account, set()).add(name)
     assert set(per_account) == set(config["aws"]["environment_accounts"].values())
-    repositories = {f"{c.capitalize()}Repository" for c in layout.COMPONENTS}
+    repositories = {f"{c.capitalize()}Repository" for c in channels.COMPONENTS}
     for names in per_account.values():
         assert names == {"ArtifactKey", "ArtifactBucketPolicy", *repositories}
 
@@ -298,7 +299,7 @@ def test_the_first_environment_deploys_and_the_next_waits_for_its_approval(confi
     assert deployed == {first}
     own = prefix(config, first)
     assert [p for p in parameters(accounts[first]) if p.startswith(f"{own}/images/")] == sorted(
-        f"{own}/images/{c}" for c in layout.COMPONENTS
+        f"{own}/images/{c}" for c in channels.COMPONENTS
     )
     assert pipelines(accounts[first]) == sorted(
         layout.pipeline_name(config, first, k) for k in ("inference", "quality", "training")
@@ -318,7 +319,7 @@ def test_after_each_approval_every_parameter_lands_in_its_own_account(config, ac
         assert names and all(n.startswith(prefix(config, env) + "/") for n in names), names
         ssm = accounts[env].client("ssm")
         pinned[env] = {c: ssm.get_parameter(Name=f"{prefix(config, env)}/images/{c}")["Parameter"]["Value"]
-                       for c in layout.COMPONENTS}  # fmt: skip
+                       for c in channels.COMPONENTS}  # fmt: skip
         definition = (
             accounts[env]
             .client("sagemaker")
@@ -338,7 +339,7 @@ def test_images_that_are_not_this_projects_pinned_images_are_refused(config, tmp
     from {{ cookiecutter.package_name }}.deploy_images import record_images
     from {{ cookiecutter.package_name }}.registry.store import FileParameterStore
 
-    good = {c: f"{deploy_images.repository(config, c)}@sha256:{'a' * 64}" for c in layout.COMPONENTS}
+    good = {c: f"{deploy_images.repository(config, c)}@sha256:{'a' * 64}" for c in channels.COMPONENTS}
     store = FileParameterStore(tmp_path)
     assert record_images(config, config["environments"][0], good, store) == good
     for bad in (

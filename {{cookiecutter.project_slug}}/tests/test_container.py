@@ -22,10 +22,10 @@ import pytest
 from {{ cookiecutter.package_name }} import (
     container,
 )
+from {{ cookiecutter.package_name }}.channels import PROCESSING_JOB as PROCESSING
+from {{ cookiecutter.package_name }}.channels import TRAINING_JOB as TRAINING
+from {{ cookiecutter.package_name }}.channels import TRANSFORM_JOB as TRANSFORM
 from {{ cookiecutter.package_name }}.container import (
-    PROCESSING,
-    TRAINING,
-    TRANSFORM,
     ComponentError,
     drop_privileges,
     safe_extract,

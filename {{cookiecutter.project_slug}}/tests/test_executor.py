@@ -109,7 +109,7 @@ def test_fail_step_stops_the_run_and_later_steps_never_start(tmp_path, config):
     assert execution.status == "Failed"
     assert execution.failure == "Stop: bad data"
     assert [s.name for s in execution.steps] == ["Stop"]
-    assert json.loads((execution.run_dir / "execution.json").read_text())["status"] == "Failed"
+    assert json.loads((execution.execution_dir / "execution.json").read_text())["status"] == "Failed"
 
 
 def test_s3_uris_map_into_the_workspace(tmp_path):
@@ -259,7 +259,7 @@ def test_a_run_ending_in_a_notified_status_emits_eventbridges_status_event(tmp_p
     assert event["detail"]["currentPipelineExecutionStatus"] == "Failed"
     assert event["detail"]["pipelineExecutionArn"] == execution.arn
     assert event["detail"]["pipelineArn"] == execution.arn.rsplit("/execution/", 1)[0]
-    assert json.loads((execution.run_dir / "status-event.json").read_text()) == event
+    assert json.loads((execution.execution_dir / "status-event.json").read_text()) == event
     assert any("EVENT" in line and "Failed: Stop: no" in line for line in lines)
     quiet = copy.deepcopy(config)
     quiet["notifications"]["pipeline_statuses"] = ["Succeeded"]
@@ -296,11 +296,11 @@ def test_a_full_disk_in_the_executors_own_files_fails_the_execution_like_a_job_w
     assert "local retry" in execution.failure
     (event,) = executor.events
     assert event["detail"]["currentPipelineExecutionStatus"] == "Failed"
-    assert not list(execution.run_dir.glob(".*partial")), "no half-written record stays"
+    assert not list(execution.execution_dir.glob(".*partial")), "no half-written record stays"
     monkeypatch.setattr(Path, "write_text", original)
     # The record on disk is the last whole one: once the disk has room and the failed process has ended (its pid,
     # here this test's, set to one that runs no more), the execution is retried.
-    path = execution.run_dir / "execution.json"
+    path = execution.execution_dir / "execution.json"
     record = json.loads(path.read_text())
     assert record["status"] == "Executing"
     path.write_text(json.dumps(record | {"pid": 2**22 + 1}))
@@ -312,7 +312,7 @@ def test_a_record_cut_short_is_named_not_a_bare_json_error(tmp_path, config):
 
     executor = LocalExecutor(Workspace(tmp_path), config, "dev", progress=lambda _: None)
     execution = executor.run(alert_steps(config, ["Only"]), pipeline="x-dev-training")
-    record = execution.run_dir / "execution.json"
+    record = execution.execution_dir / "execution.json"
     record.write_text(record.read_text()[:40])
     with pytest.raises(ExecutionNotFound, match=rf"{record} cannot be read .* cut short"):
         executor.retry(execution.execution_id)

@@ -121,7 +121,7 @@ def test_a_second_run_on_unchanged_data_reuses_every_job_step_and_registers_noth
     assert warm["decision"] == "equal to v1: nothing registered"
     record = json.loads(
         (
-            iteration["workspace"].run_dir(layout.pipeline_name(config, "dev", "training"), warm["run_id"])
+            iteration["workspace"].execution_dir(layout.pipeline_name(config, "dev", "training"), warm["run_id"])
             / "execution.json"
         ).read_text()
     )
@@ -154,7 +154,7 @@ def test_a_failed_execution_registers_nothing_and_its_retry_runs_from_the_failed
     assert retried["status"] == "Succeeded", retried.get("failure")
     assert retried["run_id"] == failed.execution_id  # the same execution, as RetryPipelineExecution
     assert retried["manifest_version"] == 2 and retried["registered"] is True
-    record = json.loads((failed.run_dir / "execution.json").read_text())
+    record = json.loads((failed.execution_dir / "execution.json").read_text())
     assert record["status"] == "Succeeded"
     # The steps that had succeeded were not run again: their records are the first attempt's.
     runs = [s["name"] for s in record["steps"]]
@@ -262,8 +262,8 @@ def test_a_killed_execution_can_be_retried(iteration, config):
     """An execution whose process died mid-run (its record says Executing) resumes like a failed one."""
     workspace = iteration["workspace"]
     pipeline = layout.pipeline_name(config, "dev", "training")
-    run = workspace.run_dir(pipeline, iteration["cold"]["run_id"])
-    killed = workspace.run_dir(pipeline, "20990101000000dead00")
+    run = workspace.execution_dir(pipeline, iteration["cold"]["run_id"])
+    killed = workspace.execution_dir(pipeline, "20990101000000dead00")
     killed.mkdir(parents=True)
     (killed / "definition.json").write_text((run / "definition.json").read_text())
     record = json.loads((run / "execution.json").read_text())

@@ -11,6 +11,7 @@ import botocore.session
 import pytest
 from botocore.validate import ParamValidator
 
+from {{ cookiecutter.package_name }} import channels
 from {{ cookiecutter.package_name }}.lambdas import (
     available,
 )
@@ -111,6 +112,45 @@ def test_every_job_step_is_a_valid_sagemaker_request(definitions):
             assert not report.has_errors(), f"{step['Name']}: {report.generate_report()}"
             checked += 1
     assert checked == 16  # 7 training jobs, 8 inference jobs (Model, Transform, 6 Processing), 1 model quality
+
+
+def test_every_component_step_wires_exactly_the_channels_its_mode_declares(definitions):
+    """channels.MODES is the one home of the channels: each job step reads and writes what its mode declares."""
+    _, built = definitions
+    components = {f"Parameters.{c.capitalize()}Image": c for c in channels.COMPONENTS}
+    wired = set()
+    for definition_json in built.values():
+        for step in all_steps(definition_json["Steps"]):
+            args = step["Arguments"]
+            if step["Type"] == "Processing":
+                component = components[args["AppSpecification"]["ImageUri"]["Get"]]
+                (mode,) = args["AppSpecification"]["ContainerArguments"]
+                inputs = [i["InputName"] for i in args.get("ProcessingInputs", [])]
+                outputs = [o["OutputName"] for o in args["ProcessingOutputConfig"]["Outputs"]]
+            elif step["Type"] in ("Training", "Tuning"):
+                job = args.get("TrainingJobDefinition", args)
+                image = job["AlgorithmSpecification"]["TrainingImage"]
+                component, mode = components[image["Get"]], "train"
+                inputs, outputs = [c["ChannelName"] for c in job["InputDataConfig"]], []
+            else:
+                continue
+            declared = channels.mode(component, mode)
+            assert sorted(inputs) == sorted(declared.inputs), (step["Name"], inputs)
+            assert sorted(outputs) == sorted(declared.outputs), (step["Name"], outputs)
+            wired.add((component, mode))
+    assert {(channels.ALGORITHM, "train"), (channels.MONITORING, "quality"), (channels.PROCESSING, "assemble")} <= wired
+
+
+def test_a_step_that_wires_a_channel_its_mode_does_not_declare_is_refused():
+    """The control: component_step checks the table when the graph is built, not only this test after it."""
+    from {{ cookiecutter.package_name }}.pipelines.steps import component_step
+
+    with pytest.raises(ValueError, match=r"Processing gives processing train the outputs \['train', 'trian'\]"):
+        component_step(
+            "Processing", channels.PROCESSING, "train", image="image", instance_type="ml.m5.large",
+            instance_count=1, role="role", session=None, inputs={channels.RAW: "s3://b/raw"},
+            outputs={"train": "s3://b/train", "trian": "s3://b/trian"},
+        )  # fmt: skip
 
 
 def test_every_job_step_retries_transient_errors_as_configured(definitions):

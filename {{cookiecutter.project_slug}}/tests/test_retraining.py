@@ -29,11 +29,11 @@ WINDOW = timedelta(days=-7)
 DAY = timedelta(days=1)
 
 
-def kept(run_id: str, scored_at: datetime, ids: list[str], sizes: list[str] | None = None) -> retraining.KeptRun:
+def kept(run_id: str, scored_at: datetime, ids: list[str], sizes: list[str] | None = None) -> retraining.KeptBatch:
     """A kept input: inference ids and one raw feature, as text."""
     sizes = sizes or [str(i) for i in range(len(ids))]
     rows = pd.DataFrame({"inference_id": ids, "size": sizes}, dtype="string")
-    return retraining.KeptRun(run_id, scored_at, rows)
+    return retraining.KeptBatch(run_id, scored_at, rows)
 
 
 def labels(*rows: tuple[str, str | None, datetime]) -> pd.DataFrame:

@@ -12,8 +12,9 @@ from typing import Any
 
 from rich.console import Console
 
+from .channels import COMPONENTS
 from .config import ConfigError, load_config
-from .images import COMPONENTS, ImageError
+from .images import ImageError
 from .pipelines.definition import KINDS
 from .registry.store import ParameterNotFound
 from .sample_data import CONCEPT_STAGES, DRIFT_STAGES, generate

@@ -26,7 +26,9 @@ if TYPE_CHECKING:  # read_csv_dir imports it: the local command line uses this m
     import pandas as pd
 
 
+from . import channels
 from . import job_environment as job_env
+from .channels import PROCESSING_JOB, TRAINING_JOB
 from .csv_input import CsvError, check_file
 from .registry.digests import DIGESTS_ENV, content_digest, file_sha256, folder_digest
 
@@ -48,19 +50,34 @@ def opt_ml() -> Path:
     return Path(os.environ.get(OPT_ML_ROOT_ENV, "/opt/ml"))
 
 
+# The mode run_entrypoint is running ("component mode", and what channels.MODES declares for it).
+_running: tuple[str, channels.Mode] | None = None
+
+
+def _declared(name: str, side: str) -> str:
+    """`name`, once the running mode declares it among its `side` ("inputs" or "outputs")."""
+    if _running is not None and name not in getattr(_running[1], side):
+        label, declared = _running[0], getattr(_running[1], side)
+        raise ValueError(
+            f"{label} uses the channel {name!r}, which channels.MODES does not declare among its {side} "
+            f"({', '.join(declared) or 'none'}): declare it there, where the pipelines read it too."
+        )
+    return name
+
+
 def processing_input(name: str) -> Path:
     """A Processing job input: /opt/ml/processing/input/<name>."""
-    return opt_ml() / "processing" / "input" / name
+    return opt_ml() / "processing" / "input" / _declared(name, "inputs")
 
 
 def processing_output(name: str) -> Path:
     """A Processing job output: /opt/ml/processing/output/<name>."""
-    return opt_ml() / "processing" / "output" / name
+    return opt_ml() / "processing" / "output" / _declared(name, "outputs")
 
 
 def training_channel(name: str) -> Path:
     """A Training job data channel: /opt/ml/input/data/<name>."""
-    return opt_ml() / "input" / "data" / name
+    return opt_ml() / "input" / "data" / _declared(name, "inputs")
 
 
 def model_dir() -> Path:
@@ -98,12 +115,11 @@ def job_time(variable: str) -> datetime:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
 
 
-# The SageMaker job a component mode runs as. Each reads a failed job's reason from its own file
-# (the first 1 KB, UTF-8): a Processing job's is DescribeProcessingJob's ExitMessage, a Training
-# job's is DescribeTrainingJob's FailureReason. A Transform's model server has no such file: its
-# reason goes to the log.
-PROCESSING, TRAINING, TRANSFORM = "Processing", "Training", "Transform"
-REASON_FILES = {PROCESSING: "message", TRAINING: "failure"}
+# Each SageMaker job type (channels.py: the one a component mode runs as) reads a failed job's
+# reason from its own file (the first 1 KB, UTF-8): a Processing job's is DescribeProcessingJob's
+# ExitMessage, a Training job's is DescribeTrainingJob's FailureReason. A Transform's model server
+# has no such file: its reason goes to the log.
+REASON_FILES = {PROCESSING_JOB: "message", TRAINING_JOB: "failure"}
 REASON_LIMIT = 1024  # bytes SageMaker keeps of a reason
 
 
@@ -167,7 +183,7 @@ def read_shard_summaries(component: str, producer: str, parse: Callable[[dict], 
 
     `producer` names the sharded mode that wrote them, for the error a person reads.
     """
-    directory = processing_input("summaries")
+    directory = processing_input(channels.SUMMARIES)
     paths = sorted(directory.glob("*.json")) if directory.is_dir() else []
     if not paths:
         raise ComponentError(
@@ -217,7 +233,7 @@ def check_pinned(artefact: str, path: Path) -> Path:
 SNAPSHOT = re.compile(r"/sha256=([0-9a-f]{64})/?$")
 
 
-def check_content_address(channel: str = "raw") -> None:
+def check_content_address(channel: str = channels.RAW) -> None:
     """The training input must be the content its URI names: what makes a step cache hit safe.
 
     The pipeline passes the input's URI as INPUT_DATA. A `sha256=<digest>` prefix must hold
@@ -360,9 +376,9 @@ def drop_privileges(job: str) -> None:
     except KeyError as exc:
         raise ComponentError(f"${COMPONENT_USER_ENV} names user {user!r}, who does not exist in this image") from exc
     writable = [opt_ml() / "output"]
-    if job == PROCESSING:
+    if job == PROCESSING_JOB:
         writable.append(opt_ml() / "processing" / "output")
-    elif job == TRAINING:
+    elif job == TRAINING_JOB:
         writable.append(model_dir())
     for path in writable:
         path.mkdir(parents=True, exist_ok=True)
@@ -423,17 +439,25 @@ def run_entrypoint(
 ) -> int:
     """Dispatch `train`/`serve` (as SageMaker appends them) and report failures its way.
 
-    `jobs` names the SageMaker job each mode runs as, where it is not a Processing job; the
+    A component's modes, their channels and the SageMaker job each runs as are channels.MODES';
+    while a mode runs, `processing_input` and `processing_output` refuse a channel it does not
+    declare. `jobs` names the job type for a component the table does not hold (a test's). The
     job decides where the reason of a failure goes. A stop (SIGTERM; the process is PID 1 in a
     container, where no default handler applies) fails the job with a reason and publishes
     nothing. Serve mode installs its own handler, for which a stop is the normal end.
     """
+    global _running
+    declared = channels.MODES.get(component)
+    if declared is not None and not set(modes) <= set(declared):
+        undeclared = ", ".join(sorted(set(modes) - set(declared)))
+        raise ValueError(f"{component} has modes channels.MODES does not declare: {undeclared}")
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1 or args[0] not in modes:
         print(f"usage: python -m <package>.components.{component} {{{'|'.join(modes)}}}", file=sys.stderr)
         return 2
     mode = args[0]
-    job = (jobs or {}).get(mode, PROCESSING)
+    job = (jobs or {}).get(mode) or (declared[mode].job if declared else PROCESSING_JOB)
+    _running = (f"{component} {mode}", declared[mode]) if declared else None
     signal.signal(signal.SIGTERM, _stop)
     try:
         drop_privileges(job)
@@ -445,6 +469,8 @@ def run_entrypoint(
     except Exception as exc:  # noqa: BLE001 - every failure must reach the job's reason
         traceback.print_exc()
         return _fail(job, f"{component} {mode}: unexpected {type(exc).__name__}: {exc}")
+    finally:
+        _running = None
     return 0
 
 

@@ -12,7 +12,7 @@ import subprocess
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .pipelines.layout import COMPONENTS
+from .channels import COMPONENTS
 from .registry.manifest import image_parameter
 from .registry.store import ParameterStore
 

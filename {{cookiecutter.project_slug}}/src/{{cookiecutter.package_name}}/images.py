@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .pipelines.layout import COMPONENTS
+from .channels import COMPONENTS
 
 ENGINE_ENV = "CONTAINER_ENGINE"
 CA_SECRET_ID = "ca_bundle"

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .. import channels
 from ..config import check_window
 from ..container import safe_extract
 from ..pipelines import layout, names
@@ -131,17 +132,11 @@ def training_summary(execution: Execution, workspace: Workspace, config: dict[st
     registered = register.get("registered") is not False
     manifest = _registry(workspace, config, env).get(version=version).manifest
     artifacts = {key: workspace.path(uri) for key, uri in manifest["artifacts"].items()}
-    gate_dir = workspace.path(
-        execution.output(names.GATE, "ProcessingOutputConfig", "Outputs", "gate", "S3Output", "S3Uri")
-    )
+    gate_dir = workspace.path(execution.processing_output(names.GATE, channels.GATE))
     gate = json.loads((gate_dir / "gate.json").read_text("utf-8"))
-    dataset_uri = execution.output(
-        names.TRAINING_DATA, "ProcessingOutputConfig", "Outputs", "dataset", "S3Output", "S3Uri"
-    )
+    dataset_uri = execution.processing_output(names.TRAINING_DATA, channels.DATASET)
     dataset = json.loads((workspace.path(dataset_uri) / "dataset.json").read_text("utf-8"))
-    data_uri = execution.output(
-        names.TRAINING_DATA_SNAPSHOT, "ProcessingOutputConfig", "Outputs", "snapshot", "S3Output", "S3Uri"
-    )
+    data_uri = execution.processing_output(names.TRAINING_DATA_SNAPSHOT, channels.SNAPSHOT)
     promotion = manifest.get("promotion") or {}
     return summary | {
         "metrics": manifest["metrics"],
@@ -161,7 +156,7 @@ def training_summary(execution: Execution, workspace: Workspace, config: dict[st
         },
         "artifacts": {key: str(path) for key, path in artifacts.items()},
         "reports": {
-            "evaluation": str(extract_report(artifacts["model"], "evaluation.html", execution.run_dir)),
+            "evaluation": str(extract_report(artifacts["model"], "evaluation.html", execution.execution_dir)),
             "explainability": str(artifacts["explainability"] / "summary.html"),
             "gate": str(gate_dir / "report.html"),
         },
@@ -245,7 +240,7 @@ def inference_outputs(execution: Execution, workspace: Workspace) -> dict[str, A
     def output(step: str, name: str) -> Path | None:
         if step not in execution.properties:
             return None
-        return workspace.path(execution.output(step, "ProcessingOutputConfig", "Outputs", name, "S3Output", "S3Uri"))
+        return workspace.path(execution.processing_output(step, name))
 
     def one_or_all(folder: Path | None, pattern: str) -> str | None:
         if folder is None:
@@ -261,16 +256,16 @@ def inference_outputs(execution: Execution, workspace: Workspace) -> dict[str, A
     if names.MONITORING in execution.properties:
         drift = execution.output(names.MONITORING, "PropertyFiles", names.DRIFT_REPORT)
         summary["drift"] = {"detected": drift["drift_detected"], "drifted_features": drift["drifted_features"]}
-        summary["report"] = str(output(names.MONITORING, "report") / "report.html")
-    explainability = output(names.EXPLAINABILITY, "report")
-    estimate = output(names.PERFORMANCE_ESTIMATE, "estimate")
+        summary["report"] = str(output(names.MONITORING, channels.REPORT) / "report.html")
+    explainability = output(names.EXPLAINABILITY, channels.REPORT)
+    estimate = output(names.PERFORMANCE_ESTIMATE, channels.ESTIMATE)
     if estimate is not None:
         found = json.loads((estimate / "estimate.json").read_text("utf-8"))
         estimate = {key: found[key] for key in ("estimated", "metrics", "reason")}
     on_drift = next((n for n in names.ACTION_STEPS[names.DRIFT] if n in execution.properties), None)
     acted = execution.output(on_drift, "OutputParameters") if on_drift else {}
     return summary | {
-        "explanations": one_or_all(output(names.EXPLAINABILITY_SHARDS, "explanations"), "*"),
+        "explanations": one_or_all(output(names.EXPLAINABILITY_SHARDS, channels.EXPLANATIONS), "*"),
         "explainability_report": None if explainability is None else str(explainability / "summary.html"),
         "retrain_triggered": bool(acted.get("retrain_started")),
         "retrain": retrain_outcome(acted, workspace) if on_drift else None,
@@ -291,7 +286,7 @@ def retrain_outcome(response: dict[str, Any], workspace: Workspace) -> dict[str,
     if not outcome["started"] or ":pipeline/" not in arn:
         return outcome
     pipeline, _, execution_id = arn.split(":pipeline/", 1)[1].partition("/execution/")
-    record = json.loads((workspace.run_dir(pipeline, execution_id) / "execution.json").read_text("utf-8"))
+    record = json.loads((workspace.execution_dir(pipeline, execution_id) / "execution.json").read_text("utf-8"))
     register = record["properties"].get(names.REGISTER, {}).get("OutputParameters", {})
     if register.get("manifest_version") is None:
         return outcome
@@ -383,9 +378,7 @@ def quality_summary(execution: Execution, workspace: Workspace) -> dict[str, Any
     if execution.status != "Succeeded":
         return summary | {"failure": execution.failure}
     report = execution.output(names.MODEL_QUALITY, "PropertyFiles", names.QUALITY_REPORT)
-    folder = workspace.path(
-        execution.output(names.MODEL_QUALITY, "ProcessingOutputConfig", "Outputs", "quality", "S3Output", "S3Uri")
-    )
+    folder = workspace.path(execution.processing_output(names.MODEL_QUALITY, channels.QUALITY))
     acted = next((n for n in names.ACTION_STEPS[names.QUALITY] if n in execution.properties), None)
     response = execution.output(acted, "OutputParameters") if acted else {}
     return summary | {

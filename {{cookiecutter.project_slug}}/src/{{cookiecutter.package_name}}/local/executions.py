@@ -37,7 +37,7 @@ class Execution:
     pipeline: str
     execution_id: str
     arn: str
-    run_dir: Path
+    execution_dir: Path
     status: str = "Executing"
     steps: list[StepResult] = field(default_factory=list)
     properties: dict[str, Any] = field(default_factory=dict)
@@ -52,6 +52,10 @@ class Execution:
     def output(self, step: str, *path: str | int) -> Any:
         """A property of a step that ran, e.g. output('Register', 'OutputParameters', 'manifest_version')."""
         return walk(self.properties[step], list(path), f"step {step}")
+
+    def processing_output(self, step: str, channel: str) -> str:
+        """The S3 URI a processing step wrote its output `channel` to (a channels.py name)."""
+        return self.output(step, "ProcessingOutputConfig", "Outputs", channel, "S3Output", "S3Uri")
 
     def record(self) -> dict[str, Any]:
         """execution.json: what `local retry` and a selective run's reference read back."""
@@ -87,10 +91,10 @@ def save(execution: Execution, lock: threading.Lock) -> None:
     """execution.json, replaced whole: a write that fails (a full disk) leaves the last whole record."""
     with lock:
         text = json.dumps(execution.record(), indent=2, default=str)
-    partial = execution.run_dir / f".execution.json.{threading.get_ident()}.partial"
+    partial = execution.execution_dir / f".execution.json.{threading.get_ident()}.partial"
     try:
         partial.write_text(text, "utf-8")
-        partial.replace(execution.run_dir / "execution.json")
+        partial.replace(execution.execution_dir / "execution.json")
     finally:
         partial.unlink(missing_ok=True)
 

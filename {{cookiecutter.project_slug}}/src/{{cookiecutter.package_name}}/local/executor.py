@@ -102,7 +102,7 @@ class LocalExecutor:
             pipeline=pipeline,
             execution_id=execution_id,
             arn=f"arn:aws:sagemaker:{region}:{account}:pipeline/{pipeline}/execution/{execution_id}",
-            run_dir=self.workspace.run_dir(pipeline, execution_id),
+            execution_dir=self.workspace.execution_dir(pipeline, execution_id),
             started=self.clock().isoformat(),
         )
         names = None
@@ -119,8 +119,8 @@ class LocalExecutor:
             given = {**source["parameters"], **given}
         execution.parameters = resolve_parameters(definition, given)
         try:
-            execution.run_dir.mkdir(parents=True, exist_ok=True)
-            (execution.run_dir / "definition.json").write_text(json.dumps(definition, indent=2), "utf-8")
+            execution.execution_dir.mkdir(parents=True, exist_ok=True)
+            (execution.execution_dir / "definition.json").write_text(json.dumps(definition, indent=2), "utf-8")
         except OSError as exc:  # not even started: nothing to retry, the reason is the answer
             execution.status, execution.failure = "Failed", executor_failure(exc)
             self._status_event(execution)
@@ -139,13 +139,13 @@ class LocalExecutor:
             raise ExecutionNotFound(f"Execution {execution_id} succeeded: there is nothing to retry.")
         if running(record):
             raise ExecutionNotFound(f"Execution {execution_id} is still running (process {record['pid']}).")
-        run_dir = self.workspace.run_dir(record["pipeline"], execution_id)
-        definition = json.loads((run_dir / "definition.json").read_text("utf-8"))
+        execution_dir = self.workspace.execution_dir(record["pipeline"], execution_id)
+        definition = json.loads((execution_dir / "definition.json").read_text("utf-8"))
         execution = Execution(
             pipeline=record["pipeline"],
             execution_id=execution_id,
             arn=record["arn"],
-            run_dir=run_dir,
+            execution_dir=execution_dir,
             parameters=record["parameters"],
             started=record["started"],
         )
@@ -233,7 +233,7 @@ class LocalExecutor:
         }
         self.events.append(event)
         with contextlib.suppress(OSError):  # the event is sent (printed) even where the disk refuses its copy
-            (execution.run_dir / "status-event.json").write_text(json.dumps(event, indent=2), "utf-8")
+            (execution.execution_dir / "status-event.json").write_text(json.dumps(event, indent=2), "utf-8")
         reason = f": {execution.failure}" if execution.failure else ""
         self.progress(
             f"  [magenta]EVENT[/] {execution.pipeline} execution {execution.execution_id} {execution.status}{reason}"
@@ -246,7 +246,7 @@ class LocalExecutor:
         if (name in execution.reused and kind != "Condition") or self._reuse_condition(step, execution):
             self._reuse(step, execution, lock)
             return
-        sandbox = execution.run_dir / "steps" / name
+        sandbox = execution.execution_dir / "steps" / name
         sandbox.mkdir(parents=True, exist_ok=True)
         self.progress(f"  [cyan]▶[/] {name} ({kind})")
         started = time.perf_counter()

@@ -13,6 +13,7 @@ from pathlib import Path
 from threading import Lock
 from typing import TYPE_CHECKING, Any
 
+from ..channels import ALGORITHM
 from ..lambdas import handler_for
 from ..lambdas.services import Services, installed
 from ..pipelines.layout import component_of_image
@@ -61,7 +62,7 @@ def run_tuning(executor: LocalExecutor, run: StepRun) -> dict[str, Any]:
 def run_model(executor: LocalExecutor, run: StepRun) -> dict[str, Any]:
     args = run.resolver(run.step["Arguments"])
     container = args["PrimaryContainer"]
-    if component_of_image(container["Image"]) != "algorithm":
+    if component_of_image(container["Image"]) != ALGORITHM:
         raise StepFailed(f"model image {container['Image']} is not the algorithm component")
     model_name = run.job_name
     with run.lock:

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from ..container import TRAINING
+from ..channels import ALGORITHM
 from ..pipelines.layout import component_of_image
 from .packing import (
     pack_model,
@@ -160,10 +160,10 @@ class JobRunner:
         config_dir.mkdir(parents=True, exist_ok=True)
         (config_dir / "hyperparameters.json").write_text(json.dumps(hyperparameters), "utf-8")
         specification = args["AlgorithmSpecification"]
-        if component_of_image(specification["TrainingImage"]) != "algorithm":
+        if component_of_image(specification["TrainingImage"]) != ALGORITHM:
             raise StepFailed(f"training image {specification['TrainingImage']} is not the algorithm component")
         log = sandbox / "job.log"
-        run_component("algorithm", "train", root, log=log, runtime=self.runtime, job=TRAINING)
+        run_component(ALGORITHM, "train", root, log=log, runtime=self.runtime)
         metrics = parse_metrics(log.read_text("utf-8"), specification.get("MetricDefinitions", []))
         output = args["OutputDataConfig"]["S3OutputPath"].rstrip("/") + f"/{job_name}/output/model.tar.gz"
         pack_model(root / "model", self.workspace.path(output))

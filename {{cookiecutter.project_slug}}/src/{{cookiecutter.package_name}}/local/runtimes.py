@@ -16,8 +16,9 @@ import sys
 from pathlib import Path
 from typing import Any, Protocol
 
+from .. import channels
 from ..config import default_config_path
-from ..container import PROCESSING, REASON_FILES
+from ..container import REASON_FILES
 from . import warm
 
 PACKAGE = __package__.rpartition(".")[0]
@@ -51,6 +52,7 @@ class Runtime(Protocol):
 JOB_CODE = (
     "__init__.py",
     "calibration.py",
+    "channels.py",
     "components",
     "config.py",
     "config_schema.json",
@@ -137,7 +139,7 @@ class VenvRuntime:
     def server(self, root: Path, port: int, environment: dict[str, str]) -> tuple[list[str], dict]:
         # The loopback only: on a laptop the model is not exposed to the network.
         bind = {"SAGEMAKER_BIND_TO_PORT": str(port), "MODEL_SERVER_HOST": "127.0.0.1"}
-        return self.job("algorithm", "serve", root, environment | bind)
+        return self.job(channels.ALGORITHM, "serve", root, environment | bind)
 
 
 class ContainerRuntime:
@@ -150,11 +152,11 @@ class ContainerRuntime:
     name = "containers"
 
     def __init__(self, config: dict[str, Any], engine: Any = None) -> None:
-        from ..images import COMPONENTS, detect_engine, image_name, require_images
+        from ..images import detect_engine, image_name, require_images
 
         self.engine = engine or detect_engine()
         require_images(config, self.engine)
-        self.images = {c: image_name(config, c) for c in COMPONENTS}
+        self.images = {c: image_name(config, c) for c in channels.COMPONENTS}
 
     def warm_up(self) -> None:
         """Nothing to warm: every job starts in a fresh container, as on SageMaker."""
@@ -195,7 +197,7 @@ class ContainerRuntime:
         (root / "output").mkdir(parents=True, exist_ok=True)
         mounts = [(root / "model", "/opt/ml/model", True), (root / "output", "/opt/ml/output", False)]
         command = self.engine.run_command(
-            self.images["algorithm"], ["serve"], mounts=mounts, environment=environment, publish=(port, 8080),
+            self.images[channels.ALGORITHM], ["serve"], mounts=mounts, environment=environment, publish=(port, 8080),
             options=self._identity(),
         )  # fmt: skip
         return command, dict(os.environ)
@@ -211,9 +213,10 @@ def run_component(
     log: Path | None = None,
     environment: dict[str, str] | None = None,
     runtime: Runtime = VENV,
-    job: str = PROCESSING,
+    job: str | None = None,
 ) -> None:
-    """Run a component mode's entrypoint as a `job` (Processing, Training) with `root` as its /opt/ml."""
+    """Run a component mode's entrypoint with `root` as its /opt/ml, as the job channels.MODES names (or `job`)."""
+    job = job or channels.mode(component, mode).job
     command, env = runtime.job(component, mode, root, environment or {})
     log = log or root / "job.log"
     log.parent.mkdir(parents=True, exist_ok=True)

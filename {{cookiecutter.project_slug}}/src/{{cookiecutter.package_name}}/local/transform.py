@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from ..container import TRANSFORM
+from ..channels import TRANSFORM_JOB
 from .packing import unpack_model
 from .runtimes import VENV, JobFailed, Runtime, failure_reason
 
@@ -268,7 +268,7 @@ def _wait_until_healthy(base: str, server: subprocess.Popen, root: Path, log: Pa
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            reason = failure_reason(root, log, server.returncode, TRANSFORM)
+            reason = failure_reason(root, log, server.returncode, TRANSFORM_JOB)
             raise JobFailed(f"algorithm serve failed to start: {reason} (log: {log})")
         try:
             with urllib.request.urlopen(f"{base}/ping", timeout=2) as response:

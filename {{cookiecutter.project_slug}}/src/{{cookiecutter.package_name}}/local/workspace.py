@@ -138,7 +138,7 @@ class Workspace:
                     raise
         return uri, digest
 
-    def run_dir(self, pipeline: str, execution_id: str) -> Path:
+    def execution_dir(self, pipeline: str, execution_id: str) -> Path:
         return self.root / "runs" / pipeline / execution_id
 
 

@@ -8,6 +8,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from .. import channels
 from ..lambdas import available
 from ..registry.manifest import image_parameter, prefix
 from ..registry.store import ParameterNotFound, ParameterStore, SsmParameterStore
@@ -18,7 +19,7 @@ from .definition import KINDS, definition
 def pinned_images(config: dict[str, Any], env: str, store: ParameterStore) -> dict[str, str]:
     """The image URI of each component, as the image build wrote it to Parameter Store."""
     images, missing = {}, []
-    for component in layout.COMPONENTS:
+    for component in channels.COMPONENTS:
         try:
             images[component] = store.get(image_parameter(config, env, component)).value
         except ParameterNotFound:

@@ -17,6 +17,26 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import job_environment as job_env
+from ..channels import (
+    ALGORITHM,
+    ARTIFACTS,
+    BASELINE,
+    DATA,
+    ESTIMATE,
+    EXPLAINABILITY,
+    EXPLANATIONS,
+    KEPT,
+    MODEL,
+    MONITORING,
+    PREDICTIONS,
+    PROCESSED,
+    PROCESSING,
+    RAW,
+    REPORT,
+    SCORED,
+    SUMMARIES,
+    SUMMARY,
+)
 from ..lambdas import available
 from ..registry.digests import DIGESTS_ENV
 from . import layout, names
@@ -125,15 +145,16 @@ def scoring_steps(
     settings = config["pipelines"]
     processing = component_step(
         names.PROCESSING,
+        PROCESSING,
         "serve",
-        image=context.image["processing"],
-        inputs={"raw": parameters.input_data, "artifacts": parameters.preprocessing_uri},
+        image=context.image[PROCESSING],
+        inputs={RAW: parameters.input_data, ARTIFACTS: parameters.preprocessing_uri},
         outputs={
-            "processed": context.run_uri("processing", "processed"),
+            PROCESSED: context.run_uri(PROCESSING, PROCESSED),
             # The raw rows as scored, kept for retraining under the same retention as the predictions.
-            "kept": Join(on="/", values=[layout.inputs_prefix(config, env).rstrip("/"), execution_id]),
+            KEPT: Join(on="/", values=[layout.inputs_prefix(config, env).rstrip("/"), execution_id]),
         },
-        sharded=("raw",),
+        sharded=(RAW,),
         environment={
             job_env.INFERENCE_ID_PREFIX: execution_id,  # ids unique per execution
             job_env.SCORED_AT: ExecutionVariables.START_DATETIME,
@@ -144,7 +165,7 @@ def scoring_steps(
     model = ModelStep(
         names.CREATE_MODEL,
         step_args=ModelBuilder(
-            image_uri=context.image["algorithm"],
+            image_uri=context.image[ALGORITHM],
             s3_model_data_url=parameters.model_uri,
             env_vars=parameters.pinned,
             role_arn=context.role,
@@ -170,7 +191,7 @@ def scoring_steps(
     transform = TransformStep(
         names.TRANSFORM,
         step_args=transformer.transform(
-            data=output_uri(processing, "processed"),
+            data=output_uri(processing, PROCESSED),
             content_type="text/csv",
             split_type="Line",
             input_filter=keep_ids["InputFilter"],
@@ -191,36 +212,39 @@ def monitoring_steps(
     from sagemaker.core.workflow.properties import PropertyFile
 
     execution_id = ExecutionVariables.PIPELINE_EXECUTION_ID
-    image, run_uri, pinned = context.image["monitoring"], context.run_uri, parameters.pinned
+    image, run_uri, pinned = context.image[MONITORING], context.run_uri, parameters.pinned
     kept = Join(on="/", values=[layout.predictions_prefix(config, env).rstrip("/"), execution_id])
     estimate = component_step(
         names.PERFORMANCE_ESTIMATE,
+        MONITORING,
         "estimate",
         image=image,
-        inputs={"predictions": run_uri("predictions"), "model": parameters.model_uri},
-        outputs={"estimate": run_uri("monitoring", "estimate"), "scored": kept},
+        inputs={PREDICTIONS: run_uri(PREDICTIONS), MODEL: parameters.model_uri},
+        outputs={ESTIMATE: run_uri(MONITORING, ESTIMATE), SCORED: kept},
         environment={job_env.RUN_ID: execution_id, job_env.SCORED_AT: ExecutionVariables.START_DATETIME} | pinned,
         depends_on=[transform],
         **context.job,
     )
     shards = component_step(
         names.MONITORING_SHARDS,
+        MONITORING,
         "summarize",
         image=image,
-        inputs={"raw": parameters.input_data, "baseline": parameters.baseline_uri},
-        outputs={"summary": run_uri("monitoring", "summaries")},
+        inputs={RAW: parameters.input_data, BASELINE: parameters.baseline_uri},
+        outputs={SUMMARY: run_uri(MONITORING, SUMMARIES)},
         environment=pinned,
         depends_on=[transform],
-        sharded=("raw",),
+        sharded=(RAW,),
         **context.job | {"instance_count": context.processing_count},
     )
-    drift_report = PropertyFile(name=names.DRIFT_REPORT, output_name="report", path="drift.json")
+    drift_report = PropertyFile(name=names.DRIFT_REPORT, output_name=REPORT, path="drift.json")
     monitoring = component_step(
         names.MONITORING,
+        MONITORING,
         "merge",
         image=image,
-        inputs={"summaries": output_uri(shards, "summary"), "baseline": parameters.baseline_uri},
-        outputs={"report": run_uri("monitoring", "report")},
+        inputs={SUMMARIES: output_uri(shards, SUMMARY), BASELINE: parameters.baseline_uri},
+        outputs={REPORT: run_uri(MONITORING, REPORT)},
         property_files=[drift_report],
         environment=parameters.thresholds | pinned,
         **context.job,
@@ -232,31 +256,33 @@ def explainability_steps(
     context: PipelineContext, parameters: InferenceParameters, processing: Any, transform: Any
 ) -> tuple[Any, Any]:
     """Each scored row explained on its shard, then the shards' summaries merged into one report."""
-    image, run_uri, pinned = context.image["explainability"], context.run_uri, parameters.pinned
+    image, run_uri, pinned = context.image[EXPLAINABILITY], context.run_uri, parameters.pinned
     shards = component_step(
         names.EXPLAINABILITY_SHARDS,
+        EXPLAINABILITY,
         "explain",
         image=image,
         inputs={
-            "model": parameters.model_uri,
-            "data": output_uri(processing, "processed"),
-            "artifacts": parameters.preprocessing_uri,
+            MODEL: parameters.model_uri,
+            DATA: output_uri(processing, PROCESSED),
+            ARTIFACTS: parameters.preprocessing_uri,
         },
         outputs={
-            "explanations": run_uri("explainability", "explanations"),
-            "summary": run_uri("explainability", "summaries"),
+            EXPLANATIONS: run_uri(EXPLAINABILITY, EXPLANATIONS),
+            SUMMARY: run_uri(EXPLAINABILITY, SUMMARIES),
         },
         environment=pinned,
         depends_on=[transform],
-        sharded=("data",),
+        sharded=(DATA,),
         **context.job | {"instance_count": context.processing_count},
     )
     explainability = component_step(
         names.EXPLAINABILITY,
+        EXPLAINABILITY,
         "merge",
         image=image,
-        inputs={"summaries": output_uri(shards, "summary"), "artifacts": parameters.preprocessing_uri},
-        outputs={"report": run_uri("explainability", "report")},
+        inputs={SUMMARIES: output_uri(shards, SUMMARY), ARTIFACTS: parameters.preprocessing_uri},
+        outputs={REPORT: run_uri(EXPLAINABILITY, REPORT)},
         environment=pinned,
         **context.job,
     )
@@ -278,7 +304,7 @@ def drift_check_step(
     from sagemaker.mlops.workflow.condition_step import ConditionStep
 
     on_drift = drift_action_lambda(
-        config, env, context.session, names.DRIFT, parameters.manifest_version, output_uri(monitoring, "report"),
+        config, env, context.session, names.DRIFT, parameters.manifest_version, output_uri(monitoring, REPORT),
         cause="data drift",
     )  # fmt: skip
     return ConditionStep(

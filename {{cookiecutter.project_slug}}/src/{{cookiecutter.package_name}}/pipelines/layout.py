@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..channels import COMPONENTS
 from ..registry.manifest import manifest_parameter, prefix
 
-COMPONENTS = ("processing", "algorithm", "monitoring", "explainability")
 CONTAINER_ROOT = "/opt/ml/processing"
 METRIC_NAMES = {
     "regression": ["rmse", "mae", "r2"],

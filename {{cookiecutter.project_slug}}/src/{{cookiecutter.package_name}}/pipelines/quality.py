@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import job_environment as job_env
+from ..channels import LABELS, MODEL, MONITORING, PREDICTIONS, QUALITY
 from ..registry.digests import DIGESTS_ENV
 from . import layout, names
 from .inference import drift_action_lambda
@@ -41,13 +42,14 @@ def build_quality_pipeline(config: dict[str, Any], env: str, images: dict[str, s
     end = ParameterString("EndOffset", default_value=settings["end_offset"])
     minimum = ParameterString("MinLabelledRows", default_value=str(settings["min_labelled_rows"]))
 
-    report = PropertyFile(name=names.QUALITY_REPORT, output_name="quality", path="quality.json")
+    report = PropertyFile(name=names.QUALITY_REPORT, output_name=QUALITY, path="quality.json")
     model_quality = component_step(
         names.MODEL_QUALITY,
+        MONITORING,
         "quality",
-        image=context.image["monitoring"],
-        inputs={"predictions": predictions, "labels": labels, "model": model_uri},
-        outputs={"quality": context.run_uri("monitoring", "quality")},
+        image=context.image[MONITORING],
+        inputs={PREDICTIONS: predictions, LABELS: labels, MODEL: model_uri},
+        outputs={QUALITY: context.run_uri(MONITORING, QUALITY)},
         property_files=[report],
         environment={
             job_env.QUALITY_START_OFFSET: start,
@@ -59,7 +61,7 @@ def build_quality_pipeline(config: dict[str, Any], env: str, images: dict[str, s
         **context.job,
     )
     on_violation = drift_action_lambda(
-        config, env, context.session, names.QUALITY, manifest_version, output_uri(model_quality, "quality"),
+        config, env, context.session, names.QUALITY, manifest_version, output_uri(model_quality, QUALITY),
         cause="model quality",
     )  # fmt: skip
     quality_check = ConditionStep(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .. import channels
 from . import layout
 from .layout import CONTAINER_ROOT
 from .sdk import pipeline_session
@@ -49,13 +50,13 @@ def pipeline_context(config: dict[str, Any], env: str, kind: str, images: dict[s
     from sagemaker.core.workflow.parameters import ParameterInteger, ParameterString
 
     settings = config["pipelines"]
-    uris = {c: (images or {}).get(c) or layout.default_image(config, c) for c in layout.COMPONENTS}
+    uris = {c: (images or {}).get(c) or layout.default_image(config, c) for c in channels.COMPONENTS}
     return PipelineContext(
         kind=kind,
         session=pipeline_session(config, env),
         role=layout.role_arn(config, env),
         bucket=layout.bucket(config, env),
-        image={c: ParameterString(f"{c.capitalize()}Image", default_value=uris[c]) for c in layout.COMPONENTS},
+        image={c: ParameterString(f"{c.capitalize()}Image", default_value=uris[c]) for c in channels.COMPONENTS},
         processing_type=ParameterString("ProcessingInstanceType", default_value=settings["processing_instance_type"]),
         processing_count=ParameterInteger(
             "ProcessingInstanceCount", default_value=int(settings.get("serve_instance_count", 1))
@@ -140,6 +141,7 @@ def processing_output(name: str, destination: Any) -> Any:
 
 def component_step(
     step_name: str,
+    component: str,
     mode: str,
     *,
     image: Any,
@@ -156,10 +158,18 @@ def component_step(
     retry_policies: list[Any] | None = None,
     cache_config: Any = None,
 ) -> Any:
-    """A ProcessingStep running one component's image in `mode` (its ContainerArguments).
+    """A ProcessingStep running `component`'s image in `mode` (its ContainerArguments).
 
-    The inputs named in `sharded` are split across the job's instances by S3 key.
+    Its inputs and outputs are the channels channels.MODES declares for the mode, no more and no
+    fewer. The inputs named in `sharded` are split across the job's instances by S3 key.
     """
+    declared = channels.mode(component, mode)
+    for side, given, expected in (("inputs", inputs, declared.inputs), ("outputs", outputs, declared.outputs)):
+        if set(given) != set(expected):
+            raise ValueError(
+                f"{step_name} gives {component} {mode} the {side} {sorted(given)}, but channels.MODES declares "
+                f"{sorted(expected)}: the step and its job must agree on every channel."
+            )
     from sagemaker.core.processing import Processor
     from sagemaker.mlops.workflow.steps import ProcessingStep
 

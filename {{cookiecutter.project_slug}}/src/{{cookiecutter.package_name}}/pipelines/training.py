@@ -28,6 +28,32 @@ from __future__ import annotations
 from typing import Any
 
 from .. import job_environment as job_env
+from ..channels import (
+    ALGORITHM,
+    ARTIFACTS,
+    BASE,
+    BASELINE,
+    CHALLENGER,
+    CHAMPION,
+    DATA,
+    DATASET,
+    EVALUATION,
+    EXPLAINABILITY,
+    GATE,
+    HOLDOUT,
+    INPUTS,
+    LABELS,
+    MODEL,
+    MONITORING,
+    PROCESSING,
+    RAW,
+    RECENT,
+    REPORT,
+    SET,
+    SNAPSHOT,
+    VALIDATION,
+    mode,
+)
 from ..registry.digests import DIGESTS_ENV
 from . import layout, names
 from .sdk import prepare_sdk
@@ -54,48 +80,11 @@ def build_training_pipeline(config: dict[str, Any], env: str, images: dict[str, 
     from sagemaker.mlops.workflow.pipeline import Pipeline
 
     context = pipeline_context(config, env, "training", images)
-    settings = config["pipelines"]
     parameters = training_parameters(config, env, context.bucket)
     assembly, snapshot = _data_steps(config, context, parameters)
-    data_uri = output_uri(snapshot, "snapshot")
-    guard = {job_env.INPUT_DATA: data_uri, job_env.STEP_CACHING: "on" if settings["cache"]["enabled"] else "off"}
-    processing = component_step(
-        names.PROCESSING,
-        "train",
-        image=context.image["processing"],
-        inputs={"raw": data_uri},
-        outputs={
-            name: context.run_uri("processing", name) for name in ("train", "validation", "artifacts", "evaluation")
-        },
-        environment=guard,
-        cache_config=cache_config(config),
-        **context.job,
-    )
+    processing = _processing_step(config, context, snapshot)
     training, model_uri, metrics = _training_step(config, context, processing, parameters["TrainingInstanceType"])
-    baseline = component_step(
-        names.MONITORING_BASELINE,
-        "train",
-        image=context.image["monitoring"],
-        inputs={"raw": data_uri},
-        outputs={"baseline": context.run_uri("monitoring", "baseline")},
-        depends_on=[training],
-        environment=guard,
-        cache_config=cache_config(config),
-        **context.job,
-    )
-    explainability = component_step(
-        names.EXPLAINABILITY,
-        "train",
-        image=context.image["explainability"],
-        inputs={
-            "model": model_uri,
-            "data": output_uri(processing, "validation"),
-            "artifacts": output_uri(processing, "artifacts"),
-        },
-        outputs={"report": context.run_uri("explainability", "report")},
-        cache_config=cache_config(config),
-        **context.job,
-    )
+    baseline, explainability = _analysis_steps(config, context, snapshot, processing, training, model_uri)
     gate = _gate_step(context, parameters, model_uri, assembly, processing)
     register = _register_step(
         config, env, context, parameters,
@@ -109,6 +98,60 @@ def build_training_pipeline(config: dict[str, Any], env: str, images: dict[str, 
         steps=[assembly, snapshot, processing, training, baseline, explainability, gate, register],
         sagemaker_session=context.session,
     )
+
+
+def _content_guard(config: dict[str, Any], snapshot: Any) -> dict[str, Any]:
+    """What a job reading the training data checks: that its input is the snapshot its URI names."""
+    caching = "on" if config["pipelines"]["cache"]["enabled"] else "off"
+    return {job_env.INPUT_DATA: output_uri(snapshot, SNAPSHOT), job_env.STEP_CACHING: caching}
+
+
+def _processing_step(config: dict[str, Any], context: PipelineContext, snapshot: Any) -> Any:
+    """Processing (train): the snapshot split, and the preprocessing fitted on it."""
+    return component_step(
+        names.PROCESSING,
+        PROCESSING,
+        "train",
+        image=context.image[PROCESSING],
+        inputs={RAW: output_uri(snapshot, SNAPSHOT)},
+        outputs={name: context.run_uri(PROCESSING, name) for name in mode(PROCESSING, "train").outputs},
+        environment=_content_guard(config, snapshot),
+        cache_config=cache_config(config),
+        **context.job,
+    )
+
+
+def _analysis_steps(
+    config: dict[str, Any], context: PipelineContext, snapshot: Any, processing: Any, training: Any, model_uri: Any
+) -> tuple[Any, Any]:
+    """MonitoringBaseline (the data-quality baseline of the training data) and Explainability (of the model)."""
+    baseline = component_step(
+        names.MONITORING_BASELINE,
+        MONITORING,
+        "train",
+        image=context.image[MONITORING],
+        inputs={RAW: output_uri(snapshot, SNAPSHOT)},
+        outputs={BASELINE: context.run_uri(MONITORING, BASELINE)},
+        depends_on=[training],
+        environment=_content_guard(config, snapshot),
+        cache_config=cache_config(config),
+        **context.job,
+    )
+    explainability = component_step(
+        names.EXPLAINABILITY,
+        EXPLAINABILITY,
+        "train",
+        image=context.image[EXPLAINABILITY],
+        inputs={
+            MODEL: model_uri,
+            DATA: output_uri(processing, VALIDATION),
+            ARTIFACTS: output_uri(processing, ARTIFACTS),
+        },
+        outputs={REPORT: context.run_uri(EXPLAINABILITY, REPORT)},
+        cache_config=cache_config(config),
+        **context.job,
+    )
+    return baseline, explainability
 
 
 def training_parameters(config: dict[str, Any], env: str, bucket: str) -> dict[str, Any]:
@@ -141,18 +184,19 @@ def _data_steps(config: dict[str, Any], context: PipelineContext, parameters: di
     from sagemaker.core.workflow.functions import Join, JsonGet
     from sagemaker.core.workflow.properties import PropertyFile
 
-    report = PropertyFile(name=names.DATASET_REPORT, output_name="dataset", path="dataset.json")
+    report = PropertyFile(name=names.DATASET_REPORT, output_name=DATASET, path="dataset.json")
     snapshots = f"s3://{context.bucket}/data/train/"
     assembly = component_step(
         names.TRAINING_DATA,
+        PROCESSING,
         "assemble",
-        image=context.image["processing"],
+        image=context.image[PROCESSING],
         inputs={
-            "base": parameters["InputData"],
-            "inputs": parameters["ProductionInputs"],
-            "labels": parameters["ProductionLabels"],
+            BASE: parameters["InputData"],
+            INPUTS: parameters["ProductionInputs"],
+            LABELS: parameters["ProductionLabels"],
         },
-        outputs={name: context.run_uri("data", name) for name in ("set", "holdout", "dataset")},
+        outputs={name: context.run_uri("data", name) for name in mode(PROCESSING, "assemble").outputs},
         property_files=[report],
         environment={
             job_env.INPUT_DATA: parameters["InputData"],
@@ -167,10 +211,11 @@ def _data_steps(config: dict[str, Any], context: PipelineContext, parameters: di
     address = Join(on="", values=[f"{snapshots}sha256=", digest, "/"])
     snapshot = component_step(
         names.TRAINING_DATA_SNAPSHOT,
+        PROCESSING,
         "snapshot",
-        image=context.image["processing"],
-        inputs={"set": output_uri(assembly, "set")},
-        outputs={"snapshot": address},
+        image=context.image[PROCESSING],
+        inputs={SET: output_uri(assembly, SET)},
+        outputs={SNAPSHOT: address},
         environment={job_env.SNAPSHOT_URI: address},
         **context.job,
     )
@@ -190,7 +235,7 @@ def _training_step(
     from sagemaker.train.tuner import HyperparameterTuner
 
     trainer = ModelTrainer(
-        training_image=context.image["algorithm"],
+        training_image=context.image[ALGORITHM],
         role=context.role,
         sagemaker_session=context.session,
         base_job_name="training",
@@ -203,7 +248,7 @@ def _training_step(
     ]
     channels = [
         InputData(channel_name=name, data_source=output_uri(processing, name), content_type="text/csv")
-        for name in ("train", "validation", "artifacts")
+        for name in mode(ALGORITHM, "train").inputs
     ]
     tuning = config["algorithm"]["tuning"]
     if tuning["enabled"]:
@@ -249,16 +294,17 @@ def _gate_step(
 
     return component_step(
         names.GATE,
+        ALGORITHM,
         "compare",
-        image=context.image["algorithm"],
+        image=context.image[ALGORITHM],
         inputs={
-            "challenger": model_uri,
-            "champion": parameters["ChampionModelUri"],
-            "recent": output_uri(assembly, "holdout"),
-            "validation": output_uri(processing, "evaluation"),
+            CHALLENGER: model_uri,
+            CHAMPION: parameters["ChampionModelUri"],
+            RECENT: output_uri(assembly, HOLDOUT),
+            VALIDATION: output_uri(processing, EVALUATION),
         },
-        outputs={"gate": context.run_uri("gate")},
-        property_files=[PropertyFile(name=names.GATE_REPORT, output_name="gate", path="gate.json")],
+        outputs={GATE: context.run_uri(GATE)},
+        property_files=[PropertyFile(name=names.GATE_REPORT, output_name=GATE, path="gate.json")],
         environment={
             job_env.CHAMPION_VERSION: parameters["ChampionVersion"],
             DIGESTS_ENV: parameters["ChampionDigests"],
@@ -297,14 +343,14 @@ def _register_step(
             "run_id": ExecutionVariables.PIPELINE_EXECUTION_ID,
             "pipeline_execution": ExecutionVariables.PIPELINE_EXECUTION_ARN,
             "trained_at": ExecutionVariables.START_DATETIME,
-            "training_data": output_uri(steps["snapshot"], "snapshot"),
+            "training_data": output_uri(steps["snapshot"], SNAPSHOT),
             "base_data": parameters["InputData"],
             "lineage": JsonGet(step_name=assembly.name, property_file=names.DATASET_REPORT, json_path="lineage"),
             "model": model_uri,
-            "preprocessing": output_uri(steps["processing"], "artifacts"),
-            "baseline": output_uri(steps["baseline"], "baseline"),
-            "explainability": output_uri(steps["explainability"], "report"),
-            "gate_report": output_uri(gate, "gate"),
+            "preprocessing": output_uri(steps["processing"], ARTIFACTS),
+            "baseline": output_uri(steps["baseline"], BASELINE),
+            "explainability": output_uri(steps["explainability"], REPORT),
+            "gate_report": output_uri(gate, GATE),
             "gate_passed": from_gate("passed"),
             "gate_record": from_gate("record"),
             "champion_version": from_gate("champion_version"),

@@ -11,11 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from ... import channels
 from ... import job_environment as job_env
 from ...config import load_config
 from ...container import (
-    TRAINING,
-    TRANSFORM,
     ComponentError,
     check_csv,
     check_pinned,
@@ -52,7 +51,7 @@ def _read_matrix(channel: str) -> pd.DataFrame:
 
 def train() -> None:
     """Fit on the train channel, evaluate on validation, print metrics for SageMaker's regexes."""
-    schema_path = training_channel("artifacts") / "schema.json"
+    schema_path = training_channel(channels.ARTIFACTS) / "schema.json"
     try:
         schema = DataSchema.load(schema_path)
     except FileNotFoundError as exc:
@@ -60,7 +59,7 @@ def train() -> None:
             f"{exc}. The training job needs processing's artifacts output as its 'artifacts' channel."
         ) from exc
     hyperparameters = read_hyperparameters()
-    train_matrix, validation_matrix = _read_matrix("train"), _read_matrix("validation")
+    train_matrix, validation_matrix = _read_matrix(channels.TRAIN), _read_matrix(channels.VALIDATION)
     try:
         model = fit(train_matrix, schema, hyperparameters)
         metrics = evaluate(model, validation_matrix)
@@ -110,7 +109,7 @@ def compare() -> None:
     config = load_config()
     settings = gate.Settings.from_config(config["promotion"])
     champion_version = os.environ.get(job_env.CHAMPION_VERSION, "").strip()
-    archives = {name: processing_input(name) / "model.tar.gz" for name in ("challenger", "champion")}
+    archives = {name: processing_input(name) / "model.tar.gz" for name in (channels.CHALLENGER, channels.CHAMPION)}
     if not archives["challenger"].is_file():
         raise ComponentError(f"{archives['challenger']} not found: the gate needs the training job's model.tar.gz.")
     if not archives["champion"].is_file():
@@ -140,7 +139,7 @@ def compare() -> None:
         # The decision in numbers, as one string the Register step records whole in the manifest.
         "record": json.dumps(gate.summary(record), separators=(",", ":")),
     }
-    with staged_output(processing_output("gate")) as out:
+    with staged_output(processing_output(channels.GATE)) as out:
         (out / "gate.json").write_text(json.dumps(summary | {"detail": record}, indent=1) + "\n", "utf-8")
         (out / "report.html").write_text(render_gate(record), "utf-8")
     print(f"algorithm compare: {'passes' if record['passed'] else 'does not pass'}: {record['reason']}")
@@ -158,4 +157,4 @@ def serve() -> None:
 if __name__ == "__main__":
     modes = {"train": train, "serve": serve, "compare": compare}
     # train is a Training job (or a tuning job's trial), serve Batch Transform's model server, compare a Processing job.
-    sys.exit(run_entrypoint("algorithm", modes, jobs={"train": TRAINING, "serve": TRANSFORM}))
+    sys.exit(run_entrypoint(channels.ALGORITHM, modes))

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ... import channels
 from ...data_schema import class_label
 from ...model_metrics import METRICS, PRIMARY, Outcomes, best_constant, metric_values, tie_groups
 from ..processing.preprocess import transform
@@ -39,7 +40,7 @@ from .model import TrainedModel, predict_proba
 ROUNDS = 1000
 BOOTSTRAP_ROWS = 20_000  # rows a bootstrap round draws at most (see paired_bootstrap)
 CONFIDENCE = 0.95
-SETS = ("recent", "validation")
+SETS = (channels.RECENT, channels.VALIDATION)
 
 
 @dataclass

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import numpy as np
 import pandas as pd
 
+from ... import channels
 from ...config import load_config
 from ...container import (
     ComponentError,
@@ -59,7 +60,7 @@ def load_model(model_input: Path, workdir: Path) -> TrainedModel:
 
 
 def load_matching_schema(model: TrainedModel) -> DataSchema:
-    path = processing_input("artifacts") / "schema.json"
+    path = processing_input(channels.ARTIFACTS) / "schema.json"
     try:
         schema = DataSchema.load(path)
     except FileNotFoundError as exc:
@@ -93,10 +94,10 @@ def train() -> None:
     """Global SHAP importance on (a sample of) the processed validation data."""
     settings = load_config()["explainability"]
     with tempfile.TemporaryDirectory() as workdir:
-        model = load_model(processing_input("model"), Path(workdir))
+        model = load_model(processing_input(channels.MODEL), Path(workdir))
     schema = load_matching_schema(model)
     frames = []
-    for path in csv_files(processing_input("data"), "explainability train"):
+    for path in csv_files(processing_input(channels.DATA), "explainability train"):
         check_csv(path, header=False)
         try:
             frame = pd.read_csv(path, header=None, dtype="float64")
@@ -110,7 +111,7 @@ def train() -> None:
     explanation = explain(model, X)
     importance = global_importance(explanation)
     analysis = analysis_json(importance, explanation.expected_values, len(X))
-    with staged_output(processing_output("report")) as out:
+    with staged_output(processing_output(channels.REPORT)) as out:
         (out / "analysis.json").write_text(json.dumps(analysis, indent=2, ensure_ascii=False) + "\n", "utf-8")
         write_summary(out, importance, X, explanation.values, schema.feature_names)
     top = next(iter(analysis["explanations"]["kernel_shap"].values()))["global_shap_values"]
@@ -230,10 +231,10 @@ def _write_report(out: Path, totals: Totals, feature_names: list[str]) -> None:
 
 def _model_and_schema() -> tuple[TrainedModel, DataSchema]:
     """The registered model and preprocessing, each checked against the manifest's digest before it is opened."""
-    check_pinned("model", processing_input("model") / "model.tar.gz")
-    check_pinned("preprocessing", processing_input("artifacts"))
+    check_pinned("model", processing_input(channels.MODEL) / "model.tar.gz")
+    check_pinned("preprocessing", processing_input(channels.ARTIFACTS))
     with tempfile.TemporaryDirectory() as workdir:
-        model = load_model(processing_input("model"), Path(workdir))
+        model = load_model(processing_input(channels.MODEL), Path(workdir))
     return model, load_matching_schema(model)
 
 
@@ -243,13 +244,13 @@ def serve() -> None:
     totals = Totals()
     settings = load_config()["explainability"]
     with (
-        staged_output(processing_output("report")) as out,
+        staged_output(processing_output(channels.REPORT)) as out,
         ChunkExplainer(model, tree_explainer(model), _workers(settings)) as chunks,
     ):
         shap_dir = out / "explanations_shap"
         shap_dir.mkdir()
         with (shap_dir / "out.csv").open("w", encoding="utf-8", newline="") as sink:
-            for path in csv_files(processing_input("data"), "explainability serve"):
+            for path in csv_files(processing_input(channels.DATA), "explainability serve"):
                 _explain_file(path, model, chunks, sink, totals, totals.n_rows == 0, settings["chunk_rows"])
         _write_report(out, totals, schema.feature_names)
     print(f"explainability serve: {totals.n_rows} rows explained on {chunks.workers} worker(s)")
@@ -265,13 +266,13 @@ def explain_shard() -> None:
     totals = Totals()
     settings = load_config()["explainability"]
     host = current_host()
-    data = processing_input("data")
+    data = processing_input(channels.DATA)
     with (
-        staged_output(processing_output("explanations")) as explanations,
-        staged_output(processing_output("summary")) as summary,
+        staged_output(processing_output(channels.EXPLANATIONS)) as explanations,
+        staged_output(processing_output(channels.SUMMARY)) as summary,
         ChunkExplainer(model, tree_explainer(model), _workers(settings)) as chunks,
     ):
-        for path in csv_files(data, "explainability", allow_none=True):
+        for path in csv_files(data, channels.EXPLAINABILITY, allow_none=True):
             target = explanations / path.relative_to(data)
             target.parent.mkdir(parents=True, exist_ok=True)
             with target.open("w", encoding="utf-8", newline="") as sink:
@@ -282,20 +283,20 @@ def explain_shard() -> None:
 
 def merge() -> None:
     """Global importance over every shard's rows, exactly as serve computes it in one pass."""
-    path = check_pinned("preprocessing", processing_input("artifacts")) / "schema.json"
+    path = check_pinned("preprocessing", processing_input(channels.ARTIFACTS)) / "schema.json"
     try:
         schema = DataSchema.load(path)
     except FileNotFoundError as exc:
         raise ComponentError(f"{exc}. The 'artifacts' input must hold processing's schema.json.") from exc
-    shards = read_shard_summaries("explainability", "explain", Totals.from_json)
+    shards = read_shard_summaries(channels.EXPLAINABILITY, "explain", Totals.from_json)
     totals = Totals()
     for _, shard in shards:
         totals = totals.merge(shard)
-    with staged_output(processing_output("report")) as out:
+    with staged_output(processing_output(channels.REPORT)) as out:
         _write_report(out, totals, schema.feature_names)
     print(f"explainability merge: {totals.n_rows} rows from {len(shards)} shard(s)")
 
 
 if __name__ == "__main__":
     modes = {"train": train, "serve": serve, "explain": explain_shard, "merge": merge}
-    sys.exit(run_entrypoint("explainability", modes))
+    sys.exit(run_entrypoint(channels.EXPLAINABILITY, modes))

@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from ... import channels
 from ... import job_environment as job_env
 from ...config import load_config
 from ...container import (
@@ -80,14 +81,14 @@ def _write_json(path: Path, value: Any) -> None:
 def train() -> None:
     """Baseline statistics and constraints from the raw training data."""
     config = load_config()
-    check_content_address("raw")
-    data = read_csv_dir(processing_input("raw"), "monitoring train")
+    check_content_address(channels.RAW)
+    data = read_csv_dir(processing_input(channels.RAW), "monitoring train")
     excluded = [config["data"]["target_column"], *config["data"]["id_columns"], ID_COLUMN]
     try:
         statistics, constraints = build_baseline(data, excluded_columns=excluded, settings=config["monitoring"])
     except ValueError as exc:
         raise ComponentError(str(exc)) from exc
-    with staged_output(processing_output("baseline")) as out:
+    with staged_output(processing_output(channels.BASELINE)) as out:
         _write_json(out / "statistics.json", statistics)
         _write_json(out / "constraints.json", constraints)
     print(f"monitoring train: baseline of {len(data)} rows, {len(statistics['features'])} features")
@@ -117,7 +118,7 @@ def _summarize_raw(
     merged: dict[str, Summary] = {}
     columns: list[str] = []
     phases = {} if phases is None else phases
-    for path in csv_files(processing_input("raw"), "monitoring", allow_none=allow_none):
+    for path in csv_files(processing_input(channels.RAW), channels.MONITORING, allow_none=allow_none):
         started = time.perf_counter()
         try:  # the strict CSV rules are checked as the blocks are read
             for chunk in read_ahead(read_blocks(path, dtype=string_columns)):
@@ -138,9 +139,9 @@ def _judge(
     from .drift import compare  # SciPy's statistics: only where a decision is made
 
     if not production or all(s.present + s.missing == 0 for s in production.values()):
-        raise ComponentError(f"Production data in {processing_input('raw')} has no rows to monitor.")
+        raise ComponentError(f"Production data in {processing_input(channels.RAW)} has no rows to monitor.")
     violations, drift, production_statistics = compare(production, columns, statistics, constraints)
-    with staged_output(processing_output("report")) as out:
+    with staged_output(processing_output(channels.REPORT)) as out:
         _write_json(out / "constraint_violations.json", {"violations": violations})
         _write_json(out / "drift.json", drift)
         _write_json(out / "statistics.json", production_statistics)
@@ -152,7 +153,7 @@ def _judge(
 
 def serve() -> None:
     """Summarize production data chunk by chunk, then judge it against the baseline."""
-    statistics, constraints = _read_baseline(processing_input("baseline"))
+    statistics, constraints = _read_baseline(processing_input(channels.BASELINE))
     constraints = apply_threshold_overrides(constraints, dict(os.environ))
     phases: dict[str, float] = {}
     production, columns = _summarize_raw(empty_templates(statistics), allow_none=False, phases=phases)
@@ -168,10 +169,10 @@ def summarize_shard() -> None:
     Writes summary/<host>.json, which the merge mode combines; with more instances than
     files, an instance with no file writes an empty summary.
     """
-    statistics, _ = _read_baseline(processing_input("baseline"))
+    statistics, _ = _read_baseline(processing_input(channels.BASELINE))
     production, columns = _summarize_raw(empty_templates(statistics), allow_none=True)
     host = current_host()
-    with staged_output(processing_output("summary")) as out:
+    with staged_output(processing_output(channels.SUMMARY)) as out:
         _write_json(out / f"{host}.json", shard_to_json(production, columns))
     rows = max((s.present + s.missing for s in production.values()), default=0)
     print(f"monitoring summarize: {host} summarized {rows} rows")
@@ -179,10 +180,10 @@ def summarize_shard() -> None:
 
 def merge() -> None:
     """Combine every shard's summary and judge the whole batch, exactly as serve would."""
-    statistics, constraints = _read_baseline(processing_input("baseline"))
+    statistics, constraints = _read_baseline(processing_input(channels.BASELINE))
     constraints = apply_threshold_overrides(constraints, dict(os.environ))
     parts, columns = [], []
-    for path, (summaries, shard_columns) in read_shard_summaries("monitoring", "summarize", shard_from_json):
+    for path, (summaries, shard_columns) in read_shard_summaries(channels.MONITORING, "summarize", shard_from_json):
         if shard_columns and columns and shard_columns != columns:
             raise ComponentError(
                 f"{path.name} has columns {shard_columns[:5]}... but another shard has {columns[:5]}...; "
@@ -199,7 +200,7 @@ def _model_texts(names: list[str]) -> dict[str, str]:
 
     from ...container import safe_extract
 
-    archive = processing_input("model") / "model.tar.gz"
+    archive = processing_input(channels.MODEL) / "model.tar.gz"
     if not archive.is_file():
         raise ComponentError(f"{archive} not found: the 'model' input must hold the training job's model.tar.gz.")
     check_pinned("model", archive)
@@ -240,7 +241,7 @@ def estimate() -> None:
     scored_at = job_time(job_env.SCORED_AT)
     header = PREDICTION_COLUMNS["regression" if schema.classes is None else "classification"]
     try:
-        lines, frames = read_transform_output(processing_input("predictions"), header)
+        lines, frames = read_transform_output(processing_input(channels.PREDICTIONS), header)
         outcome = estimate_batch(schema.problem_type, schema.classes, frames, calibration)
     except ValueError as exc:
         raise ComponentError(str(exc)) from exc
@@ -252,9 +253,9 @@ def estimate() -> None:
         "columns": header,
         "estimate": outcome,
     }
-    with staged_output(processing_output("estimate")) as out:
+    with staged_output(processing_output(channels.ESTIMATE)) as out:
         _write_json(out / "estimate.json", outcome)
-    with staged_output(processing_output("scored")) as out:
+    with staged_output(processing_output(channels.SCORED)) as out:
         (out / "predictions.csv").write_text(",".join(header) + "\n" + "".join(lines), "utf-8")
         _write_json(out / "run.json", run)
     if outcome["estimated"]:
@@ -288,7 +289,7 @@ def quality() -> None:
     from ...data_schema import DataSchema
     from . import model_quality as q
     from .model_quality_report import render_quality_report
-    from .scored import read_predictions, scored_runs
+    from .scored import read_predictions, scored_batches
 
     environ = dict(os.environ)
     config = load_config()
@@ -308,14 +309,15 @@ def quality() -> None:
         raise ComponentError(f"QUALITY_MIN_LABELLED_ROWS={minimum_text!r} must be a whole number of at least 1.")
     window = q.Window(job_time(job_env.EVALUATION_TIME), start, end)
     try:
-        runs = [r for r in scored_runs(processing_input("predictions")) if window.begins <= r.scored_at < window.ends]
+        scored = scored_batches(processing_input(channels.PREDICTIONS))
+        runs = [batch for batch in scored if window.begins <= batch.scored_at < window.ends]
         predictions = read_predictions(runs, problem_type)
-        labels = q.landed_labels(processing_input("labels"), target, problem_type)
+        labels = q.landed_labels(processing_input(channels.LABELS), target, problem_type)
     except ValueError as exc:  # a CsvError among them
         raise ComponentError(str(exc)) from exc
     judged = q.judge(predictions, labels, runs, window, schema, target, constraints, int(minimum_text))
     summary, violations = judged.summary, judged.violations
-    with staged_output(processing_output("quality")) as out:
+    with staged_output(processing_output(channels.QUALITY)) as out:
         _write_json(out / "statistics.json", judged.statistics_file)
         _write_json(out / "constraint_violations.json", {"violations": violations})
         _write_json(out / "quality.json", summary)
@@ -338,4 +340,4 @@ if __name__ == "__main__":
         "estimate": estimate,
         "quality": quality,
     }
-    sys.exit(run_entrypoint("monitoring", modes))
+    sys.exit(run_entrypoint(channels.MONITORING, modes))

@@ -24,7 +24,7 @@ from ...ground_truth import landed_labels as landed_labels
 from ...ground_truth import latest_labels
 from ...ground_truth import read_labels as read_labels
 from ...model_metrics import Outcomes
-from .scored import ScoredRun
+from .scored import ScoredBatch
 
 
 def join_labels(
@@ -97,7 +97,7 @@ class Judgement:
 def judge(
     predictions: pd.DataFrame,
     labels: pd.DataFrame,
-    runs: list[ScoredRun],
+    runs: list[ScoredBatch],
     window: Window,
     schema: DataSchema,
     target: str,

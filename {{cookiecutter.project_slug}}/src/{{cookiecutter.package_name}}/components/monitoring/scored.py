@@ -25,8 +25,8 @@ PREDICTION_COLUMNS = {
 
 
 @dataclass
-class ScoredRun:
-    """One inference run's kept predictions: where they are, when they were scored, its estimate."""
+class ScoredBatch:
+    """One scored batch, an inference execution's kept predictions: where, when scored, its estimate."""
 
     run_id: str
     scored_at: datetime
@@ -34,8 +34,8 @@ class ScoredRun:
     estimate: dict[str, Any]
 
 
-def scored_runs(root: Path) -> list[ScoredRun]:
-    """Every run under `root` (one folder per run, with run.json), oldest first."""
+def scored_batches(root: Path) -> list[ScoredBatch]:
+    """Every scored batch under `root` (one folder per execution, with its run.json record), oldest first."""
     runs = []
     for path in sorted(root.rglob("run.json")):
         try:
@@ -46,12 +46,12 @@ def scored_runs(root: Path) -> list[ScoredRun]:
                 f"{path} is not a scored run's record (run.json with run_id and scored_at): {exc}"
             ) from exc
         runs.append(
-            ScoredRun(str(record.get("run_id", path.parent.name)), scored_at, path.parent, record.get("estimate", {}))
+            ScoredBatch(str(record.get("run_id", path.parent.name)), scored_at, path.parent, record.get("estimate", {}))
         )
     return sorted(runs, key=lambda run: (run.scored_at, run.run_id))
 
 
-def read_predictions(runs: list[ScoredRun], problem_type: str) -> pd.DataFrame:
+def read_predictions(runs: list[ScoredBatch], problem_type: str) -> pd.DataFrame:
     """The runs' predictions, each row with its run's id and scoring time."""
     kind = "regression" if problem_type == "regression" else "classification"
     columns = PREDICTION_COLUMNS[kind]

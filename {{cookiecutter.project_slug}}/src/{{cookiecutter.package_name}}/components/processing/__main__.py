@@ -14,6 +14,7 @@ from typing import BinaryIO
 import numpy as np
 import pandas as pd
 
+from ... import channels
 from ... import job_environment as job_env
 from ...config import load_config, parse_offset
 from ...container import (
@@ -43,8 +44,8 @@ FLOAT_FORMAT = "%.15g"  # round-trips every float64 the model sees
 def train() -> None:
     """Learn schema and encoding from raw training data; write train/validation and artifacts."""
     config = load_config()
-    check_content_address("raw")
-    frames = read_csv_files(processing_input("raw"), "processing train")
+    check_content_address(channels.RAW)
+    frames = read_csv_files(processing_input(channels.RAW), "processing train")
     seed, target = config["processing"]["seed"], config["data"]["target_column"]
     # Each file's rows keyed on their own: a row keeps its side of the split whatever else the set holds.
     # A production row's inference id is no value of the row: its execution's id is random, and would
@@ -52,7 +53,7 @@ def train() -> None:
     keys = np.concatenate([row_keys(frame.drop(columns=[ID_COLUMN], errors="ignore"), seed) for frame in frames])
     raw = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     if raw.empty:
-        raise ComponentError(f"processing train in {processing_input('raw')} has a header but no rows.")
+        raise ComponentError(f"processing train in {processing_input(channels.RAW)} has a header but no rows.")
     try:
         schema, labelled = fit(
             raw,
@@ -71,10 +72,10 @@ def train() -> None:
         raise ComponentError(str(exc)) from exc
 
     with ExitStack() as stack:
-        train_dir = stack.enter_context(staged_output(processing_output("train")))
-        validation_dir = stack.enter_context(staged_output(processing_output("validation")))
-        artifacts_dir = stack.enter_context(staged_output(processing_output("artifacts")))
-        evaluation_dir = stack.enter_context(staged_output(processing_output("evaluation")))
+        train_dir = stack.enter_context(staged_output(processing_output(channels.TRAIN)))
+        validation_dir = stack.enter_context(staged_output(processing_output(channels.VALIDATION)))
+        artifacts_dir = stack.enter_context(staged_output(processing_output(channels.ARTIFACTS)))
+        evaluation_dir = stack.enter_context(staged_output(processing_output(channels.EVALUATION)))
         for matrix, path in (
             (train_matrix, train_dir / "train.csv"),
             (validation_matrix, validation_dir / "validation.csv"),
@@ -99,16 +100,16 @@ def serve() -> None:
     Each input row is kept too, as it came (its schema columns, after its inference id), with
     the run's record: what a retrain rebuilds labelled rows from (see retraining.py).
     """
-    schema = load_schema(check_pinned("preprocessing", processing_input("artifacts")))
-    raw = processing_input("raw")
+    schema = load_schema(check_pinned("preprocessing", processing_input(channels.ARTIFACTS)))
+    raw = processing_input(channels.RAW)
     inputs = csv_files(raw, "processing serve")
     run_id = os.environ.get(job_env.INFERENCE_ID_PREFIX) or "run"
     total = 0
     unseen: dict[str, int] = {}
     infinite: dict[str, int] = {}
     with ExitStack() as stack:
-        out_dir = stack.enter_context(staged_output(processing_output("processed")))
-        kept_dir = stack.enter_context(staged_output(processing_output("kept")))
+        out_dir = stack.enter_context(staged_output(processing_output(channels.PROCESSED)))
+        kept_dir = stack.enter_context(staged_output(processing_output(channels.KEPT)))
         for path in inputs:
             # The input's own relative path: files of the same name in different folders stay apart.
             relative = path.relative_to(raw)
@@ -116,7 +117,7 @@ def serve() -> None:
                 (folder / relative).parent.mkdir(parents=True, exist_ok=True)
             total += _transform_file(path, out_dir / relative, kept_dir / relative, schema, unseen, infinite)
         if total == 0:  # inside the block: an empty result is not published
-            raise ComponentError(f"Production data in {processing_input('raw')} has a header but no rows.")
+            raise ComponentError(f"Production data in {processing_input(channels.RAW)} has a header but no rows.")
         record = {"run_id": run_id, "scored_at": job_time(job_env.SCORED_AT).isoformat(), "rows": total}
         (kept_dir / retraining_files.RUN_RECORD.format(host=current_host())).write_text(json.dumps(record), "utf-8")
     for name, count in unseen.items():
@@ -133,7 +134,7 @@ def _transform_file(
     rows = 0
     id_columns = load_config()["data"]["id_columns"]
     prefix = os.environ.get(job_env.INFERENCE_ID_PREFIX) or "run"
-    relative = str(source.relative_to(processing_input("raw")))
+    relative = str(source.relative_to(processing_input(channels.RAW)))
     try:  # the strict CSV rules are checked as the blocks are read
         categorical = {f.name: "string" for f in schema.features if f.kind == "categorical"}
         with target.open("w", encoding="utf-8", newline="") as sink, kept.open("wb") as keep:
@@ -188,7 +189,7 @@ def assemble() -> None:
     target = config["data"]["target_column"]
     now = job_time(job_env.ASSEMBLED_AT)
     text = os.environ.get(job_env.RETRAINING_WINDOW, "").strip() or config["retraining"]["window"]
-    base = processing_input("base")
+    base = processing_input(channels.BASE)
     try:
         window = parse_offset(text)
     except ValueError as exc:
@@ -198,8 +199,8 @@ def assemble() -> None:
     try:
         base_rows = os.environ.get(job_env.BASE_ROWS, "").strip() or "keep"
         policy = retraining.Policy.from_config(config["retraining"], window, base_rows)
-        runs = retraining_files.kept_runs(processing_input("inputs"), now + window, now)
-        labels = landed_labels(processing_input("labels"), target, config["data"]["problem_type"])
+        runs = retraining_files.kept_batches(processing_input(channels.INPUTS), now + window, now)
+        labels = landed_labels(processing_input(channels.LABELS), target, config["data"]["problem_type"])
         labelled, join = retraining.labelled_rows(runs, labels, target, now, window)
         # Nothing labelled to add: the set is the base as it is, and its rows need no counting.
         sources, origin = retraining_files.base_sources(base, count=len(labelled) > 0)
@@ -211,9 +212,9 @@ def assemble() -> None:
     base_uri = os.environ.get(job_env.INPUT_DATA, "")
     match = SNAPSHOT.search(base_uri)
     with ExitStack() as stack:
-        set_dir = stack.enter_context(staged_output(processing_output("set")))
-        holdout_dir = stack.enter_context(staged_output(processing_output("holdout")))
-        dataset_dir = stack.enter_context(staged_output(processing_output("dataset")))
+        set_dir = stack.enter_context(staged_output(processing_output(channels.SET)))
+        holdout_dir = stack.enter_context(staged_output(processing_output(channels.HOLDOUT)))
+        dataset_dir = stack.enter_context(staged_output(processing_output(channels.DATASET)))
         # The base already lies where its snapshot would go: no copy of it (see retraining_files.UNCHANGED).
         snapshots = os.environ.get(job_env.SNAPSHOT_PREFIX, "")
         in_place = match and base_uri.rstrip("/") == f"{snapshots}sha256={match.group(1)}"
@@ -249,12 +250,12 @@ def snapshot() -> None:
     match = SNAPSHOT.search(uri)
     if match is None:
         raise ComponentError(f"SNAPSHOT_URI={uri!r} names no sha256=<digest>/ prefix.")
-    source = processing_input("set")
+    source = processing_input(channels.SET)
     unchanged = source / retraining_files.UNCHANGED
     if unchanged.is_file():  # the base, already under its digest: nothing to copy
         if unchanged.read_text("utf-8").strip() != match.group(1):
             raise ComponentError(f"The set in {source} is the base of another digest than {uri} names.")
-        processing_output("snapshot").mkdir(parents=True, exist_ok=True)
+        processing_output(channels.SNAPSHOT).mkdir(parents=True, exist_ok=True)
         print(f"processing snapshot: {uri} holds the set already")
         return
     try:
@@ -263,7 +264,7 @@ def snapshot() -> None:
         raise ComponentError(str(exc)) from exc
     if found != match.group(1):
         raise ComponentError(f"The set in {source} has sha256 {found}, not the {match.group(1)} of {uri}.")
-    with staged_output(processing_output("snapshot")) as out:
+    with staged_output(processing_output(channels.SNAPSHOT)) as out:
         for path in sorted(p for p in source.rglob("*") if p.is_file()):
             (out / path.relative_to(source)).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, out / path.relative_to(source))
@@ -282,4 +283,4 @@ def load_schema(artifacts: Path) -> DataSchema:
 
 if __name__ == "__main__":
     modes = {"train": train, "serve": serve, "assemble": assemble, "snapshot": snapshot}
-    sys.exit(run_entrypoint("processing", modes))
+    sys.exit(run_entrypoint(channels.PROCESSING, modes))

@@ -67,8 +67,8 @@ class Source:
 
 
 @dataclass
-class KeptRun:
-    """An inference run's kept input: inference_id and the raw columns it was scored on, as text."""
+class KeptBatch:
+    """One kept batch, an inference execution's input: inference_id and the raw columns scored, as text."""
 
     run_id: str
     scored_at: datetime
@@ -103,7 +103,7 @@ def production_file(run_id: str, scored_at: datetime) -> str:
 
 
 def labelled_rows(
-    runs: list[KeptRun], labels: pd.DataFrame, target: str, now: datetime, window: timedelta
+    runs: list[KeptBatch], labels: pd.DataFrame, target: str, now: datetime, window: timedelta
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The window's kept rows that have a label by `now`, each with the latest one; and what the join found.
 

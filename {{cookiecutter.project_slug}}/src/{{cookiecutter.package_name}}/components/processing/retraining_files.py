@@ -18,7 +18,7 @@ from ...container import csv_files
 from ...csv_input import check_file
 from ...data_schema import ID_COLUMN
 from ...registry.digests import content_digest
-from .retraining import LINEAGE_FILE, PRODUCTION, KeptRun, Plan, Source, read_lineage, upload_sources
+from .retraining import LINEAGE_FILE, PRODUCTION, KeptBatch, Plan, Source, read_lineage, upload_sources
 
 RUN_RECORD = "run-{host}.json"
 
@@ -65,7 +65,7 @@ def trained_ids(sources: list[Source], origin: dict[str, Path], runs: set[str]) 
     return found
 
 
-def kept_runs(root: Path, begins: datetime, ends: datetime) -> list[KeptRun]:
+def kept_batches(root: Path, begins: datetime, ends: datetime) -> list[KeptBatch]:
     """The inference runs under `root` (inputs/<execution>/) scored in [begins, ends), with their kept rows."""
     runs = []
     for folder in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
@@ -82,7 +82,7 @@ def kept_runs(root: Path, begins: datetime, ends: datetime) -> list[KeptRun]:
             continue
         frames = [read_text_csv(path) for path in csv_files(folder, "a kept input", allow_none=True)]
         rows = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({ID_COLUMN: []}, dtype="string")
-        runs.append(KeptRun(run_id, scored_at, rows))
+        runs.append(KeptBatch(run_id, scored_at, rows))
     return runs
 
 
