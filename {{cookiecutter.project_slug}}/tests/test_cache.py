@@ -21,6 +21,7 @@ from {{ cookiecutter.package_name }}.local.jobs import (
 from {{ cookiecutter.package_name }}.local.workspace import (
     Workspace,
 )
+from {{ cookiecutter.package_name }}.pipelines import names
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
 CODE = {"img": "sha256:aaa"}
@@ -160,7 +161,7 @@ def test_the_cache_is_scoped_to_the_pipeline_and_the_step(tmp_path):
     cache = StepCache(tmp_path)
     cache.record("training", "Processing", "k", properties(), "arn:1", NOW)
     assert cache.lookup("other-pipeline", "Processing", "k", timedelta(days=1), NOW) is None
-    assert cache.lookup("training", "Explainability", "k", timedelta(days=1), NOW) is None
+    assert cache.lookup("training", names.EXPLAINABILITY, "k", timedelta(days=1), NOW) is None
     assert cache.lookup("training", "Processing", "other-key", timedelta(days=1), NOW) is None
 
 

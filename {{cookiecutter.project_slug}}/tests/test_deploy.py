@@ -17,6 +17,7 @@ from {{ cookiecutter.package_name }}.deploy_images import (
 from {{ cookiecutter.package_name }}.lambdas import (
     available,
 )
+from {{ cookiecutter.package_name }}.pipelines import names
 from {{ cookiecutter.package_name }}.pipelines.deploy import (
     lambda_package,
     publish_lambdas,
@@ -291,12 +292,14 @@ def test_a_selective_start_references_the_latest_finished_execution(config):
             "ParallelismConfiguration": {"MaxParallelExecutionSteps": config["pipelines"]["max_parallel_steps"]},
             "SelectiveExecutionConfig": {
                 "SourcePipelineExecutionArn": execution_arn(config, "training", "failed"),
-                "SelectedSteps": [{"StepName": "Explainability"}, {"StepName": "Register"}],
+                "SelectedSteps": [{"StepName": names.EXPLAINABILITY}, {"StepName": names.REGISTER}],
             },
         },
     )
     with stub:
-        started = start_execution(config, "dev", "training", steps=["Explainability", "Register"], client=client)
+        started = start_execution(
+            config, "dev", "training", steps=[names.EXPLAINABILITY, names.REGISTER], client=client
+        )
     stub.assert_no_pending_responses()
     assert started["execution_arn"].endswith("/execution/new")
 
@@ -306,7 +309,7 @@ def test_a_selection_that_is_not_connected_is_refused_before_any_call(config):
 
     client, stub = stubbed_sagemaker(config)
     with stub, pytest.raises(ValueError, match="lie on a path between selected steps"):
-        start_execution(config, "dev", "training", steps=["Processing", "Register"], client=client)
+        start_execution(config, "dev", "training", steps=["Processing", names.REGISTER], client=client)
 
 
 def test_a_plain_start_passes_its_parameters_and_a_retry_its_arn(config):

@@ -22,7 +22,7 @@ from {{ cookiecutter.package_name }}.local.executor import (
 from {{ cookiecutter.package_name }}.local.workspace import (
     Workspace,
 )
-from {{ cookiecutter.package_name }}.pipelines import layout
+from {{ cookiecutter.package_name }}.pipelines import layout, names
 from {{ cookiecutter.package_name }}.pipelines.definition import (
     cached_definition,
 )
@@ -36,10 +36,10 @@ from {{ cookiecutter.package_name }}.sample_data import (
 
 from .conftest import SRC, subprocess_env
 
-JOB_STEPS = ("Processing", "Training", "MonitoringBaseline", "Explainability")
+JOB_STEPS = ("Processing", "Training", names.MONITORING_BASELINE, names.EXPLAINABILITY)
 # Never cached: the data assembly reads prefixes that grow, the snapshot and the gate this execution's outputs.
-UNCACHED = ("TrainingData", "TrainingDataSnapshot", "Gate")
-EVERY_STEP = (*UNCACHED, *JOB_STEPS, "Register")
+UNCACHED = (names.TRAINING_DATA, names.TRAINING_DATA_SNAPSHOT, names.GATE)
+EVERY_STEP = (*UNCACHED, *JOB_STEPS, names.REGISTER)
 pytestmark = pytest.mark.xdist_group("iteration")  # one worker builds the module's workspace
 
 
@@ -75,7 +75,7 @@ def iteration(tmp_path_factory, config, target, problem_type):
         changed,
         "dev",
         progress=quiet,
-        faults=lambda s, n: "SageMaker.CAPACITY_ERROR" * (s == "Explainability"),
+        faults=lambda s, n: "SageMaker.CAPACITY_ERROR" * (s == names.EXPLAINABILITY),
     )
     failing.sleep = lambda _seconds: None
     snapshot, _ = workspace.snapshot(data, f"s3://{layout.bucket(config, 'dev')}/data/train/")
@@ -87,7 +87,13 @@ def iteration(tmp_path_factory, config, target, problem_type):
     ]
     retried = local_retry(failed.execution_id, changed, "dev", workspace, quiet)
     selective = local_rerun(
-        "training", ["Explainability", "Register"], config, "dev", workspace, reference=cold["run_id"], progress=quiet
+        "training",
+        [names.EXPLAINABILITY, names.REGISTER],
+        config,
+        "dev",
+        workspace,
+        reference=cold["run_id"],
+        progress=quiet,
     )
     return {
         "workspace": workspace,
@@ -114,7 +120,7 @@ def test_a_cold_run_runs_every_step(iteration):
 def test_a_second_run_on_unchanged_data_reuses_every_job_step_and_registers_nothing(iteration, config):
     warm, cold = iteration["warm"], iteration["cold"]
     assert warm["status"] == "Succeeded", warm.get("failure")
-    ran = {name: "ran" for name in (*UNCACHED, "Register")}
+    ran = {name: "ran" for name in (*UNCACHED, names.REGISTER)}
     assert warm["steps"] == {**{name: "cached" for name in JOB_STEPS}, **ran}
     # The cached runs' outputs are handed on: the model is the first run's, so no version is added.
     assert warm["registered"] is False and warm["duplicate_of"] == 1 and warm["manifest_version"] == 1
@@ -132,12 +138,12 @@ def test_a_second_run_on_unchanged_data_reuses_every_job_step_and_registers_noth
 def test_one_changed_hyperparameter_reruns_only_training_and_what_depends_on_it(iteration, config):
     failed, retried = iteration["failed"], iteration["retried"]
     first = {s.name: s for s in failed.steps}
-    assert bool(first["Processing"].cache_hit) and bool(first["MonitoringBaseline"].cache_hit)
+    assert bool(first["Processing"].cache_hit) and bool(first[names.MONITORING_BASELINE].cache_hit)
     assert not first["Training"].cache_hit and first["Training"].status == "Succeeded"
-    assert first["Explainability"].status == "Failed" and not first["Explainability"].cache_hit
-    assert retried["steps"]["Explainability"] == "ran"  # the new model's explanations: no cached run
+    assert first[names.EXPLAINABILITY].status == "Failed" and not first[names.EXPLAINABILITY].cache_hit
+    assert retried["steps"][names.EXPLAINABILITY] == "ran"  # the new model's explanations: no cached run
     # What the failed attempt had done is kept, and says so.
-    kept = ("TrainingData", "TrainingDataSnapshot", "Processing", "Training", "MonitoringBaseline")
+    kept = (names.TRAINING_DATA, names.TRAINING_DATA_SNAPSHOT, "Processing", "Training", names.MONITORING_BASELINE)
     assert {retried["steps"][name] for name in kept} == {"reused"}
     new, old = manifest(iteration, config, retried["manifest_version"]), manifest(iteration, config, 1)
     assert new["artifacts"]["model"] != old["artifacts"]["model"]
@@ -149,7 +155,7 @@ def test_one_changed_hyperparameter_reruns_only_training_and_what_depends_on_it(
 def test_a_failed_execution_registers_nothing_and_its_retry_runs_from_the_failed_step(iteration, config):
     failed, retried = iteration["failed"], iteration["retried"]
     assert failed.status == "Failed" and "CAPACITY_ERROR" in failed.failure
-    assert "Register" not in {s.name for s in failed.steps}
+    assert names.REGISTER not in {s.name for s in failed.steps}
     assert iteration["versions_after_failure"] == [1]
     assert retried["status"] == "Succeeded", retried.get("failure")
     assert retried["run_id"] == failed.execution_id  # the same execution, as RetryPipelineExecution
@@ -175,14 +181,14 @@ def test_a_selective_run_reuses_the_reference_for_the_steps_it_did_not_select(it
     assert selective["status"] == "Succeeded", selective.get("failure")
     assert selective["reference"].endswith(f"/execution/{cold['run_id']}")
     assert selective["steps"] == {
-        "TrainingData": "reused",
-        "TrainingDataSnapshot": "reused",
+        names.TRAINING_DATA: "reused",
+        names.TRAINING_DATA_SNAPSHOT: "reused",
         "Processing": "reused",
         "Training": "reused",
-        "MonitoringBaseline": "reused",
-        "Gate": "reused",
-        "Explainability": "cached",  # selected, and its key is the reference's: a cache hit
-        "Register": "ran",
+        names.MONITORING_BASELINE: "reused",
+        names.GATE: "reused",
+        names.EXPLAINABILITY: "cached",  # selected, and its key is the reference's: a cache hit
+        names.REGISTER: "ran",
     }
     # The reference's model, registered already: nothing new.
     assert selective["manifest_version"] == 1 and selective["registered"] is False
@@ -193,7 +199,7 @@ def test_a_selection_that_is_not_connected_is_refused_before_anything_runs(itera
     before = sorted(p.name for p in runs.iterdir())
     between = r"\['Explainability', 'Gate', 'MonitoringBaseline', 'Training'\] lie on a path"
     with pytest.raises(ValueError, match=between):
-        local_rerun("training", ["Processing", "Register"], config, "dev", iteration["workspace"], progress=quiet)
+        local_rerun("training", ["Processing", names.REGISTER], config, "dev", iteration["workspace"], progress=quiet)
     assert sorted(p.name for p in runs.iterdir()) == before
 
 
@@ -219,7 +225,9 @@ def test_a_training_input_at_a_mutable_prefix_is_snapshotted_by_content_before_a
     pipeline = layout.pipeline_name(config, "dev", "training")
     first = executor.run(definition, {"InputData": mutable}, pipeline)
     assert first.status == "Succeeded", first.failure
-    read = first.output("TrainingDataSnapshot", "ProcessingOutputConfig", "Outputs", "snapshot", "S3Output", "S3Uri")
+    read = first.output(
+        names.TRAINING_DATA_SNAPSHOT, "ProcessingOutputConfig", "Outputs", "snapshot", "S3Output", "S3Uri"
+    )
     assert read == f"s3://{layout.bucket(config, 'dev')}/data/train/sha256={file_sha256(iteration['data'])}/"
     assert {s.name for s in first.steps if s.cache_hit} == set(JOB_STEPS), "the same content: the cold run's steps"
     # The prefix is rewritten: the next run reads another snapshot, and no cached step is reused.
@@ -249,12 +257,13 @@ def test_the_cli_retries_and_reruns_with_a_json_line(iteration, config, tmp_path
     )
     assert unknown.returncode == 2 and "No execution '20990101000000abcdef'" in unknown.stderr
     done = subprocess.run(
-        [*command, "rerun", "training", "--steps", "Register", "--reference", iteration["cold"]["run_id"], "--json"],
+        [*command, "rerun", "training", "--steps", names.REGISTER, "--reference", iteration["cold"]["run_id"],
+         "--json"],
         capture_output=True, text=True, env=env, cwd=SRC.parent, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout.strip().splitlines()[-1])
-    assert summary["status"] == "Succeeded" and summary["steps"]["Register"] == "ran"
+    assert summary["status"] == "Succeeded" and summary["steps"][names.REGISTER] == "ran"
     assert {summary["steps"][name] for name in JOB_STEPS} == {"reused"}
 
 
@@ -267,7 +276,7 @@ def test_a_killed_execution_can_be_retried(iteration, config):
     killed.mkdir(parents=True)
     (killed / "definition.json").write_text((run / "definition.json").read_text())
     record = json.loads((run / "execution.json").read_text())
-    done = ("TrainingData", "TrainingDataSnapshot", "Processing", "Training")
+    done = (names.TRAINING_DATA, names.TRAINING_DATA_SNAPSHOT, "Processing", "Training")
     record["steps"] = [s for s in record["steps"] if s["name"] in done]
     record["properties"] = {k: v for k, v in record["properties"].items() if k in done}
     record |= {"status": "Executing", "pid": 2**22 + 1, "execution_id": killed.name}
@@ -276,7 +285,7 @@ def test_a_killed_execution_can_be_retried(iteration, config):
     resumed = local_retry(killed.name, config, "dev", workspace, quiet)
     assert resumed["status"] == "Succeeded", resumed.get("failure")
     assert resumed["steps"]["Processing"] == "reused" and resumed["steps"]["Training"] == "reused"  # kept
-    assert resumed["steps"]["Explainability"] == "cached"
+    assert resumed["steps"][names.EXPLAINABILITY] == "cached"
 
 
 def test_the_job_code_list_holds_every_module_the_components_import():

@@ -26,6 +26,7 @@ from {{ cookiecutter.package_name }}.local.executor import (
 from {{ cookiecutter.package_name }}.local.workspace import (
     Workspace,
 )
+from {{ cookiecutter.package_name }}.pipelines import names
 from {{ cookiecutter.package_name }}.pipelines.definition import (
     definition,
 )
@@ -346,7 +347,7 @@ def test_sharded_inference_over_a_folder_equals_the_single_file_run(story, confi
         explanations.drop(columns="inference_id"), pd.read_csv(single["explanations"]).drop(columns="inference_id")
     )
     run = story["workspace"].root / "runs" / f"{config['project']['slug']}-dev-inference" / sharded["run_id"]
-    assert sorted(p.name for p in (run / "steps" / "MonitoringShards").glob("job-*.log")) == [
+    assert sorted(p.name for p in (run / "steps" / names.MONITORING_SHARDS).glob("job-*.log")) == [
         "job-algo-1.log",
         "job-algo-2.log",
     ]
@@ -398,7 +399,7 @@ def test_two_runs_on_files_of_one_name_started_together_each_read_only_their_own
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     again = json.loads(rerun.stdout.strip().splitlines()[-1])
     assert monitored(again)["n_production"] == batches["a"] and again["drift"] == summaries["a"]["drift"]
-    assert again["steps"]["Monitoring"] == "ran" and again["steps"]["Transform"] == "reused"
+    assert again["steps"][names.MONITORING] == "ran" and again["steps"]["Transform"] == "reused"
 
 
 def test_a_version_registered_before_pinning_is_refused_and_one_training_run_serves_again(

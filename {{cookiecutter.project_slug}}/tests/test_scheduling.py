@@ -8,6 +8,7 @@ import pytest
 from {{ cookiecutter.package_name }}.local.scheduling import (
     run_graph,
 )
+from {{ cookiecutter.package_name }}.pipelines import names
 from {{ cookiecutter.package_name }}.pipelines.graph import (
     UnsupportedStep,
     ancestors,
@@ -21,9 +22,9 @@ from {{ cookiecutter.package_name }}.pipelines.graph import (
 TRAINING = {
     "Processing": set(),
     "Training": {"Processing"},
-    "MonitoringBaseline": {"Training"},
-    "Explainability": {"Training", "Processing"},
-    "Register": {"MonitoringBaseline", "Explainability", "Processing"},
+    names.MONITORING_BASELINE: {"Training"},
+    names.EXPLAINABILITY: {"Training", "Processing"},
+    names.REGISTER: {names.MONITORING_BASELINE, names.EXPLAINABILITY, "Processing"},
 }
 
 
@@ -58,17 +59,17 @@ def test_a_reference_to_a_missing_step_is_refused():
 
 
 def test_ancestors_are_every_step_above():
-    assert ancestors(TRAINING, {"Explainability"}) == {"Training", "Processing"}
+    assert ancestors(TRAINING, {names.EXPLAINABILITY}) == {"Training", "Processing"}
     assert ancestors(TRAINING, {"Processing"}) == set()
 
 
 def test_a_selection_must_hold_every_step_between_two_selected_ones():
-    assert check_selection(TRAINING, ["Training", "Explainability"]) == {"Training", "Explainability"}
-    assert check_selection(TRAINING, ["MonitoringBaseline", "Explainability"])  # siblings: no path between
+    assert check_selection(TRAINING, ["Training", names.EXPLAINABILITY]) == {"Training", names.EXPLAINABILITY}
+    assert check_selection(TRAINING, [names.MONITORING_BASELINE, names.EXPLAINABILITY])  # siblings: no path between
     with pytest.raises(ValueError, match=r"\['Explainability', 'MonitoringBaseline', 'Training'\] lie on a path"):
-        check_selection(TRAINING, ["Processing", "Register"])
+        check_selection(TRAINING, ["Processing", names.REGISTER])
     with pytest.raises(ValueError, match=r"\['Training'\] lie on a path"):
-        check_selection(TRAINING, ["Processing", "Explainability"])
+        check_selection(TRAINING, ["Processing", names.EXPLAINABILITY])
     with pytest.raises(ValueError, match="Unknown step"):
         check_selection(TRAINING, ["Trainng"])
     with pytest.raises(ValueError, match="at least one"):
@@ -109,5 +110,5 @@ def test_after_a_failure_nothing_new_starts():
 
 def test_only_the_named_steps_run_and_dependencies_outside_them_count_as_done():
     ran = []
-    run_graph({"Explainability", "Register"}, TRAINING, ran.append, 1, failed=lambda: False)
-    assert ran == ["Explainability", "Register"]  # Processing, Training, MonitoringBaseline: reused, not run
+    run_graph({names.EXPLAINABILITY, names.REGISTER}, TRAINING, ran.append, 1, failed=lambda: False)
+    assert ran == [names.EXPLAINABILITY, names.REGISTER]  # Processing, Training, MonitoringBaseline: reused, not run

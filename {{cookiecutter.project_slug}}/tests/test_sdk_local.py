@@ -30,6 +30,7 @@ from {{ cookiecutter.package_name }}.local.expressions import (
 from {{ cookiecutter.package_name }}.local.transform import (
     batch_transform,
 )
+from {{ cookiecutter.package_name }}.pipelines import names
 from {{ cookiecutter.package_name }}.pipelines.definition import (
     definition,
 )
@@ -174,7 +175,7 @@ def jobs(config, target, problem_type, tmp_path_factory):
         }
         run.processing("processing-serve", run.inference, {"raw": data / "batch", "artifacts": artifacts}, **given)
         values = local_values(run.inference, config, **given)
-        run.client.create_model(ModelName="model", **resolve(step(run.inference, "CreateModel"), values))
+        run.client.create_model(ModelName="model", **resolve(step(run.inference, names.CREATE_MODEL), values))
         transform = resolve(step(run.inference, "Transform"), values)
         run.data_processing = dict(transform["DataProcessing"])
         run.record("transform", transform_with_data_processing, run.client, "transform", transform, work / "transform")
