@@ -18,6 +18,7 @@ AUTHOR_EMAIL = {{cookiecutter.author_email | tojson}}
 AWS_ACCOUNT_ID = {{cookiecutter.aws_account_id | tojson}}
 AWS_REGION = {{cookiecutter.aws_region | tojson}}
 PROBLEM_TYPE = {{cookiecutter.problem_type | tojson}}
+ESTIMATOR = {{cookiecutter.estimator | tojson}}
 TARGET_COLUMN = {{cookiecutter.target_column | tojson}}
 SSM_ROOT = {{cookiecutter.ssm_root | tojson}}
 ENVIRONMENTS = {{cookiecutter.environments | tojson}}
@@ -29,6 +30,7 @@ LICENSE = {{cookiecutter.license | tojson}}
 
 PROBLEM_TYPES = ("binary_classification", "multiclass_classification", "regression")
 DRIFT_ACTIONS = ("retrain", "alert")
+ESTIMATORS = ("hist_gradient_boosting", "xgboost", "lightgbm", "random_forest", "linear")
 PYTHON_VERSIONS = ("3.11", "3.12", "3.13")
 LICENSES = ("MIT", "Apache-2.0", "Proprietary")
 # Regions with a SageMaker endpoint, from botocore's endpoint data (tests keep this in step).
@@ -316,6 +318,7 @@ def validate(answers):
     check_ssm_root(answers["ssm_root"], answers["project_slug"], environments, problems)
     check_schedule(answers["inference_schedule"], problems)
     check_choice("problem_type", answers["problem_type"], PROBLEM_TYPES, problems)
+    check_choice("estimator", answers["estimator"], ESTIMATORS, problems)
     check_choice("drift_action", answers["drift_action"], DRIFT_ACTIONS, problems)
     check_choice("python_version", answers["python_version"], PYTHON_VERSIONS, problems)
     check_choice("license", answers["license"], LICENSES, problems)
@@ -332,6 +335,7 @@ ANSWERS = {
     "aws_account_id": AWS_ACCOUNT_ID,
     "aws_region": AWS_REGION,
     "problem_type": PROBLEM_TYPE,
+    "estimator": ESTIMATOR,
     "target_column": TARGET_COLUMN,
     "ssm_root": SSM_ROOT,
     "environments": ENVIRONMENTS,

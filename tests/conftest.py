@@ -15,18 +15,22 @@ DEFAULTS = json.loads((TEMPLATE / "cookiecutter.json").read_text("utf-8"))
 BIN = Path(sys.executable).parent
 
 # Option combinations every template change is checked against (cookiecutter-data-science's
-# config-generator idea): each problem type, each drift action, license and Python version.
+# config-generator idea): each problem type, each drift action, license and Python version, and
+# a non-default estimator for each problem type.
 MATRIX = {
     "defaults": {},
+    "binary-linear": {"estimator": "linear", "target_column": "churned"},
     "multiclass-alert": {
         "problem_type": "multiclass_classification",
         "target_column": "risk_tier",
         "drift_action": "alert",
         "license": "Apache-2.0",
+        "estimator": "lightgbm",
     },
     "regression-py312": {
         "project_name": "Spend Forecast",
         "problem_type": "regression",
+        "estimator": "xgboost",
         "target_column": "monthly_spend",
         "python_version": "3.12",
         "license": "Proprietary",

@@ -144,6 +144,7 @@ BAD_ANSWERS = [
 BAD_CHOICES = [
     {"python_version": "3.9"},
     {"problem_type": "ranking"},
+    {"estimator": "catboost"},
     {"drift_action": "panic"},
     {"license": "GPL"},
 ]
@@ -171,7 +172,7 @@ def test_value_outside_the_choices_is_refused_and_nothing_is_left(tmp_path, pre,
     assert list(output.iterdir()) == []
     problems: list[str] = []
     choices = {"python_version": pre.PYTHON_VERSIONS, "problem_type": pre.PROBLEM_TYPES}
-    choices |= {"drift_action": pre.DRIFT_ACTIONS, "license": pre.LICENSES}
+    choices |= {"drift_action": pre.DRIFT_ACTIONS, "license": pre.LICENSES, "estimator": pre.ESTIMATORS}
     pre.check_choice(field, value, choices[field], problems)
     assert problems == [f"{field} {value!r} is not one of {', '.join(choices[field])}."]
 

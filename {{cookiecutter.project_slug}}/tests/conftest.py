@@ -155,7 +155,23 @@ def trained_model(processed, config):
     )
 
     schema, train, _ = processed
-    return fit(train, schema, config["algorithm"]["hyperparameters"])
+    return fit(train, schema, config["algorithm"]["hyperparameters"], config["algorithm"]["estimator"])
+
+
+# Each boosted or bagged estimator's ensemble size: tests that train many models train smaller ones.
+ROUNDS = {"hist_gradient_boosting": "max_iter", "xgboost": "n_estimators", "lightgbm": "n_estimators"}
+ROUNDS |= {"random_forest": "n_estimators", "custom_estimators.extra_trees_pipeline": "n_estimators"}
+
+
+def fewer_rounds(config: dict, rounds: int) -> dict[str, str]:
+    """The configured hyperparameters, with an ensemble of `rounds` where the estimator has one."""
+    key = ROUNDS.get(config["algorithm"]["estimator"])
+    return dict(config["algorithm"]["hyperparameters"]) | ({key: str(rounds)} if key else {})
+
+
+def a_bad_hyperparameter(config: dict) -> tuple[str, str]:
+    """The configured estimator's first hyperparameter with a value no estimator parses: (key, value)."""
+    return next(iter(config["algorithm"]["hyperparameters"])), "many"
 
 
 class _RunsACommand:

@@ -69,4 +69,4 @@ def test_missing_values_are_scored(trained_model, processed):
 def test_feature_count_mismatch_is_explained(processed, config):
     schema, train, _ = processed
     with pytest.raises(ValueError, match=r"feature columns but schema\.json lists"):
-        fit(train.iloc[:, :-1], schema, config["algorithm"]["hyperparameters"])
+        fit(train.iloc[:, :-1], schema, config["algorithm"]["hyperparameters"], config["algorithm"]["estimator"])

@@ -16,7 +16,7 @@ from .conftest import SRC
 
 PACKAGE = "{{ cookiecutter.package_name }}"
 PAGE = SRC.parent / "docs" / "architecture.md"
-FOLDER_ROOMS = ("registry", "lambdas", "pipelines", "local")
+FOLDER_ROOMS = ("registry", "lambdas", "pipelines", "local", "custom_estimators")
 
 
 def _rows(section: str) -> list[list[str]]:

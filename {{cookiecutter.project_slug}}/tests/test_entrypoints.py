@@ -11,6 +11,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from {{ cookiecutter.package_name }}.components.algorithm.estimators import resolve
+from {{ cookiecutter.package_name }}.config import load_config
 from {{ cookiecutter.package_name }}.local.packing import (
     pack_model,
     stage_input,
@@ -134,6 +136,8 @@ def run(component, mode, root):
 ARTIFACTS = "processing/input/artifacts/schema.json"
 BASELINE = "processing/input/baseline/statistics.json"
 MODEL = "processing/input/model/model.tar.gz"
+# The model file the configured estimator saves (model.skops for the scikit-learn ones).
+MODEL_FILE = resolve(load_config()["algorithm"]["estimator"]).model_file
 EXPLAIN = "explainability-serve"
 PINNED_LOADS = {
     "processing serve, the preprocessing": ("processing", "serve", "processing-serve", ARTIFACTS, "preprocessing"),
@@ -142,7 +146,7 @@ PINNED_LOADS = {
     "explainability serve, the model": ("explainability", "serve", EXPLAIN, MODEL, "model"),
     "explainability serve, the preprocessing": ("explainability", "serve", EXPLAIN, ARTIFACTS, "preprocessing"),
     "explainability merge, the preprocessing": ("explainability", "merge", EXPLAIN, ARTIFACTS, "preprocessing"),
-    "algorithm serve, the model": ("algorithm", "serve", "algorithm-train", "model/model.joblib", "model_contents"),
+    "algorithm serve, the model": ("algorithm", "serve", "algorithm-train", f"model/{MODEL_FILE}", "model_contents"),
 }  # fmt: skip
 
 
@@ -158,7 +162,7 @@ def test_an_artefact_changed_after_registration_fails_the_job_before_anything_is
     target = root / swapped
     if target.name == "model.tar.gz":
         tamper_archive(target, marker)
-    elif target.name == "model.joblib":
+    elif target.name == MODEL_FILE:
         target.write_bytes(planted_model(marker))
     else:
         target.write_text(target.read_text() + " ")  # one byte more: no code in it, but not what was registered
@@ -197,7 +201,7 @@ def test_processing_train_writes_target_first_headerless_csvs(chain, target):
 def test_algorithm_train_writes_model_and_prints_metrics(chain, problem_type):
     workdir, _, _, _ = chain
     model_dir = workdir / "jobs" / "algorithm-train" / "model"
-    assert {"model.joblib", "schema.json", "evaluation.json", "evaluation.html"} <= {
+    assert {MODEL_FILE, "estimator.json", "schema.json", "evaluation.json", "evaluation.html"} <= {
         p.name for p in model_dir.iterdir()
     }
     log = (workdir / "jobs" / "algorithm-train" / "job.log").read_text()

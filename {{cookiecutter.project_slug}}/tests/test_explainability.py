@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from {{ cookiecutter.package_name }}.components.explainability.shap_values import (
+    Explainer,
     analysis_json,
     explain,
     global_importance,
@@ -18,9 +19,18 @@ def rows(processed):
 
 def test_shap_values_add_up_to_the_model_output(trained_model, rows):
     explanation = explain(trained_model, rows)
-    estimator = trained_model.estimator
-    raw = estimator.predict(rows) if trained_model.schema.classes is None else estimator.decision_function(rows)
-    raw = raw.reshape(len(rows), -1)
+    estimator, prepared = trained_model.fitted, trained_model.prepared(rows)
+    output = trained_model.estimator.explained_output(trained_model.schema.problem_type)
+    if output == "value":
+        raw = trained_model.values(rows)
+    elif output == "probability":
+        raw = trained_model.probabilities(rows)[:, [trained_model.schema.classes.index(k) for k in explanation.values]]
+    elif hasattr(estimator, "decision_function"):
+        raw = estimator.decision_function(prepared)
+    else:  # a booster: its raw margin
+        raw = estimator.predict(prepared, output_margin=True) if hasattr(estimator, "get_booster") else None
+        raw = estimator.predict(prepared, raw_score=True) if raw is None else raw
+    raw = np.asarray(raw).reshape(len(rows), -1)
     for i, label in enumerate(explanation.values):
         total = explanation.values[label].sum(axis=1) + explanation.expected_values[label]
         np.testing.assert_allclose(total, raw[:, i], rtol=1e-4, atol=1e-4)
@@ -35,15 +45,19 @@ def test_attributions_are_per_original_feature(trained_model, rows, processed):
 
 def test_analysis_json_has_clarify_shape(trained_model, rows):
     explanation = explain(trained_model, rows)
-    analysis = analysis_json(global_importance(explanation), explanation.expected_values, len(rows))
+    analysis = analysis_json(
+        global_importance(explanation), explanation.expected_values, len(rows), explanation.outputs,
+        explanation.method, explanation.additivity_error,
+    )  # fmt: skip
     kernel_shap = analysis["explanations"]["kernel_shap"]
     assert list(kernel_shap) == output_labels(trained_model)
-    for entry in kernel_shap.values():
+    for label, entry in kernel_shap.items():
         values = entry["global_shap_values"]
         assert set(values) == set(trained_model.schema.feature_names)
         assert all(v >= 0 for v in values.values())
         assert list(values.values()) == sorted(values.values(), reverse=True)
-        assert "TreeSHAP" in entry["method"]
+        assert entry["method"].startswith(Explainer(trained_model).method)
+        assert entry["explained_output"] == explanation.outputs[label]
 
 
 def test_the_strongest_signal_ranks_high(trained_model, rows):

@@ -40,7 +40,7 @@ from {{ cookiecutter.package_name }}.sample_data import (
     generate,
 )
 
-from .conftest import tamper_archive
+from .conftest import fewer_rounds, tamper_archive
 
 
 def test_the_paired_bootstrap_matches_an_independent_computation():
@@ -146,13 +146,13 @@ def archive(model, folder):
 def models(tmp_path_factory, sample, target, problem_type, config):
     """The champion (trained before a concept drift), challengers better, equal and worse, and the rows to judge on."""
     root = tmp_path_factory.mktemp("gate")
-    hyperparameters = config["algorithm"]["hyperparameters"] | {"max_iter": "60"}
+    hyperparameters, estimator = fewer_rounds(config, 60), config["algorithm"]["estimator"]
 
     def trained(frame, name):
         schema, labelled = learn(frame, target, problem_type)
         folder = root / name
         folder.mkdir()
-        return archive(fit(to_training_matrix(labelled, schema), schema, hyperparameters), folder)
+        return archive(fit(to_training_matrix(labelled, schema), schema, hyperparameters, estimator), folder)
 
     moved = generate(3000, target_column=target, problem_type=problem_type, seed=11, concept_stage=3)
     shuffled = moved.assign(**{target: moved[target].sample(frac=1.0, random_state=0).to_numpy()})
@@ -271,9 +271,10 @@ def test_a_champion_that_cannot_score_the_rows_leaves_the_verdict_to_a_person(
         for name in ("recent", "validation")
     }
     schema, labelled = learn(renamed["validation"], target, problem_type)
-    hyperparameters = config["algorithm"]["hyperparameters"] | {"max_iter": "30"}
+    hyperparameters, estimator = fewer_rounds(config, 30), config["algorithm"]["estimator"]
     (tmp_path / "renamed").mkdir()
-    challenger = archive(fit(to_training_matrix(labelled, schema), schema, hyperparameters), tmp_path / "renamed")
+    model = fit(to_training_matrix(labelled, schema), schema, hyperparameters, estimator)
+    challenger = archive(model, tmp_path / "renamed")
     verdict, report = run_compare(tmp_path, monkeypatch, {**models, **renamed, "renamed": challenger}, "renamed")
     assert verdict["passed"] is False
     reason = verdict["detail"]["reason"]

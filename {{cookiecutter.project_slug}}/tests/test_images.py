@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from {{ cookiecutter.package_name }}.components.algorithm.estimators import resolve
 from {{ cookiecutter.package_name }}.images import (
     detect_engine,
     image_name,
@@ -393,13 +394,14 @@ def served(engine, config, runs, tmp_path_factory):
 
 
 def test_a_model_swapped_after_registration_stops_the_server_in_its_image(engine, config, runs, tmp_path):
-    """The image checks the model's files against the manifest's digest before unpickling anything."""
+    """The image checks the model's files against the manifest's digest before it opens any of them."""
     _, venv_root, _ = runs["algorithm-train"]
     root = tmp_path / "serve"
     shutil.copytree(venv_root / "model", root / "model")
     (root / "output").mkdir()
     registered = pinned(root)  # the digests as the model was registered
-    (root / "model" / "model.joblib").write_bytes(planted_model(Path("/opt/ml/output/payload-ran")))
+    model_file = resolve(config["algorithm"]["estimator"]).model_file
+    (root / "model" / model_file).write_bytes(planted_model(Path("/opt/ml/output/payload-ran")))
     mounts = [(root / "model", "/opt/ml/model", True), (root / "output", "/opt/ml/output", False)]
     command = engine.run_command(image_name(config, "algorithm"), ["serve"], mounts=mounts, environment=registered)
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)

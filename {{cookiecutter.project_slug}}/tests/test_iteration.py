@@ -53,7 +53,8 @@ def changed_hyperparameter(config):
     hyperparameters = changed["algorithm"]["hyperparameters"]
     name = "learning_rate" if "learning_rate" in hyperparameters else next(iter(hyperparameters))
     value = hyperparameters[name]
-    hyperparameters[name] = str(float(value) / 2) if isinstance(value, str) else value / 2
+    halved = int(value) // 2 if str(value).isdigit() else float(value) / 2  # an integer stays one
+    hyperparameters[name] = str(halved) if isinstance(value, str) else halved
     return changed
 
 
@@ -317,7 +318,7 @@ def test_the_job_settings_are_the_config_sections_the_components_read():
     """A job's settings by value are in its cache key: every section a component reads, and no other."""
     import re
 
-    from {{ cookiecutter.package_name }}.local.runtimes import JOB_CONFIG_SECTIONS
+    from {{ cookiecutter.package_name }}.local.runtimes import JOB_CONFIG_KEYS, JOB_CONFIG_SECTIONS
 
     package = SRC / "{{ cookiecutter.package_name }}"
     read = set()
@@ -326,22 +327,44 @@ def test_the_job_settings_are_the_config_sections_the_components_read():
         read |= set(re.findall(r"load_config\(\)\[\"(\w+)\"\]", text))
         if "load_config()" in text:
             read |= set(re.findall(r"\bconfig\[\"(\w+)\"\]", text))
-    assert read and read <= set(JOB_CONFIG_SECTIONS)
+    assert read and read <= set(JOB_CONFIG_SECTIONS) | set(JOB_CONFIG_KEYS)
     assert "algorithm" not in JOB_CONFIG_SECTIONS  # hyperparameters reach a job through its request
 
 
 def test_editing_a_hyperparameter_in_the_config_file_leaves_the_jobs_settings_alone(tmp_path, monkeypatch):
-    from {{ cookiecutter.package_name }}.config import CONFIG_ENV
+    from {{ cookiecutter.package_name }}.config import CONFIG_ENV, load_config
     from {{ cookiecutter.package_name }}.local.runtimes import VenvRuntime
 
     source = (SRC.parent / "config" / "project.yaml").read_text()
-    assert "learning_rate:" in source
+    key = next(iter(load_config()["algorithm"]["hyperparameters"]))
+    assert f"    {key}:" in source
     path = tmp_path / "project.yaml"
     monkeypatch.setenv(CONFIG_ENV, str(path))
     runtime = VenvRuntime()
     digests = []
-    for text in (source, source.replace("learning_rate:", "learning_rate: 0.05 #", 1), source + "\nmonitoring:\n"):
+    for text in (source, source.replace(f"    {key}:", f"    {key}: 0.05 #", 1), source + "\nmonitoring:\n"):
         path.write_text(text)
         runtime.reset_code_digest()
         digests.append(runtime.code_digest("image"))
     assert digests[0] == digests[1] != digests[2]
+
+
+def test_choosing_another_estimator_changes_the_jobs_settings(tmp_path, monkeypatch):
+    """Another estimator is another training job: a cached one of the first must not be reused."""
+    import re
+
+    from {{ cookiecutter.package_name }}.config import CONFIG_ENV
+    from {{ cookiecutter.package_name }}.local.runtimes import VenvRuntime
+
+    source = (SRC.parent / "config" / "project.yaml").read_text()
+    other = re.sub(r"(?m)^  estimator: \S+$", "  estimator: estimators_own.my_model", source, count=1)
+    assert other != source
+    path = tmp_path / "project.yaml"
+    monkeypatch.setenv(CONFIG_ENV, str(path))
+    runtime = VenvRuntime()
+    digests = []
+    for text in (source, other):
+        path.write_text(text)
+        runtime.reset_code_digest()
+        digests.append(runtime.code_digest("image"))
+    assert digests[0] != digests[1]

@@ -38,7 +38,7 @@ from {{ cookiecutter.package_name }}.sample_data import (
     generate,
 )
 
-from .conftest import SRC, subprocess_env
+from .conftest import SRC, a_bad_hyperparameter, fewer_rounds, subprocess_env
 
 
 def quiet(_line: str) -> None:
@@ -211,11 +211,12 @@ def test_failed_training_registers_nothing(tmp_path, config, sample, target):
 def test_a_failed_training_job_reports_the_reason_sagemaker_would_show(tmp_path, config, data):
     """A Training job's reason is read from output/failure (a Processing job's from output/message)."""
     broken = copy.deepcopy(config)
-    broken["algorithm"]["hyperparameters"]["max_iter"] = "many"
+    key, value = a_bad_hyperparameter(config)
+    broken["algorithm"]["hyperparameters"][key] = value
     result = local_train(data["train"], broken, "dev", Workspace(tmp_path), quiet)
     assert result["status"] == "Failed"
     assert result["failure"].startswith("Training: algorithm train failed: algorithm train: ")
-    assert "hyperparameter 'max_iter'='many' is invalid" in result["failure"]
+    assert f"hyperparameter '{key}'='{value}' is invalid" in result["failure"]
     assert "no reason in" not in result["failure"]
 
 
@@ -241,7 +242,7 @@ def test_training_input_is_snapshotted_by_content_and_never_overwritten(tmp_path
 def test_tuning_searches_the_ranges_and_registers_the_best_job(tmp_path, config, data):
     tuned = copy.deepcopy(config)
     tuned["algorithm"]["tuning"] |= {"enabled": True, "local_max_jobs": 3}
-    tuned["algorithm"]["hyperparameters"]["max_iter"] = "60"
+    tuned["algorithm"]["hyperparameters"] = fewer_rounds(config, 60)
     workspace = Workspace(tmp_path)
     seed_markers(workspace, tuned, "dev")
     input_uri, _ = workspace.snapshot(data["train"], "s3://bucket/data/train/")

@@ -90,7 +90,9 @@ def test_shap_summary_has_global_and_top_feature_plots(trained_model, processed)
     schema, _, validation = processed
     X = validation.iloc[:200, 1:].to_numpy()
     explanation = explain(trained_model, X)
-    html, png = render_summary(global_importance(explanation), X, explanation.values, schema.feature_names)
+    html, png = render_summary(
+        global_importance(explanation), X, explanation.values, schema.feature_names, explanation.outputs
+    )
     assert png.startswith(b"\x89PNG")
     assert_self_contained(html)
     assert html.count('src="data:image/png;base64,') == 4, "global importance plus the three top features"

@@ -47,7 +47,7 @@ from {{ cookiecutter.package_name }}.sample_data import (
     generate,
 )
 
-from .conftest import free_port
+from .conftest import a_bad_hyperparameter, free_port
 from .sdk_local_mode import (
     CheckFailed,
     JobWatch,
@@ -181,7 +181,8 @@ def jobs(config, target, problem_type, tmp_path_factory):
         run.record("transform", transform_with_data_processing, run.client, "transform", transform, work / "transform")
         bad = {SNAPSHOT: f"s3://bucket/data/train/sha256={file_sha256(data / 'bad' / 'train.csv')}/"}
         run.processing("processing-bad", run.training, {"raw": data / "bad"}, **bad)
-        run.training_job("training-bad", work / "processing-train", max_iter="many")
+        key, value = a_bad_hyperparameter(config)
+        run.training_job("training-bad", work / "processing-train", **{key: value})
     yield run
 
 
@@ -234,7 +235,8 @@ def test_a_failed_processing_job_leaves_its_reason_where_sagemaker_reads_it(jobs
 
 def test_a_failed_training_job_leaves_its_reason_where_sagemaker_reads_it(jobs):
     record = jobs.records["training-bad"]
-    assert record["failed"], "training succeeded with max_iter=many"
+    key, value = a_bad_hyperparameter(jobs.config)
+    assert record["failed"], f"training succeeded with {key}={value}"
     assert set(record["reasons"]) == {"failure"}, f"a Training job's reason is output/failure: {record}"
     reason = record["reasons"]["failure"]
-    assert reason.startswith("algorithm train: ") and "hyperparameter 'max_iter'='many' is invalid" in reason
+    assert reason.startswith("algorithm train: ") and f"hyperparameter '{key}'='{value}' is invalid" in reason

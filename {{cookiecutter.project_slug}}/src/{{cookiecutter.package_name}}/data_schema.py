@@ -32,6 +32,11 @@ class Feature:
     inferred_type: Literal["Integral", "Fractional", "String"]
     missing_fraction: float
     categories: list[str] = field(default_factory=list)
+    # A numeric feature's "one_hot" preparation (processing.preprocess.prepare), learned on the
+    # train split: the value a missing one takes, and the centre and scale it is standardised by.
+    fill: float | None = None
+    center: float | None = None
+    scale: float | None = None
 
 
 @dataclass

@@ -59,6 +59,7 @@ JOB_CODE = (
     "container.py",
     "csv_input.py",
     "csv_output.py",
+    "custom_estimators",
     "data_schema.py",
     "ground_truth.py",
     "job_environment.py",
@@ -70,8 +71,10 @@ JOB_CODE = (
 
 
 # The config sections a job reads (a test keeps this list equal to what the components read).
-# The hyperparameters are not among them: a training job reads them from its request.
 JOB_CONFIG_SECTIONS = ("data", "processing", "monitoring", "quality", "explainability", "retraining", "promotion")
+# Sections a job reads only some keys of. The hyperparameters reach a training job through its
+# request, but the estimator they are for is a setting: another estimator is another job.
+JOB_CONFIG_KEYS = {"algorithm": ("estimator",)}
 
 
 def job_settings(path: Path) -> dict[str, Any]:
@@ -81,7 +84,10 @@ def job_settings(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
     config = yaml.safe_load(path.read_text("utf-8")) or {}
-    return {section: config.get(section) for section in JOB_CONFIG_SECTIONS}
+    settings = {section: config.get(section) for section in JOB_CONFIG_SECTIONS}
+    for section, keys in JOB_CONFIG_KEYS.items():
+        settings[section] = {key: (config.get(section) or {}).get(key) for key in keys}
+    return settings
 
 
 def job_code_files(package: Path) -> list[Path]:

@@ -59,16 +59,17 @@ def train() -> None:
             f"{exc}. The training job needs processing's artifacts output as its 'artifacts' channel."
         ) from exc
     hyperparameters = read_hyperparameters()
+    config = load_config()
     train_matrix, validation_matrix = _read_matrix(channels.TRAIN), _read_matrix(channels.VALIDATION)
     try:
-        model = fit(train_matrix, schema, hyperparameters)
+        model = fit(train_matrix, schema, hyperparameters, config["algorithm"]["estimator"])
         metrics = evaluate(model, validation_matrix)
     except ValueError as exc:
         raise ComponentError(str(exc)) from exc
     for name, value in metrics.items():
         # One line per metric, readable by a metric-definition regex such as validation:auc=([0-9.]+)
         print(f"validation:{name}={value:.6f}", flush=True)
-    tolerance = float(load_config()["monitoring"].get("quality_tolerance", 0.1))
+    tolerance = float(config["monitoring"].get("quality_tolerance", 0.1))
     with staged_output(model_dir()) as out:
         model.save(out)
         write_evaluation(out, metrics, model)

@@ -28,7 +28,7 @@ def render_evaluation(model: TrainedModel, validation: pd.DataFrame, metrics: di
         items = "".join(f"<li>{escape(w)}</li>" for w in schema.warnings)
         body.append(f"<h2>About the training data</h2><ul>{items}</ul>")
     if schema.classes is None:
-        predicted = model.estimator.predict(X)
+        predicted = model.values(X)
         residuals = y - predicted
         rng = np.random.default_rng(0)
         shown = rng.choice(len(y), size=min(len(y), MAX_POINTS), replace=False)

@@ -67,7 +67,7 @@ def outcomes(model: TrainedModel, rows: pd.DataFrame) -> tuple[Outcomes, np.ndar
     if schema.classes is None:
         truth = pd.to_numeric(target, errors="coerce").to_numpy(dtype="float64")
         known = ~np.isnan(truth)
-        return Outcomes(schema.problem_type, truth, model.estimator.predict(X)), known
+        return Outcomes(schema.problem_type, truth, model.values(X)), known
     index = {name: i for i, name in enumerate(schema.classes)}
     labels = target.map(lambda v: class_label(v) if pd.notna(v) else None)
     known = labels.isin(index).to_numpy()

@@ -1,9 +1,9 @@
 """Fit, predict and evaluate on DataFrames: the pure core of the algorithm component.
 
-The model is scikit-learn's HistGradientBoosting, which handles missing values natively.
-Categorical features arrive as ordinal codes (most frequent category first) and are split
-as numbers: shap's TreeSHAP mis-reads HistGradientBoosting's native categorical splits, and
-explanations must add up exactly to the model's output.
+The model is whichever estimator `algorithm.estimator` names (estimators/: the contract and the
+built-ins; HistGradientBoosting by default). A TrainedModel holds it with the schema that gives
+its inputs and outputs meaning, and prepares every matrix the way its estimator wants
+(processing.preprocess.prepare) before the estimator sees it.
 """
 
 from __future__ import annotations
@@ -13,10 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import joblib
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.metrics import (
     accuracy_score,
     f1_score,
@@ -28,86 +26,109 @@ from sklearn.metrics import (
 )
 
 from ...data_schema import DataSchema
+from ..processing.preprocess import learn_preparation, prepare, prepared_columns
+from . import estimators
+from .estimators import DEFAULT, Estimator, resolve
 
-MODEL_FILE = "model.joblib"
 SCHEMA_FILE = "schema.json"
 EVALUATION_FILE = "evaluation.json"
-
-
-def _bool(text: str) -> bool | str:
-    lowered = text.strip().lower()
-    if lowered in {"true", "1", "yes"}:
-        return True
-    if lowered in {"false", "0", "no"}:
-        return False
-    if lowered == "auto":
-        return "auto"
-    raise ValueError("expected true, false or auto")
-
-
-def _optional_int(text: str) -> int | None:
-    return None if text.strip().lower() in {"none", "null", ""} else int(text)
-
-
-HYPERPARAMETERS: dict[str, Any] = {
-    "learning_rate": float,
-    "max_iter": int,
-    "max_leaf_nodes": _optional_int,
-    "max_depth": _optional_int,
-    "min_samples_leaf": int,
-    "l2_regularization": float,
-    "max_bins": int,
-    "early_stopping": _bool,
-    "validation_fraction": float,
-    "n_iter_no_change": int,
-    "random_state": int,
-}
-
-
-def parse_hyperparameters(raw: dict[str, str]) -> dict[str, Any]:
-    """Turn SageMaker's string hyperparameters into typed estimator arguments.
-
-    Keys SageMaker adds itself (`sagemaker_*`, `_tuning_objective_metric`) are ignored.
-    """
-    parsed: dict[str, Any] = {}
-    errors = []
-    for key, value in raw.items():
-        if key.startswith(("sagemaker_", "_")):
-            continue
-        if key not in HYPERPARAMETERS:
-            errors.append(f"unknown hyperparameter '{key}' (known: {', '.join(sorted(HYPERPARAMETERS))})")
-            continue
-        try:
-            parsed[key] = HYPERPARAMETERS[key](value)
-        except ValueError as exc:
-            errors.append(f"hyperparameter '{key}'={value!r} is invalid: {exc}")
-    if errors:
-        raise ValueError("; ".join(errors))
-    return parsed
+ESTIMATOR_FILE = "estimator.json"  # which estimator, and what its explanations need from training
+LEGACY_MODEL_FILE = "model.joblib"  # a model saved before the estimator contract (HistGradientBoosting)
+BACKGROUND_ROWS = 100  # training rows kept for model-agnostic explanations
 
 
 @dataclass
 class TrainedModel:
-    """The estimator together with the schema that gives its inputs and outputs meaning."""
+    """The fitted model, its estimator (the contract it is used through) and the schema of its data.
 
-    estimator: HistGradientBoostingClassifier | HistGradientBoostingRegressor
+    `reference` is each prepared column's mean on the training rows (what a linear explanation is
+    measured from); `background` a sample of encoded training rows (what a model-agnostic one is).
+    """
+
+    estimator: Estimator
+    fitted: Any
     schema: DataSchema
+    estimator_name: str
+    reference: np.ndarray
+    background: np.ndarray
 
     @property
     def is_classifier(self) -> bool:
         return self.schema.classes is not None
 
+    def prepared(self, X: np.ndarray) -> np.ndarray:
+        """Encoded rows (processing's output) as this model's estimator wants them."""
+        return prepare(X, self.schema, self.estimator.preparation)
+
+    def column_features(self) -> list[int]:
+        """For each column the estimator sees, the index of the feature it comes from (one-hot columns share one)."""
+        return [feature for _, feature in prepared_columns(self.schema, self.estimator.preparation)]
+
+    def values(self, X: np.ndarray) -> np.ndarray:
+        """A regressor's predictions for encoded rows."""
+        return self.estimator.predict(self.fitted, self.prepared(X))
+
+    def probabilities(self, X: np.ndarray) -> np.ndarray:
+        """Class probabilities for encoded rows, one column per schema class, even if training lacked one."""
+        proba = self.estimator.predict_proba(self.fitted, self.prepared(X))
+        full = np.zeros((len(X), len(self.schema.classes or [])))
+        full[:, self.estimator.classes(self.fitted)] = proba
+        return full
+
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        joblib.dump(self.estimator, directory / MODEL_FILE)
+        self.estimator.save(self.fitted, directory)
         self.schema.save(directory / SCHEMA_FILE)
+        record = {
+            "estimator": self.estimator_name,
+            "model_file": self.estimator.model_file,
+            "preparation": self.estimator.preparation,
+            "explanation": self.estimator.explanation,
+            "reference": _json_numbers(self.reference),
+            "background": _json_numbers(self.background),
+        }
+        (directory / ESTIMATOR_FILE).write_text(json.dumps(record) + "\n", "utf-8")
 
     @classmethod
     def load(cls, directory: Path) -> TrainedModel:
-        missing = [name for name in (MODEL_FILE, SCHEMA_FILE) if not (directory / name).is_file()]
+        """The model in `directory`, loaded without running code from it (no pickle)."""
+        if not (directory / ESTIMATOR_FILE).is_file() and (directory / LEGACY_MODEL_FILE).is_file():
+            return cls._load_legacy(directory)
+        missing = [name for name in (ESTIMATOR_FILE, SCHEMA_FILE) if not (directory / name).is_file()]
         if missing:
             raise FileNotFoundError(f"{missing} not found in model directory {directory}")
-        return cls(joblib.load(directory / MODEL_FILE), DataSchema.load(directory / SCHEMA_FILE))
+        record = json.loads((directory / ESTIMATOR_FILE).read_text("utf-8"))
+        estimator = resolve(record["estimator"])
+        if not (directory / estimator.model_file).is_file():
+            raise FileNotFoundError(f"{estimator.model_file} not found in model directory {directory}")
+        background = np.asarray(record.get("background") or [], dtype="float64")
+        return cls(
+            estimator,
+            estimator.load(directory),
+            DataSchema.load(directory / SCHEMA_FILE),
+            record["estimator"],
+            np.asarray(record.get("reference") or [], dtype="float64"),
+            background,
+        )
+
+    @classmethod
+    def _load_legacy(cls, directory: Path) -> TrainedModel:
+        """A model an earlier version of this project saved with joblib: HistGradientBoosting.
+
+        joblib unpickles, so it runs code from the file: it is read only after the job checked the
+        file against the manifest's digest (check_pinned), and only models registered before
+        estimator.json existed are saved this way. Train again to leave it behind.
+        """
+        import joblib
+
+        schema = DataSchema.load(directory / SCHEMA_FILE)
+        fitted = joblib.load(directory / LEGACY_MODEL_FILE)
+        return cls(resolve(DEFAULT), fitted, schema, DEFAULT, np.empty(0), np.empty((0, len(schema.features))))
+
+
+def parse_hyperparameters(raw: dict[str, str], estimator_name: str = DEFAULT) -> dict[str, Any]:
+    """The named estimator's typed hyperparameters from SageMaker's strings (estimators.parse_hyperparameters)."""
+    return estimators.parse_hyperparameters(resolve(estimator_name), raw)
 
 
 def split_target(matrix: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
@@ -115,32 +136,43 @@ def split_target(matrix: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     return matrix.iloc[:, 1:], matrix.iloc[:, 0].to_numpy()
 
 
-def fit(train: pd.DataFrame, schema: DataSchema, hyperparameters: dict[str, str]) -> TrainedModel:
-    """Fit on processed training data (target first, then features in schema order)."""
+def fit(
+    train: pd.DataFrame, schema: DataSchema, hyperparameters: dict[str, str], estimator_name: str = DEFAULT
+) -> TrainedModel:
+    """Fit the named estimator on processed training data (target first, then features in schema order)."""
     X, y = split_target(train)
     if X.shape[1] != len(schema.features):
         raise ValueError(
             f"Training data has {X.shape[1]} feature columns but schema.json lists "
             f"{len(schema.features)}; train and artifacts must come from the same processing run."
         )
-    params = {"categorical_features": None, **parse_hyperparameters(hyperparameters)}
-    if schema.classes is None:
-        estimator = HistGradientBoostingRegressor(**params)
-    else:
+    estimator = resolve(estimator_name)
+    params = estimators.parse_hyperparameters(estimator, hyperparameters)
+    if schema.classes is not None:
+        y = y.astype(int)
         present = np.unique(y)
         if len(present) < 2:
             raise ValueError(f"Training data holds a single class ({schema.classes[int(present[0])]}).")
-        estimator = HistGradientBoostingClassifier(**params)
-    estimator.fit(X.to_numpy(dtype="float64"), y)
-    return TrainedModel(estimator, schema)
+    if estimator.preparation != "native" and any(f.kind == "numeric" and f.fill is None for f in schema.features):
+        # Processing learns the preparation on the train split; a schema from elsewhere (an older
+        # processing run, a notebook) gets it from the same rows here, and the model keeps it.
+        schema = learn_preparation(train, DataSchema.from_dict(schema.to_dict()))
+    encoded = X.to_numpy(dtype="float64")
+    prepared = prepare(encoded, schema, estimator.preparation)
+    fitted = estimator.fit(estimator.build(schema.problem_type, params), prepared, y)
+    sample = np.random.default_rng(0).choice(len(encoded), min(BACKGROUND_ROWS, len(encoded)), replace=False)
+    reference = np.nanmean(prepared, axis=0) if len(prepared) else np.empty(prepared.shape[1])
+    return TrainedModel(estimator, fitted, schema, estimator_name, reference, encoded[np.sort(sample)])
+
+
+def _json_numbers(values: np.ndarray) -> list:
+    """An array as JSON lists, with NaN (a missing value) as null."""
+    return np.where(np.isnan(values), None, values).tolist()
 
 
 def predict_proba(model: TrainedModel, X: np.ndarray) -> np.ndarray:
     """Class probabilities with one column per schema class, even if training lacked one."""
-    proba = model.estimator.predict_proba(X)
-    full = np.zeros((len(X), len(model.schema.classes or [])))
-    full[:, model.estimator.classes_.astype(int)] = proba
-    return full
+    return model.probabilities(X)
 
 
 def predict(model: TrainedModel, X: np.ndarray) -> pd.DataFrame:
@@ -150,7 +182,7 @@ def predict(model: TrainedModel, X: np.ndarray) -> pd.DataFrame:
     predicted class for multiclass). Regression: `prediction`.
     """
     if not model.is_classifier:
-        return pd.DataFrame({"prediction": model.estimator.predict(X)})
+        return pd.DataFrame({"prediction": model.values(X)})
     classes = np.asarray(model.schema.classes)
     proba = predict_proba(model, X)
     best = proba.argmax(axis=1)
@@ -163,7 +195,7 @@ def evaluate(model: TrainedModel, validation: pd.DataFrame) -> dict[str, float]:
     X, y = split_target(validation)
     X = X.to_numpy(dtype="float64")
     if not model.is_classifier:
-        predicted = model.estimator.predict(X)
+        predicted = model.values(X)
         return {
             "rmse": float(root_mean_squared_error(y, predicted)),
             "mae": float(mean_absolute_error(y, predicted)),
@@ -189,10 +221,17 @@ def write_evaluation(directory: Path, metrics: dict[str, float], model: TrainedM
     evaluation = {
         "problem_type": model.schema.problem_type,
         "metrics": {name: {"value": value} for name, value in metrics.items()},
-        "n_iter": int(getattr(model.estimator, "n_iter_", 0)),
+        "estimator": model.estimator_name,
+        "n_iter": _iterations(model.fitted),
         "data_warnings": model.schema.warnings,
     }
     (directory / EVALUATION_FILE).write_text(json.dumps(evaluation, indent=2) + "\n", "utf-8")
+
+
+def _iterations(fitted: Any) -> int | None:
+    """The boosting iterations or solver steps a model took, where it says (None where it does not)."""
+    steps = getattr(fitted, "n_iter_", None)
+    return None if steps is None else int(np.max(steps))
 
 
 QUALITY_CONSTRAINTS_FILE = "quality_constraints.json"
@@ -207,7 +246,7 @@ def validation_outcomes(model: TrainedModel, validation: pd.DataFrame) -> tuple[
     X = X.to_numpy(dtype="float64")
     problem = model.schema.problem_type
     if not model.is_classifier:
-        return Outcomes(problem, y.astype(float), model.estimator.predict(X)), None
+        return Outcomes(problem, y.astype(float), model.values(X)), None
     proba = predict_proba(model, X)
     predicted = proba.argmax(axis=1)
     score = proba[:, 1] if problem == "binary_classification" else None

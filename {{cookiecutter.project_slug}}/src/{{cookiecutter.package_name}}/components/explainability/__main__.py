@@ -37,7 +37,7 @@ from ...container import (
 from ...data_schema import ID_COLUMN, DataSchema
 from .explanations_report import render_summary
 from .pool import ChunkExplainer, available_cores
-from .shap_values import Explanation, analysis_json, explain, global_importance, per_row_columns, tree_explainer
+from .shap_values import Explainer, Explanation, analysis_json, explain, global_importance, per_row_columns
 
 if TYPE_CHECKING:
     from ..algorithm.model import TrainedModel
@@ -83,9 +83,9 @@ def _check_width(frame: pd.DataFrame, expected: int, path: Path) -> np.ndarray:
     return frame.to_numpy()
 
 
-def write_summary(out: Path, importance, sample, sample_shap, feature_names: list[str]) -> None:
+def write_summary(out: Path, importance, sample, sample_shap, feature_names: list[str], outputs) -> None:
     """summary.html (self-contained) and summary.png beside analysis.json."""
-    html, png = render_summary(importance, sample, sample_shap, feature_names)
+    html, png = render_summary(importance, sample, sample_shap, feature_names, outputs)
     (out / "summary.html").write_text(html, "utf-8")
     (out / "summary.png").write_bytes(png)
 
@@ -110,17 +110,20 @@ def train() -> None:
         X = X[np.sort(rows)]
     explanation = explain(model, X)
     importance = global_importance(explanation)
-    analysis = analysis_json(importance, explanation.expected_values, len(X))
+    analysis = analysis_json(
+        importance, explanation.expected_values, len(X), explanation.outputs, explanation.method,
+        explanation.additivity_error,
+    )  # fmt: skip
     with staged_output(processing_output(channels.REPORT)) as out:
         (out / "analysis.json").write_text(json.dumps(analysis, indent=2, ensure_ascii=False) + "\n", "utf-8")
-        write_summary(out, importance, X, explanation.values, schema.feature_names)
+        write_summary(out, importance, X, explanation.values, schema.feature_names, explanation.outputs)
     top = next(iter(analysis["explanations"]["kernel_shap"].values()))["global_shap_values"]
     print(f"explainability train: {len(X)} rows explained; top features {list(top)[:3]}")
 
 
 # Rows whose values and SHAP values feed the dependence plots (the first explained).
 SAMPLE_ROWS = 1000
-SHARD_FORMAT = 1
+SHARD_FORMAT = 2
 
 
 @dataclass
@@ -132,11 +135,17 @@ class Totals:
     expected: dict[str, float] = field(default_factory=dict)
     sample: np.ndarray | None = None
     sample_shap: dict[str, np.ndarray] = field(default_factory=dict)
+    # What the values add up to, per label; the method; the largest additivity gap met.
+    outputs: dict[str, str] = field(default_factory=dict)
+    method: str = ""
+    additivity_error: float = 0.0
 
     def add(self, X: np.ndarray, explanation: Explanation) -> None:
         for label, values in explanation.values.items():
             self.abs_sums[label] = self.abs_sums.get(label, 0) + np.abs(values).sum(axis=0)
         self.expected = explanation.expected_values
+        self.outputs, self.method = explanation.outputs, explanation.method
+        self.additivity_error = max(self.additivity_error, explanation.additivity_error)
         if self.sample is None:
             self.sample = X[:SAMPLE_ROWS]
             self.sample_shap = {label: v[:SAMPLE_ROWS] for label, v in explanation.values.items()}
@@ -148,7 +157,11 @@ class Totals:
         if self.n_rows == 0:
             return other
         sums = {label: self.abs_sums[label] + other.abs_sums[label] for label in self.abs_sums}
-        return Totals(self.n_rows + other.n_rows, sums, self.expected, self.sample, self.sample_shap)
+        error = max(self.additivity_error, other.additivity_error)
+        return Totals(
+            self.n_rows + other.n_rows, sums, self.expected, self.sample, self.sample_shap, self.outputs, self.method,
+            error,
+        )  # fmt: skip
 
     def to_json(self) -> dict[str, Any]:
         def listed(a: np.ndarray | None) -> Any:
@@ -161,6 +174,9 @@ class Totals:
             "expected": self.expected,
             "sample": listed(self.sample),
             "sample_shap": {label: listed(v) for label, v in self.sample_shap.items()},
+            "outputs": self.outputs,
+            "method": self.method,
+            "additivity_error": self.additivity_error,
         }
 
     @classmethod
@@ -174,6 +190,9 @@ class Totals:
             {label: float(v) for label, v in document["expected"].items()},
             None if sample is None else np.asarray(sample, dtype=float),
             {label: np.asarray(v, dtype=float) for label, v in document["sample_shap"].items()},
+            dict(document["outputs"]),
+            str(document["method"]),
+            float(document["additivity_error"]),
         )
 
 
@@ -224,9 +243,11 @@ def _write_report(out: Path, totals: Totals, feature_names: list[str]) -> None:
         label: {name: float(v) for name, v in zip(feature_names, total / totals.n_rows, strict=True)}
         for label, total in totals.abs_sums.items()
     }
-    analysis = analysis_json(importance, totals.expected, totals.n_rows)
+    analysis = analysis_json(
+        importance, totals.expected, totals.n_rows, totals.outputs, totals.method, totals.additivity_error
+    )
     (out / "analysis.json").write_text(json.dumps(analysis, indent=2, ensure_ascii=False) + "\n", "utf-8")
-    write_summary(out, importance, totals.sample, totals.sample_shap, feature_names)
+    write_summary(out, importance, totals.sample, totals.sample_shap, feature_names, totals.outputs)
 
 
 def _model_and_schema() -> tuple[TrainedModel, DataSchema]:
@@ -245,7 +266,7 @@ def serve() -> None:
     settings = load_config()["explainability"]
     with (
         staged_output(processing_output(channels.REPORT)) as out,
-        ChunkExplainer(model, tree_explainer(model), _workers(settings)) as chunks,
+        ChunkExplainer(model, Explainer(model), _workers(settings)) as chunks,
     ):
         shap_dir = out / "explanations_shap"
         shap_dir.mkdir()
@@ -270,7 +291,7 @@ def explain_shard() -> None:
     with (
         staged_output(processing_output(channels.EXPLANATIONS)) as explanations,
         staged_output(processing_output(channels.SUMMARY)) as summary,
-        ChunkExplainer(model, tree_explainer(model), _workers(settings)) as chunks,
+        ChunkExplainer(model, Explainer(model), _workers(settings)) as chunks,
     ):
         for path in csv_files(data, channels.EXPLAINABILITY, allow_none=True):
             target = explanations / path.relative_to(data)

@@ -58,14 +58,18 @@ def render_summary(
     sample: np.ndarray,
     sample_shap: dict[str, np.ndarray],
     feature_names: list[str],
+    outputs: dict[str, str],
 ) -> tuple[str, bytes]:
-    """The summary page and its global-importance PNG (also written on its own)."""
+    """The summary page and its global-importance PNG (also written on its own).
+
+    `outputs` names, per label, what its attributions add up to: the page says it in words.
+    """
     label, values = next(iter(importance.items()))
     png = importance_png(values, label)
     body = [
-        f"<p>Exact TreeSHAP attributions per original feature, explaining <b>{escape(label)}</b>"
-        f"{' and the other classes' if len(importance) > 1 else ''} in the model's raw output "
-        "(log-odds for classifiers). Mean absolute values over the explained rows.</p>",
+        f"<p>SHAP attributions per original feature. They explain <b>{escape(outputs.get(label, label))}</b>"
+        f"{' and of each other class' if len(importance) > 1 else ''}: for each row, they add up to that "
+        "output minus its expected value. Mean absolute values over the explained rows.</p>",
         embedded_png(png, "Global feature importance (mean |SHAP value|)"),
         table(
             ["feature", *map(escape, importance)],

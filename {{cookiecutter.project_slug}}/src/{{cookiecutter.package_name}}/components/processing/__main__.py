@@ -36,7 +36,16 @@ from ...csv_output import to_csv_text, write_csv
 from ...data_schema import ID_COLUMN, DataSchema
 from ...ground_truth import landed_labels
 from . import retraining, retraining_files
-from .preprocess import check_columns, fit, inference_ids, row_keys, split, to_training_matrix, transform
+from .preprocess import (
+    check_columns,
+    fit,
+    inference_ids,
+    learn_preparation,
+    row_keys,
+    split,
+    to_training_matrix,
+    transform,
+)
 
 FLOAT_FORMAT = "%.15g"  # round-trips every float64 the model sees
 
@@ -67,6 +76,7 @@ def train() -> None:
             labelled, schema, config["processing"]["validation_fraction"], seed, keys=labelled_keys
         )
         train_matrix = to_training_matrix(train_rows, schema)
+        schema = learn_preparation(train_matrix, schema)
         validation_matrix = to_training_matrix(validation_rows, schema)
     except ValueError as exc:
         raise ComponentError(str(exc)) from exc

@@ -122,6 +122,64 @@ def transform(data: pd.DataFrame, schema: DataSchema) -> tuple[pd.DataFrame, Tra
     return pd.DataFrame(encoded, index=data.index), report
 
 
+def learn_preparation(encoded: pd.DataFrame, schema: DataSchema) -> DataSchema:
+    """The schema with each numeric feature's fill, centre and scale, learned on encoded train rows.
+
+    A model that wants "one_hot" features (`prepare`) reads them; the others ignore them.
+    """
+    for feature in schema.features:
+        if feature.kind != "numeric":
+            continue
+        values = encoded[feature.name].to_numpy(dtype="float64")
+        present = values[~np.isnan(values)]
+        fill = float(np.median(present)) if len(present) else 0.0
+        filled = np.where(np.isnan(values), fill, values)
+        spread = float(filled.std()) if len(filled) else 0.0
+        feature.fill, feature.center, feature.scale = fill, float(filled.mean()), spread if spread > 0 else 1.0
+    return schema
+
+
+def prepared_columns(schema: DataSchema, preparation: str) -> list[tuple[str, int]]:
+    """The columns `prepare` makes, each with the index of the feature it comes from."""
+    if preparation == "native":
+        return [(f.name, i) for i, f in enumerate(schema.features)]
+    columns = []
+    for i, feature in enumerate(schema.features):
+        if feature.kind == "numeric":
+            columns.append((feature.name, i))
+        else:
+            columns += [(f"{feature.name}={category}", i) for category in feature.categories]
+    return columns
+
+
+def prepare(X: np.ndarray, schema: DataSchema, preparation: str) -> np.ndarray:
+    """Encoded rows (`transform`'s columns) as the model wants them, with what processing learned.
+
+    "native": as they are, numbers with NaN for missing and categories as codes. "one_hot": each
+    category its own 0/1 column (a missing or unseen one is all zeros), and each number with its
+    missing values filled and standardised. Training and every later use apply this one function.
+    """
+    X = np.asarray(X, dtype="float64")
+    if preparation == "native":
+        return X
+    if preparation != "one_hot":
+        raise ValueError(f"Unknown preparation {preparation!r}: an estimator wants 'native' or 'one_hot'.")
+    parts = []
+    for i, feature in enumerate(schema.features):
+        column = X[:, i]
+        if feature.kind == "numeric":
+            if feature.fill is None or feature.center is None or feature.scale is None:
+                raise ValueError(
+                    f"schema.json has no learned fill and scale for '{feature.name}': it was written before "
+                    "one_hot preparation existed. Train again to learn them."
+                )
+            parts.append(((np.where(np.isnan(column), feature.fill, column) - feature.center) / feature.scale)[:, None])
+        else:
+            codes = np.arange(len(feature.categories))
+            parts.append((column[:, None] == codes[None, :]).astype("float64"))
+    return np.hstack(parts) if parts else np.empty((len(X), 0))
+
+
 def encode_target(target: pd.Series, schema: DataSchema) -> pd.Series:
     """Classes become their index in schema.classes; regression targets stay numbers."""
     if schema.classes is None:
