@@ -93,3 +93,25 @@ def test_dockerfiles_differ_only_in_their_component():
         return [line for line in text.splitlines() if "EXPOSE" not in line and "8080" not in line]
 
     assert all(shared(c) == shared("processing") for c in COMPONENTS)
+
+
+def _pinned(lock: Path) -> set[str]:
+    return {_normal(m.group(1)) for m in re.finditer(r"(?m)^([A-Za-z0-9_.-]+)==", lock.read_text("utf-8"))}
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_every_dependency_is_pinned_in_the_lock_its_installs_read():
+    """The images install requirements.lock with --no-deps: a dependency missing from it is missing from them."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))["project"]
+    named = {_normal(re.match(r"[A-Za-z0-9_.-]+", d).group(0)) for d in project["dependencies"]}
+    extras = project["optional-dependencies"]
+    development = {_normal(re.match(r"[A-Za-z0-9_.-]+", d).group(0)) for d in extras["pipelines"] + extras["dev"]}
+    development -= {_normal(project["name"])}
+    assert named and named <= _pinned(ROOT / "requirements.lock"), named - _pinned(ROOT / "requirements.lock")
+    missing = (named | development) - _pinned(ROOT / "requirements-dev.lock")
+    assert not missing, f"in pyproject.toml but not in requirements-dev.lock: {missing}; run `make lock`"

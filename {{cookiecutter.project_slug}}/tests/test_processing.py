@@ -207,3 +207,37 @@ def test_inference_ids_come_from_the_id_columns_when_set():
 def test_an_unusable_id_names_its_row(values, message):
     with pytest.raises(ValueError, match=message):
         inference_ids(pd.DataFrame({"customer": values}), ["customer"], "b.csv", 5)
+
+
+def test_the_positive_class_is_the_one_config_names_and_its_probability_is_reported():
+    """data.positive_class decides which class's probability the model reports; unset, the label that sorts last."""
+    from {{ cookiecutter.package_name }}.components.algorithm.model import fit as train
+    from {{ cookiecutter.package_name }}.components.algorithm.model import predict
+
+    rng = np.random.default_rng(0)
+    signal = rng.uniform(size=400)
+    frame = pd.DataFrame({"signal": signal, "outcome": np.where(signal > 0.5, "approved", "denied")})
+    schemas = {}
+    for positive in (None, "approved", "denied"):
+        schema, labelled = fit(frame, "outcome", "binary_classification", positive_class=positive)
+        schemas[positive] = schema
+        model = train(to_training_matrix(labelled, schema), schema, {"max_iter": "20"}, "hist_gradient_boosting")
+        high = predict(model, np.array([[0.95]]))
+        assert high["label"].iloc[0] == "approved"
+        reported_low = positive != "approved"  # P(denied): "denied" sorts last, so it is the default
+        assert (high["probability"].iloc[0] < 0.5) == reported_low, (positive, high)
+    assert schemas[None].classes == ["approved", "denied"] and schemas["approved"].classes == ["denied", "approved"]
+    with pytest.raises(ValueError, match=r"data.positive_class is 'yes', but target column 'outcome' holds"):
+        fit(frame, "outcome", "binary_classification", positive_class="yes")
+
+
+def test_a_positive_class_outside_binary_classification_is_refused(config):
+    import copy
+
+    from {{ cookiecutter.package_name }}.config import ConfigError, validate_config
+
+    changed = copy.deepcopy(config)
+    changed["data"]["problem_type"] = "regression"
+    changed["data"]["positive_class"] = "yes"
+    with pytest.raises(ConfigError, match="only binary_classification has a positive class"):
+        validate_config(changed)

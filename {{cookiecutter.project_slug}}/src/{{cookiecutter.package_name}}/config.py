@@ -61,6 +61,11 @@ def validate_config(config: Any, source: str = "config/project.yaml") -> dict[st
             f"retraining.window {config['retraining']['window']!r} reaches back further than quality.retention_days "
             f"({quality['retention_days']}): the inputs a retrain rebuilds rows from are kept only that long."
         )
+    if config["data"].get("positive_class") is not None and config["data"]["problem_type"] != "binary_classification":
+        problems.append(
+            f"data.positive_class is {config['data']['positive_class']!r}, but only binary_classification has a "
+            f"positive class (problem_type is {config['data']['problem_type']}): remove it."
+        )
     modes = config["promotion"]["mode"]
     if set(modes) != set(config["environments"]):
         problems.append(

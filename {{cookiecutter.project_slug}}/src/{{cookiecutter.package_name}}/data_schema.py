@@ -120,8 +120,12 @@ def learn_feature(series: pd.Series, max_categories: int) -> Feature:
     return Feature(name, "categorical", "String", missing, [k for k, _ in ordered[:max_categories]])
 
 
-def learn_classes(target: pd.Series, problem_type: ProblemType) -> list[str] | None:
-    """Class labels in a stable order; for binary, the second one is the positive class."""
+def learn_classes(target: pd.Series, problem_type: ProblemType, positive_class: str | None = None) -> list[str] | None:
+    """Class labels in a stable order; for binary, the second one is the positive class.
+
+    The positive class is `positive_class` (config's data.positive_class) when it is given, and
+    otherwise the label that sorts last (numbers by value, so 1 over 0).
+    """
     if problem_type == "regression":
         if not is_numeric_column(target):
             raise ValueError(
@@ -135,6 +139,13 @@ def learn_classes(target: pd.Series, problem_type: ProblemType) -> list[str] | N
             f"problem_type is binary_classification, but target column '{target.name}' has "
             f"{len(labels)} classes {labels[:10]}. Bake with multiclass_classification, or fix the data."
         )
+    if positive_class is not None and problem_type == "binary_classification":
+        if positive_class not in labels:
+            raise ValueError(
+                f"data.positive_class is {positive_class!r}, but target column '{target.name}' holds the classes "
+                f"{labels}. Set data.positive_class in config/project.yaml to one of them."
+            )
+        labels = [label for label in labels if label != positive_class] + [positive_class]
     if problem_type == "multiclass_classification" and len(labels) < 3:
         raise ValueError(
             f"problem_type is multiclass_classification, but target column '{target.name}' has only "
@@ -164,6 +175,7 @@ def learn_schema(
     *,
     id_columns: list[str] | None = None,
     max_categories: int = 50,
+    positive_class: str | None = None,
 ) -> DataSchema:
     """Learn the schema of a training table that contains the target column."""
     if target not in data.columns:
@@ -181,7 +193,7 @@ def learn_schema(
         target=target,
         problem_type=problem_type,
         features=features,
-        classes=learn_classes(data[target], problem_type),
+        classes=learn_classes(data[target], problem_type, positive_class),
         n_rows=len(data),
         learned_at=datetime.now(UTC).strftime("%Y-%m-%d"),
         warnings=[w for c, f in zip(feature_columns, features, strict=True) if (w := column_warning(data[c], f))],

@@ -19,9 +19,14 @@ def render_evaluation(model: TrainedModel, validation: pd.DataFrame, metrics: di
     X, y = split_target(validation)
     X = X.to_numpy(dtype="float64")
     schema = model.schema
+    positive = (
+        f", positive class <b>{escape(schema.classes[1])}</b> (the probability reported and explained)"
+        if schema.classes is not None and len(schema.classes) == 2
+        else ""
+    )
     body = [
-        f"<p>Problem type <b>{escape(schema.problem_type)}</b>, target <b>{escape(schema.target)}</b>, "
-        f"{len(y)} validation rows.</p>",
+        f"<p>Problem type <b>{escape(schema.problem_type)}</b>, target <b>{escape(schema.target)}</b>{positive}, "
+        f"estimator <b>{escape(model.estimator_name)}</b>, {len(y)} validation rows.</p>",
         table(["metric", "value"], [[escape(k), f"{v:.4f}"] for k, v in metrics.items()]),
     ]
     if schema.warnings:

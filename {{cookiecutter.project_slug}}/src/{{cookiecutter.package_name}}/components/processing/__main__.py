@@ -70,6 +70,7 @@ def train() -> None:
             config["data"]["problem_type"],
             id_columns=config["data"]["id_columns"],
             max_categories=config["processing"]["max_categories"],
+            positive_class=config["data"].get("positive_class"),
         )
         labelled_keys = keys[raw[target].notna().to_numpy()]
         train_rows, validation_rows = split(

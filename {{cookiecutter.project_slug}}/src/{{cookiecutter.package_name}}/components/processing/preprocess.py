@@ -27,6 +27,7 @@ def fit(
     *,
     id_columns: list[str] | None = None,
     max_categories: int = 50,
+    positive_class: str | None = None,
 ) -> tuple[DataSchema, pd.DataFrame]:
     """Learn the schema from training data; return it with the rows that have a target."""
     if target in raw.columns:
@@ -36,7 +37,9 @@ def fit(
                 "Check that the file holds the labels, or data.target_column in config/project.yaml."
             )
         raw = raw[raw[target].notna()].reset_index(drop=True)
-    schema = learn_schema(raw, target, problem_type, id_columns=id_columns, max_categories=max_categories)
+    schema = learn_schema(
+        raw, target, problem_type, id_columns=id_columns, max_categories=max_categories, positive_class=positive_class
+    )
     check_enough_rows(raw, schema)
     return schema, raw
 
