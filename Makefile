@@ -15,11 +15,11 @@ install: $(VENV)/.installed
 UV_VERSION := 0.13.9
 UV_INSTALL := $(BIN)/uv pip install --quiet --python
 COMPILE_VENV := -m compileall -q -j 0 -x '/tests?/'
+# The generated lock is a template: its estimator libraries sit in Jinja blocks. The template's
+# venv, which runs every bake's tests, takes them all (the `{%` lines go, the blocks stay).
 $(VENV)/.installed: pyproject.toml $(GENERATED_LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --no-compile uv==$(UV_VERSION)
-	# The generated lock is a template: its estimator libraries sit in Jinja blocks. The template's
-	# venv, which runs every bake's tests, takes them all.
 	sed '/^{%/d' '$(GENERATED_LOCK)' > $(VENV)/generated-dev.lock
 	$(UV_INSTALL) $(BIN)/python --require-hashes -r $(VENV)/generated-dev.lock
 	$(UV_INSTALL) $(BIN)/python --group dev

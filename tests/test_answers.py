@@ -27,6 +27,7 @@ def changed(tmp_path_factory) -> Path:
         aws_account_id="210987654321",
         aws_region="us-east-1",
         problem_type="multiclass_classification",
+        estimator="lightgbm",
         target_column="fraud_type",
         ssm_root="/platform/ml",
         environments="dev,staging,prod",
@@ -50,8 +51,8 @@ def test_every_question_is_covered_here():
     questions = {k for k in DEFAULTS if not k.startswith("_")}
     covered = {
         "project_name", "project_slug", "package_name", "description", "author_name", "author_email",
-        "aws_account_id", "aws_region", "environment_accounts", "problem_type", "target_column", "ssm_root",
-        "environments", "inference_schedule", "drift_action", "python_version", "license",
+        "aws_account_id", "aws_region", "environment_accounts", "problem_type", "estimator", "target_column",
+        "ssm_root", "environments", "inference_schedule", "drift_action", "python_version", "license",
     }  # fmt: skip
     assert questions == covered
     assert set(DEFAULTS["__prompts__"]) == questions
@@ -97,6 +98,26 @@ def test_aws_answers_reach_config(default, changed):
 def test_problem_type_and_target_reach_config(changed):
     assert config(changed)["data"]["target_column"] == "fraud_type"
     assert config(changed)["data"]["problem_type"] == "multiclass_classification"
+
+
+def test_the_estimator_reaches_config_with_its_own_settings_and_its_library_only_where_chosen(default, changed):
+    """The estimator, its hyperparameters and ranges; its library in pyproject and both locks, in no other bake."""
+    assert config(default)["algorithm"]["estimator"] == "hist_gradient_boosting"
+    assert config(changed)["algorithm"]["estimator"] == "lightgbm"
+    assert "num_leaves" in config(changed)["algorithm"]["hyperparameters"]
+    assert "num_leaves" in config(changed)["algorithm"]["tuning"]["ranges"]
+    assert "max_iter" in config(default)["algorithm"]["hyperparameters"]
+    for project, present in ((changed, True), (default, False)):
+        dependencies = pyproject(project)["project"]["dependencies"]
+        assert any(d.startswith("lightgbm") for d in dependencies) is present
+        for lock in ("requirements.lock", "requirements-dev.lock"):
+            text = (project / lock).read_text()
+            assert ("\nlightgbm==" in text) is present, lock
+            assert "xgboost" not in text and "{%" not in text
+    # A binary bake states its decision and positive class; a multiclass one has neither.
+    assert config(default)["algorithm"]["decision"] == {"threshold": 0.5}
+    assert config(default)["data"]["positive_class"] is None
+    assert "decision" not in config(changed)["algorithm"] and "positive_class" not in config(changed)["data"]
 
 
 def test_parameter_store_environments_schedule_and_drift_action(default, changed):

@@ -66,6 +66,11 @@ def validate_config(config: Any, source: str = "config/project.yaml") -> dict[st
             f"data.positive_class is {config['data']['positive_class']!r}, but only binary_classification has a "
             f"positive class (problem_type is {config['data']['problem_type']}): remove it."
         )
+    if config["algorithm"].get("decision") is not None and config["data"]["problem_type"] != "binary_classification":
+        problems.append(
+            "algorithm.decision sets a threshold on the positive class's probability, which only "
+            f"binary_classification has (problem_type is {config['data']['problem_type']}): remove it."
+        )
     modes = config["promotion"]["mode"]
     if set(modes) != set(config["environments"]):
         problems.append(

@@ -73,8 +73,9 @@ JOB_CODE = (
 # The config sections a job reads (a test keeps this list equal to what the components read).
 JOB_CONFIG_SECTIONS = ("data", "processing", "monitoring", "quality", "explainability", "retraining", "promotion")
 # Sections a job reads only some keys of. The hyperparameters reach a training job through its
-# request, but the estimator they are for is a setting: another estimator is another job.
-JOB_CONFIG_KEYS = {"algorithm": ("estimator",)}
+# request, but the estimator they are for, and the decision it makes, are settings: another
+# estimator or threshold is another job.
+JOB_CONFIG_KEYS = {"algorithm": ("estimator", "decision")}
 
 
 def job_settings(path: Path) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from ...registry.digests import archive_contents_digest
 from . import gate
 from .evaluation_report import render_evaluation
 from .gate_report import render_gate
-from .model import TrainedModel, evaluate, fit, write_evaluation, write_quality_baseline
+from .model import TrainedModel, choose_decision, evaluate, fit, write_evaluation, write_quality_baseline
 from .server import serve_forever
 
 
@@ -63,6 +63,7 @@ def train() -> None:
     train_matrix, validation_matrix = _read_matrix(channels.TRAIN), _read_matrix(channels.VALIDATION)
     try:
         model = fit(train_matrix, schema, hyperparameters, config["algorithm"]["estimator"])
+        choose_decision(model, validation_matrix, config["algorithm"].get("decision"))
         metrics = evaluate(model, validation_matrix)
     except ValueError as exc:
         raise ComponentError(str(exc)) from exc
@@ -138,7 +139,8 @@ def compare() -> None:
         "model_contents_sha256": archive_contents_digest(archives["challenger"]),
         "model_identity": identity,
         # The decision in numbers, as one string the Register step records whole in the manifest.
-        "record": json.dumps(gate.summary(record), separators=(",", ":")),
+        # With the challenger's decision (threshold), which the manifest keeps with its verdict.
+        "record": json.dumps(gate.summary(record) | {"decision": challenger.decision}, separators=(",", ":")),
     }
     with staged_output(processing_output(channels.GATE)) as out:
         (out / "gate.json").write_text(json.dumps(summary | {"detail": record}, indent=1) + "\n", "utf-8")

@@ -20,8 +20,10 @@ def render_evaluation(model: TrainedModel, validation: pd.DataFrame, metrics: di
     X = X.to_numpy(dtype="float64")
     schema = model.schema
     positive = (
-        f", positive class <b>{escape(schema.classes[1])}</b> (the probability reported and explained)"
-        if schema.classes is not None and len(schema.classes) == 2
+        f", positive class <b>{escape(schema.classes[1])}</b> (the probability reported and explained), "
+        f"decided positive at a probability of at least <b>{model.threshold:.4f}</b> "
+        f"({escape((model.decision or {}).get('how', 'fixed'))})"
+        if model.threshold is not None
         else ""
     )
     body = [
@@ -58,7 +60,7 @@ def render_evaluation(model: TrainedModel, validation: pd.DataFrame, metrics: di
     y = y.astype(int)
     classes = list(schema.classes)
     proba = predict_proba(model, X)
-    matrix = confusion_matrix(y, proba.argmax(axis=1), labels=list(range(len(classes))))
+    matrix = confusion_matrix(y, model.decide(proba), labels=list(range(len(classes))))
     body.append("<h2>Confusion matrix</h2><p>Rows: actual class. Columns: predicted class.</p>")
     body.append(
         table(

@@ -73,7 +73,7 @@ def outcomes(model: TrainedModel, rows: pd.DataFrame) -> tuple[Outcomes, np.ndar
     known = labels.isin(index).to_numpy()
     truth = labels.map(index).fillna(-1).to_numpy(dtype=int)
     proba = predict_proba(model, X)
-    predicted = proba.argmax(axis=1)
+    predicted = model.decide(proba)
     score = proba[:, 1] if schema.problem_type == "binary_classification" else None
     return Outcomes(schema.problem_type, truth, predicted, score, list(schema.classes)), known
 

@@ -27,6 +27,7 @@ from sklearn.metrics import (
 
 from ...data_schema import DataSchema
 from ..processing.preprocess import learn_preparation, prepare, prepared_columns
+from . import decision as decisions
 from . import estimators
 from .estimators import DEFAULT, Estimator, resolve
 
@@ -51,10 +52,24 @@ class TrainedModel:
     estimator_name: str
     reference: np.ndarray
     background: np.ndarray
+    # A binary model's decision (decision.py): its threshold, how it was set, its validation scores.
+    decision: dict[str, Any] | None = None
 
     @property
     def is_classifier(self) -> bool:
         return self.schema.classes is not None
+
+    @property
+    def threshold(self) -> float | None:
+        """The cut-off on the positive class's probability (binary), or None."""
+        if self.schema.classes is None or len(self.schema.classes) != 2:
+            return None
+        return float((self.decision or decisions.DEFAULT)["threshold"])
+
+    def decide(self, proba: np.ndarray) -> np.ndarray:
+        """The class index each row of probabilities is decided as: by the threshold (binary), else the likeliest."""
+        threshold = self.threshold
+        return proba.argmax(axis=1) if threshold is None else decisions.decide(proba[:, 1], threshold)
 
     def prepared(self, X: np.ndarray) -> np.ndarray:
         """Encoded rows (processing's output) as this model's estimator wants them."""
@@ -86,6 +101,7 @@ class TrainedModel:
             "explanation": self.estimator.explanation,
             "reference": _json_numbers(self.reference),
             "background": _json_numbers(self.background),
+            "decision": self.decision,
         }
         (directory / ESTIMATOR_FILE).write_text(json.dumps(record) + "\n", "utf-8")
 
@@ -109,6 +125,7 @@ class TrainedModel:
             record["estimator"],
             np.asarray(record.get("reference") or [], dtype="float64"),
             background,
+            record.get("decision"),
         )
 
     @classmethod
@@ -185,9 +202,18 @@ def predict(model: TrainedModel, X: np.ndarray) -> pd.DataFrame:
         return pd.DataFrame({"prediction": model.values(X)})
     classes = np.asarray(model.schema.classes)
     proba = predict_proba(model, X)
-    best = proba.argmax(axis=1)
+    best = model.decide(proba)
     probability = proba[:, 1] if len(classes) == 2 else proba[np.arange(len(X)), best]
     return pd.DataFrame({"label": classes[best], "probability": probability})
+
+
+def choose_decision(model: TrainedModel, validation: pd.DataFrame, settings: dict[str, Any] | None) -> None:
+    """A binary model's threshold, as `algorithm.decision` asks, chosen on the validation rows."""
+    if model.threshold is None:
+        return
+    X, y = split_target(validation)
+    probability = model.probabilities(X.to_numpy(dtype="float64"))[:, 1]
+    model.decision = decisions.choose(settings, y.astype(int), probability)
 
 
 def evaluate(model: TrainedModel, validation: pd.DataFrame) -> dict[str, float]:
@@ -203,7 +229,7 @@ def evaluate(model: TrainedModel, validation: pd.DataFrame) -> dict[str, float]:
         }
     y = y.astype(int)
     proba = predict_proba(model, X)
-    predicted = proba.argmax(axis=1)
+    predicted = model.decide(proba)
     n_classes = proba.shape[1]
     metrics = {}
     if len(np.unique(y)) == n_classes:
@@ -223,6 +249,7 @@ def write_evaluation(directory: Path, metrics: dict[str, float], model: TrainedM
         "metrics": {name: {"value": value} for name, value in metrics.items()},
         "estimator": model.estimator_name,
         "n_iter": _iterations(model.fitted),
+        "decision": model.decision,
         "data_warnings": model.schema.warnings,
     }
     (directory / EVALUATION_FILE).write_text(json.dumps(evaluation, indent=2) + "\n", "utf-8")
@@ -248,7 +275,7 @@ def validation_outcomes(model: TrainedModel, validation: pd.DataFrame) -> tuple[
     if not model.is_classifier:
         return Outcomes(problem, y.astype(float), model.values(X)), None
     proba = predict_proba(model, X)
-    predicted = proba.argmax(axis=1)
+    predicted = model.decide(proba)
     score = proba[:, 1] if problem == "binary_classification" else None
     return Outcomes(problem, y.astype(int), predicted, score, list(model.schema.classes)), proba
 

@@ -239,7 +239,7 @@ def per_row_frame(model: TrainedModel, explanation: Explanation, X: np.ndarray) 
     if len(labels) == 1:
         return pd.DataFrame(explanation.values[labels[0]], columns=explanation.feature_names)
     classes = np.asarray(model.schema.classes)
-    predicted = classes[model.probabilities(X).argmax(axis=1)]
+    predicted = classes[model.decide(model.probabilities(X))]
     stacked = np.stack([explanation.values[label] for label in labels], axis=2)
     position = np.asarray([labels.index(label) for label in predicted], dtype=int)
     frame = pd.DataFrame(stacked[np.arange(len(X)), :, position], columns=explanation.feature_names)
