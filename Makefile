@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 GENERATED_LOCK := {{cookiecutter.project_slug}}/requirements-dev.lock
 DEMO_DIR := .local/demo
 
-.PHONY: install lint test test-images demo bench bench-images bench-load bench-caching bench-e2e bench-quick bench-lock clean
+.PHONY: install lint test test-images demo bench bench-images bench-load bench-estimators bench-caching bench-e2e bench-quick bench-lock clean
 
 install: $(VENV)/.installed
 
@@ -82,6 +82,10 @@ bench-images: install
 # The model server under load over the loopback: 10,000 requests, 32 concurrent, 10% malformed (a minute).
 bench-load: install
 	$(BIN)/python benchmarks/run.py --load
+
+# Every built-in estimator side by side: fit, /invocations and explanations (a few minutes), merged in.
+bench-estimators: install
+	$(BIN)/python benchmarks/run.py --estimators
 
 # Step caching: `local train` cold, warm and after one hyperparameter change (a minute), merged in.
 bench-caching: install

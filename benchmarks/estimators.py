@@ -124,6 +124,27 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def added_to_an_image() -> dict[str, float]:
+    """The installed megabytes of each estimator's own library: what its bake adds to every image.
+
+    XGBoost and LightGBM need numpy and scipy only, which every image has already.
+    """
+    from importlib import metadata
+
+    sizes = {}
+    for name, distribution in (("xgboost", "xgboost-cpu"), ("lightgbm", "lightgbm")):
+        files = metadata.distribution(distribution).files or []
+        sizes[name] = round(sum(f.size or 0 for f in files) / 2**20, 1)
+    return sizes
+
+
+def benchmark(project: Path, rows: int) -> dict:
+    """measure() on a baked repository, in this process, with what each estimator adds to an image."""
+    sys.path.insert(0, str(project / "src"))
+    package = next(p.name for p in (project / "src").iterdir() if (p / "components").is_dir())
+    return {"rows": rows, "estimators": measure(package, rows), "image_mb_added": added_to_an_image()}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--project", type=Path, required=True, help="a baked repository (its src/ is imported)")

@@ -399,6 +399,36 @@ def _load(x: dict[str, Any]) -> list[str]:
     ]
 
 
+def _estimators(e: dict[str, Any]) -> list[str]:
+    base = e["estimators"]["hist_gradient_boosting"]
+    added = e["image_mb_added"]
+    rows = []
+    for name, r in e["estimators"].items():
+        scored, explained = r["invocations_rows_per_second"], r["explained_rows_per_second"]
+        rows.append(
+            [
+                f"`{name}`",
+                f"{r['fit_seconds']:.2f} s ({r['fit_seconds'] / base['fit_seconds']:.2f}x)",
+                f"{scored:,.0f} ({scored / base['invocations_rows_per_second']:.2f}x)",
+                f"{explained:,.0f} ({explained / base['explained_rows_per_second']:.3f}x)",
+                r["explanation"],
+                f"{added[name]:.1f} MB" if name in added else "nothing",
+            ]
+        )
+    return [
+        "## Estimators",
+        "",
+        f"Every built-in estimator and the custom example, fitted on the same {int(e['rows'] * 0.8):,} training "
+        "rows of the binary sample in one run (`make bench-estimators`), with the hyperparameters its bake "
+        "writes. Scoring is the model server's `/invocations` called in process (parse, prepare, predict, "
+        "format) on 10,000 rows; explaining is the method the estimator's contract chooses. In brackets: the ratio to "
+        "HistGradientBoosting. The last column is the installed size its bake adds to each image.",
+        "",
+        *_table(["estimator", "fit", "/invocations rows/s", "explained rows/s", "explanation", "image adds"], rows),
+        "",
+    ]
+
+
 def render(results: dict[str, Any]) -> str:
     lines = [
         "# Benchmarks",
@@ -423,4 +453,6 @@ def render(results: dict[str, Any]) -> str:
         lines += _images(results["images"])
     if "load" in results:
         lines += _load(results["load"])
+    if "estimators" in results:
+        lines += _estimators(results["estimators"])
     return "\n".join(lines).rstrip() + "\n"

@@ -37,6 +37,7 @@ TEMPLATE = HERE.parent
 sys.path.insert(0, str(HERE))
 
 import drift_data  # noqa: E402
+import estimators  # noqa: E402
 import images  # noqa: E402
 import load  # noqa: E402
 import report  # noqa: E402
@@ -661,6 +662,9 @@ def main() -> None:
     parser.add_argument("--load", action="store_true", help="only the model server load figure, merged in")
     parser.add_argument("--caching", action="store_true", help="only the step-caching figures, merged in")
     parser.add_argument("--end-to-end", action="store_true", help="only the local end-to-end figures, merged in")
+    parser.add_argument(
+        "--estimators", action="store_true", help="only the built-in estimators side by side, merged in"
+    )
     args = parser.parse_args()
     if args.render:
         results = json.loads((args.out / "results.json").read_text("utf-8"))
@@ -681,6 +685,20 @@ def main() -> None:
             part = local_end_to_end(bench, rows, rounds=1 if args.quick else 5)
             part.pop("artifacts")
             results["local_end_to_end"] = part
+        path.write_text(json.dumps(results, indent=2, default=str) + "\n", "utf-8")
+        (args.out / "BENCHMARKS.md").write_text(report.render(results), "utf-8")
+        print(json.dumps(part, indent=2))
+        return
+    if args.estimators:
+        args.work.mkdir(parents=True, exist_ok=True)
+        path = args.out / "results.json"
+        results = json.loads(path.read_text("utf-8"))
+        shutil.rmtree(args.work / "bake", ignore_errors=True)  # this checkout's code, never an older bake
+        cookiecutter = Path(sys.executable).parent / "cookiecutter"
+        measure([str(cookiecutter), "--no-input", "--output-dir", str(args.work / "bake"), str(TEMPLATE)])
+        results["estimators"] = part = estimators.benchmark(
+            args.work / "bake" / "customer-churn", 5_000 if args.quick else 50_000
+        )
         path.write_text(json.dumps(results, indent=2, default=str) + "\n", "utf-8")
         (args.out / "BENCHMARKS.md").write_text(report.render(results), "utf-8")
         print(json.dumps(part, indent=2))

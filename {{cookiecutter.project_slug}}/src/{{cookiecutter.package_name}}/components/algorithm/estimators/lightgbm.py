@@ -15,17 +15,10 @@ from . import Estimator, Hyperparameter
 
 
 class Booster:
-    """A loaded LightGBM booster, with the scikit-learn face the contract reads."""
+    """A loaded LightGBM booster and its class count: what `LightGBM` reads in place of a fitted LGBMModel."""
 
     def __init__(self, booster: Any, n_classes: int) -> None:
         self.booster, self.n_classes = booster, n_classes
-
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        return self.booster.predict(X)
-
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        proba = self.booster.predict(X)
-        return np.column_stack([1 - proba, proba]) if proba.ndim == 1 else proba
 
 
 class LightGBM(Estimator):
