@@ -40,8 +40,8 @@ BAKED = {
     "custom_estimators.extra_trees_pipeline": {"n_estimators": "100", "random_state": "42"},
 }  # fmt: skip
 SCORED_ROWS = 10_000
-EXPLAINED_ROWS = {"model_agnostic": 100}  # a sampled explanation is slow: fewer rows, the rate is what counts
-EXPLAINED_DEFAULT = 2_000
+EXPLAINED_ROWS = {"model_agnostic": 50}  # a sampled explanation is slow: fewer rows, the rate is what counts
+EXPLAINED_DEFAULT = 500
 
 
 def best_of(times: int, action) -> float:
