@@ -33,7 +33,7 @@ BAKED = {
     },
     "xgboost": {"n_estimators": "300", "learning_rate": "0.05", "max_depth": "6", "min_child_weight": "1",
                 "random_state": "42"},
-    "lightgbm": {"n_estimators": "300", "learning_rate": "0.05", "num_leaves": "31", "min_child_samples": "20",
+    "lightgbm": {"n_estimators": "200", "learning_rate": "0.05", "num_leaves": "31", "min_child_samples": "20",
                  "random_state": "42"},
     "random_forest": {"n_estimators": "300", "min_samples_leaf": "2", "random_state": "42"},
     "linear": {"C": "1.0", "max_iter": "1000"},

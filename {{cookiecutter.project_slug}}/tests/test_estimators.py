@@ -43,7 +43,7 @@ SMALL = {
     "linear": {},
     "xgboost": {"n_estimators": "30", "random_state": "0"},
     "lightgbm": {"n_estimators": "30", "random_state": "0"},
-    EXAMPLE: {"n_estimators": "15", "random_state": "0"},
+    EXAMPLE: {"n_estimators": "10", "random_state": "0"},
 }
 
 
