@@ -116,10 +116,22 @@ def test_it_fits_and_predicts_one_answer_per_row(trained):
 def test_a_saved_model_loads_to_identical_predictions(trained, tmp_path):
     model, validation = trained
     X = validation.iloc[:, 1:].to_numpy()
-    model.save(tmp_path)
-    loaded = TrainedModel.load(tmp_path)
+    model.save(tmp_path / "first")
+    loaded = TrainedModel.load(tmp_path / "first")
     assert type(loaded.estimator) is type(model.estimator)
     np.testing.assert_array_equal(_outputs(loaded, X), _outputs(model, X))
+
+
+def test_the_same_fit_saves_the_same_bytes(trained, data, tmp_path):
+    """A model's file depends on the model alone, not on where it sat in memory or when it was written:
+    an image and a venv write the same file, and a digest names a model."""
+    model, _ = trained
+    schema, train, _, _ = data
+    again = fit(train, schema, SMALL.get(model.estimator_name, {}), model.estimator_name)
+    model.save(tmp_path / "first")
+    again.save(tmp_path / "again")
+    name = model.estimator.model_file
+    assert (tmp_path / "first" / name).read_bytes() == (tmp_path / "again" / name).read_bytes()
 
 
 def test_missing_values_and_unseen_categories_are_answered(trained, data):

@@ -108,7 +108,7 @@ class Estimator:
     def save(self, model: Any, directory: Path) -> None:
         import skops.io
 
-        skops.io.dump(model, directory / self.model_file)
+        (directory / self.model_file).write_bytes(canonical_skops(skops.io.dumps(model)))
 
     def load(self, directory: Path) -> Any:
         import skops.io
@@ -137,6 +137,44 @@ class Estimator:
     def linear_terms(self, model: Any) -> tuple[np.ndarray, np.ndarray]:
         """A linear model's (coefficients[outputs, columns], intercepts[outputs]) in `explained_output`."""
         raise NotImplementedError
+
+
+# skops names each object by its id() in memory, and stamps each entry with the time it was written.
+REFERENCE = re.compile(r'("__id__": ?)(\d+)|("file": ?")(\d+)(\.npy")')
+
+
+def canonical_skops(data: bytes) -> bytes:
+    """A skops file whose bytes depend only on the model: ids renumbered in order, entries sorted and undated.
+
+    The same model then saves to the same bytes in any process, so its digest names the model:
+    an image and a venv write the same file, and a retrain that learns the same model is seen to.
+    """
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(data)) as source:
+        schema = source.read("schema.json").decode("utf-8")
+        ids: dict[str, str] = {}
+        for match in REFERENCE.finditer(schema):
+            ids.setdefault(match.group(2) or match.group(4), str(len(ids)))
+
+        def renumber(match: re.Match) -> str:
+            if match.group(2):
+                return match.group(1) + ids[match.group(2)]
+            return match.group(3) + ids[match.group(4)] + match.group(5)
+
+        entries = {"schema.json": REFERENCE.sub(renumber, schema).encode("utf-8")}
+        for info in source.infolist():
+            if info.filename != "schema.json":
+                stem, _, suffix = info.filename.rpartition(".")
+                entries[f"{ids.get(stem, stem)}.{suffix}"] = source.read(info)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for name in sorted(entries):
+            entry = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            entry.compress_type, entry.external_attr = zipfile.ZIP_DEFLATED, 0o644 << 16
+            target.writestr(entry, entries[name])
+    return out.getvalue()
 
 
 # A team's own estimator: a dotted module path inside this package.
