@@ -213,8 +213,31 @@ def test_job_in_its_image_writes_exactly_what_the_venv_writes(runs, job):
         in_image, in_venv = _files(container_root / output), _files(venv_root / output)
         assert in_image, f"{job} wrote nothing to {output}"
         assert sorted(in_image) == sorted(in_venv)
-        different = [name for name in in_image if in_image[name] != in_venv[name]]
+        image_dir, venv_dir = container_root / output, venv_root / output
+        different = [
+            name for name in in_image
+            if in_image[name] != in_venv[name] and not _same_model(image_dir / name, venv_dir / name)
+        ]  # fmt: skip
         assert not different, f"{job}: {different} differ between the image and the venv"
+
+
+def _same_model(first: Path, second: Path) -> bool:
+    """Two skops files of one fit, written by different Pythons: the same predictions, if not the same bytes.
+
+    skops writes which objects a model shares, and an image's Python (3.13, say) may share others
+    than the venv's. Within one Python the bytes are equal (test_estimators.py checks it).
+    """
+    if first.suffix != ".skops":
+        return False
+    import numpy as np
+    import skops.io
+
+    first_model, second_model = (
+        skops.io.load(p, trusted=skops.io.get_untrusted_types(file=p)) for p in (first, second)
+    )
+    X = np.random.default_rng(0).uniform(-3, 3, size=(200, int(first_model.n_features_in_)))
+    answer = "predict_proba" if hasattr(first_model, "predict_proba") else "predict"
+    return bool(np.array_equal(getattr(first_model, answer)(X), getattr(second_model, answer)(X)))
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="ownership on the host maps through a user namespace when not root")

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from {{ cookiecutter.package_name }}.components.algorithm import estimators
 from {{ cookiecutter.package_name }}.images import (
     detect_engine,
     image_name,
@@ -203,7 +204,7 @@ def test_a_training_job_reads_the_sdks_root_only_inputs_and_packs_the_model(jobs
     """The SDK makes /opt/ml/input/data 0700, root's: the image reads it as `app`, and trains."""
     _succeeded(jobs, "training")
     with tarfile.open(jobs.work / "training" / "model.tar.gz") as tar:
-        assert "model.joblib" in tar.getnames()
+        assert estimators.resolve(jobs.config["algorithm"]["estimator"]).model_file in tar.getnames()
     described = jobs.client.describe_training_job(TrainingJobName="training")
     assert described["ModelArtifacts"]["S3ModelArtifacts"].endswith("model.tar.gz")
 
