@@ -249,7 +249,7 @@ def test_dockerfiles_are_hadolint_clean(project):
 
 
 # The estimators each non-default bake's conformance suite checks (ESTIMATOR, comma-separated).
-CONFORMANCE = {"linear": "linear,xgboost", "hist_gradient_boosting": "lightgbm"}
+CONFORMANCE = {"linear": "linear,xgboost"}
 
 
 # The default bake's suite runs in test_generated_make.py, under the bake's own `make test`.
