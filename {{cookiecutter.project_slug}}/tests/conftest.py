@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 
 import boto3
+import botocore.loaders
+import botocore.session
 import pandas as pd
 import pytest
 import requests
@@ -242,6 +244,18 @@ def server(trained_model, tmp_path_factory):
 
 
 REGION = "eu-west-1"
+# Every client in the tests shares one loader: botocore parses a service's model (SageMaker's is
+# megabytes of JSON) once per test run, not once per client, as a fresh boto3 session would.
+AWS_MODELS = botocore.loaders.create_loader()
+
+
+def aws_client(service: str, region: str = REGION, **kwargs):
+    """A boto3 client (of moto's AWS, inside `mock_aws`), on a fresh session that shares the parsed models."""
+    session = botocore.session.get_session()
+    session.register_component("data_loader", AWS_MODELS)
+    return boto3.Session(botocore_session=session).client(service, region_name=region, **kwargs)
+
+
 MANIFEST = "/mlops/test/dev/model/manifest"
 STATE = "/mlops/test/dev/state/last-retrain"
 
@@ -254,15 +268,15 @@ TRAINED_AT = "2026-11-24T06:00:00+00:00"
 def lambda_aws():
     """moto SSM, S3, SageMaker (with a training pipeline) and SNS, installed as the handlers' services."""
     with mock_aws():
-        sagemaker = boto3.client("sagemaker", region_name=REGION)
+        sagemaker = aws_client("sagemaker")
         sagemaker.create_pipeline(
             PipelineName="test-dev-training",
             PipelineDefinition=json.dumps({"Version": "2020-12-01", "Steps": []}),
             RoleArn="arn:aws:iam::123456789012:role/test",
         )
-        sns = boto3.client("sns", region_name=REGION)
+        sns = aws_client("sns")
         topic = sns.create_topic(Name="alerts")["TopicArn"]
-        s3 = boto3.client("s3", region_name=REGION)
+        s3 = aws_client("s3")
         s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
         for key in ("artifacts/schema.json", "baseline/statistics.json", "explainability/analysis.json"):
             s3.put_object(Bucket=BUCKET, Key=key, Body=b"{}")  # the folder artefacts Register pins
@@ -272,7 +286,7 @@ def lambda_aws():
             sns.publish(TopicArn=topic, Subject=subject, Message=message)
             sent.append(subject)
 
-        ssm = SsmParameterStore(boto3.client("ssm", region_name=REGION))
+        ssm = SsmParameterStore(aws_client("ssm"))
         services = Services(ssm, sagemaker, notify, S3Objects(s3))
         with installed(services):
             yield services, sent

@@ -6,7 +6,6 @@ import subprocess
 import sys
 import zipfile
 
-import boto3
 import pytest
 from moto import mock_aws
 
@@ -34,7 +33,7 @@ from {{ cookiecutter.package_name }}.registry.store import (
     SsmParameterStore,
 )
 
-from .conftest import DIGESTS
+from .conftest import DIGESTS, aws_client
 
 COMPONENTS = ("processing", "algorithm", "monitoring", "explainability")
 
@@ -43,7 +42,7 @@ COMPONENTS = ("processing", "algorithm", "monitoring", "explainability")
 def aws(config):
     with mock_aws():
         region = config["aws"]["region"]
-        yield SsmParameterStore(boto3.client("ssm", region_name=region)), boto3.client("sagemaker", region_name=region)
+        yield SsmParameterStore(aws_client("ssm", region)), aws_client("sagemaker", region)
 
 
 def pin_images(store, config, digest="a" * 64, pinned=True):
@@ -74,7 +73,7 @@ def test_deploy_seeds_the_shared_input_prefixes_with_empty_markers(aws, config):
     from {{ cookiecutter.package_name }}.pipelines.deploy import seed_markers
     from {{ cookiecutter.package_name }}.pipelines.layout import bucket
 
-    s3 = boto3.client("s3", region_name=config["aws"]["region"])
+    s3 = aws_client("s3", config["aws"]["region"])
     name = bucket(config, "dev")
     s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": config["aws"]["region"]})
     assert seed_markers(config, "dev", s3) == [f"s3://{name}/{key}" for key in MARKERS]
@@ -92,7 +91,7 @@ def test_a_retrain_started_by_hand_on_aws_grows_the_promoted_models_data(aws, co
     store, sagemaker = aws
     pin_images(store, config)
     upsert(config, "dev", client=sagemaker, store=store)
-    s3 = boto3.client("s3", region_name=config["aws"]["region"])
+    s3 = aws_client("s3", config["aws"]["region"])
     name = bucket(config, "dev")
     s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": config["aws"]["region"]})
     registry = ModelRegistry(store, manifest_parameter(config, "dev"))
@@ -175,9 +174,9 @@ def test_lambda_package_holds_only_light_modules_and_imports_without_pandas(tmp_
 
 def test_publish_replaces_each_lambdas_code(aws, config):
     region = config["aws"]["region"]
-    iam = boto3.client("iam", region_name=region)
+    iam = aws_client("iam", region)
     role = iam.create_role(RoleName="lambda", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    client = boto3.client("lambda", region_name=region)
+    client = aws_client("lambda", region)
     for function in available():
         client.create_function(
             FunctionName=f"{config['project']['slug']}-dev-{function}",
@@ -248,9 +247,7 @@ def test_promotion_copies_the_tested_digests(aws, config):
 def stubbed_sagemaker(config):
     from botocore.stub import Stubber
 
-    client = boto3.client(
-        "sagemaker", region_name=config["aws"]["region"], aws_access_key_id="x", aws_secret_access_key="x"
-    )
+    client = aws_client("sagemaker", config["aws"]["region"], aws_access_key_id="x", aws_secret_access_key="x")
     return client, Stubber(client)
 
 
@@ -352,7 +349,7 @@ def test_a_data_snapshot_is_named_by_its_sha256_and_uploaded_once(config, tmp_pa
     data = tmp_path / "train.csv"
     data.write_text("a,b\n1,2\n")
     with mock_aws():
-        s3 = boto3.client("s3", region_name=config["aws"]["region"])
+        s3 = aws_client("s3", config["aws"]["region"])
         bucket = layout.bucket(config, "dev")
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": config["aws"]["region"]})
         first = snapshot_data(config, "dev", data, client=s3)

@@ -241,8 +241,9 @@ def test_monitoring_and_explainability_train_outputs(chain):
     _, trained, _, _ = chain
     assert {"statistics.json", "constraints.json"} <= {p.name for p in Path(trained["baseline"]).iterdir()}
     analysis = json.loads((Path(trained["explainability"]) / "analysis.json").read_text())
-    assert (Path(trained["explainability"]) / "summary.png").read_bytes().startswith(b"\x89PNG")
-    assert "<img" in (Path(trained["explainability"]) / "summary.html").read_text()
+    report = Path(trained["explainability"])
+    importance = (report / "summary.svg").read_text()
+    assert importance.startswith("<svg") and importance in (report / "summary.html").read_text()
     assert "kernel_shap" in analysis["explanations"]
 
 

@@ -3,7 +3,6 @@
 import json
 from concurrent.futures import ProcessPoolExecutor
 
-import boto3
 import pytest
 from moto import mock_aws
 
@@ -21,7 +20,7 @@ from {{ cookiecutter.package_name }}.registry.store import (
     SsmParameterStore,
 )
 
-from .conftest import DIGESTS
+from .conftest import DIGESTS, aws_client
 
 NAME = "/mlops/test/dev/model/manifest"
 
@@ -32,7 +31,7 @@ def store(request, tmp_path):
         yield FileParameterStore(tmp_path / "ssm")
     else:
         with mock_aws():
-            yield SsmParameterStore(boto3.client("ssm", region_name="eu-west-1"))
+            yield SsmParameterStore(aws_client("ssm", "eu-west-1"))
 
 
 def manifest(run: int) -> dict:

@@ -11,6 +11,7 @@ from {{ cookiecutter.package_name }}.components.algorithm.evaluation_report impo
     render_evaluation,
 )
 from {{ cookiecutter.package_name }}.components.explainability.explanations_report import (
+    dependence_chart,
     render_summary,
 )
 from {{ cookiecutter.package_name }}.components.explainability.shap_values import (
@@ -90,14 +91,30 @@ def test_shap_summary_has_global_and_top_feature_plots(trained_model, processed)
     schema, _, validation = processed
     X = validation.iloc[:200, 1:].to_numpy()
     explanation = explain(trained_model, X)
-    html, png = render_summary(
-        global_importance(explanation), X, explanation.values, schema.feature_names, explanation.outputs
-    )
-    assert png.startswith(b"\x89PNG")
+    importance = global_importance(explanation)
+    html, svg = render_summary(importance, X, explanation.values, schema.features, explanation.outputs)
+    assert svg.startswith("<svg") and svg in html
     assert_self_contained(html)
-    assert html.count('src="data:image/png;base64,') == 4, "global importance plus the three top features"
-    top = max(global_importance(explanation)[next(iter(explanation.values))].items(), key=lambda kv: kv[1])[0]
-    assert f"{top}: value against SHAP value" in html
+    assert html.count("<svg") == 4, "global importance plus the three top features"
+    label = next(iter(explanation.values))
+    ranked = sorted(importance[label], key=lambda name: -importance[label][name])
+    assert f"mean |SHAP value| ({label})" in svg and all(f">{name}</text>" in svg for name in ranked[:5])
+    for name in ranked[:3]:
+        assert f"{name}: value against SHAP value" in html
+    assert html.count(">SHAP value</text>") == 3, "each dependence plot labels its y axis"
+
+
+def test_a_categorical_features_dependence_plot_names_its_categories(trained_model, processed):
+    schema, _, validation = processed
+    X = validation.iloc[:200, 1:].to_numpy()
+    explanation = explain(trained_model, X)
+    label = next(iter(explanation.values))
+    column, feature = next((i, f) for i, f in enumerate(schema.features) if f.kind == "categorical")
+    chart = dependence_chart(feature, X[:, column], explanation.values[label][:, column])
+    ticks = re.findall(r'<text class="tick"[^>]*>([^<]*)<title>([^<]*)</title>', chart)
+    assert [full for _, full in ticks][: len(feature.categories)] == feature.categories
+    assert f"{feature.name} (category)" in chart and "by code" not in chart
+    assert chart.count("<circle") == int(np.isfinite(explanation.values[label][:, column]).sum())
 
 
 def test_reports_escape_names(trained_model):

@@ -50,11 +50,11 @@ PRELOAD = (
     "sklearn.base",
     "sklearn.ensemble",
     "sklearn.metrics",
+    "skops.io",  # the model files: its import walks every scikit-learn estimator, a second or more
     "joblib",
     "scipy.special",
     "waitress",
     "threadpoolctl",
-    "matplotlib.pyplot",
     "numba",
     "scipy.cluster",
     "shap",

@@ -79,6 +79,12 @@ def render_evaluation(model: TrainedModel, validation: pd.DataFrame, metrics: di
         curves[f"{classes[index]} (AUC {auc:.3f})"] = (fpr.tolist(), tpr.tolist())
     body.append("<h2>ROC</h2>")
     body.append(
-        line_chart(curves, "True positive rate against false positive rate, one curve per class", diagonal=True)
+        line_chart(
+            curves,
+            "True positive rate against false positive rate, one curve per class",
+            "false positive rate",
+            "true positive rate",
+            diagonal=True,
+        )
     )
     return page("Model evaluation", "\n".join(body))

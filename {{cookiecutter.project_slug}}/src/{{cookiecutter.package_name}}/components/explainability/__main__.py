@@ -34,7 +34,7 @@ from ...container import (
     safe_extract,
     staged_output,
 )
-from ...data_schema import ID_COLUMN, DataSchema
+from ...data_schema import ID_COLUMN, DataSchema, Feature
 from .explanations_report import render_summary
 from .pool import ChunkExplainer, available_cores
 from .shap_values import Explainer, Explanation, analysis_json, explain, global_importance, per_row_columns
@@ -83,11 +83,11 @@ def _check_width(frame: pd.DataFrame, expected: int, path: Path) -> np.ndarray:
     return frame.to_numpy()
 
 
-def write_summary(out: Path, importance, sample, sample_shap, feature_names: list[str], outputs) -> None:
-    """summary.html (self-contained) and summary.png beside analysis.json."""
-    html, png = render_summary(importance, sample, sample_shap, feature_names, outputs)
+def write_summary(out: Path, importance, sample, sample_shap, features: list[Feature], outputs) -> None:
+    """summary.html (self-contained) and summary.svg (global importance) beside analysis.json."""
+    html, svg = render_summary(importance, sample, sample_shap, features, outputs)
     (out / "summary.html").write_text(html, "utf-8")
-    (out / "summary.png").write_bytes(png)
+    (out / "summary.svg").write_text(svg, "utf-8")
 
 
 def train() -> None:
@@ -116,7 +116,7 @@ def train() -> None:
     )  # fmt: skip
     with staged_output(processing_output(channels.REPORT)) as out:
         (out / "analysis.json").write_text(json.dumps(analysis, indent=2, ensure_ascii=False) + "\n", "utf-8")
-        write_summary(out, importance, X, explanation.values, schema.feature_names, explanation.outputs)
+        write_summary(out, importance, X, explanation.values, schema.features, explanation.outputs)
     top = next(iter(analysis["explanations"]["kernel_shap"].values()))["global_shap_values"]
     print(f"explainability train: {len(X)} rows explained; top features {list(top)[:3]}")
 
@@ -235,19 +235,19 @@ def _workers(settings: dict[str, Any]) -> int:
     return int(settings.get("workers", 0)) or available_cores()
 
 
-def _write_report(out: Path, totals: Totals, feature_names: list[str]) -> None:
+def _write_report(out: Path, totals: Totals, features: list[Feature]) -> None:
     """analysis.json with global importance over every row, and the summary plots."""
     if totals.n_rows == 0:
         raise ComponentError("No rows to explain: the processed data (every shard of it) holds no row.")
     importance = {
-        label: {name: float(v) for name, v in zip(feature_names, total / totals.n_rows, strict=True)}
+        label: {f.name: float(v) for f, v in zip(features, total / totals.n_rows, strict=True)}
         for label, total in totals.abs_sums.items()
     }
     analysis = analysis_json(
         importance, totals.expected, totals.n_rows, totals.outputs, totals.method, totals.additivity_error
     )
     (out / "analysis.json").write_text(json.dumps(analysis, indent=2, ensure_ascii=False) + "\n", "utf-8")
-    write_summary(out, importance, totals.sample, totals.sample_shap, feature_names, totals.outputs)
+    write_summary(out, importance, totals.sample, totals.sample_shap, features, totals.outputs)
 
 
 def _model_and_schema() -> tuple[TrainedModel, DataSchema]:
@@ -273,7 +273,7 @@ def serve() -> None:
         with (shap_dir / "out.csv").open("w", encoding="utf-8", newline="") as sink:
             for path in csv_files(processing_input(channels.DATA), "explainability serve"):
                 _explain_file(path, model, chunks, sink, totals, totals.n_rows == 0, settings["chunk_rows"])
-        _write_report(out, totals, schema.feature_names)
+        _write_report(out, totals, schema.features)
     print(f"explainability serve: {totals.n_rows} rows explained on {chunks.workers} worker(s)")
 
 
@@ -314,7 +314,7 @@ def merge() -> None:
     for _, shard in shards:
         totals = totals.merge(shard)
     with staged_output(processing_output(channels.REPORT)) as out:
-        _write_report(out, totals, schema.feature_names)
+        _write_report(out, totals, schema.features)
     print(f"explainability merge: {totals.n_rows} rows from {len(shards)} shard(s)")
 
 

@@ -2,75 +2,59 @@
 
 from __future__ import annotations
 
-import io
+import math
 from html import escape
 
 import numpy as np
 
-from ...reports import embedded_png, page, table
+from ...data_schema import Feature
+from ...reports import figure, horizontal_bars, page, scatter, table
+
+MAX_IMPORTANCE_BARS = 15
+
 
 TOP_FEATURES = 3
 
 
-def _figure_png(draw) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure = draw(plt)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(figure)
-    return buffer.getvalue()
+def importance_svg(importance: dict[str, float], label: str) -> str:
+    """Mean |SHAP| per original feature, largest on top (at most MAX_IMPORTANCE_BARS): a standalone SVG."""
+    ordered = sorted(importance.items(), key=lambda kv: -kv[1])[:MAX_IMPORTANCE_BARS]
+    return horizontal_bars(ordered, "Global feature importance", f"mean |SHAP value| ({label})")
 
 
-def importance_png(importance: dict[str, float], label: str) -> bytes:
-    """Mean |SHAP| per original feature, largest on top."""
-    ordered = sorted(importance.items(), key=lambda kv: kv[1])[-15:]
+def dependence_chart(feature: Feature, values: np.ndarray, shap: np.ndarray) -> str:
+    """A feature's value against its SHAP value: how the feature moves the prediction.
 
-    def draw(plt):
-        figure, axis = plt.subplots(figsize=(6, 0.35 * len(ordered) + 1))
-        axis.barh([name for name, _ in ordered], [value for _, value in ordered], color="#d64545")
-        axis.set_xlabel(f"mean |SHAP value| ({label})")
-        axis.set_title("Global feature importance")
-        return figure
-
-    return _figure_png(draw)
-
-
-def dependence_png(name: str, values: np.ndarray, shap: np.ndarray) -> bytes:
-    """A feature's (encoded) value against its SHAP value: how the feature moves the prediction."""
-
-    def draw(plt):
-        figure, axis = plt.subplots(figsize=(5, 3.2))
-        axis.scatter(values, shap, s=6, alpha=0.5, color="#243b53")
-        axis.axhline(0, color="#9fb3c8", linewidth=1)
-        axis.set_xlabel(f"{name} (processed value; categories by code)")
-        axis.set_ylabel("SHAP value")
-        return figure
-
-    return _figure_png(draw)
+    A categorical feature is drawn as one strip per category, named (its processed values are
+    codes in the schema's category order); a numeric one on its own scale.
+    """
+    caption = f"{feature.name}: value against SHAP value"
+    if feature.kind == "categorical":
+        codes = [c if math.isnan(c) or 0 <= c < len(feature.categories) else math.nan for c in values.tolist()]
+        chart = scatter(codes, shap.tolist(), caption, f"{feature.name} (category)", "SHAP value", feature.categories)
+    else:
+        chart = scatter(values.tolist(), shap.tolist(), caption, feature.name, "SHAP value")
+    return chart
 
 
 def render_summary(
     importance: dict[str, dict[str, float]],
     sample: np.ndarray,
     sample_shap: dict[str, np.ndarray],
-    feature_names: list[str],
+    features: list[Feature],
     outputs: dict[str, str],
-) -> tuple[str, bytes]:
-    """The summary page and its global-importance PNG (also written on its own).
+) -> tuple[str, str]:
+    """The summary page and its global-importance SVG (also written on its own).
 
     `outputs` names, per label, what its attributions add up to: the page says it in words.
     """
     label, values = next(iter(importance.items()))
-    png = importance_png(values, label)
+    svg = importance_svg(values, label)
     body = [
         f"<p>SHAP attributions per original feature. They explain <b>{escape(outputs.get(label, label))}</b>"
         f"{' and of each other class' if len(importance) > 1 else ''}: for each row, they add up to that "
         "output minus its expected value. Mean absolute values over the explained rows.</p>",
-        embedded_png(png, "Global feature importance (mean |SHAP value|)"),
+        figure(svg, "Global feature importance (mean |SHAP value|)"),
         table(
             ["feature", *map(escape, importance)],
             [
@@ -81,11 +65,8 @@ def render_summary(
         "<h2>Top features</h2>",
     ]
     shap_values = sample_shap[label]
+    by_name = {feature.name: (column, feature) for column, feature in enumerate(features)}
     for name in sorted(values, key=lambda f: -values[f])[:TOP_FEATURES]:
-        column = feature_names.index(name)
-        body.append(
-            embedded_png(
-                dependence_png(name, sample[:, column], shap_values[:, column]), f"{name}: value against SHAP value"
-            )
-        )
-    return page("SHAP summary", "\n".join(body)), png
+        column, feature = by_name[name]
+        body.append(dependence_chart(feature, sample[:, column], shap_values[:, column]))
+    return page("SHAP summary", "\n".join(body)), svg

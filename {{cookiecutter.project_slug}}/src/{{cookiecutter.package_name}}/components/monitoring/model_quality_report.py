@@ -55,12 +55,23 @@ def _calibration(outcomes: Outcomes) -> str:
     if not curve["predicted"]:
         return ""
     chart = line_chart(
-        {"observed positive rate": (curve["predicted"], curve["observed"])},
-        "Calibration: mean predicted probability (x) against the rate observed in the labels (y); "
-        "the dashed diagonal is perfect calibration",
+        {"observed positive rate per bin": (curve["predicted"], curve["observed"])},
+        "Calibration: mean predicted probability against the rate observed in the labels, per tenth of "
+        "the probability range; each point's area is in proportion to its rows (hover for the count), "
+        "and the dashed diagonal is perfect calibration",
+        "mean predicted probability",
+        "observed positive rate",
         diagonal=True,
+        marker_sizes=curve["rows"],
     )
-    return "<h2>Calibration</h2>" + chart
+    rows = table(
+        ["bin", "rows", "mean predicted", "observed rate"],
+        [
+            [str(i + 1), str(n), f"{p:.3f}", f"{o:.3f}"]
+            for i, (n, p, o) in enumerate(zip(curve["rows"], curve["predicted"], curve["observed"], strict=True))
+        ],
+    )
+    return "<h2>Calibration</h2>" + chart + rows
 
 
 def _residuals(outcomes: Outcomes) -> str:
@@ -90,14 +101,15 @@ def _over_time(summary: dict[str, Any], problem_type: str) -> str:
     chart = ""
     realised = [run["realised"].get(primary) for run in runs]
     if len(runs) > 1 and all(isinstance(v, float) and math.isfinite(v) for v in realised):
-        top = max([*realised, 1e-9]) if problem_type == "regression" else 1.0
-        xs = [i / (len(runs) - 1) for i in range(len(runs))]
-        series = {f"realised {primary}": (xs, [v / top for v in realised])}
+        xs = [float(i + 1) for i in range(len(runs))]
+        series = {f"realised {primary}": (xs, realised)}
         estimates = [(run.get("estimate") or {}).get(primary) for run in runs]
         if all(isinstance(v, float) and math.isfinite(v) for v in estimates):
-            series[f"estimated {primary}"] = (xs, [v / top for v in estimates])
-        scale = f" (scaled by {top:.4g})" if problem_type == "regression" else ""
-        chart = line_chart(series, f"{primary} per inference run, oldest to newest{scale}")
+            series[f"estimated {primary}"] = (xs, estimates)
+        chart = line_chart(
+            series, f"{primary} per inference run, oldest to newest", "inference run (1 is the oldest)", primary,
+            unit_square=False,
+        )  # fmt: skip
     header = ["run", "scored at", "predictions", "labelled", "coverage", f"realised {primary}", f"estimated {primary}"]
     return "<h2>Over time, run by run</h2>" + chart + table(header, rows)
 
