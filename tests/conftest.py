@@ -16,10 +16,9 @@ BIN = Path(sys.executable).parent
 
 # Option combinations every template change is checked against (cookiecutter-data-science's
 # config-generator idea): each problem type, each drift action, license and Python version, and a
-# non-default estimator for each problem type (XGBoost binary, LightGBM multiclass, linear regression).
+# non-default estimator beside the default one (LightGBM multiclass, linear regression).
 MATRIX = {
     "defaults": {},
-    "binary-xgboost": {"project_name": "Loan Default", "target_column": "defaulted", "estimator": "xgboost"},
     "multiclass-alert": {
         "problem_type": "multiclass_classification",
         "target_column": "risk_tier",
