@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -110,6 +111,12 @@ DRIFT_ACTION = {
     "loans-binary-categorical": "retrain",
     "diabetes-regression": "alert",
 }
+# A built-in estimator other than the default for each: the contract on data it was not written for.
+ESTIMATOR = {
+    "wine-multiclass-missing": "random_forest",
+    "loans-binary-categorical": "xgboost",
+    "diabetes-regression": "lightgbm",
+}
 
 
 # One xdist group per dataset, so each dataset's story runs once, on one worker.
@@ -158,6 +165,7 @@ def run_story(case: str, tmp_path_factory) -> tuple:
         "target_column": target,
         "problem_type": problem_type,
         "drift_action": DRIFT_ACTION[case],
+        "estimator": ESTIMATOR[case],
     }
     project = bake(workdir / "bake", **answers)
     data = load().sample(frac=1.0, random_state=0).reset_index(drop=True)
@@ -192,18 +200,18 @@ def run_story(case: str, tmp_path_factory) -> tuple:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     answers = [json.loads(line) for line in result.stdout.splitlines() if line.startswith(ANSWER)]
     story = dict(zip([n for n in commands if n], (answer["answer"] for answer in answers), strict=True))
-    return story, len(holdout), shifted_feature, problem_type, list(holdout.columns), DRIFT_ACTION[case]
+    return story, len(holdout), shifted_feature, problem_type, list(holdout.columns), DRIFT_ACTION[case], case
 
 
 def test_training_reports_the_objective_metric(outcome):
-    story, _, _, problem_type, _, _ = outcome
+    story, _, _, problem_type, _, _, _ = outcome
     assert story["train"]["status"] == "Succeeded"
     assert story["train"]["manifest_version"] == 1
     assert ("rmse" if problem_type == "regression" else "auc") in story["train"]["metrics"]
 
 
 def test_holdout_is_scored_row_for_row_without_drift(outcome):
-    story, rows, _, _, _, _ = outcome
+    story, rows, _, _, _, _, _ = outcome
     holdout = story["holdout"]
     assert holdout["rows"] == rows
     assert len(Path(holdout["predictions"]).read_text().strip().splitlines()) == rows
@@ -212,12 +220,12 @@ def test_holdout_is_scored_row_for_row_without_drift(outcome):
 
 
 def test_the_first_model_is_promoted_by_its_gate(outcome):
-    story, _, _, _, _, _ = outcome
+    story, _, _, _, _, _, _ = outcome
     assert story["train"]["promoted"] is True and story["train"]["decision"].startswith("promoted: first model")
 
 
 def test_shifted_feature_is_reported_as_drift_and_a_retrain_learns_the_labelled_holdout(outcome):
-    story, rows, shifted_feature, _, _, drift_action = outcome
+    story, rows, shifted_feature, _, _, drift_action, _ = outcome
     shifted = story["shifted"]
     assert shifted["drift"]["detected"] is True
     assert shifted_feature in shifted["drift"]["drifted_features"]
@@ -235,7 +243,7 @@ def test_shifted_feature_is_reported_as_drift_and_a_retrain_learns_the_labelled_
 
 
 def test_a_second_training_run_on_the_same_data_registers_nothing(outcome):
-    story, _, _, _, _, drift_action = outcome
+    story, _, _, _, _, drift_action, _ = outcome
     again = story["again"]
     assert again["registered"] is False and again["duplicate_of"] == 1 and again["manifest_version"] == 1
     expected = [1, 2] if drift_action == "retrain" else [1]  # a drift-triggered retrain registers one more
@@ -243,13 +251,23 @@ def test_a_second_training_run_on_the_same_data_registers_nothing(outcome):
 
 
 def test_promoting_version_one_makes_inference_use_it(outcome):
-    story, _, _, _, _, _ = outcome
+    story, _, _, _, _, _, _ = outcome
     assert story["promoted"]["labels"] == ["approved"]
     assert story["with_v1"]["manifest_version"] == 1
 
 
 def test_explanations_name_the_original_features(outcome):
-    story, _, _, _, columns, _ = outcome
+    story, _, _, _, columns, _, _ = outcome
     analysis = json.loads((Path(story["train"]["artifacts"]["explainability"]) / "analysis.json").read_text())
     for entry in analysis["explanations"]["kernel_shap"].values():
         assert set(entry["global_shap_values"]) == set(columns)
+
+
+def test_the_model_is_the_chosen_estimator_and_its_explanations_are_exact_tree_shap(outcome):
+    story, _, _, _, _, _, case = outcome
+    with tarfile.open(story["train"]["artifacts"]["model"]) as archive:
+        estimator = json.load(archive.extractfile("estimator.json"))
+    assert estimator["estimator"] == ESTIMATOR[case] and estimator["explanation"] == "tree"
+    analysis = json.loads((Path(story["train"]["artifacts"]["explainability"]) / "analysis.json").read_text())
+    for entry in analysis["explanations"]["kernel_shap"].values():
+        assert entry["method"].startswith("TreeSHAP (exact") and entry["additivity_error"] == 0

@@ -1,3 +1,4 @@
+import argparse
 import subprocess
 import sys
 
@@ -94,3 +95,45 @@ def test_a_reader_that_stops_reading_ends_the_command_quietly(tmp_path):
     stderr = process.stderr.read()
     assert process.wait(timeout=120) == 0
     assert stderr == "", stderr
+
+
+def _parsers(parser):
+    """The parser and every subcommand's parser under it, with their command paths."""
+    found = [("", parser)]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found += [(f"{name} {path}".strip(), p) for path, p in _parsers(sub)]
+    return found
+
+
+def test_every_option_and_argument_has_help():
+    from {{ cookiecutter.package_name }}.cli import build_parser
+
+    missing = [
+        f"{path or '(top)'}: {action.option_strings or action.dest}"
+        for path, parser in _parsers(build_parser())
+        for action in parser._actions
+        if not isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)) and not action.help
+    ]
+    assert missing == []
+
+
+@pytest.mark.parametrize(
+    "argv, suggestion",
+    [(["local", "trian"], "did you mean 'train'?"), (["registry", "promte"], "did you mean 'promote'?")],
+)
+def test_a_mistyped_command_gets_the_nearest_one_suggested(argv, suggestion, capsys):
+    from {{ cookiecutter.package_name }}.cli import main
+
+    with pytest.raises(SystemExit) as ended:
+        main(argv)
+    assert ended.value.code == 2 and suggestion in capsys.readouterr().err
+
+
+def test_only_a_label_with_an_effect_is_accepted(capsys):
+    from {{ cookiecutter.package_name }}.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["registry", "promote", "--version", "1", "--label", "prod"])
+    assert "invalid choice: 'prod'" in capsys.readouterr().err

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import json
 import os
+import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from rich.console import Console
 
@@ -16,6 +18,7 @@ from .channels import COMPONENTS
 from .config import ConfigError, load_config
 from .images import ImageError
 from .pipelines.definition import KINDS
+from .registry.manifest import APPROVED
 from .registry.store import ParameterNotFound
 from .sample_data import CONCEPT_STAGES, DRIFT_STAGES, generate
 
@@ -390,10 +393,23 @@ def with_base_rows(sub: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with the nearest valid choice suggested for a mistyped command or value."""
+
+    def error(self, message: str) -> NoReturn:
+        found = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if found:
+            choices = re.findall(r"'([^']*)'", found.group(2))
+            nearest = difflib.get_close_matches(found.group(1), choices, n=1, cutoff=0.5)
+            if nearest:
+                message = f"{message}; did you mean '{nearest[0]}'?"
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
     invoked = Path(sys.argv[0]).name
     prog = f"python -m {__package__}" if invoked == "__main__.py" else invoked
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
+    parser = Parser(prog=prog, description=__doc__)
     parser.add_argument("--workspace", type=Path, default=Path(".local"), help="local mode's S3, SSM and runs")
     commands = parser.add_subparsers(dest="command", required=True)
     for add in (_add_sample, _add_local, _add_pipelines, _add_data, _add_images, _add_deploy, _add_registry):
@@ -411,15 +427,15 @@ def _with_env(sub: argparse.ArgumentParser, json_flag: bool = True) -> argparse.
 def _add_sample(commands: Any) -> None:
     """sample: write sample data."""
     sample = commands.add_parser("sample", help="write sample data (training table or a drifted batch)")
-    sample.add_argument("--rows", type=int, default=5000)
+    sample.add_argument("--rows", type=int, default=5000, help="rows to write (default 5000)")
     sample.add_argument("--stage", type=int, default=0, choices=list(DRIFT_STAGES), help="drift stage, 0 = none")
     sample.add_argument(
         "--concept-stage", type=int, default=0, choices=list(CONCEPT_STAGES),
         help="concept-drift stage: the inputs stay, the relation to the target changes (0 = none)",
     )  # fmt: skip
-    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--seed", type=int, default=0, help="random seed: the same seed writes the same rows")
     sample.add_argument("--without-target", action="store_true", help="drop the target column (production data)")
-    sample.add_argument("--out", type=Path, required=True)
+    sample.add_argument("--out", type=Path, required=True, help="the CSV file to write")
     sample.set_defaults(func=cmd_sample)
 
 
@@ -427,7 +443,7 @@ def _add_local(commands: Any) -> None:
     """local: run the pipelines on this machine."""
     local = commands.add_parser("local", help="run the pipelines locally").add_subparsers(dest="action", required=True)
     train = _with_env(local.add_parser("train", help="run the training pipeline on a CSV"))
-    train.add_argument("--data", type=Path, required=True)
+    train.add_argument("--data", type=Path, required=True, help="the training CSV, with the target column")
     train.add_argument("--containers", action="store_true", help=CONTAINERS_HELP)
     train.add_argument("--no-cache", action="store_true", help="run every step, even where a cached run would do")
     train.set_defaults(func=cmd_local_train)
@@ -444,7 +460,7 @@ def _add_local(commands: Any) -> None:
     retry.add_argument("--containers", action="store_true", help=CONTAINERS_HELP)
     retry.set_defaults(func=cmd_local_retry)
     rerun = _with_env(local.add_parser("rerun", help="run chosen steps again, reusing a reference execution's outputs"))
-    rerun.add_argument("kind", choices=list(KINDS))
+    rerun.add_argument("kind", choices=list(KINDS), help="the pipeline")
     rerun.add_argument("--steps", required=True, help="comma-separated step names, e.g. Training,Explainability")
     rerun.add_argument("--reference", help="the execution whose outputs the other steps reuse (default: latest)")
     rerun.add_argument("--containers", action="store_true", help=CONTAINERS_HELP)
@@ -487,12 +503,12 @@ def _add_pipelines(commands: Any) -> None:
     pipelines = commands.add_parser("pipelines", help="pipeline definitions and deployment")
     pipeline_actions = pipelines.add_subparsers(dest="action", required=True)
     definition = _with_env(pipeline_actions.add_parser("definition", help="print a definition (offline)"), False)
-    definition.add_argument("kind", choices=list(KINDS))
+    definition.add_argument("kind", choices=list(KINDS), help="the pipeline")
     definition.set_defaults(func=cmd_pipelines_definition)
     upsert = _with_env(pipeline_actions.add_parser("upsert", help="create or update every pipeline on AWS"))
     upsert.set_defaults(func=cmd_pipelines_upsert)
     start = _with_env(pipeline_actions.add_parser("start", help="start an execution on AWS (or a selective one)"))
-    start.add_argument("kind", choices=list(KINDS))
+    start.add_argument("kind", choices=list(KINDS), help="the pipeline")
     start.add_argument("--param", action="append", help="a pipeline parameter, Name=Value (repeatable)")
     start.add_argument("--steps", help="a selective execution: only these steps, comma-separated")
     start.add_argument("--reference", help="the execution ARN whose outputs the other steps reuse (default: latest)")
@@ -505,7 +521,7 @@ def _add_pipelines(commands: Any) -> None:
     with_base_rows(retrain_deployed)
     retrain_deployed.set_defaults(func=cmd_pipelines_retrain)
     retry_deployed = _with_env(pipeline_actions.add_parser("retry", help="retry a failed execution on AWS"))
-    retry_deployed.add_argument("execution_arn")
+    retry_deployed.add_argument("execution_arn", help="the failed execution's ARN")
     retry_deployed.set_defaults(func=cmd_pipelines_retry)
 
 
@@ -555,9 +571,14 @@ def _add_registry(commands: Any) -> None:
         sub = _with_env(registry_actions.add_parser(action))
         sub.add_argument("--aws", action="store_true", help="use AWS SSM instead of the local workspace")
         if action != "history":
-            sub.add_argument("--version", type=int, required=action == "promote")
+            shown = "to promote" if action == "promote" else "to show (default: the promoted one)"
+            sub.add_argument("--version", type=int, required=action == "promote", help=f"the manifest version {shown}")
         if action == "promote":
-            sub.add_argument("--label", default="approved")
+            sub.add_argument(
+                "--label", default=APPROVED, choices=[APPROVED],
+                help=f"the label moved to that version: {APPROVED!r}, the only one with an effect (inference and "
+                "the model-quality pipeline serve the version that carries it)",
+            )  # fmt: skip
         sub.set_defaults(func=func)
 
 
