@@ -137,6 +137,8 @@ DERIVED_NAMES = {
 def check_text(field, value, problems, max_length=200):
     if not value.strip():
         problems.append(f"{field} is empty; give a non-empty value.")
+    elif value != value.strip():
+        problems.append(f"{field} {value!r} begins or ends with a space; answer {value.strip()!r}.")
     elif len(value) > max_length:
         problems.append(f"{field} is {len(value)} characters long; use at most {max_length}.")
 

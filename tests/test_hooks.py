@@ -111,6 +111,8 @@ BAD_ANSWERS = [
     ({"project_slug": "2churn"}, "project_slug '2churn'"),
     ({"project_slug": "a-very-long-project-slug-for-customer-churn-x"}, "is too long: the IAM role name"),
     ({"project_slug": "sthree-churn"}, "S3 reserves"),
+    ({"target_column": "deny "}, "target_column 'deny ' begins or ends with a space; answer 'deny'"),
+    ({"project_name": " Churn"}, "project_name ' Churn' begins or ends with a space; answer 'Churn'"),
     ({"package_name": "class"}, "package_name 'class' is a Python keyword"),
     ({"package_name": "json"}, "would shadow the standard library"),
     ({"package_name": "pandas"}, "would shadow a dependency"),

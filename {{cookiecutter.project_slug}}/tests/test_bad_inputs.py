@@ -114,6 +114,11 @@ PRODUCTION = [
     Case("tab-delimited", lambda f, k: f.to_csv(index=False, sep="\t").encode(), "splits on tabs"),
     Case("a feature column missing", lambda f, k: _csv(f.drop(columns=[k.num[0]])), r"missing from production"),
     Case(
+        "a feature column renamed",
+        lambda f, k: _csv(f.rename(columns={k.num[0]: "renamed_feature"})),
+        r"missing from production.*column\(s\) the model does not know: \['renamed_feature'\]",
+    ),
+    Case(
         "header names with spaces", lambda f, k: _csv(f.rename(columns={k.num[0]: f" {k.num[0]} "})), "spaces or case"
     ),
     Case("empty file", lambda f, k: b"", "is empty"),
@@ -229,6 +234,11 @@ def _single_class(frame: pd.DataFrame, target: str, problem_type: str) -> pd.Dat
 TRAINING = [
     Case("the target column is empty", lambda f, t, p: _csv(f.assign(**{t: np.nan})), r"Target column '.+' has no"),
     Case("the target column is missing", lambda f, t, p: _csv(f.drop(columns=[t])), r"Target column '.+' is missing"),
+    Case(
+        "the target column in another case",
+        lambda f, t, p: _csv(f.rename(columns={t: t.upper()})),
+        r"Target column '.+' is missing.*The header has '[^']+': the same name but for spaces or case",
+    ),
     Case("ten rows", lambda f, t, p: _csv(f.iloc[:10]), "10 labelled row.*at least"),
     Case("one class, or a text target", lambda f, t, p: _csv(_single_class(f, t, p)), r"class|numeric"),
     Case("a ragged row", lambda f, t, p: _with_line(_csv(f), 7, lambda b: b.rsplit(b",", 2)[0]), "line 7"),
@@ -413,7 +423,7 @@ WORKSPACE = [
         _register,
         ["registry", "promote", "--version", "1", "--label", "1st"],
         2,
-        "Invalid label",
+        "invalid choice: '1st'",
     ),
     (
         "history lists a malformed version and goes on",

@@ -137,3 +137,17 @@ def test_only_a_label_with_an_effect_is_accepted(capsys):
     with pytest.raises(SystemExit):
         main(["registry", "promote", "--version", "1", "--label", "prod"])
     assert "invalid choice: 'prod'" in capsys.readouterr().err
+
+
+def test_a_failure_piped_to_a_log_is_said_once_on_one_unbroken_line(tmp_path, sample, target):
+    """Without a terminal nothing wraps: the reason, its log path and the data's columns stay on one line."""
+    data = tmp_path / "train.csv"
+    sample.rename(columns={target: target.upper()}).to_csv(data, index=False)
+    workspace = tmp_path / "a-workspace-whose-path-is-long-enough-to-have-wrapped-at-eighty-or-two-hundred-columns"
+    result = cli("--workspace", str(workspace), "local", "train", "--data", str(data), cwd=tmp_path)
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    (said,) = [line for line in lines if "is missing from the training data" in line]
+    assert said.startswith("training failed: ") and said.endswith("Nothing was registered.")
+    assert f"The header has '{target.upper()}'" in said and str(workspace) in said
+    assert "processing train failed" not in said and said.count("processing train: ") == 1

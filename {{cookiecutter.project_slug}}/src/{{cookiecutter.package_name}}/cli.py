@@ -23,7 +23,10 @@ from .registry.store import ParameterNotFound
 from .sample_data import CONCEPT_STAGES, DRIFT_STAGES, generate
 
 # In a log or a pipe rich would wrap at 80 columns, breaking paths and cutting table cells: give it room.
-console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
+# In a terminal, rich fits the output to its width. Piped to a file or a CI log, nothing wraps or
+# truncates: a long line (a path, an S3 URI) stays one line, and a table keeps its natural width.
+_TERMINAL = sys.stderr.isatty()
+console = Console(stderr=True, width=None if _TERMINAL else 100_000, soft_wrap=not _TERMINAL)
 CONTAINERS_HELP = "run each job in its component's image (build them with `make images`) instead of this venv"
 
 

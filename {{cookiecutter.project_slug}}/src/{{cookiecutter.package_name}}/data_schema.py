@@ -179,9 +179,15 @@ def learn_schema(
 ) -> DataSchema:
     """Learn the schema of a training table that contains the target column."""
     if target not in data.columns:
+        near = [str(c) for c in data.columns if str(c).strip().lower() == target.strip().lower()]
+        hint = (
+            f" The header has {near[0]!r}: the same name but for spaces or case; write it exactly, in the data "
+            "or in data.target_column of config/project.yaml."
+            if near
+            else " Check data.target_column in config/project.yaml."
+        )
         raise ValueError(
-            f"Target column '{target}' is missing from the training data (columns: "
-            f"{list(data.columns)[:20]}). Check data.target_column in config/project.yaml."
+            f"Target column '{target}' is missing from the training data (columns: {list(data.columns)[:20]}).{hint}"
         )
     # inference_id names a production row (retraining data carries it): never a feature.
     ignored = set(id_columns or []) | {target, ID_COLUMN}

@@ -234,9 +234,10 @@ class LocalExecutor:
         self.events.append(event)
         with contextlib.suppress(OSError):  # the event is sent (printed) even where the disk refuses its copy
             (execution.execution_dir / "status-event.json").write_text(json.dumps(event, indent=2), "utf-8")
-        reason = f": {execution.failure}" if execution.failure else ""
+        # The reason is the run's last word (its summary), said once: here only where it failed.
+        where = f" at {execution.failure.split(':', 1)[0]}" if execution.failure else ""
         self.progress(
-            f"  [magenta]EVENT[/] {execution.pipeline} execution {execution.execution_id} {execution.status}{reason}"
+            f"  [magenta]EVENT[/] {execution.pipeline} execution {execution.execution_id} {execution.status}{where}"
         )
 
     # ------------------------------------------------------------------ steps
@@ -287,7 +288,7 @@ class LocalExecutor:
             execution.steps.append(result)
         save(execution, lock)
         if result.status == "Failed":
-            self.progress(f"  [red]✗[/] {name} failed after {result.seconds:.1f}s: {result.reason}")
+            self.progress(f"  [red]✗[/] {name} failed after {result.seconds:.1f}s (the reason ends the run's output)")
         elif result.cache_hit:
             source = result.cache_hit.rsplit("/", 1)[-1]
             self.progress(f"  [green]✓[/] {name} cached: the run of execution {source} is reused")

@@ -231,7 +231,9 @@ def run_component(
         result = subprocess.run(command, env=env, stdout=sink, stderr=subprocess.STDOUT, check=False)
     if result.returncode != 0:
         reason = failure_reason(root, log, result.returncode, job)
-        raise JobFailed(f"{component} {mode} failed: {reason} (log: {log})")
+        # A job's own reason already begins "<component> <mode>: " (container.run_entrypoint): one prefix.
+        said = reason if reason.startswith(f"{component} {mode}: ") else f"{component} {mode}: {reason}"
+        raise JobFailed(f"{said} (log: {log})")
 
 
 def failure_reason(root: Path, log: Path, code: int, job: str) -> str:

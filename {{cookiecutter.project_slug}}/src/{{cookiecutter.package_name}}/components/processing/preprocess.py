@@ -8,7 +8,15 @@ import numpy as np
 import pandas as pd
 
 from ...csv_output import NEEDS_QUOTING
-from ...data_schema import DataSchema, ProblemType, category_labels, class_label, finite_numbers, learn_schema
+from ...data_schema import (
+    ID_COLUMN,
+    DataSchema,
+    ProblemType,
+    category_labels,
+    class_label,
+    finite_numbers,
+    learn_schema,
+)
 
 
 @dataclass
@@ -77,11 +85,18 @@ def check_columns(data: pd.DataFrame, schema: DataSchema, learned_on: str = "") 
         when = f" learned on {schema.learned_at}" if schema.learned_at else ""
         near = {str(c).strip().lower(): str(c) for c in data.columns}
         close = [near[m.strip().lower()] for m in missing if m.strip().lower() in near]
-        hint = (
-            f" The header has {close[:5]}: the same name(s) but for spaces or case; write each name exactly."
-            if close
-            else ""
-        )
+        unexpected = [
+            str(c) for c in data.columns if c not in schema.feature_names and c not in (schema.target, ID_COLUMN)
+        ]
+        if close:
+            hint = f" The header has {close[:5]}: the same name(s) but for spaces or case; write each name exactly."
+        elif unexpected:
+            hint = (
+                f" The data has column(s) the model does not know: {unexpected[:10]}; if one of them is a "
+                "renamed feature, give it its trained name."
+            )
+        else:
+            hint = ""
         raise ValueError(
             f"Column(s) {missing} missing from {learned_on or 'the data'} (expected by schema.json"
             f"{when}). Send every feature the model was trained on.{hint}"
