@@ -35,7 +35,7 @@ BAKED = {
                 "random_state": "42"},
     "lightgbm": {"n_estimators": "200", "learning_rate": "0.05", "num_leaves": "31", "min_child_samples": "20",
                  "random_state": "42"},
-    "random_forest": {"n_estimators": "300", "min_samples_leaf": "2", "random_state": "42"},
+    "random_forest": {"n_estimators": "100", "max_depth": "10", "min_samples_leaf": "20", "random_state": "42"},
     "linear": {"C": "1.0", "max_iter": "1000"},
     "custom_estimators.extra_trees_pipeline": {"n_estimators": "100", "random_state": "42"},
 }  # fmt: skip

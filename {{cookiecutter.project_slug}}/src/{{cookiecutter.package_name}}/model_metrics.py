@@ -259,15 +259,28 @@ def confusion_matrix(outcomes: Outcomes) -> dict[str, dict[str, int]]:
     }
 
 
-def derive_constraints(problem_type: str, validation: dict[str, float], tolerance: float) -> dict[str, Any]:
+# How far a derived limit stays on the better side of the best constant predictor: 0.01 above it
+# for a metric where higher is better (they all lie in [0, 1]; R²'s constant is 0), 1% below it
+# for an error (log loss, RMSE, MAE).
+CONSTANT_MARGIN = 0.01
+
+
+def derive_constraints(
+    problem_type: str, validation: dict[str, float], tolerance: float, constant: dict[str, float] | None = None
+) -> dict[str, Any]:
     """Model-quality constraints from training's validation metrics.
 
     A metric where larger is better must stay at or above `value * (1 - tolerance)`
     (`LessThanThreshold` is the violation); one where smaller is better at or below
     `value * (1 + tolerance)` (`GreaterThanThreshold`). R² allows `tolerance` absolutely.
     Metrics validation did not compute (an AUC with one class) get no constraint.
+
+    No limit accepts what the best constant predictor (`constant`, on the same validation rows)
+    achieves: each is raised (or, for an error, lowered) to beat it by CONSTANT_MARGIN. A metric
+    on which validation itself does not beat the constant by that margin (accuracy on an
+    imbalanced target, say) gets no limit, and `unconstrained` says why.
     """
-    constraints = {}
+    constraints, unconstrained = {}, {}
     for name, higher_is_better in METRICS[problem_type].items():
         value = validation.get(name)
         if value is None or not math.isfinite(value):
@@ -276,9 +289,22 @@ def derive_constraints(problem_type: str, validation: dict[str, float], toleranc
             threshold = value - tolerance
         else:
             threshold = value * (1 - tolerance) if higher_is_better else value * (1 + tolerance)
+        base = (constant or {}).get(name)
+        if base is not None and math.isfinite(base):
+            floor = base + CONSTANT_MARGIN if higher_is_better else base * (1 - CONSTANT_MARGIN)
+            if (value < floor) if higher_is_better else (value > floor):
+                unconstrained[name] = (
+                    f"validation {name} {value:.4g} does not beat the best constant predictor's {base:.4g} by "
+                    f"the margin ({floor:.4g}): no limit on it would mean anything"
+                )
+                continue
+            threshold = max(threshold, floor) if higher_is_better else min(threshold, floor)
         operator = "LessThanThreshold" if higher_is_better else "GreaterThanThreshold"
         constraints[name] = {"threshold": float(threshold), "comparison_operator": operator}
-    return {"version": 0.0, f"{SECTIONS[problem_type]}_constraints": constraints}
+    derived: dict[str, Any] = {"version": 0.0, f"{SECTIONS[problem_type]}_constraints": constraints}
+    if unconstrained:
+        derived["unconstrained"] = unconstrained
+    return derived
 
 
 def check_constraints(statistics: dict[str, Any], constraints: dict[str, Any]) -> list[dict[str, str]]:

@@ -288,11 +288,11 @@ def write_quality_baseline(directory: Path, model: TrainedModel, validation: pd.
     an inference run writes before labels arrive.
     """
     from ...calibration import calibration_record
-    from ...model_metrics import derive_constraints, metric_values
+    from ...model_metrics import best_constant, derive_constraints, metric_values
 
     outcomes, proba = validation_outcomes(model, validation)
     values = metric_values(outcomes)
-    constraints = derive_constraints(outcomes.problem_type, values, tolerance)
+    constraints = derive_constraints(outcomes.problem_type, values, tolerance, best_constant(outcomes))
     # The probability calibrated: the positive class's (binary), the predicted class's (multiclass).
     confidence = None if proba is None else outcomes.score if outcomes.score is not None else proba.max(axis=1)
     calibration = calibration_record(outcomes.problem_type, outcomes.truth, outcomes.predicted, confidence)

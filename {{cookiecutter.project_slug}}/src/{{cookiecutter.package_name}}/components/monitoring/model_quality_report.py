@@ -34,7 +34,13 @@ def _metrics_table(statistics: dict[str, Any], constraints: dict[str, Any], viol
         interval = entry.get("confidence_interval")
         shown = f"{_number(interval['lower'])} to {_number(interval['upper'])}" if interval else "-"
         rule = rules.get(name)
+        unconstrained = constraints.get("unconstrained", {}).get(name)
         bound = f"{rule['comparison_operator']} {rule['threshold']:.4g}" if rule else "no constraint"
+        if unconstrained:
+            bound = (
+                f'<span title="{escape(unconstrained)}">no constraint: training did not beat the best constant</span>'
+            )
+
         verdict = '<span class="drift">violated</span>' if name in violated else '<span class="ok">ok</span>'
         rows.append([escape(name), _number(entry.get("value")), shown, _number(constant.get("value")), bound, verdict])
     return table(["metric", "value", "95% interval", "best constant", "violation if", "verdict"], rows)

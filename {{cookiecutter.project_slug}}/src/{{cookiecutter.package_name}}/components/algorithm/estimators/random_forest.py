@@ -29,8 +29,8 @@ class RandomForest(Estimator):
     trusted_types = ("sklearn.tree._tree.Tree",)
     hyperparameters: ClassVar[dict[str, Hyperparameter]] = {
         "n_estimators": Hyperparameter(int, {"type": "integer", "min": 100, "max": 500}),
-        "max_depth": Hyperparameter(parse_optional_int, {"type": "integer", "min": 4, "max": 24}),
-        "min_samples_leaf": Hyperparameter(int, {"type": "integer", "min": 1, "max": 30}),
+        "max_depth": Hyperparameter(parse_optional_int, {"type": "integer", "min": 4, "max": 14}),
+        "min_samples_leaf": Hyperparameter(int, {"type": "integer", "min": 5, "max": 60}),
         "max_features": Hyperparameter(_max_features),
         "random_state": Hyperparameter(int),
         "n_jobs": Hyperparameter(int),
