@@ -134,10 +134,10 @@ DERIVED_NAMES = {
 }
 
 
-def check_text(field, value, problems, max_length=200):
+def check_text(field, value, problems, max_length=200, name=True):
     if not value.strip():
         problems.append(f"{field} is empty; give a non-empty value.")
-    elif value != value.strip():
+    elif name and value != value.strip():  # a name is matched or shown as written: no stray spaces
         problems.append(f"{field} {value!r} begins or ends with a space; answer {value.strip()!r}.")
     elif len(value) > max_length:
         problems.append(f"{field} is {len(value)} characters long; use at most {max_length}.")
@@ -303,7 +303,7 @@ def validate(answers):
     check_text("project_name", answers["project_name"], problems)
     check_text("target_column", answers["target_column"], problems)
     check_text("author_name", answers["author_name"], problems)
-    check_text("description", answers["description"] or "-", problems, max_length=500)
+    check_text("description", answers["description"] or "-", problems, max_length=500, name=False)
     if not EMAIL.match(answers["author_email"]):
         problems.append(f"author_email {answers['author_email']!r} is not an e-mail address.")
     if not re.match(r"^\d{12}$", answers["aws_account_id"]):

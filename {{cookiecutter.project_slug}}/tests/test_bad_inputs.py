@@ -328,7 +328,10 @@ def test_inf_scores_as_missing_at_the_server(server, processed):
 
 
 def _cli(capsys, workspace: Path, *args: str) -> tuple[int, str]:
-    code = main(["--workspace", str(workspace), *args])
+    try:
+        code = main(["--workspace", str(workspace), *args])
+    except SystemExit as exited:  # argparse refuses a bad argument by exiting 2, as the console script does
+        code = exited.code
     captured = capsys.readouterr()
     return code, captured.err + captured.out
 

@@ -151,3 +151,17 @@ def test_a_failure_piped_to_a_log_is_said_once_on_one_unbroken_line(tmp_path, sa
     assert said.startswith("training failed: ") and said.endswith("Nothing was registered.")
     assert f"The header has '{target.upper()}'" in said and str(workspace) in said
     assert "processing train failed" not in said and said.count("processing train: ") == 1
+
+
+def test_quiet_says_one_line_per_execution_its_alerts_and_the_result(tmp_path, sample, capsys):
+    from {{ cookiecutter.package_name }}.cli import main
+
+    data = tmp_path / "train.csv"
+    sample.to_csv(data, index=False)
+    code = main(["--workspace", str(tmp_path / "ws"), "local", "train", "--data", str(data), "--quiet"])
+    lines = capsys.readouterr().err.splitlines()
+    assert code == 0
+    assert lines[0].endswith("-training execution " + lines[0].rsplit(" ", 1)[-1])
+    assert not [line for line in lines if line.lstrip().startswith(("▶", "✓", "↺", "EVENT"))]
+    assert any("ALERT Model v1 promoted" in line for line in lines)
+    assert any(line.startswith("training Succeeded: model version 1") for line in lines)

@@ -26,6 +26,7 @@ from {{ cookiecutter.package_name }}.local.transform import (
     model_server,
     transform_file,
 )
+from {{ cookiecutter.package_name }}.model_metrics import METRICS
 from {{ cookiecutter.package_name }}.pipelines.inference import transform_data_processing
 from {{ cookiecutter.package_name }}.registry.digests import (
     file_sha256,
@@ -219,7 +220,10 @@ def test_algorithm_train_records_quality_constraints_and_calibration(chain, prob
     for name, rule in section.items():
         expected = "LessThanThreshold" if name in higher_is_better else "GreaterThanThreshold"
         assert rule["comparison_operator"] == expected and isinstance(rule["threshold"], float)
-    assert {"rmse", "mae", "r2"} <= set(section) if problem_type == "regression" else "accuracy" in section
+    # Every metric has a limit, or the reason it has none (validation did not beat the best constant).
+    unconstrained = constraints.get("unconstrained", {})
+    assert set(section) | set(unconstrained) == set(METRICS[problem_type]) and section
+    assert not set(section) & set(unconstrained)
     calibration = json.loads((model_dir / "calibration.json").read_text())
     log = (workdir / "jobs" / "algorithm-train" / "job.log").read_text()
     if problem_type == "regression":
@@ -366,7 +370,7 @@ def test_local_mode_reads_a_failed_jobs_reason_where_sagemaker_reads_it_for_that
             run_component("algorithm", "train", root, job=job)
         reason = str(failed.value)
         if job == "Training":
-            assert reason.startswith("algorithm train failed: algorithm train: Hyperparameters ['max_iter']")
+            assert reason.startswith("algorithm train: Hyperparameters ['max_iter']")
             assert "no reason in" not in reason
         else:
             assert "exit code 1, with no reason in /opt/ml/output/message; its log's last error: algorithm" in reason

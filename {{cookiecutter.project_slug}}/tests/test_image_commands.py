@@ -155,6 +155,34 @@ def test_a_failed_build_names_the_image_and_shows_the_builders_words(config, mon
         build_images(config, ROOT, ["processing"], engine=Engine("buildah", "podman"), progress=lambda _: None)
 
 
+@pytest.mark.parametrize("variable", images.CA_BUNDLE_VARIABLES)
+def test_the_builds_trust_the_ca_bundle_this_machine_configures_for_pip(config, tmp_path, monkeypatch, variable):
+    bundle = tmp_path / "proxy-ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    for name in images.CA_BUNDLE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(variable, str(bundle))
+    commands = []
+    monkeypatch.setattr(images.subprocess, "run", lambda command, **_: commands.append(command) or _built(command))
+    said = []
+    build_images(config, ROOT, ["processing"], engine=Engine("buildah", "podman"), progress=said.append)
+    assert f"id=ca_bundle,src={bundle}" in commands[0], "passed as a build secret"
+    assert any(f"${variable}" in line for line in said)
+
+
+def test_without_a_configured_ca_bundle_the_builds_get_no_secret(config, monkeypatch):
+    for name in images.CA_BUNDLE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    commands = []
+    monkeypatch.setattr(images.subprocess, "run", lambda command, **_: commands.append(command) or _built(command))
+    build_images(config, ROOT, ["processing"], engine=Engine("buildah", "podman"), progress=lambda _: None)
+    assert "--secret" not in commands[0]
+
+
+def _built(command):
+    return subprocess.CompletedProcess(command, 0, stdout="", stderr="")
+
+
 def test_a_missing_ca_bundle_is_refused_before_building(config, tmp_path):
     with pytest.raises(ImageError, match="is not a file"):
         build_images(config, ROOT, ca_bundle=tmp_path / "none.pem", engine=Engine("buildah", "podman"))

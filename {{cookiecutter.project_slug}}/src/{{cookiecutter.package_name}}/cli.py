@@ -22,12 +22,21 @@ from .registry.manifest import APPROVED
 from .registry.store import ParameterNotFound
 from .sample_data import CONCEPT_STAGES, DRIFT_STAGES, generate
 
-# In a log or a pipe rich would wrap at 80 columns, breaking paths and cutting table cells: give it room.
 # In a terminal, rich fits the output to its width. Piped to a file or a CI log, nothing wraps or
 # truncates: a long line (a path, an S3 URI) stays one line, and a table keeps its natural width.
 _TERMINAL = sys.stderr.isatty()
 console = Console(stderr=True, width=None if _TERMINAL else 100_000, soft_wrap=not _TERMINAL)
+QUIET_HELP = "one line per pipeline execution, its alerts and the result: not every step"
 CONTAINERS_HELP = "run each job in its component's image (build them with `make images`) instead of this venv"
+
+
+def _progress(args: argparse.Namespace) -> Any:
+    """Every step as it starts and ends; with --quiet, one line per execution, its alerts and the result."""
+    if getattr(args, "quiet", False):
+        from .local.executor import quiet
+
+        return quiet(console.print)
+    return console.print
 
 
 def _emit(args: argparse.Namespace, summary: dict[str, Any], human: str) -> int:
@@ -99,7 +108,7 @@ def cmd_local_train(args: argparse.Namespace) -> int:
     from .local.commands import local_train
 
     summary = local_train(
-        args.data, load_config(), args.env, _workspace(args), console.print, args.containers, not args.no_cache
+        args.data, load_config(), args.env, _workspace(args), _progress(args), args.containers, not args.no_cache
     )
     return _emit(args, summary, _trained(summary))
 
@@ -108,7 +117,7 @@ def cmd_local_retrain(args: argparse.Namespace) -> int:
     from .local.commands import local_retrain
 
     summary = local_retrain(
-        load_config(), args.env, _workspace(args), console.print, args.containers, base_rows=args.base_rows
+        load_config(), args.env, _workspace(args), _progress(args), args.containers, base_rows=args.base_rows
     )
     return _emit(args, summary, _trained(summary))
 
@@ -121,7 +130,7 @@ def cmd_local_infer(args: argparse.Namespace) -> int:
         load_config(),
         args.env,
         _workspace(args),
-        console.print,
+        _progress(args),
         instances=args.instances,
         containers=args.containers,
     )
@@ -148,7 +157,9 @@ def _outcome(kind: str, summary: dict[str, Any]) -> str:
 def cmd_local_retry(args: argparse.Namespace) -> int:
     from .local.commands import local_retry
 
-    summary = local_retry(args.execution_id, load_config(), args.env, _workspace(args), console.print, args.containers)
+    summary = local_retry(
+        args.execution_id, load_config(), args.env, _workspace(args), _progress(args), args.containers
+    )
     return _emit(args, summary, _outcome("retried", summary))
 
 
@@ -157,7 +168,7 @@ def cmd_local_rerun(args: argparse.Namespace) -> int:
 
     steps = [s.strip() for s in args.steps.split(",") if s.strip()]
     summary = local_rerun(
-        args.kind, steps, load_config(), args.env, _workspace(args), args.reference, console.print, args.containers
+        args.kind, steps, load_config(), args.env, _workspace(args), args.reference, _progress(args), args.containers
     )
     return _emit(args, summary, _outcome(f"{args.kind} (selective)", summary))
 
@@ -184,7 +195,7 @@ def cmd_local_quality(args: argparse.Namespace) -> int:
 
     given = {"StartOffset": args.start_offset, "EndOffset": args.end_offset, "MinLabelledRows": args.min_labelled_rows}
     overrides = {name: value for name, value in given.items() if value is not None}
-    summary = local_quality(load_config(), args.env, _workspace(args), console.print, overrides)
+    summary = local_quality(load_config(), args.env, _workspace(args), _progress(args), overrides)
     if summary["status"] == "Succeeded":
         metrics = ", ".join(f"{k} {v:.3f}" for k, v in summary["metrics"].items()) or "no metrics"
         verdict = (
@@ -449,6 +460,7 @@ def _add_local(commands: Any) -> None:
     train.add_argument("--data", type=Path, required=True, help="the training CSV, with the target column")
     train.add_argument("--containers", action="store_true", help=CONTAINERS_HELP)
     train.add_argument("--no-cache", action="store_true", help="run every step, even where a cached run would do")
+    train.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     train.set_defaults(func=cmd_local_train)
     retrain = _with_env(
         local.add_parser(
@@ -457,16 +469,19 @@ def _add_local(commands: Any) -> None:
     )
     with_base_rows(retrain)
     retrain.add_argument("--containers", action="store_true", help=CONTAINERS_HELP)
+    retrain.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     retrain.set_defaults(func=cmd_local_retrain)
     retry = _with_env(local.add_parser("retry", help="retry a failed execution from its failed step"))
     retry.add_argument("execution_id", help="the execution's id (its folder under <workspace>/runs/<pipeline>/)")
     retry.add_argument("--containers", action="store_true", help=CONTAINERS_HELP)
+    retry.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     retry.set_defaults(func=cmd_local_retry)
     rerun = _with_env(local.add_parser("rerun", help="run chosen steps again, reusing a reference execution's outputs"))
     rerun.add_argument("kind", choices=list(KINDS), help="the pipeline")
     rerun.add_argument("--steps", required=True, help="comma-separated step names, e.g. Training,Explainability")
     rerun.add_argument("--reference", help="the execution whose outputs the other steps reuse (default: latest)")
     rerun.add_argument("--containers", action="store_true", help=CONTAINERS_HELP)
+    rerun.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     rerun.set_defaults(func=cmd_local_rerun)
     infer = _with_env(local.add_parser("infer", help="run the batch-inference pipeline on a CSV or a folder of CSVs"))
     infer.add_argument("--data", type=Path, required=True, help="a CSV file, or a folder of CSV files (one batch)")
@@ -477,6 +492,7 @@ def _add_local(commands: Any) -> None:
         help="instances of the sharded serve steps (ProcessingInstanceCount); each takes a share of the files",
     )
     infer.add_argument("--containers", action="store_true", help=CONTAINERS_HELP)
+    infer.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     infer.set_defaults(func=cmd_local_infer)
     labels = _with_env(local.add_parser("labels", help="land a ground-truth CSV (inference_id,<target>)"))
     labels.add_argument("--data", type=Path, required=True, help="a CSV of inference_id and the true target")
@@ -485,6 +501,7 @@ def _add_local(commands: Any) -> None:
     quality.add_argument("--start-offset", help="window start, e.g. -P7D (default: config quality.start_offset)")
     quality.add_argument("--end-offset", help="window end, e.g. -PT0H (default: config quality.end_offset)")
     quality.add_argument("--min-labelled-rows", help="labelled rows a verdict needs (default: config)")
+    quality.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     quality.set_defaults(func=cmd_local_quality)
     clean = local.add_parser("clean", help="free the job sandboxes and input copies of finished runs")
     clean.add_argument("--json", action="store_true", help="end with one JSON line for machines")

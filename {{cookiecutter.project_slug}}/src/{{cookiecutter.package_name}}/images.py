@@ -193,6 +193,20 @@ class Built:
     seconds: float
 
 
+# Where pip and requests on this machine find a TLS-intercepting proxy's certificates, in the order tried.
+CA_BUNDLE_VARIABLES = ("PIP_CERT", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE")
+
+
+def host_ca_bundle(environ: Mapping[str, str] | None = None) -> tuple[str, Path] | None:
+    """The CA bundle this machine configures for pip (the variable and its file), if one names a file."""
+    environ = os.environ if environ is None else environ
+    for variable in CA_BUNDLE_VARIABLES:
+        value = environ.get(variable, "")
+        if value and Path(value).is_file():
+            return variable, Path(value)
+    return None
+
+
 def build_images(
     config: dict[str, Any],
     root: Path,
@@ -206,6 +220,10 @@ def build_images(
     engine = engine or detect_engine()
     if ca_bundle is not None and not ca_bundle.is_file():
         raise ImageError(f"CA bundle {ca_bundle} is not a file; pass a PEM file of the proxy's certificates.")
+    found = None if ca_bundle is not None else host_ca_bundle()
+    if found is not None:  # pip inside the build trusts what pip on this machine trusts; a secret, never a layer
+        variable, ca_bundle = found
+        progress(f"pip in the builds trusts the CA bundle ${variable} names: {ca_bundle} (a build secret)")
     built = []
     for component in components:
         tag = image_name(config, component)

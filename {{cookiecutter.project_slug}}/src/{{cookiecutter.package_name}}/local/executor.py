@@ -42,6 +42,20 @@ from .workspace import Workspace
 __all__ = ["Execution", "ExecutionNotFound", "LocalExecutor", "StepFailed", "StepResult", "resolve_parameters"]
 
 
+# The lines of every step (started, done, reused) and of the status event: what --quiet leaves out.
+STEP_LINES = ("  [cyan]▶", "  [green]✓", "  [green]↺", "  [magenta]EVENT")
+
+
+def quiet(progress: Callable[[str], None]) -> Callable[[str], None]:
+    """`progress` with each execution's first line, its alerts, retries and failures, not every step."""
+
+    def show(line: str) -> None:
+        if not line.startswith(STEP_LINES):
+            progress(line)
+
+    return show
+
+
 class LocalExecutor:
     """Runs pipeline definitions of one project and environment in a workspace."""
 
