@@ -1,5 +1,6 @@
 import copy
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -168,6 +169,23 @@ def test_integer_features_get_bins_on_observed_values(baseline):
     bounds = [b["lower_bound"] for b in calls["numerical_statistics"]["distribution"]["kll"]["buckets"]]
     assert all(float(b).is_integer() for b in bounds)
     assert all(b["count"] > 0 for b in calls["numerical_statistics"]["distribution"]["kll"]["buckets"][:-1])
+
+
+def test_an_integer_feature_gets_one_bin_per_value_and_its_chart_names_them(config):
+    """1 to 6: six bins, the largest value in a bin of its own, drawn as "1" ... "6" with a share axis and a legend."""
+    from {{ cookiecutter.package_name }}.components.monitoring.drift_report import distribution_chart
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"rooms": rng.integers(1, 7, 3000).astype(float), "x": rng.normal(size=3000)})
+    statistics, _ = build_baseline(frame, excluded_columns=[], settings=config["monitoring"])
+    rooms = next(f for f in statistics["features"] if f["name"] == "rooms")
+    buckets = rooms["numerical_statistics"]["distribution"]["kll"]["buckets"]
+    assert [(b["lower_bound"], b["upper_bound"]) for b in buckets][-2:] == [(5.0, 6.0), (6.0, 6.0)]
+    assert buckets[-1]["count"] == (frame["rooms"] == 6).sum() and buckets[-2]["count"] == (frame["rooms"] == 5).sum()
+    chart = distribution_chart("rooms", rooms, rooms)
+    ticks = re.findall(r'<text class="tick"[^>]*>[^<]*<title>([^<]*)</title>', chart)
+    assert ticks == ["1", "2", "3", "4", "5", "6"]
+    assert "share of rows (%)" in chart and "baseline (training)" in chart and "production" in chart
 
 
 @pytest.mark.parametrize(("production_value", "drifted"), [(7.0, False), (9.0, True)])

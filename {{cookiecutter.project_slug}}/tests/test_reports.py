@@ -159,3 +159,54 @@ def test_drift_report_renders_its_charts_in_headless_chromium(drift_report, tmp_
     assert colour_share(shot, (214, 69, 69)) > 0.001, "production bars (red) must be drawn"
     assert colour_share(shot, (159, 179, 200)) > 0.001, "baseline bars (grey) must be drawn"
     assert colour_share(shot, (255, 255, 255)) > 0.3, "a readable page is mostly background"
+
+
+def rendered_dom(html: str, tmp_path) -> str:
+    """The page as headless Chromium parsed it (its DOM, serialised)."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    page_path = tmp_path / "page.html"
+    page_path.write_text(html)
+    result = subprocess.run(
+        [
+            CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", page_path.as_uri(),
+        ],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert "</svg>" in result.stdout, result.stderr[-2000:]
+    return result.stdout
+
+
+def _texts(dom: str, kind: str) -> list[str]:
+    return re.findall(rf'<text class="{kind}"[^>]*>([^<]*)', dom)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium package (apt-get install chromium)")
+def test_every_chart_in_every_report_has_labelled_axes_ticks_and_a_legend_where_it_has_series(
+    drift_report, trained_model, processed, tmp_path
+):
+    from {{ cookiecutter.package_name }}.components.algorithm.model import (
+        evaluate,
+    )
+
+    schema, _, validation = processed
+    X = validation.iloc[:200, 1:].to_numpy()
+    explanation = explain(trained_model, X)
+    importance = global_importance(explanation)
+    summary, _ = render_summary(importance, X, explanation.values, schema.features, explanation.outputs)
+    evaluation = render_evaluation(trained_model, validation, evaluate(trained_model, validation))
+    pages = {"drift": drift_report[0], "evaluation": evaluation, "summary": summary}
+    for name, html in pages.items():
+        dom = rendered_dom(html, tmp_path / name)
+        charts = dom.count("<svg")
+        assert charts, name
+        assert len([t for t in _texts(dom, "axis-label") if t.strip()]) >= charts, f"{name}: an axis without a label"
+        assert len(_texts(dom, "tick")) >= 2 * charts, f"{name}: a chart without ticks"
+        if name == "drift":
+            assert dom.count('class="legend"') == charts and "baseline (training)" in dom
+        if name == "summary":  # a top feature that is a category is drawn by its categories' names
+            label = next(iter(importance))
+            top = sorted(importance[label], key=lambda f: -importance[label][f])[:3]
+            for feature in (f for f in schema.features if f.name in top and f.kind == "categorical"):
+                assert all(f"<title>{c}</title>" in dom for c in feature.categories), feature.name

@@ -32,28 +32,36 @@ def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def paired_bars(labels: Sequence[str], baseline: Sequence[float], production: Sequence[float], caption: str) -> str:
-    """Two series of shares side by side (baseline grey, production red) as an inline SVG."""
-    width, height, pad = 560, 160, 24
+def paired_bars(
+    labels: Sequence[str], baseline: Sequence[float], production: Sequence[float], caption: str, x_label: str = ""
+) -> str:
+    """Two series of shares side by side per label (baseline grey, production red), with a share axis and a legend."""
     n = max(len(labels), 1)
-    top = max([*baseline, *production, 1e-9])
-    slot = (width - 2 * pad) / n
+    top = max([*baseline, *production, 1e-9]) * 100
+    shown = [label if n <= 12 or i % max(n // 10, 1) == 0 else "" for i, label in enumerate(labels)]
+    width = min(960, max(560, 46 * n + 80))
+    axes = Axes(
+        width,
+        240,
+        list(range(n)),
+        nice_ticks(0.0, top),
+        x_label,
+        "share of rows (%)",
+        shown or [""],
+        x_span=(-0.5, n - 0.5),
+    )
+    slot = axes.x(1) - axes.x(0) if n > 1 else width - axes.left - axes.right
     bars = []
     for i, (b, p) in enumerate(zip(baseline, production, strict=True)):
-        x = pad + i * slot
-        for offset, value, colour, who in ((0.1, b, BASELINE, "baseline"), (0.5, p, PRODUCTION, "production")):
-            h = (height - 2 * pad) * value / top
+        for offset, value, colour, who in ((-0.4, b, BASELINE, "baseline"), (0.0, p, PRODUCTION, "production")):
+            y = axes.y(value * 100)
             bars.append(
-                f'<rect x="{x + offset * slot:.1f}" y="{height - pad - h:.1f}" width="{0.4 * slot:.1f}" '
-                f'height="{h:.1f}" fill="{colour}"><title>{escape(labels[i])} {who}: {value:.1%}</title></rect>'
+                f'<rect x="{axes.x(i) + offset * slot:.1f}" y="{y:.1f}" width="{0.4 * slot:.1f}" '
+                f'height="{axes.y(0) - y:.1f}" fill="{colour}">'
+                f"<title>{escape(labels[i])} {who}: {value:.1%}</title></rect>"
             )
-    ticks = "".join(
-        f'<text x="{pad + (i + 0.5) * slot:.1f}" y="{height - 6}" font-size="9" text-anchor="middle">'
-        f"{escape(label[:10])}</text>"
-        for i, label in enumerate(labels)
-        if n <= 12 or i % max(n // 10, 1) == 0
-    )
-    return figure(_svg(width, height, caption, "".join(bars) + ticks), escape(caption))
+    chart = _svg(width, axes.height, caption, axes.draw() + "".join(bars))
+    return figure(chart + legend([("baseline (training)", BASELINE), ("production", PRODUCTION)]), escape(caption))
 
 
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:

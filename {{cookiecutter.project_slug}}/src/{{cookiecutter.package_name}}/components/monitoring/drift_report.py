@@ -15,6 +15,15 @@ def _shares(counts: list[float]) -> list[float]:
     return [c / total for c in counts]
 
 
+def _bucket_label(bucket: dict[str, Any], integral: bool) -> str:
+    """A bin as a reader names it: its integers ("3", "4 to 6") or its range ("0.263 to 0.28")."""
+    low, high = float(bucket["lower_bound"]), float(bucket["upper_bound"])
+    if integral:  # [low, high) holds low .. high - 1; the last bin, [max, max], holds the maximum
+        top = high - 1 if high > low else high
+        return f"{low:g}" if top <= low else f"{low:g} to {top:g}"
+    return f"{low:.3g} to {high:.3g}"
+
+
 def distribution_chart(name: str, baseline: dict[str, Any], production: dict[str, Any] | None) -> str:
     """Baseline and production shares on the baseline's buckets (numeric) or categories."""
     if production is None:
@@ -22,10 +31,15 @@ def distribution_chart(name: str, baseline: dict[str, Any], production: dict[str
     if "numerical_statistics" in baseline:
         buckets = baseline["numerical_statistics"]["distribution"]["kll"]["buckets"]
         produced = production.get("numerical_statistics", {}).get("distribution", {}).get("kll", {}).get("buckets", [])
-        labels = [f"{b['lower_bound']:.3g}" for b in buckets]
+        # Integer data's bins (summary.quantile_edges): integer edges, and a last bin [max, max] of its own.
+        integral = buckets[-1]["lower_bound"] == buckets[-1]["upper_bound"] and all(
+            float(b["lower_bound"]).is_integer() for b in buckets
+        )
+        labels = [_bucket_label(b, integral) for b in buckets]
         base = _shares([b["count"] for b in buckets])
         prod = _shares([b["count"] for b in produced]) if len(produced) == len(buckets) else [0.0] * len(buckets)
-        caption = f"{name}: share of rows per baseline quantile bin (lower bound shown)"
+        caption = f"{name}: share of rows per bin of the baseline's quantiles"
+        x_label = f"{name} ({'integers' if integral else 'values'}, binned at the baseline's quantiles)"
     else:
         base_counts = {
             b["value"]: b["count"] for b in baseline["string_statistics"]["distribution"]["categorical"]["buckets"]
@@ -45,8 +59,9 @@ def distribution_chart(name: str, baseline: dict[str, Any], production: dict[str
         prod_total = sum(prod_counts.values()) or 1
         base = [base_counts.get(v, 0) / base_total for v in labels]
         prod = [prod_counts.get(v, 0) / prod_total for v in labels]
-        caption = f"{name}: share of rows per category (baseline grey, production red)"
-    return paired_bars(labels, base, prod, caption)
+        caption = f"{name}: share of rows per category"
+        x_label = f"{name} (category)"
+    return paired_bars(labels, base, prod, caption, x_label)
 
 
 def render_report(

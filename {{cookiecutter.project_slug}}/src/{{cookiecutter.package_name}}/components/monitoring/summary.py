@@ -120,6 +120,10 @@ def quantile_edges(values: np.ndarray, bins: int) -> list[float]:
     """Bin edges at quantiles of the baseline, so every bin holds a similar share of it."""
     # Observed values as edges (no interpolation), so integer data gets no bins that cannot hold a row.
     edges = np.unique(np.quantile(values, np.linspace(0.0, 1.0, bins + 1), method="inverted_cdf"))
+    if edges.size > 1 and np.all(values == np.floor(values)):
+        # Integers: the largest value gets a bin of its own, [max, max], not a share of the one below
+        # it (which would draw 1 to 6 as bins 1 to 5). The outer edges stay the minimum and maximum.
+        edges = np.append(edges, edges[-1])
     if edges.size == 1:
         edges = np.array([edges[0], edges[0]])
     return [float(e) for e in edges]
