@@ -3,6 +3,7 @@
 import copy
 import hashlib
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -262,6 +263,38 @@ def test_tuning_searches_the_ranges_and_registers_the_best_job(tmp_path, config,
     assert manifest["metrics"] == {objective: scores[0]}
 
 
+def readme_json_keys() -> dict[str, tuple[set[str], dict[str, set[str]]]]:
+    """What the README says each local command's --json line holds: its keys, and the keys of each nested object."""
+    found = {}
+    for line in (SRC.parent / "README.md").read_text().splitlines():
+        listed = re.match(r"- ((?:`local \w+`(?:, )?)+): `(\{.*\})`", line)
+        if not listed:
+            continue
+        keys, nested, depth, current = set(), {}, 0, None
+        for token in re.finditer(r'"(\w+)"(: \{)?|[{}]', listed.group(2)):
+            if token.group(0) == "{":
+                depth += 1
+            elif token.group(0) == "}":
+                depth -= 1
+            elif depth == 1:
+                keys.add(token.group(1))
+                if token.group(2):
+                    current, depth = token.group(1), 2
+                    nested[current] = set()
+            elif depth == 2 and current:
+                nested[current].add(token.group(1))
+        for command in re.findall(r"`(local \w+)`", listed.group(1)):
+            found[command] = (keys, nested)
+    return found
+
+
+def assert_as_the_readme_says(command: str, answer: dict) -> None:
+    keys, nested = readme_json_keys()[command]
+    assert set(answer) == keys, f"README and `{command} --json` differ: {set(answer) ^ keys}"
+    for name, inner in nested.items():
+        assert answer[name] is None or set(answer[name]) == inner, f"{command}: {name}"
+
+
 def test_cli_json_contract(tmp_path, data, story, target, capsys):
     # Through the CLI's main() in this process: its pipeline definitions (same config as the story's)
     # come from the session's shared cache, and its jobs from the session's warm interpreter.
@@ -271,34 +304,24 @@ def test_cli_json_contract(tmp_path, data, story, target, capsys):
         assert code == 0, err[-3000:]
         return json.loads(out.strip().splitlines()[-1])
 
+    # Each command's JSON line holds exactly the keys the README lists for it, nested ones too.
     trained = cli("local", "train", "--data", str(data["train"]), "--json")
-    assert set(trained) >= {"run_id", "status", "metrics", "manifest_version", "artifacts"}
-    assert set(trained["artifacts"]) == {"model", "baseline", "explainability", "preprocessing"}
+    assert_as_the_readme_says("local train", trained)
     inferred = cli("local", "infer", "--data", str(data["holdout"]), "--json")
-    expected = {
-        "run_id",
-        "status",
-        "rows",
-        "manifest_version",
-        "predictions",
-        "drift",
-        "explanations",
-        "retrain_triggered",
-    }
-    assert set(inferred) >= expected
-    assert set(inferred["drift"]) == {"detected", "drifted_features"}
-    assert set(inferred["estimate"]) == {"estimated", "metrics", "reason"}
+    assert_as_the_readme_says("local infer", inferred)
     # Ground truth for two of those predictions lands under the labels prefix.
     ids = [line.split(",", 1)[0] for line in Path(inferred["predictions"]).read_text().splitlines()[:2]]
     truths = pd.read_csv(data["train"])[target].iloc[:2].tolist()
     labels = tmp_path / "labels.csv"
     labels.write_text(f"inference_id,{target}\n" + "".join(f"{i},{t}\n" for i, t in zip(ids, truths, strict=True)))
     landed = cli("local", "labels", "--data", str(labels), "--json")
-    assert set(landed) == {"status", "uri", "rows", "arrived_at"} and landed["rows"] == 2
+    assert_as_the_readme_says("local labels", landed)
+    assert landed["rows"] == 2
     assert "/labels/" in landed["uri"] and landed["status"] == "Succeeded"
     judged = cli("local", "quality", "--json")  # two labels: fewer than a verdict needs
-    keys = {"run_id", "status", "labelled_rows", "coverage", "metrics", "violations", "retrain_triggered"}
-    assert keys <= set(judged) and judged["status"] == "Succeeded"
+    assert_as_the_readme_says("local quality", judged)
+    assert judged["status"] == "Succeeded"
+    assert_as_the_readme_says("local clean", cli("local", "clean", "--dry-run", "--json"))
     assert judged["labelled_rows"] == 2 and judged["judged"] is False and judged["violations"] == []
     history = cli("registry", "history", "--json")
     assert [v["version"] for v in history] == [1]

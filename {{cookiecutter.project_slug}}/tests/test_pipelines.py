@@ -4,6 +4,7 @@ import ast
 import copy
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -71,6 +72,24 @@ BUILDABLE = sorted(
 def definitions(request, config):
     changed = variant(config, **VARIANTS[request.param])
     return changed, {kind: definition(changed, "dev", kind) for kind in KINDS}
+
+
+def test_the_readmes_diagram_draws_each_pipelines_steps_in_their_pipeline(definitions):
+    """The README's pipelines diagram against the definitions: every step drawn, and none in the wrong pipeline."""
+    _, built = definitions
+    readme = (SRC.parent / "README.md").read_text()
+    diagram = readme.split("```mermaid", 1)[1].split("```", 1)[0]
+    pipelines = dict(re.findall(r"subgraph (\w+)\n(.*?)\n  end", diagram, re.S))
+    actions = {names.action_step(a, s) for a in ("retrain", "alert") for s in (names.DRIFT, names.QUALITY)}
+    properties = {names.DATASET_REPORT, names.GATE_REPORT, names.DRIFT_REPORT, names.QUALITY_REPORT}
+    steps_named = {v for k, v in vars(names).items() if k.isupper() and isinstance(v, str)} - properties
+    steps_named = (steps_named - {names.DRIFT, names.QUALITY}) | actions
+    assert set(pipelines) == set(built)
+    for kind, definition_json in built.items():
+        steps = {step["Name"] for step in all_steps(definition_json["Steps"])}
+        drawn = set(re.findall(r"\b[A-Z][A-Za-z]+\b", pipelines[kind])) & steps_named
+        assert steps <= drawn, f"{kind}: steps the README's diagram does not draw: {steps - drawn}"
+        assert drawn - steps <= actions, f"{kind}: the diagram draws steps of another pipeline: {drawn - steps}"
 
 
 def concrete(definition_json):
