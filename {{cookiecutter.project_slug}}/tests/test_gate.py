@@ -1,6 +1,7 @@
 """The champion-challenger gate: the paired bootstrap, the decision rules, and the compare mode on real models."""
 
 import json
+import re
 import shutil
 import tarfile
 
@@ -41,6 +42,7 @@ from {{ cookiecutter.package_name }}.sample_data import (
 )
 
 from .conftest import fewer_rounds, tamper_archive
+from .test_reports import CHROMIUM, rendered_dom
 
 
 def test_the_paired_bootstrap_matches_an_independent_computation():
@@ -236,6 +238,20 @@ def test_a_tie_keeps_the_champion():
     assert decision.passed is False and "a tie keeps the champion" in decision.reason
 
 
+@pytest.mark.parametrize("higher_is_better", [True, False], ids=["auc", "rmse"])
+def test_a_challenger_worse_beyond_noise_is_called_worse_not_a_tie(higher_is_better):
+    """An improvement whose whole interval lies below zero (-0.043 [-0.090, -0.001], as the demo once showed)."""
+    sign = 1 if higher_is_better else -1
+    entry = {"challenger": 0.70, "champion": 0.70 + 0.043 * sign, "difference": -0.043 * sign,
+             "interval": sorted([-0.090 * sign, -0.001 * sign]), "higher_is_better": higher_is_better}  # fmt: skip
+    metric, problem = ("auc", "binary_classification") if higher_is_better else ("rmse", "regression")
+    constant = 0.5 if higher_is_better else 9.0
+    sets = {"recent": {"rows": 600, "metrics": {metric: entry}, "best_constant": {metric: constant}}}
+    decision = gate.decide(problem, sets, SETTINGS, "2")
+    assert decision.passed is False and "the champion is better beyond noise" in decision.reason
+    assert "a tie" not in decision.reason
+
+
 def test_a_worse_challenger_does_not_pass(tmp_path, monkeypatch, models):
     verdict, _ = run_compare(tmp_path, monkeypatch, {**models, "champion": models["better"]}, "worse")
     assert verdict["passed"] is False
@@ -280,3 +296,14 @@ def test_a_champion_that_cannot_score_the_rows_leaves_the_verdict_to_a_person(
     reason = verdict["detail"]["reason"]
     assert reason.startswith("champion v4 cannot score the rows") and "compare them by hand" in reason
     assert "missing" in verdict["detail"]["champion_error"] and "could not score the rows" in report
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium package (apt-get install chromium)")
+def test_the_gate_reports_charts_have_a_labelled_axis_with_ticks_in_headless_chromium(tmp_path, monkeypatch, models):
+    _, report = run_compare(tmp_path, monkeypatch, models, "better")
+    dom = rendered_dom(report, tmp_path / "page")
+    charts = dom.count("<svg")
+    assert charts >= 1
+    labels = re.findall(r'<text class="axis-label"[^>]*>([^<]*)', dom)
+    assert len([label for label in labels if "over the champion" in label]) == charts
+    assert len(re.findall(r'<text class="tick"', dom)) == 5 * charts

@@ -1,5 +1,6 @@
 """Model quality in local mode: labels land, the quality pipeline judges them, a violation retrains."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,8 @@ from {{ cookiecutter.package_name }}.local.workspace import (
 from {{ cookiecutter.package_name }}.sample_data import (
     generate,
 )
+
+from .test_reports import CHROMIUM, rendered_dom
 
 
 def quiet(_line: str) -> None:
@@ -88,3 +91,14 @@ def test_concept_drift_passes_the_drift_check_and_is_caught_by_model_quality(sto
 def test_the_quality_json_contract(story):
     keys = {"run_id", "status", "labelled_rows", "coverage", "metrics", "violations", "retrain_triggered"}
     assert keys <= set(story["drops"])
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium package (apt-get install chromium)")
+def test_the_quality_reports_charts_have_labelled_axes_ticks_and_legends_in_headless_chromium(story, tmp_path):
+    dom = rendered_dom(Path(story["drops"]["report"]).read_text(), tmp_path / "page")
+    charts = dom.count("<svg")
+    assert charts >= 1  # the run-by-run chart; binary adds calibration, regression residuals
+    labels = [label for label in re.findall(r'<text class="axis-label"[^>]*>([^<]*)', dom) if label.strip()]
+    assert len(labels) == 2 * charts, labels
+    assert len(re.findall(r'<text class="tick"', dom)) >= 4 * charts
+    assert "inference run (1 is the oldest)" in labels and 'class="legend"' in dom

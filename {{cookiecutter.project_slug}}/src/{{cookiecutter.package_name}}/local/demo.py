@@ -45,6 +45,7 @@ ALERT = "  [yellow]ALERT[/]"
 # Why a retrain's model stayed a candidate, in a table cell (the manifest and `registry history` say it whole).
 CANDIDATE_REASONS = {
     "a tie keeps the champion": "a tie",
+    "the champion is better beyond noise": "worse than the champion",
     "does not beat the best constant": "no better than a constant",
     "beyond the tolerance": "worse on validation",
     "promotion is manual": "manual",

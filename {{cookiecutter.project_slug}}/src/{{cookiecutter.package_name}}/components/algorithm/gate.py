@@ -236,12 +236,12 @@ def decide(problem_type: str, sets: dict[str, dict[str, Any]], settings: Setting
             f"first model: {primary} {value:.4f} beats the best constant predictor's {constant:.4f} on {where}",
             deciding,
         )
-    low, _ = _improvement(entry)
+    low, high = _improvement(entry)
     if low is None or low <= 0:
+        # The whole interval below zero: worse beyond noise. Straddling it: a tie. Either way the champion stays.
+        verdict = "the champion is better beyond noise" if high is not None and high < 0 else "a tie keeps the champion"
         return Decision(
-            False,
-            f"not better than champion v{champion} on {where}: {_shown(primary, entry)}; a tie keeps the champion",
-            deciding,
+            False, f"not better than champion v{champion} on {where}: {_shown(primary, entry)}; {verdict}", deciding
         )
     for name in SETS:  # the other set may veto: worse beyond the tolerance, beyond its noise
         other = sets.get(name, {})

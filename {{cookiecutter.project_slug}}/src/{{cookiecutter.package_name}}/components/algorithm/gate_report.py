@@ -83,7 +83,7 @@ def difference_chart(metric: str, entry: dict[str, Any], tolerance: float, decid
         f'<line x1="{pad}" y1="60" x2="{width - pad}" y2="60" stroke="#bcccdc"/>',
         *(
             f'<line x1="{x(t):.1f}" y1="57" x2="{x(t):.1f}" y2="63" stroke="#52606d"/>'
-            f'<text x="{x(t):.1f}" y="78" font-size="10" text-anchor="middle">{t:+.3f}</text>'
+            f'<text class="tick" x="{x(t):.1f}" y="78" font-size="10" text-anchor="middle">{t:+.3f}</text>'
             for t in ticks
         ),
         f'<line x1="{x(0):.1f}" y1="20" x2="{x(0):.1f}" y2="66" stroke="{LINE}"/>',
@@ -91,7 +91,7 @@ def difference_chart(metric: str, entry: dict[str, Any], tolerance: float, decid
         'stroke-dasharray="4"/>',
         f'<line x1="{x(low):.1f}" y1="40" x2="{x(high):.1f}" y2="40" stroke="{PRODUCTION}" stroke-width="4"/>',
         f'<circle cx="{x(point):.1f}" cy="40" r="5" fill="{PRODUCTION}"/>',
-        f'<text x="{width / 2}" y="100" font-size="11" text-anchor="middle">'
+        f'<text class="axis-label" x="{width / 2}" y="100" font-size="11" text-anchor="middle">'
         f"improvement of {escape(metric)} over the champion (right is better)</text>",
     ]
     caption = (
