@@ -1,7 +1,6 @@
 """The champion-challenger gate: the paired bootstrap, the decision rules, and the compare mode on real models."""
 
 import json
-import re
 import shutil
 import tarfile
 
@@ -42,7 +41,7 @@ from {{ cookiecutter.package_name }}.sample_data import (
 )
 
 from .conftest import fewer_rounds, tamper_archive
-from .test_reports import CHROMIUM, rendered_dom
+from .test_reports import CHROMIUM, rendered_dom, svg_texts
 
 
 def test_the_paired_bootstrap_matches_an_independent_computation():
@@ -304,6 +303,5 @@ def test_the_gate_reports_charts_have_a_labelled_axis_with_ticks_in_headless_chr
     dom = rendered_dom(report, tmp_path / "page")
     charts = dom.count("<svg")
     assert charts >= 1
-    labels = re.findall(r'<text class="axis-label"[^>]*>([^<]*)', dom)
-    assert len([label for label in labels if "over the champion" in label]) == charts
-    assert len(re.findall(r'<text class="tick"', dom)) == 5 * charts
+    assert len([label for label in svg_texts(dom, "axis-label") if "over the champion" in label]) == charts
+    assert len(svg_texts(dom, "tick")) == 5 * charts

@@ -1,6 +1,5 @@
 """Model quality in local mode: labels land, the quality pipeline judges them, a violation retrains."""
 
-import re
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,7 @@ from {{ cookiecutter.package_name }}.sample_data import (
     generate,
 )
 
-from .test_reports import CHROMIUM, rendered_dom
+from .test_reports import CHROMIUM, rendered_dom, svg_texts
 
 
 def quiet(_line: str) -> None:
@@ -98,7 +97,7 @@ def test_the_quality_reports_charts_have_labelled_axes_ticks_and_legends_in_head
     dom = rendered_dom(Path(story["drops"]["report"]).read_text(), tmp_path / "page")
     charts = dom.count("<svg")
     assert charts >= 1  # the run-by-run chart; binary adds calibration, regression residuals
-    labels = [label for label in re.findall(r'<text class="axis-label"[^>]*>([^<]*)', dom) if label.strip()]
+    labels = [label for label in svg_texts(dom, "axis-label") if label.strip()]
     assert len(labels) == 2 * charts, labels
-    assert len(re.findall(r'<text class="tick"', dom)) >= 4 * charts
+    assert len(svg_texts(dom, "tick")) >= 4 * charts
     assert "inference run (1 is the oldest)" in labels and 'class="legend"' in dom

@@ -138,23 +138,26 @@ def colour_share(png_path, rgb, tolerance=12):
     return close.mean()
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium package (apt-get install chromium)")
-def test_drift_report_renders_its_charts_in_headless_chromium(drift_report, tmp_path):
-    html, _ = drift_report
-    page_path = tmp_path / "report.html"
+def chromium(html: str, tmp_path, *flags: str) -> subprocess.CompletedProcess:
+    """Headless Chromium on `html` (written to tmp_path/page.html) with `flags` (--screenshot=..., --dump-dom)."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    page_path = tmp_path / "page.html"
     page_path.write_text(html)
-    shot = tmp_path / "report.png"
-    result = subprocess.run(
+    return subprocess.run(
         [
             CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,2400", f"--screenshot={shot}",
-            page_path.as_uri(),
+            f"--user-data-dir={tmp_path / 'profile'}", *flags, page_path.as_uri(),
         ],
-        capture_output=True,
-        text=True,
-        timeout=120,
+        capture_output=True, text=True, timeout=120,
     )  # fmt: skip
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium package (apt-get install chromium)")
+def test_drift_report_renders_its_charts_in_headless_chromium(drift_report, tmp_path):
+    html, _ = drift_report
+    shot = tmp_path / "report.png"
+    result = chromium(html, tmp_path, "--window-size=1200,2400", f"--screenshot={shot}")
     assert shot.is_file(), result.stderr[-2000:]
     assert colour_share(shot, (214, 69, 69)) > 0.001, "production bars (red) must be drawn"
     assert colour_share(shot, (159, 179, 200)) > 0.001, "baseline bars (grey) must be drawn"
@@ -163,22 +166,13 @@ def test_drift_report_renders_its_charts_in_headless_chromium(drift_report, tmp_
 
 def rendered_dom(html: str, tmp_path) -> str:
     """The page as headless Chromium parsed it (its DOM, serialised)."""
-    tmp_path.mkdir(parents=True, exist_ok=True)
-    page_path = tmp_path / "page.html"
-    page_path.write_text(html)
-    result = subprocess.run(
-        [
-            CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", page_path.as_uri(),
-        ],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    result = chromium(html, tmp_path, "--dump-dom")
     assert "</svg>" in result.stdout, result.stderr[-2000:]
     return result.stdout
 
 
-def _texts(dom: str, kind: str) -> list[str]:
+def svg_texts(dom: str, kind: str) -> list[str]:
+    """The text of each SVG <text> of a class: "axis-label" or "tick"."""
     return re.findall(rf'<text class="{kind}"[^>]*>([^<]*)', dom)
 
 
@@ -201,8 +195,8 @@ def test_every_chart_in_every_report_has_labelled_axes_ticks_and_a_legend_where_
         dom = rendered_dom(html, tmp_path / name)
         charts = dom.count("<svg")
         assert charts, name
-        assert len([t for t in _texts(dom, "axis-label") if t.strip()]) >= charts, f"{name}: an axis without a label"
-        assert len(_texts(dom, "tick")) >= 2 * charts, f"{name}: a chart without ticks"
+        assert len([t for t in svg_texts(dom, "axis-label") if t.strip()]) >= charts, f"{name}: an axis without a label"
+        assert len(svg_texts(dom, "tick")) >= 2 * charts, f"{name}: a chart without ticks"
         if name == "drift":
             assert dom.count('class="legend"') == charts and "baseline (training)" in dom
         if name == "summary":  # a top feature that is a category is drawn by its categories' names

@@ -32,6 +32,7 @@ from ..model_metrics import PRIMARY
 from ..registry.manifest import ModelRegistry, manifest_parameter
 from ..sample_data import generate
 from .commands import land_labels, local_infer, local_quality, local_train
+from .executor import STEP_LINES
 from .workspace import Workspace
 
 LABELS_AT, SCORED_AT, JUDGED_AT = timedelta(hours=5), timedelta(hours=6), timedelta(hours=7)
@@ -40,7 +41,7 @@ STORIES = {
     "concept drift": [(f"stage {s}", {"concept_stage": s}) for s in (0, 1, 2, 3, 3, 3, 3, 3)],
 }
 # Step-by-step lines of every execution: the story prints one line a day instead.
-STEP_MARKS = ("  [cyan]▶", "  [green]✓", "  [green]↺", "[bold]")
+STEP_MARKS = (*STEP_LINES, "[bold]")  # and each execution's first line
 ALERT = "  [yellow]ALERT[/]"
 # Why a retrain's model stayed a candidate, in a table cell (the manifest and `registry history` say it whole).
 CANDIDATE_REASONS = {

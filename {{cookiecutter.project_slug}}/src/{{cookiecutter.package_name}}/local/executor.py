@@ -42,15 +42,16 @@ from .workspace import Workspace
 __all__ = ["Execution", "ExecutionNotFound", "LocalExecutor", "StepFailed", "StepResult", "resolve_parameters"]
 
 
-# The lines of every step (started, done, reused) and of the status event: what --quiet leaves out.
-STEP_LINES = ("  [cyan]▶", "  [green]✓", "  [green]↺", "  [magenta]EVENT")
+# How the lines of every step begin (started, done, reused), and the status event's: what --quiet leaves out.
+STEP_LINES = ("  [cyan]▶", "  [green]✓", "  [green]↺")
+EVENT_LINE = "  [magenta]EVENT"
 
 
 def quiet(progress: Callable[[str], None]) -> Callable[[str], None]:
     """`progress` with each execution's first line, its alerts, retries and failures, not every step."""
 
     def show(line: str) -> None:
-        if not line.startswith(STEP_LINES):
+        if not line.startswith((*STEP_LINES, EVENT_LINE)):
             progress(line)
 
     return show
@@ -251,7 +252,7 @@ class LocalExecutor:
         # The reason is the run's last word (its summary), said once: here only where it failed.
         where = f" at {execution.failure.split(':', 1)[0]}" if execution.failure else ""
         self.progress(
-            f"  [magenta]EVENT[/] {execution.pipeline} execution {execution.execution_id} {execution.status}{where}"
+            f"{EVENT_LINE}[/] {execution.pipeline} execution {execution.execution_id} {execution.status}{where}"
         )
 
     # ------------------------------------------------------------------ steps
