@@ -14,6 +14,7 @@ import yaml
 from .conftest import BIN, MATRIX, bake, run_in
 
 COMPONENTS = ["processing", "algorithm", "monitoring", "explainability"]
+DOC_PAGES = ["accounts", "architecture", "contracts", "deploying", "local-mode", "pipelines", "your-own-model"]
 LEFTOVER_JINJA = re.compile(r"\{\{-?\s*cookiecutter\.|\{%-?\s|\{#")
 
 
@@ -40,8 +41,7 @@ def expected_files(package: str, drift_action: str, multi_account: bool = False)
         "infra/environment.yml",
         *(f"docker/{c}/Dockerfile" for c in COMPONENTS),
         "docker/standin-base.sh",
-        "docs/architecture.md",
-        "docs/your-own-model.md",
+        *(f"docs/{page}.md" for page in DOC_PAGES),
         *(
             f"tests/{name}.py"
             for name in [
@@ -59,6 +59,7 @@ def expected_files(package: str, drift_action: str, multi_account: bool = False)
                 "test_csv_output",
                 "test_decision",
                 "test_deploy",
+                "test_docs",
                 "test_dockerfiles",
                 "test_entrypoints",
                 "test_estimate",
@@ -74,6 +75,7 @@ def expected_files(package: str, drift_action: str, multi_account: bool = False)
                 "test_lambdas",
                 "test_local",
                 "test_model_quality",
+                "test_packages",
                 "test_monitoring",
                 "test_pipelines",
                 "test_processing",
@@ -113,7 +115,9 @@ def expected_files(package: str, drift_action: str, multi_account: bool = False)
         "sample_data.py",
         "lambdas/__init__.py",
         "lambdas/alert.py",
+        "lambdas/approval.py",
         "lambdas/launcher.py",
+        "lambdas/mirroring.py",
         "lambdas/register.py",
         "lambdas/retrain.py",
         "lambdas/retraining.py",
@@ -126,6 +130,7 @@ def expected_files(package: str, drift_action: str, multi_account: bool = False)
         "local/expressions.py",
         "local/handlers.py",
         "local/jobs.py",
+        "local/model_packages.py",
         "local/packing.py",
         "local/planning.py",
         "local/processes.py",
@@ -154,6 +159,7 @@ def expected_files(package: str, drift_action: str, multi_account: bool = False)
         "registry/__init__.py",
         "registry/digests.py",
         "registry/manifest.py",
+        "registry/packages.py",
         "registry/store.py",
         "components/__init__.py",
         "components/processing/__init__.py",

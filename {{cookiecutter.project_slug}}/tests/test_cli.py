@@ -59,7 +59,7 @@ def test_a_corrupt_registry_stops_local_train_before_any_job(tmp_path, sample):
     assert not (tmp_path / "ws" / "runs").exists(), "no job may run"
 
 
-def test_an_offset_given_as_the_readme_writes_it_is_an_offset_not_an_option(tmp_path):
+def test_an_offset_given_as_the_docs_write_it_is_an_offset_not_an_option(tmp_path):
     """`--start-offset -P7D`: the value starts with a dash, and is still the option's value."""
     given = ("local", "quality", "--start-offset", "-P7D", "--end-offset", "-PT0H")
     result = cli("--workspace", str(tmp_path / "ws"), *given, cwd=tmp_path)

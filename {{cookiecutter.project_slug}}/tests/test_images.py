@@ -298,7 +298,7 @@ def test_an_input_mount_the_user_can_neither_read_nor_be_given_fails_at_once_nam
 
 
 def test_the_storage_driver_setting_really_moves_the_image_store(tmp_path, monkeypatch):
-    """`STORAGE_DRIVER=vfs`, as the README advises: buildah builds into a vfs store, and podman finds it there."""
+    """`STORAGE_DRIVER=vfs`, as docs/contracts.md advises: buildah builds into a vfs store, podman finds it there."""
     monkeypatch.setenv("STORAGE_DRIVER", "vfs")
     engine = detect_engine()
     if engine.runner != "podman":

@@ -200,7 +200,7 @@ def test_lambda_handlers_exist_and_logs_are_kept(environment, config):
     import importlib
 
     functions = resources(environment, "AWS::Lambda::Function")
-    expected = ["alert", "launcher", "register"] + (
+    expected = ["alert", "approval", "launcher", "register"] + (
         ["retrain"] if config["inference"]["drift_action"] == "retrain" else []
     )
     assert sorted(f["Handler"].split(".")[-2] for f in functions.values()) == expected
@@ -264,3 +264,42 @@ def test_pipeline_status_changes_reach_the_alert_topic_as_configured(environment
     assert publishers["events.amazonaws.com"] == {
         "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": "PipelineStatusRule.Arn"}}
     }
+
+
+def test_studio_approvals_and_rejections_and_nothing_else_reach_the_approval_lambda(environment, config):
+    """The rule delivers this group's Approved and Rejected packages (never a PendingManualApproval one) to the
+    approval Lambda, which alone may write the group's packages, with the role's mirror actions and no more."""
+    from {{ cookiecutter.package_name }}.lambdas.approval import rule
+    from {{ cookiecutter.package_name }}.pipelines.layout import package_group
+
+    group = package_group(config, "dev")
+    named = {"Fn::Sub": config["project"]["slug"] + "-${Environment}"}
+    group_resource = environment["Resources"]["ModelPackageGroup"]
+    assert group_resource["Type"] == "AWS::SageMaker::ModelPackageGroup"
+    assert group_resource["Properties"]["ModelPackageGroupName"] == named
+    approval_rule = environment["Resources"]["ModelApprovalRule"]["Properties"]
+    pattern = json.loads(json_text(approval_rule["EventPattern"]).replace(json_text(named), json.dumps(group)))
+    assert pattern == rule(group)
+    assert "PendingManualApproval" not in json_text(approval_rule["EventPattern"])
+    (target,) = approval_rule["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": "ApprovalFunction.Arn"}
+    permission = environment["Resources"]["ModelApprovalPermission"]["Properties"]
+    assert permission["Principal"] == "events.amazonaws.com"
+    assert permission["SourceArn"] == {"Fn::GetAtt": "ModelApprovalRule.Arn"}
+    variables = environment["Resources"]["ApprovalFunction"]["Properties"]["Environment"]["Variables"]
+    assert variables["PACKAGE_GROUP"] == named
+    assert "/model/manifest" in json_text(variables["MANIFEST_PARAMETER"])
+    granted = {
+        action: json_text(statement["Resource"])
+        for name, statement in statements(environment)
+        if name == "LambdaRole"
+        for action in ([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
+        if action.startswith("sagemaker:") and action != "sagemaker:StartPipelineExecution"
+    }
+    scoped = json_text([
+        {"Fn::Sub": "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:" + kind + "/"
+         + config["project"]["slug"] + "-${Environment}" + tail}
+        for kind, tail in (("model-package-group", ""), ("model-package", "/*"))
+    ])  # fmt: skip
+    writes = ("DescribeModelPackageGroup", "CreateModelPackage", "DescribeModelPackage", "UpdateModelPackage")
+    assert granted == {f"sagemaker:{a}": scoped for a in writes} | {"sagemaker:ListModelPackages": '"*"'}

@@ -263,10 +263,12 @@ def test_tuning_searches_the_ranges_and_registers_the_best_job(tmp_path, config,
     assert manifest["metrics"] == {objective: scores[0]}
 
 
-def readme_json_keys() -> dict[str, tuple[set[str], dict[str, set[str]]]]:
-    """What the README says each local command's --json line holds: its keys, and the keys of each nested object."""
+def documented_json_keys() -> dict[str, tuple[set[str], dict[str, set[str]]]]:
+    """What docs/local-mode.md says each local command's --json line holds: its keys, and each nested object's."""
+    items = re.split(r"\n(?=- )", (SRC.parent / "docs" / "local-mode.md").read_text())
     found = {}
-    for line in (SRC.parent / "README.md").read_text().splitlines():
+    for item in items:  # a list item and its continuation lines, which wrap a long key list
+        line = " ".join(part.strip() for part in item.split("\n  -", 1)[0].splitlines())
         listed = re.match(r"- ((?:`local \w+`(?:, )?)+): `(\{.*\})`", line)
         if not listed:
             continue
@@ -288,9 +290,9 @@ def readme_json_keys() -> dict[str, tuple[set[str], dict[str, set[str]]]]:
     return found
 
 
-def assert_as_the_readme_says(command: str, answer: dict) -> None:
-    keys, nested = readme_json_keys()[command]
-    assert set(answer) == keys, f"README and `{command} --json` differ: {set(answer) ^ keys}"
+def assert_as_documented(command: str, answer: dict) -> None:
+    keys, nested = documented_json_keys()[command]
+    assert set(answer) == keys, f"docs/local-mode.md and `{command} --json` differ: {set(answer) ^ keys}"
     for name, inner in nested.items():
         assert answer[name] is None or set(answer[name]) == inner, f"{command}: {name}"
 
@@ -304,24 +306,24 @@ def test_cli_json_contract(tmp_path, data, story, target, capsys):
         assert code == 0, err[-3000:]
         return json.loads(out.strip().splitlines()[-1])
 
-    # Each command's JSON line holds exactly the keys the README lists for it, nested ones too.
+    # Each command's JSON line holds exactly the keys docs/local-mode.md lists for it, nested ones too.
     trained = cli("local", "train", "--data", str(data["train"]), "--json")
-    assert_as_the_readme_says("local train", trained)
+    assert_as_documented("local train", trained)
     inferred = cli("local", "infer", "--data", str(data["holdout"]), "--json")
-    assert_as_the_readme_says("local infer", inferred)
+    assert_as_documented("local infer", inferred)
     # Ground truth for two of those predictions lands under the labels prefix.
     ids = [line.split(",", 1)[0] for line in Path(inferred["predictions"]).read_text().splitlines()[:2]]
     truths = pd.read_csv(data["train"])[target].iloc[:2].tolist()
     labels = tmp_path / "labels.csv"
     labels.write_text(f"inference_id,{target}\n" + "".join(f"{i},{t}\n" for i, t in zip(ids, truths, strict=True)))
     landed = cli("local", "labels", "--data", str(labels), "--json")
-    assert_as_the_readme_says("local labels", landed)
+    assert_as_documented("local labels", landed)
     assert landed["rows"] == 2
     assert "/labels/" in landed["uri"] and landed["status"] == "Succeeded"
     judged = cli("local", "quality", "--json")  # two labels: fewer than a verdict needs
-    assert_as_the_readme_says("local quality", judged)
+    assert_as_documented("local quality", judged)
     assert judged["status"] == "Succeeded"
-    assert_as_the_readme_says("local clean", cli("local", "clean", "--dry-run", "--json"))
+    assert_as_documented("local clean", cli("local", "clean", "--dry-run", "--json"))
     assert judged["labelled_rows"] == 2 and judged["judged"] is False and judged["violations"] == []
     history = cli("registry", "history", "--json")
     assert [v["version"] for v in history] == [1]

@@ -359,25 +359,93 @@ def _registry(args: argparse.Namespace):
     if args.aws:
         store = SsmParameterStore(region=config["aws"]["region"])
     else:
-        store = _workspace(args, writable=args.action == "promote").store
+        store = _workspace(args, writable=args.action in WRITING_ACTIONS).store
     return ModelRegistry(store, manifest_parameter(config, args.env))
 
 
+# Registry actions that write: Parameter Store's label, or the model registry's packages.
+WRITING_ACTIONS = ("promote", "sync", "review")
+
+
+def _mirror(args: argparse.Namespace, registry: Any):
+    """The model registry's package group of this environment, kept in step with `registry`."""
+    from .channels import ALGORITHM
+    from .pipelines.layout import default_image, package_group
+    from .registry.manifest import image_parameter
+    from .registry.packages import PackageMirror
+
+    config = load_config()
+    group = package_group(config, args.env)
+    if args.aws:
+        import boto3
+
+        try:  # the image a version registered before the mirror is mirrored with: the deployed one
+            image = registry.store.get(image_parameter(config, args.env, ALGORITHM)).value
+        except ParameterNotFound:
+            image = ""
+        client = boto3.client("sagemaker", region_name=config["aws"]["region"])
+    else:
+        from .local.model_packages import workspace_packages
+
+        def notify(subject: str, message: str) -> None:
+            console.print(f"[yellow]ALERT[/] {subject}: {message}")
+
+        image = default_image(config, ALGORITHM)
+        workspace = _workspace(args, writable=args.action in WRITING_ACTIONS)
+        client = workspace_packages(workspace, config, args.env, notify, image)
+    return PackageMirror(client, registry, group, image, args.env)
+
+
+def _package_column(args: argparse.Namespace, registry: Any) -> dict[int, Any]:
+    """Each version's package, for `registry history`; none shown if the model registry cannot be read."""
+    from .registry.packages import mirror_errors
+
+    try:
+        return _mirror(args, registry).packages()
+    except mirror_errors() as exc:  # the mirror never stands between a team and its Parameter Store history
+        console.print(f"[yellow]The model registry could not be read[/] ({type(exc).__name__}: {exc}).")
+        return {}
+
+
+def _in_step(args: argparse.Namespace, registry: Any) -> str:
+    """Reconcile the model registry with Parameter Store; a sentence on what it did, or why it could not."""
+    from .registry.packages import mirror_errors
+
+    mirror = _mirror(args, registry)
+    try:
+        done = mirror.reconcile()
+    except mirror_errors() as exc:  # Parameter Store already holds the change; the mirror follows when it can
+        return (
+            f"the model registry {mirror.group} could not be brought in step ({type(exc).__name__}: {exc}); "
+            "Parameter Store decides what serves, and `registry sync` mirrors it later"
+        )
+    created = ", ".join(f"v{v}" for v in done.created) or "no package"
+    changed = ", ".join(f"v{v}" for v in done.changed) or "no approval"
+    return f"model registry {mirror.group} in step: created {created}, changed {changed}"
+
+
 def cmd_registry_history(args: argparse.Namespace) -> int:
-    versions = _registry(args).history()
+    registry = _registry(args)
+    versions = registry.history()
+    packages = _package_column(args, registry)
     if args.json:
-        print(json.dumps([v.__dict__ for v in versions], default=str))
+        listed = [
+            v.__dict__ | {"package": packages[v.version].__dict__ if v.version in packages else None} for v in versions
+        ]
+        print(json.dumps(listed, default=str))
         return 0
     if not versions:
         console.print("No model registered yet.")
     for v in versions:
+        package = packages.get(v.version)
+        shown = f"{package.status}/{package.stage_status}" if package else "no package"
         if v.problem:
             console.print(f"v{v.version} {','.join(v.labels) or '-':>10} [red]unusable[/]: {v.problem}")
             continue
         metrics = ", ".join(f"{k}={val:.4g}" for k, val in v.manifest["metrics"].items())
         why = (v.manifest.get("promotion") or {}).get("reason", "")
         console.print(
-            f"v{v.version} {','.join(v.labels) or '-':>10} run {v.manifest['run_id']} {metrics}"
+            f"v{v.version} {','.join(v.labels) or '-':>10} {shown:<34} run {v.manifest['run_id']} {metrics}"
             + (f"\n    {why}" if why else "")
         )
     return 0
@@ -391,11 +459,47 @@ def cmd_registry_show(args: argparse.Namespace) -> int:
 
 
 def cmd_registry_promote(args: argparse.Namespace) -> int:
-    promoted = _registry(args).promote(args.version, args.label)
+    registry = _registry(args)
+    promoted = registry.promote(args.version, args.label)
+    mirrored = _in_step(args, registry)
     if args.json:
-        print(json.dumps(promoted.__dict__, default=str))
+        print(json.dumps(promoted.__dict__ | {"package_mirror": mirrored}, default=str))
     else:
-        console.print(f"version {promoted.version} now carries {promoted.labels}")
+        console.print(f"version {promoted.version} now carries {promoted.labels}; {mirrored}")
+    return 0
+
+
+def cmd_registry_sync(args: argparse.Namespace) -> int:
+    """Mirror every version the model registry lacks, and put each package's approval in step with the label."""
+    mirrored = _in_step(args, _registry(args))
+    if args.json:
+        print(json.dumps({"package_mirror": mirrored}))
+    else:
+        console.print(mirrored)
+    return 0 if mirrored.startswith("model registry") else 1
+
+
+def cmd_registry_review(args: argparse.Namespace) -> int:
+    """Approve or reject a version's package, as a reviewer in Studio would; the approval Lambda does the rest."""
+    from .registry.packages import APPROVED_STATUS, REJECTED_STATUS
+
+    registry = _registry(args)
+    mirror = _mirror(args, registry)
+    mirror.reconcile()
+    package = mirror.packages().get(args.version)
+    if package is None:
+        raise ParameterNotFound(f"Version {args.version} has no package in {mirror.group}: it cannot be reviewed.")
+    status = APPROVED_STATUS if args.decision == "approve" else REJECTED_STATUS
+    mirror.client.update_model_package(
+        ModelPackageArn=package.arn, ModelApprovalStatus=status, ApprovalDescription=f"{args.decision}d by review"
+    )
+    after = mirror.packages()[args.version]
+    champion = registry.champion()
+    serving = f"v{champion.version}" if champion else "no version"
+    if args.json:
+        print(json.dumps({"package": after.__dict__, "serving": champion.version if champion else None}))
+    else:
+        console.print(f"v{args.version}'s package is {after.status} ({after.stage_status}); {serving} serves")
     return 0
 
 
@@ -583,16 +687,22 @@ def _add_registry(commands: Any) -> None:
     """registry: model manifest versions in Parameter Store."""
     registry = commands.add_parser("registry", help="model manifest versions in Parameter Store")
     registry_actions = registry.add_subparsers(dest="action", required=True)
-    for action, func in (
-        ("history", cmd_registry_history),
-        ("show", cmd_registry_show),
-        ("promote", cmd_registry_promote),
+    for action, func, purpose in (
+        ("history", cmd_registry_history, "every version, its labels and its model package"),
+        ("show", cmd_registry_show, "one version's manifest"),
+        ("promote", cmd_registry_promote, "move the label to a version, and approve its model package"),
+        ("sync", cmd_registry_sync, "mirror what the model registry lacks, and put its approvals in step"),
+        ("review", cmd_registry_review, "approve or reject a version's model package, as a reviewer in Studio"),
     ):
-        sub = _with_env(registry_actions.add_parser(action))
-        sub.add_argument("--aws", action="store_true", help="use AWS SSM instead of the local workspace")
-        if action != "history":
-            shown = "to promote" if action == "promote" else "to show (default: the promoted one)"
-            sub.add_argument("--version", type=int, required=action == "promote", help=f"the manifest version {shown}")
+        sub = _with_env(registry_actions.add_parser(action, help=purpose))
+        sub.add_argument(
+            "--aws", action="store_true", help="use AWS (SSM and SageMaker's model registry) instead of the workspace"
+        )
+        if action in ("show", "promote", "review"):
+            shown = "to show (default: the promoted one)" if action == "show" else f"to {action}"
+            sub.add_argument("--version", type=int, required=action != "show", help=f"the manifest version {shown}")
+        if action == "review":
+            sub.add_argument("--decision", required=True, choices=["approve", "reject"], help="the reviewer's decision")
         if action == "promote":
             sub.add_argument(
                 "--label", default=APPROVED, choices=[APPROVED],
@@ -607,7 +717,7 @@ DASHED_VALUES = ("--start-offset", "--end-offset")
 
 
 def _dashed_values_joined(argv: list[str]) -> list[str]:
-    """`--start-offset -P7D`, as the README writes it, handed on as `--start-offset=-P7D`."""
+    """`--start-offset -P7D`, as the docs write it, handed on as `--start-offset=-P7D`."""
     joined: list[str] = []
     for arg in argv:
         if joined and joined[-1] in DASHED_VALUES and arg.startswith("-"):

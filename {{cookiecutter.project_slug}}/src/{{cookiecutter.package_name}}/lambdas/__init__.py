@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-FUNCTIONS = ("register", "retrain", "alert", "launcher")
+FUNCTIONS = ("register", "retrain", "alert", "launcher", "approval")
 
 
 def available() -> list[str]:

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..registry.digests import prefix_digest
 from ..registry.manifest import ModelRegistry
+from .mirroring import keep_in_step, mirror_of
 from .services import current
 
 ARTIFACT_KEYS = ("model", "preprocessing", "baseline", "explainability")
@@ -88,6 +89,7 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         "promotion": {"mode": event.get("promotion", "manual"), "promoted": promoted, "reason": reason},
         "git_sha": event.get("git_sha", "unknown"),
         "template_version": event["template_version"],
+        "algorithm_image": event.get("algorithm_image"),
     }
     version = registry.register(manifest)
     if promoted:
@@ -98,7 +100,12 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
             services, event, f"Model v{version} is a candidate",
             f"{reason}. Report: {event.get('gate_report')}. To serve it: registry promote --version {version}.",
         )  # fmt: skip
-    return {"manifest_version": version, "registered": True, "promoted": promoted, "decision": reason}
+    answer = {"manifest_version": version, "registered": True, "promoted": promoted, "decision": reason}
+    mirror = mirror_of(services, registry, event)
+    if mirror is not None:  # after Parameter Store has the version: a failed mirror never blocks it
+        mirrored = keep_in_step(services, mirror, f"{event.get('project', '')} ({event.get('environment', '')})")
+        answer["package_mirror"] = mirrored if isinstance(mirrored, str) else "in step"
+    return answer
 
 
 def _tell(services: Any, event: dict[str, Any], what: str, message: str) -> None:

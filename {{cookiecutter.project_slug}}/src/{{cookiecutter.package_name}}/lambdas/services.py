@@ -70,6 +70,8 @@ class Services:
     notify: Any  # callable(subject: str, message: str) -> None
     objects: ObjectStore | None = None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    # The model registry's calls (registry/packages.py): SageMaker's client, or the workspace's FilePackages.
+    packages: Any = None
 
 
 _current: ContextVar[Services | None] = ContextVar("services", default=None)
@@ -90,7 +92,8 @@ def current() -> Services:
             sns.publish(TopicArn=topic, Subject=subject[:100], Message=message)
         print(f"ALERT {subject}: {message}")
 
-    return Services(SsmParameterStore(boto3.client("ssm")), boto3.client("sagemaker"), notify, S3Objects())
+    sagemaker = boto3.client("sagemaker")
+    return Services(SsmParameterStore(boto3.client("ssm")), sagemaker, notify, S3Objects(), packages=sagemaker)
 
 
 @contextlib.contextmanager

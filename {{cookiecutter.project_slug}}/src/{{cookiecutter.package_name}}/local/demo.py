@@ -29,10 +29,13 @@ from rich.table import Table
 
 from ..data_schema import ID_COLUMN
 from ..model_metrics import PRIMARY
+from ..pipelines.layout import package_group
 from ..registry.manifest import ModelRegistry, manifest_parameter
+from ..registry.packages import PackageMirror
 from ..sample_data import generate
 from .commands import land_labels, local_infer, local_quality, local_train
 from .executor import STEP_LINES
+from .model_packages import workspace_packages
 from .workspace import Workspace
 
 LABELS_AT, SCORED_AT, JUDGED_AT = timedelta(hours=5), timedelta(hours=6), timedelta(hours=7)
@@ -188,7 +191,19 @@ def _story(
     if final["status"] != "Succeeded":
         raise RuntimeError(f"The last model-quality run failed: {final.get('failure')}")
     _table(name, config, primary, days, final, console)
-    return {"train": trained, "days": days, "quality": final}
+    packages = _packages(workspace, config, env)
+    console.print(
+        f"Model registry {package_group(config, env)}: "
+        + ", ".join(f"v{v} {p.status}/{p.stage_status}" for v, p in sorted(packages.items()))
+    )
+    return {"train": trained, "days": days, "quality": final, "packages": packages}
+
+
+def _packages(workspace: Workspace, config: dict[str, Any], env: str) -> dict[int, Any]:
+    """The story's model packages, as Studio would list them: each version's approval and stage."""
+    registry = ModelRegistry(workspace.store, manifest_parameter(config, env))
+    packages = workspace_packages(workspace, config, env, notify=lambda subject, message: None)
+    return PackageMirror(packages, registry, package_group(config, env), "", env).packages()
 
 
 def _table(

@@ -20,6 +20,7 @@ from ..pipelines.layout import component_of_image
 from .executions import Execution
 from .expressions import Resolver
 from .jobs import StepFailed
+from .model_packages import workspace_packages
 from .sagemaker_api import LocalSageMaker
 from .workspace import WorkspaceObjects
 
@@ -85,12 +86,14 @@ def run_lambda(executor: LocalExecutor, run: StepRun) -> dict[str, Any]:
     handler = handler_for(function.removeprefix(prefix))
     if handler is None:
         raise StepFailed(f"no handler in lambdas/ for Lambda function {function!r}")
+    packages = workspace_packages(executor.workspace, executor.config, executor.env, executor.notify)
     services = Services(
         executor.workspace.store,
         LocalSageMaker(executor),
         executor.notify,
         WorkspaceObjects(executor.workspace),
         executor.clock,
+        packages,
     )
     with installed(services):
         response = handler(event, None)

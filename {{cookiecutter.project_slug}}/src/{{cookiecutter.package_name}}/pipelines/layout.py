@@ -6,6 +6,7 @@ from typing import Any
 
 from ..channels import COMPONENTS
 from ..registry.manifest import manifest_parameter, prefix
+from ..registry.packages import group_name
 
 CONTAINER_ROOT = "/opt/ml/processing"
 METRIC_NAMES = {
@@ -60,6 +61,11 @@ def pipeline_name(config: dict[str, Any], env: str, kind: str) -> str:
 
 def role_arn(config: dict[str, Any], env: str) -> str:
     return f"arn:aws:iam::{account(config, env)}:role/{name(config, env, 'sagemaker-execution')}"
+
+
+def package_group(config: dict[str, Any], env: str) -> str:
+    """The environment's model package group, the mirror of its manifest (registry/packages.py)."""
+    return group_name(config["project"]["slug"], env)
 
 
 def lambda_arn(config: dict[str, Any], env: str, function: str) -> str:

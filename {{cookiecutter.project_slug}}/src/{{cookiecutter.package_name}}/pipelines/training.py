@@ -338,6 +338,8 @@ def _register_step(
         lambda_func=Lambda(function_arn=layout.lambda_arn(config, env, "register"), session=context.session),
         inputs={
             "manifest_parameter": layout.manifest_parameter(config, env),
+            "package_group": layout.package_group(config, env),
+            "algorithm_image": context.image[ALGORITHM],
             "project": config["project"]["slug"],
             "environment": env,
             "run_id": ExecutionVariables.PIPELINE_EXECUTION_ID,

@@ -34,8 +34,20 @@ from ...registry.digests import archive_contents_digest
 from . import gate
 from .evaluation_report import render_evaluation
 from .gate_report import render_gate
-from .model import TrainedModel, choose_decision, evaluate, fit, write_evaluation, write_quality_baseline
+from .model import (
+    EVALUATION_FILE,
+    QUALITY_CONSTRAINTS_FILE,
+    TrainedModel,
+    choose_decision,
+    evaluate,
+    fit,
+    write_evaluation,
+    write_quality_baseline,
+)
 from .server import serve_forever
+
+# What the gate publishes of the challenger's model.tar.gz, for the model registry's package.
+MODEL_METRICS = (EVALUATION_FILE, QUALITY_CONSTRAINTS_FILE)
 
 
 def _read_matrix(channel: str) -> pd.DataFrame:
@@ -131,6 +143,13 @@ def compare() -> None:
             record = gate.judge(challenger, champion, champion_version, sets, settings, same_model=same)
         except ValueError as exc:
             raise ComponentError(str(exc)) from exc
+        # The challenger's own evaluation and model-quality constraints, published where the model
+        # registry's package points (ModelMetrics, DriftCheckBaselines): inside model.tar.gz it cannot.
+        published = {
+            name: (Path(folder) / "challenger" / name).read_bytes()
+            for name in MODEL_METRICS
+            if (Path(folder) / "challenger" / name).is_file()
+        }
     summary = {
         "passed": record["passed"],
         "champion_version": champion_version,
@@ -145,6 +164,8 @@ def compare() -> None:
     with staged_output(processing_output(channels.GATE)) as out:
         (out / "gate.json").write_text(json.dumps(summary | {"detail": record}, indent=1) + "\n", "utf-8")
         (out / "report.html").write_text(render_gate(record), "utf-8")
+        for name, content in published.items():
+            (out / name).write_bytes(content)
     print(f"algorithm compare: {'passes' if record['passed'] else 'does not pass'}: {record['reason']}")
 
 

@@ -1,0 +1,334 @@
+"""The SageMaker Model Registry mirror: every manifest version a model package, approvals kept in step both ways.
+
+Every call the mirror and the approval handler make is checked against botocore's service model
+(types, required members, lengths and the patterns Python can read) before the workspace's
+FilePackages answers it; the AWS path runs against botocore's Stubber on a real client.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import botocore.session
+import pytest
+from botocore.exceptions import ClientError
+from botocore.stub import ANY, Stubber
+from botocore.validate import ParamValidator
+
+from {{ cookiecutter.package_name }}.lambdas import approval, register
+from {{ cookiecutter.package_name }}.lambdas.services import Services, installed
+from {{ cookiecutter.package_name }}.registry.manifest import ModelRegistry
+from {{ cookiecutter.package_name }}.registry.packages import (
+    APPROVED_STATUS,
+    PENDING_STATUS,
+    REJECTED_STATUS,
+    FilePackages,
+    Package,
+    PackageMirror,
+    group_name,
+    package_request,
+)
+
+from .conftest import MANIFEST, REGION, aws_client, register_event
+
+SAGEMAKER = botocore.session.get_session().get_service_model("sagemaker")
+GROUP = "test-dev"
+IMAGE = f"123456789012.dkr.ecr.{REGION}.amazonaws.com/test-algorithm@sha256:{'c' * 64}"
+SETTINGS = {
+    "manifest_parameter": MANIFEST, "package_group": GROUP, "environment": "dev", "project": "test",
+    "algorithm_image": IMAGE,
+}  # fmt: skip
+
+
+def shape_problems(value: Any, shape: Any, where: str = "") -> list[str]:
+    """What botocore's validator leaves unchecked: string lengths, list and map sizes, and plain patterns."""
+    problems = []
+    limits = shape.metadata
+    if shape.type_name == "structure" and isinstance(value, dict):
+        for name, member in value.items():
+            problems += shape_problems(member, shape.members[name], f"{where}.{name}")
+    elif shape.type_name == "list" and isinstance(value, list):
+        for index, item in enumerate(value):
+            problems += shape_problems(item, shape.member, f"{where}[{index}]")
+    elif shape.type_name == "map" and isinstance(value, dict):
+        if len(value) > limits.get("max", len(value)):
+            problems.append(f"{where}: {len(value)} entries, at most {limits['max']}")
+        for key, item in value.items():
+            problems += shape_problems(key, shape.key, f"{where} key")
+            problems += shape_problems(item, shape.value, f"{where}.{key}")
+    elif shape.type_name == "string" and isinstance(value, str):
+        if not limits.get("min", 0) <= len(value) <= limits.get("max", len(value)):
+            problems.append(f"{where}: {len(value)} characters, not within {limits.get('min', 0)}-{limits.get('max')}")
+        pattern = limits.get("pattern", "")
+        if pattern and "\\p" not in pattern and not re.fullmatch(pattern, value):
+            problems.append(f"{where}: {value!r} does not match {pattern}")
+        if "enum" in shape.metadata and value not in shape.metadata["enum"]:
+            problems.append(f"{where}: {value!r} is not one of {shape.metadata['enum']}")
+    return problems
+
+
+def assert_valid_request(operation: str, params: dict[str, Any]) -> None:
+    shape = SAGEMAKER.operation_model(operation).input_shape
+    report = ParamValidator().validate(params, shape)
+    assert not report.has_errors(), f"{operation}: {report.generate_report()}"
+    problems = shape_problems(params, shape, operation)
+    assert not problems, problems
+
+
+class Checked:
+    """FilePackages, with every call's arguments checked against SageMaker's service model first."""
+
+    def __init__(self, packages: FilePackages) -> None:
+        self.packages = packages
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.packages, name)
+        operation = "".join(part.capitalize() for part in name.split("_"))
+
+        def call(**params: Any) -> Any:
+            assert_valid_request(operation, params)
+            self.calls.append((operation, params))
+            return method(**params)
+
+        return call
+
+
+class Outage:
+    """A model registry that answers every call with a service error, as during an outage."""
+
+    def __getattr__(self, name: str) -> Any:
+        def fail(**params: Any) -> Any:
+            error = {"Error": {"Code": "ServiceUnavailable", "Message": "the service is unavailable"}}
+            raise ClientError(error, "".join(part.capitalize() for part in name.split("_")))
+
+        return fail
+
+
+@pytest.fixture
+def registry_aws(lambda_aws, tmp_path):
+    """The handlers' moto services, with the workspace's model registry behind the service-model check."""
+    services, sent = lambda_aws
+    packages = Checked(FilePackages(tmp_path / "packages", REGION, "123456789012"))
+    with installed(Services(services.store, services.sagemaker, services.notify, services.objects, packages=packages)):
+        yield services.store, packages, sent
+
+
+def registered(run: str, **kwargs: Any) -> dict[str, Any]:
+    mirrored = {"package_group": GROUP, "algorithm_image": IMAGE, "project": "test", "environment": "dev"}
+    return register.handler(register_event(run, **kwargs) | mirrored)
+
+
+def statuses(packages: Checked) -> dict[int, tuple[str, str]]:
+    mirror = PackageMirror(packages, ModelRegistry(None, MANIFEST), GROUP, IMAGE, "dev")
+    return {v: (p.status, p.stage_status) for v, p in mirror.packages().items()}
+
+
+def review(packages: Checked, version: int, status: str) -> dict[str, Any]:
+    """A decision given in Studio, and the event EventBridge's rule delivers for it (if it delivers one)."""
+    arn = next(p["ModelPackageArn"] for p in packages.list_model_packages(ModelPackageGroupName=GROUP)[
+        "ModelPackageSummaryList"] if p["ModelPackageVersion"] == version)  # fmt: skip
+    packages.update_model_package(ModelPackageArn=arn, ModelApprovalStatus=status)
+    described = packages.describe_model_package(ModelPackageName=arn)
+    event = {
+        "source": "aws.sagemaker", "detail-type": approval.EVENT_TYPE,
+        "detail": {k: described[k] for k in ("ModelPackageGroupName", "ModelPackageArn", "ModelApprovalStatus")},
+    }  # fmt: skip
+    return approval.decide(event, SETTINGS) if approval.matches(event, GROUP) else {"action": "not delivered"}
+
+
+def test_each_version_is_mirrored_with_its_image_model_metrics_baselines_and_manifest(registry_aws):
+    store, packages, _ = registry_aws
+    assert registered("run1")["package_mirror"] == "in step"
+    registered("run2", champion="1", passed=False)
+    assert statuses(packages) == {1: (APPROVED_STATUS, "Serving"), 2: (PENDING_STATUS, "Candidate")}
+    created = [params for operation, params in packages.calls if operation == "CreateModelPackage"]
+    first = created[0]
+    version = ModelRegistry(store, MANIFEST).get(version=1)
+    container = first["InferenceSpecification"]["Containers"][0]
+    assert container["Image"] == IMAGE and container["ModelDataUrl"] == version.manifest["artifacts"]["model"]
+    assert json.loads(container["Environment"]["ARTIFACT_DIGESTS"])["model"] == "0" * 64
+    metrics, drift = first["ModelMetrics"], first["DriftCheckBaselines"]
+    assert metrics["ModelQuality"]["Statistics"]["S3Uri"].endswith("/run1/gate/evaluation.json")
+    assert metrics["ModelQuality"]["Constraints"]["S3Uri"].endswith("/run1/gate/quality_constraints.json")
+    assert metrics["ModelDataQuality"]["Constraints"]["S3Uri"] == "s3://bucket/baseline/constraints.json"
+    assert metrics["Explainability"]["Report"]["S3Uri"] == "s3://bucket/explainability/analysis.json"
+    assert drift["ModelDataQuality"] == metrics["ModelDataQuality"]
+    assert drift["ModelQuality"]["Constraints"] == metrics["ModelQuality"]["Constraints"]
+    properties = first["CustomerMetadataProperties"]
+    assert properties["manifest_version"] == "1" and properties["manifest_parameter"] == MANIFEST
+    assert re.fullmatch(r"[0-9a-f]{64}", properties["manifest_sha256"])
+    # A second reconciliation creates nothing: the group already mirrors every version.
+    assert PackageMirror(packages, ModelRegistry(store, MANIFEST), GROUP, IMAGE, "dev").reconcile().created == []
+
+
+def test_a_promotion_approves_its_package_and_supersedes_the_one_that_served(registry_aws):
+    store, packages, _ = registry_aws
+    registered("run1")
+    registered("run2", champion="1", passed=False)
+    registry = ModelRegistry(store, MANIFEST)
+    registry.promote(2)
+    PackageMirror(packages, registry, GROUP, IMAGE, "dev").reconcile()
+    assert statuses(packages) == {1: (PENDING_STATUS, "Superseded"), 2: (APPROVED_STATUS, "Serving")}
+
+
+def test_an_approval_in_studio_moves_the_label(registry_aws):
+    store, packages, sent = registry_aws
+    registered("run1")
+    registered("run2", champion="1", passed=False)
+    answer = review(packages, 2, APPROVED_STATUS)
+    assert answer["action"] == "promoted" and answer["serving"] == 2
+    assert ModelRegistry(store, MANIFEST).champion().version == 2
+    assert statuses(packages) == {1: (PENDING_STATUS, "Superseded"), 2: (APPROVED_STATUS, "Serving")}
+    assert "Model v2 promoted in test (dev)" in sent
+
+
+def test_an_event_for_an_unapproved_package_promotes_nothing(registry_aws):
+    store, packages, _ = registry_aws
+    registered("run1")
+    registered("run2", champion="1", passed=False)
+    # The rule does not deliver it; and were it delivered, the handler reads the status now, not the event's.
+    assert review(packages, 2, PENDING_STATUS) == {"action": "not delivered"}
+    arn = statuses_arn(packages, 2)
+    stale = {
+        "source": "aws.sagemaker", "detail-type": approval.EVENT_TYPE,
+        "detail": {"ModelPackageGroupName": GROUP, "ModelPackageArn": arn, "ModelApprovalStatus": APPROVED_STATUS},
+    }  # fmt: skip
+    assert approval.decide(stale, SETTINGS)["action"] == "none"
+    assert ModelRegistry(store, MANIFEST).champion().version == 1
+    other_group = stale | {"detail": stale["detail"] | {"ModelPackageGroupName": "another-dev"}}
+    assert not approval.matches(other_group, GROUP)
+    assert approval.decide(other_group, SETTINGS)["action"] == "ignored"
+
+
+def statuses_arn(packages: Checked, version: int) -> str:
+    listed = packages.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"]
+    return next(p["ModelPackageArn"] for p in listed if p["ModelPackageVersion"] == version)
+
+
+def test_a_rejection_of_a_candidate_is_recorded_and_moves_nothing(registry_aws):
+    store, packages, _ = registry_aws
+    registered("run1")
+    registered("run2", champion="1", passed=False)
+    assert review(packages, 2, REJECTED_STATUS)["action"] == "recorded"
+    assert ModelRegistry(store, MANIFEST).champion().version == 1
+    assert statuses(packages)[2] == (REJECTED_STATUS, "Rejected")
+
+
+def test_a_rejection_of_the_serving_version_brings_back_the_one_that_served_before(registry_aws):
+    store, packages, sent = registry_aws
+    registered("run1")
+    registered("run2", champion="1")  # passes, and is promoted: v1 served before it
+    assert statuses(packages) == {1: (PENDING_STATUS, "Superseded"), 2: (APPROVED_STATUS, "Serving")}
+    answer = review(packages, 2, REJECTED_STATUS)
+    assert answer["action"] == "rolled back" and answer["serving"] == 1
+    assert ModelRegistry(store, MANIFEST).champion().version == 1
+    assert statuses(packages) == {1: (APPROVED_STATUS, "Serving"), 2: (REJECTED_STATUS, "Rejected")}
+    assert "Serving model v2 rejected in test (dev)" in sent
+
+
+def test_a_rejection_of_the_only_version_that_can_serve_is_refused_and_alerted(registry_aws):
+    store, packages, sent = registry_aws
+    registered("run1")
+    registered("run2", champion="1", passed=False)  # a candidate: it never served
+    answer = review(packages, 1, REJECTED_STATUS)
+    assert answer["action"] == "refused" and "no other version can serve" in answer["reason"]
+    assert ModelRegistry(store, MANIFEST).champion().version == 1
+    assert statuses(packages)[1] == (APPROVED_STATUS, "Serving")
+    assert "Rejection of the serving model v1 refused in test (dev)" in sent
+
+
+def test_a_mirror_outage_never_blocks_a_registration_and_the_next_one_mirrors_both(lambda_aws, tmp_path):
+    services, sent = lambda_aws
+    down = Services(services.store, services.sagemaker, services.notify, services.objects, packages=Outage())
+    with installed(down):
+        answer = registered("run1")
+    assert answer["registered"] and answer["promoted"] and answer["manifest_version"] == 1
+    assert "could not be brought in step" in answer["package_mirror"]
+    assert "ServiceUnavailable" in answer["package_mirror"]
+    assert "Model registry mirror failed in test (dev)" in sent
+    assert ModelRegistry(services.store, MANIFEST).champion().version == 1
+    packages = Checked(FilePackages(tmp_path / "packages", REGION, "123456789012"))
+    with installed(Services(services.store, services.sagemaker, services.notify, services.objects, packages=packages)):
+        assert registered("run2", champion="1", passed=False)["package_mirror"] == "in step"
+    assert statuses(packages) == {1: (APPROVED_STATUS, "Serving"), 2: (PENDING_STATUS, "Candidate")}
+
+
+def test_the_aws_path_sends_these_calls_to_sagemaker(lambda_aws):
+    """A real boto3 client under botocore's Stubber: each request and response checked against the service model."""
+    services, _ = lambda_aws
+    registered_version = register.handler(register_event("run1"))["manifest_version"]
+    registry = ModelRegistry(services.store, MANIFEST)
+    client = aws_client("sagemaker")
+    group_arn = f"arn:aws:sagemaker:{REGION}:123456789012:model-package-group/{GROUP}"
+    package_arn = f"arn:aws:sagemaker:{REGION}:123456789012:model-package/{GROUP}/1"
+    request = package_request(GROUP, MANIFEST, registry.get(version=registered_version), IMAGE, "dev")
+    assert_valid_request("CreateModelPackage", request)
+    with Stubber(client) as stub:
+        stub.add_response("describe_model_package_group", {
+            "ModelPackageGroupName": GROUP, "ModelPackageGroupArn": group_arn, "CreationTime": "2026-12-06T00:00:00Z",
+            "CreatedBy": {}, "ModelPackageGroupStatus": "Completed"}, {"ModelPackageGroupName": GROUP})  # fmt: skip
+        stub.add_response("list_model_packages", {"ModelPackageSummaryList": []},
+                          {"ModelPackageGroupName": GROUP, "MaxResults": 100})  # fmt: skip
+        stub.add_response("create_model_package", {"ModelPackageArn": package_arn}, request)
+        done = PackageMirror(client, registry, GROUP, IMAGE, "dev").reconcile()
+        stub.assert_no_pending_responses()
+    assert done.created == [1]
+    with Stubber(client) as stub:
+        stub.add_response("update_model_package", {"ModelPackageArn": package_arn}, {
+            "ModelPackageArn": package_arn, "ModelApprovalStatus": PENDING_STATUS, "ApprovalDescription": ANY,
+            "ModelLifeCycle": {"Stage": "dev", "StageStatus": "Superseded", "StageDescription": ANY}})  # fmt: skip
+        served = Package(package_arn, 1, APPROVED_STATUS, "Serving")
+        PackageMirror(client, registry, GROUP, IMAGE, "dev").mark(served, PENDING_STATUS, "Superseded", "v1 left")
+        stub.assert_no_pending_responses()
+
+
+def test_a_group_is_named_as_sagemaker_allows_or_refused():
+    assert group_name("customer-churn", "dev") == "customer-churn-dev"
+    with pytest.raises(ValueError, match="cannot name a model package group"):
+        group_name("customer_churn", "dev")
+
+
+def test_the_cli_shows_each_versions_package_and_a_review_in_the_workspace_moves_the_label(tmp_path, config, capsys):
+    """Local mode keeps the same registry in the workspace: `registry history` shows the packages, and
+    `registry review` (a reviewer in Studio) reaches the approval handler through the rule's filter."""
+    from {{ cookiecutter.package_name }}.cli import main
+    from {{ cookiecutter.package_name }}.local.model_packages import workspace_packages
+    from {{ cookiecutter.package_name }}.local.workspace import Workspace, WorkspaceObjects
+    from {{ cookiecutter.package_name }}.pipelines.layout import package_group
+    from {{ cookiecutter.package_name }}.registry.manifest import manifest_parameter
+
+    workspace = Workspace(tmp_path / "ws")
+    for key in ("artifacts/schema.json", "baseline/statistics.json", "explainability/analysis.json"):
+        (workspace.root / "s3" / "bucket" / key).parent.mkdir(parents=True, exist_ok=True)
+        (workspace.root / "s3" / "bucket" / key).write_text("{}")
+    sent = []
+
+    def notify(subject: str, message: str) -> None:
+        sent.append(subject)
+
+    packages = workspace_packages(workspace, config, "dev", notify)
+    local = {"manifest_parameter": manifest_parameter(config, "dev"), "package_group": package_group(config, "dev"),
+             "algorithm_image": IMAGE, "project": config["project"]["slug"], "environment": "dev"}  # fmt: skip
+    services = Services(workspace.store, None, notify, WorkspaceObjects(workspace), packages=packages)
+    with installed(services):
+        register.handler(register_event("run1") | local)
+        register.handler(register_event("run2", champion="1", passed=False) | local)
+
+    def cli(*args: str) -> Any:
+        assert main(["--workspace", str(workspace.root), *args]) == 0
+        return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+    listed = cli("registry", "history", "--json")
+    assert [(v["labels"], v["package"]["status"], v["package"]["stage_status"]) for v in listed] == [
+        (["approved"], APPROVED_STATUS, "Serving"),
+        ([], PENDING_STATUS, "Candidate"),
+    ]
+    reviewed = cli("registry", "review", "--version", "2", "--decision", "approve", "--json")
+    assert reviewed["serving"] == 2 and reviewed["package"]["stage_status"] == "Serving"
+    assert cli("registry", "sync", "--json") == {"package_mirror": f"model registry {package_group(config, 'dev')} "
+                                                 "in step: created no package, changed no approval"}  # fmt: skip
+    listed = cli("registry", "history", "--json")
+    assert [v["package"]["status"] for v in listed] == [PENDING_STATUS, APPROVED_STATUS]
