@@ -145,6 +145,10 @@ def test_schedule_starts_the_launcher_with_the_configured_expression(environment
     assert quality["Target"]["Arn"] == {"Fn::GetAtt": "LauncherFunction.Arn"}
     expected = '"quality_pipeline": "' + config["project"]["slug"] + '-${Environment}-quality"'
     assert expected in quality["Target"]["Input"]["Fn::Sub"][0]
+    # The daily start also retries the model registry mirror: it names the group (lambdas/launcher.py).
+    started = json.loads(schedule["Target"]["Input"]["Fn::Sub"][0])
+    assert started["package_group"] == config["project"]["slug"] + "-${Environment}"
+    assert started["environment"] == "${Environment}"
 
 
 def test_kept_predictions_inputs_and_labels_expire_as_configured(environment, config):

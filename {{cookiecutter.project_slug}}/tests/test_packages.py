@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from botocore.stub import ANY, Stubber
 from botocore.validate import ParamValidator
 
-from {{ cookiecutter.package_name }}.lambdas import approval, register
+from {{ cookiecutter.package_name }}.lambdas import approval, launcher, register
 from {{ cookiecutter.package_name }}.lambdas.services import Services, installed
 from {{ cookiecutter.package_name }}.registry.manifest import ModelRegistry
 from {{ cookiecutter.package_name }}.registry.packages import (
@@ -254,6 +254,28 @@ def test_a_mirror_outage_never_blocks_a_registration_and_the_next_one_mirrors_bo
     with installed(Services(services.store, services.sagemaker, services.notify, services.objects, packages=packages)):
         assert registered("run2", champion="1", passed=False)["package_mirror"] == "in step"
     assert statuses(packages) == {1: (APPROVED_STATUS, "Serving"), 2: (PENDING_STATUS, "Candidate")}
+
+
+def test_each_scheduled_start_retries_the_mirror_and_an_outage_never_stops_it(lambda_aws, tmp_path):
+    services, sent = lambda_aws
+    services.objects.client.put_object(Bucket="bucket", Key="data/inference/batch.csv", Body=b"a,b\n1,2\n")
+    with installed(Services(services.store, services.sagemaker, services.notify, services.objects, packages=Outage())):
+        registered("run1")
+        started = launcher.handler(scheduled_event())
+    assert started["execution"] and "could not be brought in step" in started["package_mirror"]
+    assert sent.count("Model registry mirror failed in dev") == 1
+    packages = Checked(FilePackages(tmp_path / "packages", REGION, "123456789012"))
+    with installed(Services(services.store, services.sagemaker, services.notify, services.objects, packages=packages)):
+        assert launcher.handler(scheduled_event())["package_mirror"] == "in step"
+    assert statuses(packages) == {1: (APPROVED_STATUS, "Serving")}
+
+
+def scheduled_event() -> dict[str, str]:
+    """What the inference schedule sends the launcher (infra/environment.yml)."""
+    return {
+        "manifest_parameter": MANIFEST, "inference_pipeline": "test-dev-training",
+        "input_data": "s3://bucket/data/inference/", "package_group": GROUP, "environment": "dev",
+    }  # fmt: skip
 
 
 def test_the_aws_path_sends_these_calls_to_sagemaker(lambda_aws):

@@ -9,6 +9,9 @@ one: the launcher copies what has landed to a prefix of the run's own,
 `<landing>-runs/<run>/` (`s3://<bucket>/data/inference-runs/scheduled-.../`), and the run, its
 retries and any selective run that references it read that copy. With nothing landed, nothing
 starts.
+
+The inference schedule's event also names the environment's model package group: each start
+reconciles it with Parameter Store, which retries a model registry mirror a failed call left out.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..registry.manifest import ModelRegistry
+from .mirroring import keep_in_step, mirror_of
 from .services import current
 
 MARKER = ".keep"  # the empty object deployment may put in a prefix; never data
@@ -57,4 +61,11 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         PipelineExecutionDisplayName=run,
         PipelineParameters=[{"Name": k, "Value": v} for k, v in parameters.items()],
     )
-    return {"execution": response["PipelineExecutionArn"], "manifest_version": registered.version, "reason": ""}
+    answer = {"execution": response["PipelineExecutionArn"], "manifest_version": registered.version, "reason": ""}
+    # Each scheduled start also retries the model registry mirror: what a failed call left out is
+    # mirrored within a day, even when nothing else registers or promotes.
+    mirror = mirror_of(services, ModelRegistry(services.store, event["manifest_parameter"]), event)
+    if mirror is not None:
+        mirrored = keep_in_step(services, mirror, event.get("environment", ""))
+        answer["package_mirror"] = mirrored if isinstance(mirrored, str) else "in step"
+    return answer

@@ -14,7 +14,8 @@ an approval or a rejection given in Studio reaches Parameter Store through lambd
 
 A mirror never blocks a registration. Every call reconciles the whole group with the manifest
 history, so a version a failed call left out is mirrored by the next one (a registration, a
-promotion, an approval, or `registry sync`); the caller reports the failure.
+promotion, an approval, a scheduled inference start, or `registry sync`); the caller reports the
+failure.
 
 Two backends answer the same calls: boto3's SageMaker client on AWS, and FilePackages, the
 workspace's stand-in with SageMaker's semantics for local mode.
