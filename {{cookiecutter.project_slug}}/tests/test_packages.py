@@ -128,8 +128,7 @@ def statuses(packages: Checked) -> dict[int, tuple[str, str]]:
 
 def review(packages: Checked, version: int, status: str) -> dict[str, Any]:
     """A decision given in Studio, and the event EventBridge's rule delivers for it (if it delivers one)."""
-    arn = next(p["ModelPackageArn"] for p in packages.list_model_packages(ModelPackageGroupName=GROUP)[
-        "ModelPackageSummaryList"] if p["ModelPackageVersion"] == version)  # fmt: skip
+    arn = statuses_arn(packages, version)
     packages.update_model_package(ModelPackageArn=arn, ModelApprovalStatus=status)
     described = packages.describe_model_package(ModelPackageName=arn)
     event = {
@@ -174,17 +173,6 @@ def test_a_promotion_approves_its_package_and_supersedes_the_one_that_served(reg
     assert statuses(packages) == {1: (PENDING_STATUS, "Superseded"), 2: (APPROVED_STATUS, "Serving")}
 
 
-def test_an_approval_in_studio_moves_the_label(registry_aws):
-    store, packages, sent = registry_aws
-    registered("run1")
-    registered("run2", champion="1", passed=False)
-    answer = review(packages, 2, APPROVED_STATUS)
-    assert answer["action"] == "promoted" and answer["serving"] == 2
-    assert ModelRegistry(store, MANIFEST).champion().version == 2
-    assert statuses(packages) == {1: (PENDING_STATUS, "Superseded"), 2: (APPROVED_STATUS, "Serving")}
-    assert "Model v2 promoted in test (dev)" in sent
-
-
 def test_an_event_for_an_unapproved_package_promotes_nothing(registry_aws):
     store, packages, _ = registry_aws
     registered("run1")
@@ -208,36 +196,39 @@ def statuses_arn(packages: Checked, version: int) -> str:
     return next(p["ModelPackageArn"] for p in listed if p["ModelPackageVersion"] == version)
 
 
-def test_a_rejection_of_a_candidate_is_recorded_and_moves_nothing(registry_aws):
-    store, packages, _ = registry_aws
-    registered("run1")
-    registered("run2", champion="1", passed=False)
-    assert review(packages, 2, REJECTED_STATUS)["action"] == "recorded"
-    assert ModelRegistry(store, MANIFEST).champion().version == 1
-    assert statuses(packages)[2] == (REJECTED_STATUS, "Rejected")
+SUPERSEDED, SERVES, PENDING, REJECTED = (
+    (PENDING_STATUS, "Superseded"), (APPROVED_STATUS, "Serving"), (PENDING_STATUS, "Candidate"),
+    (REJECTED_STATUS, "Rejected"),
+)  # fmt: skip
 
 
-def test_a_rejection_of_the_serving_version_brings_back_the_one_that_served_before(registry_aws):
+@pytest.mark.parametrize(
+    ("second_promoted", "reviewed", "decision", "action", "serving", "after", "alert"),
+    [
+        (False, 2, APPROVED_STATUS, "promoted", 2, {1: SUPERSEDED, 2: SERVES}, "Model v2 promoted in test (dev)"),
+        (False, 2, REJECTED_STATUS, "recorded", 1, {1: SERVES, 2: REJECTED}, None),
+        (True, 2, REJECTED_STATUS, "rolled back", 1, {1: SERVES, 2: REJECTED},
+         "Serving model v2 rejected in test (dev)"),
+        (False, 1, REJECTED_STATUS, "refused", 1, {1: SERVES, 2: PENDING},
+         "Rejection of the serving model v1 refused in test (dev)"),
+    ],
+    ids=["approve-a-candidate", "reject-a-candidate", "reject-the-serving-one", "reject-the-only-one-that-can-serve"],
+)  # fmt: skip
+def test_a_decision_in_studio_reaches_parameter_store(
+    registry_aws, second_promoted, reviewed, decision, action, serving, after, alert
+):
+    """Approving promotes; rejecting a candidate is recorded; rejecting the serving version brings back the one that
+    served before it, or, when none can serve, is refused (the package approved again) and alerted on."""
     store, packages, sent = registry_aws
     registered("run1")
-    registered("run2", champion="1")  # passes, and is promoted: v1 served before it
-    assert statuses(packages) == {1: (PENDING_STATUS, "Superseded"), 2: (APPROVED_STATUS, "Serving")}
-    answer = review(packages, 2, REJECTED_STATUS)
-    assert answer["action"] == "rolled back" and answer["serving"] == 1
-    assert ModelRegistry(store, MANIFEST).champion().version == 1
-    assert statuses(packages) == {1: (APPROVED_STATUS, "Serving"), 2: (REJECTED_STATUS, "Rejected")}
-    assert "Serving model v2 rejected in test (dev)" in sent
-
-
-def test_a_rejection_of_the_only_version_that_can_serve_is_refused_and_alerted(registry_aws):
-    store, packages, sent = registry_aws
-    registered("run1")
-    registered("run2", champion="1", passed=False)  # a candidate: it never served
-    answer = review(packages, 1, REJECTED_STATUS)
-    assert answer["action"] == "refused" and "no other version can serve" in answer["reason"]
-    assert ModelRegistry(store, MANIFEST).champion().version == 1
-    assert statuses(packages)[1] == (APPROVED_STATUS, "Serving")
-    assert "Rejection of the serving model v1 refused in test (dev)" in sent
+    registered("run2", champion="1", passed=second_promoted)
+    answer = review(packages, reviewed, decision)
+    assert answer["action"] == action
+    assert ModelRegistry(store, MANIFEST).champion().version == serving
+    assert statuses(packages) == after
+    assert alert is None or alert in sent
+    if action == "refused":
+        assert "no other version can serve" in answer["reason"]
 
 
 def test_a_mirror_outage_never_blocks_a_registration_and_the_next_one_mirrors_both(lambda_aws, tmp_path):
