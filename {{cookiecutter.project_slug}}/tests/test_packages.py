@@ -227,8 +227,10 @@ def test_a_decision_in_studio_reaches_parameter_store(
     assert ModelRegistry(store, MANIFEST).champion().version == serving
     assert statuses(packages) == after
     assert alert is None or alert in sent
-    if action == "refused":
+    if action == "refused":  # the reviewer sees in Studio why the rejection was undone
         assert "no other version can serve" in answer["reason"]
+        described = packages.describe_model_package(ModelPackageName=statuses_arn(packages, reviewed))
+        assert "the rejection is refused" in described["ApprovalDescription"]
 
 
 def test_a_mirror_outage_never_blocks_a_registration_and_the_next_one_mirrors_both(lambda_aws, tmp_path):
