@@ -101,3 +101,31 @@ def test_the_quality_reports_charts_have_labelled_axes_ticks_and_legends_in_head
     assert len(labels) == 2 * charts, labels
     assert len(svg_texts(dom, "tick")) >= 4 * charts
     assert "inference run (1 is the oldest)" in labels and 'class="legend"' in dom
+
+
+def test_labels_naming_no_class_of_the_model_are_refused_at_landing_and_left_out_by_the_job(
+    story, config, target, problem_type, tmp_path
+):
+    """`1`/`0` for a model whose classes are names: local labels refuses the file, naming the classes; labels
+    written straight to S3 (as a labelling process on AWS would) are counted and left out, and never crash."""
+    import shutil
+    from datetime import UTC, datetime
+
+    from {{ cookiecutter.package_name }}.pipelines.layout import labels_uri
+
+    if problem_type == "regression":
+        pytest.skip("a regression target has no classes")
+    predictions = Path(story["fresh"]["predictions"]).read_text().splitlines()  # every row the run scored
+    labels = tmp_path / "labels.csv"
+    labels.write_text(f"inference_id,{target}\n" + "".join(f"{line.split(',')[0]},{n % 2}\n" for n, line in
+                                                           enumerate(predictions)))  # fmt: skip
+    with pytest.raises(ValueError, match=r"600 of 600 rows name a class the serving model \(v1\) does not know"):
+        land_labels(labels, config, "dev", story["workspace"])
+    workspace = Workspace(tmp_path / "ws")
+    shutil.copytree(story["workspace"].root, workspace.root)
+    now = datetime.now(UTC)
+    landed = workspace.path(labels_uri(config, "dev", now))
+    landed.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(labels, landed / "straight-to-s3.csv")
+    judged = local_quality(config, "dev", workspace, quiet, {"StartOffset": "-P1D"}, now=now)
+    assert judged["status"] == "Succeeded", judged.get("failure")

@@ -228,7 +228,7 @@ def test_a_decision_in_studio_reaches_parameter_store(
     assert statuses(packages) == after
     assert alert is None or alert in sent
     if action == "refused":  # the reviewer sees in Studio why the rejection was undone
-        assert "no other version can serve" in answer["reason"]
+        assert "v1 serves and no other version can" in answer["reason"]
         described = packages.describe_model_package(ModelPackageName=statuses_arn(packages, reviewed))
         assert "the rejection is refused" in described["ApprovalDescription"]
 
@@ -343,7 +343,14 @@ def test_the_cli_shows_each_versions_package_and_a_review_in_the_workspace_moves
     ]
     reviewed = cli("registry", "review", "--version", "2", "--decision", "approve", "--json")
     assert reviewed["serving"] == 2 and reviewed["package"]["stage_status"] == "Serving"
+    assert reviewed["refused"] is False
     assert cli("registry", "sync", "--json") == {"package_mirror": f"model registry {package_group(config, 'dev')} "
                                                  "in step: created no package, changed no approval"}  # fmt: skip
     listed = cli("registry", "history", "--json")
     assert [v["package"]["status"] for v in listed] == [PENDING_STATUS, APPROVED_STATUS]
+    assert cli("registry", "show", "--json")["package"]["status"] == APPROVED_STATUS
+    # Rejecting v2 brings back v1; rejecting v1 then is refused, and the command says so (exit 1).
+    assert cli("registry", "review", "--version", "2", "--decision", "reject", "--json")["serving"] == 1
+    rejected = ["registry", "review", "--version", "1", "--decision", "reject"]
+    assert main(["--workspace", str(workspace.root), *rejected]) == 1
+    assert "reject v1: refused; its package is Approved (Serving), and v1 serves" in capsys.readouterr().err

@@ -437,24 +437,33 @@ def cmd_registry_history(args: argparse.Namespace) -> int:
     if not versions:
         console.print("No model registered yet.")
     for v in versions:
-        package = packages.get(v.version)
-        shown = f"{package.status}/{package.stage_status}" if package else "no package"
+        labels = ",".join(v.labels) or "-"
         if v.problem:
-            console.print(f"v{v.version} {','.join(v.labels) or '-':>10} [red]unusable[/]: {v.problem}")
+            console.print(f"v{v.version:<3} {labels:<9} [red]unusable[/]: {v.problem}")
             continue
-        metrics = ", ".join(f"{k}={val:.4g}" for k, val in v.manifest["metrics"].items())
+        metrics = ", ".join(f"{k}={val:.4f}" for k, val in v.manifest["metrics"].items())
         why = (v.manifest.get("promotion") or {}).get("reason", "")
         console.print(
-            f"v{v.version} {','.join(v.labels) or '-':>10} {shown:<34} run {v.manifest['run_id']} {metrics}"
-            + (f"\n    {why}" if why else "")
+            f"v{v.version:<3} {labels:<9} {_shown(packages.get(v.version)):<34} run {v.manifest['run_id']} {metrics}"
+            + (f"\n     {why}" if why else "")
         )
     return 0
+
+
+def _shown(package: Any) -> str:
+    """A package's approval, and its lifecycle stage where that says more: `Approved (Serving)`, `Rejected`."""
+    if package is None:
+        return "no package"
+    more = package.stage_status and package.stage_status != package.status
+    return f"{package.status} ({package.stage_status})" if more else package.status
 
 
 def cmd_registry_show(args: argparse.Namespace) -> int:
     registry = _registry(args)
     chosen = registry.get(version=args.version) if args.version else registry.for_inference()
-    print(json.dumps(chosen.__dict__, indent=None if args.json else 2, default=str))
+    package = _package_column(args, registry).get(chosen.version)
+    shown = chosen.__dict__ | {"package": package.__dict__ if package else None}
+    print(json.dumps(shown, indent=None if args.json else 2, default=str))
     return 0
 
 
@@ -495,12 +504,21 @@ def cmd_registry_review(args: argparse.Namespace) -> int:
     )
     after = mirror.packages()[args.version]
     champion = registry.champion()
-    serving = f"v{champion.version}" if champion else "no version"
+    # The approval handler has answered (locally at once, as the rule delivered the event): a decision it
+    # refused leaves the package with another status than the one the reviewer gave.
+    refused = after.status != status and not args.aws  # on AWS the rule delivers the event to the Lambda later
     if args.json:
-        print(json.dumps({"package": after.__dict__, "serving": champion.version if champion else None}))
+        serving = champion.version if champion else None
+        print(json.dumps({"package": after.__dict__, "serving": serving, "refused": refused}))
     else:
-        console.print(f"v{args.version}'s package is {after.status} ({after.stage_status}); {serving} serves")
-    return 0
+        serving = f"v{champion.version}" if champion else "no version"
+        outcome = "refused" if refused else "carried out"
+        if args.aws:
+            outcome = "sent; the approval Lambda moves the label within seconds (see registry history)"
+        console.print(
+            f"{args.decision} v{args.version}: {outcome}; its package is {_shown(after)}, and {serving} serves"
+        )
+    return 1 if refused else 0
 
 
 def with_base_rows(sub: argparse.ArgumentParser) -> None:
@@ -616,7 +634,11 @@ def _add_local(commands: Any) -> None:
     )
     clean.add_argument("--dry-run", action="store_true", help="say what would be freed, and free nothing")
     clean.set_defaults(func=cmd_local_clean)
-    demo = _with_env(local.add_parser("demo", help="train on the sample, then infer on every drift stage"))
+    demo = _with_env(
+        local.add_parser(
+            "demo", help="the two monitoring stories (data drift, concept drift), day by day, each in its own workspace"
+        )
+    )
     demo.add_argument("--rows", type=int, default=5000, help="training rows")
     demo.add_argument("--production-rows", type=int, default=1000, help="rows per drift stage")
     demo.set_defaults(func=cmd_local_demo, workspace_default="demo")

@@ -131,9 +131,9 @@ def _rejected(
     fallback = _served_before(registry, mirror.packages(), version)
     if fallback is None:
         why = (
-            f"v{version} serves, and was rejected in the model registry, but no other version can serve (none "
-            f"served before it and is still usable): the rejection is refused and v{version} serves on. Train or "
-            "promote another version first (registry promote --version N), then reject this one."
+            f"A reviewer rejected v{version} in the model registry, but v{version} serves and no other version can "
+            f"(none served before it and is still usable): the rejection is refused, and v{version} serves on. Train "
+            "or promote another version first (registry promote --version N), then reject this one."
         )
         mirror.mark(package, APPROVED_STATUS, SERVING, why)
         services.notify(f"Rejection of the serving model v{version} refused in {where}", why)

@@ -312,24 +312,52 @@ def land_labels(
     if not Path(data).is_file():
         raise FileNotFoundError(f"Labels file {data} does not exist.")
     workspace.check()
-    frame = read_labels(Path(data), config["data"]["target_column"], config["data"]["problem_type"])
+    target = config["data"]["target_column"]
+    frame = read_labels(Path(data), target, config["data"]["problem_type"])
+    _check_classes(frame[target], Path(data), config, env, workspace)
     arrived = (now or datetime.now(UTC)).astimezone(UTC)
     uri = layout.labels_uri(config, env, arrived)
     folder = workspace.path(uri)
     folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"labels-{content_digest([Path(data)])[:16]}.csv"
-    partial = folder / f".{target.name}.partial"
+    landed = folder / f"labels-{content_digest([Path(data)])[:16]}.csv"
+    partial = folder / f".{landed.name}.partial"
     try:
         shutil.copyfile(data, partial)
-        partial.replace(target)
+        partial.replace(landed)
     finally:
         partial.unlink(missing_ok=True)  # nothing half-written stays where a labels job would read it
     return {
         "status": "Succeeded",
-        "uri": workspace.uri(target),
+        "uri": workspace.uri(landed),
         "rows": len(frame),
         "arrived_at": arrived.isoformat(),
     }
+
+
+def _check_classes(truth: Any, data: Path, config: dict[str, Any], env: str, workspace: Workspace) -> None:
+    """A classifier's labels name the classes the serving model learnt, as its training data wrote them.
+
+    On AWS a labelling process writes straight to S3, and the model-quality job counts such labels
+    and leaves them out; here the file is refused before it lands, naming the classes to write.
+    """
+    from ..data_schema import DataSchema
+
+    if config["data"]["problem_type"] == "regression":
+        return
+    champion = ModelRegistry(workspace.store, manifest_parameter(config, env)).champion()
+    schema = workspace.path(champion.manifest["artifacts"]["preprocessing"]) / "schema.json" if champion else None
+    if schema is None or not schema.is_file():
+        return  # no model serves yet: nothing to judge the labels by
+    classes = DataSchema.load(schema).classes or []
+    values = truth.astype(str).str.strip()
+    unknown = sorted(set(values) - set(classes))
+    if unknown:
+        rows = int((~values.isin(classes)).sum())
+        raise ValueError(
+            f"Labels file {data}: {rows} of {len(values)} rows name a class the serving model (v{champion.version}) "
+            f"does not know: {unknown[:5]}. Its classes are {classes}, written as the training data wrote them; "
+            "fix the file and land it again. Nothing was landed."
+        )
 
 
 def local_quality(

@@ -117,7 +117,8 @@ def judge(
     for run in runs:
         mine = joined[joined["run_id"] == run.run_id]
         scored = int((predictions["run_id"] == run.run_id).sum())
-        realised = mm.metric_values(outcomes_of(mine, target, problem_type, schema.classes)[0]) if len(mine) else {}
+        known = outcomes_of(mine, target, problem_type, schema.classes)[0]
+        realised = mm.metric_values(known) if len(known) else {}  # labels naming no class the model knows
         estimated = run.estimate.get("metrics") if run.estimate.get("estimated") else None
         per_run.append(
             {"run_id": run.run_id, "scored_at": run.scored_at.isoformat(), "predictions": scored, "labelled": len(mine),
