@@ -281,6 +281,9 @@ def test_studio_approvals_and_rejections_and_nothing_else_reach_the_approval_lam
     group_resource = environment["Resources"]["ModelPackageGroup"]
     assert group_resource["Type"] == "AWS::SageMaker::ModelPackageGroup"
     assert group_resource["Properties"]["ModelPackageGroupName"] == named
+    # Each environment's group lives in that environment's account, beside its Parameter Store, and only
+    # that account's roles (by IAM, below) reach it: no resource policy grants any account anything.
+    assert "ModelPackageGroupPolicy" not in group_resource["Properties"]
     approval_rule = environment["Resources"]["ModelApprovalRule"]["Properties"]
     pattern = json.loads(json_text(approval_rule["EventPattern"]).replace(json_text(named), json.dumps(group)))
     assert pattern == rule(group)
