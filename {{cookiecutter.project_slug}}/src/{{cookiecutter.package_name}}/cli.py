@@ -451,11 +451,7 @@ def cmd_registry_history(args: argparse.Namespace) -> int:
 
 
 def _shown(package: Any) -> str:
-    """A package's approval, and its lifecycle stage where that says more: `Approved (Serving)`, `Rejected`."""
-    if package is None:
-        return "no package"
-    more = package.stage_status and package.stage_status != package.status
-    return f"{package.status} ({package.stage_status})" if more else package.status
+    return package.shown if package is not None else "no package"
 
 
 def cmd_registry_show(args: argparse.Namespace) -> int:

@@ -194,7 +194,7 @@ def _story(
     packages = _packages(workspace, config, env)
     console.print(
         f"Model registry {package_group(config, env)}: "
-        + ", ".join(f"v{v} {p.status}/{p.stage_status}" for v, p in sorted(packages.items()))
+        + ", ".join(f"v{v} {package.shown}" for v, package in sorted(packages.items()))
     )
     return {"train": trained, "days": days, "quality": final, "packages": packages}
 

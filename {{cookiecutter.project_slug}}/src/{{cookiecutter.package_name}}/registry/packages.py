@@ -132,6 +132,12 @@ class Package:
     status: str
     stage_status: str
 
+    @property
+    def shown(self) -> str:
+        """Its approval, and its lifecycle stage where that says more: `Approved (Serving)`, `Rejected`."""
+        more = self.stage_status and self.stage_status != self.status
+        return f"{self.status} ({self.stage_status})" if more else self.status
+
     @classmethod
     def described(cls, described: dict[str, Any]) -> Package | None:
         """A package of this mirror (it names its manifest version), or None for any other."""
