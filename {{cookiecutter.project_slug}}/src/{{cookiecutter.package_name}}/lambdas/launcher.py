@@ -66,6 +66,5 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     # mirrored within a day, even when nothing else registers or promotes.
     mirror = mirror_of(services, ModelRegistry(services.store, event["manifest_parameter"]), event)
     if mirror is not None:
-        mirrored = keep_in_step(services, mirror, event.get("environment", ""))
-        answer["package_mirror"] = mirrored if isinstance(mirrored, str) else "in step"
+        answer["package_mirror"] = keep_in_step(services, mirror, event.get("environment", ""))
     return answer

@@ -2,7 +2,7 @@
 
 Parameter Store is the truth; registry/packages.py keeps the package group in step with it. A
 failed mirror leaves Parameter Store as it is, alerts, and is retried by the next reconciliation
-(a registration, a promotion, an approval event, or `registry sync`).
+(a registration, a promotion, an approval event, a scheduled inference start, or `registry sync`).
 """
 
 from __future__ import annotations
@@ -10,21 +10,24 @@ from __future__ import annotations
 from typing import Any
 
 from ..registry.manifest import ModelRegistry
-from ..registry.packages import PackageMirror, Reconciled, mirror_errors
+from ..registry.packages import PackageMirror, mirror_errors
+
+IN_STEP = "in step"
 
 
-def keep_in_step(services: Any, mirror: PackageMirror, where: str) -> Reconciled | str:
-    """Reconcile the group; what it did, or the failure in words (already sent to the alert topic)."""
+def keep_in_step(services: Any, mirror: PackageMirror, where: str) -> str:
+    """Reconcile the group: "in step", or the failure in words (already sent to the alert topic)."""
     try:
-        return mirror.reconcile()
+        mirror.reconcile()
     except mirror_errors() as exc:  # any failure of the mirror's service: Parameter Store stays the truth
         reason = (
             f"The model registry mirror {mirror.group} could not be brought in step with {mirror.registry.parameter} "
             f"({type(exc).__name__}: {exc}). Parameter Store is unchanged and still decides what serves; the next "
-            "registration, promotion or `registry sync` mirrors what is missing."
+            "registration, promotion, scheduled inference start or `registry sync` mirrors what is missing."
         )
         services.notify(f"Model registry mirror failed in {where}", reason)
         return reason
+    return IN_STEP
 
 
 def mirror_of(services: Any, registry: ModelRegistry, event: dict[str, Any]) -> PackageMirror | None:
