@@ -103,9 +103,8 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     answer = {"manifest_version": version, "registered": True, "promoted": promoted, "decision": reason}
     mirror = mirror_of(services, registry, event)
     if mirror is not None:  # after Parameter Store has the version: a failed mirror never blocks it
-        answer["package_mirror"] = keep_in_step(
-            services, mirror, f"{event.get('project')} ({event.get('environment')})"
-        )
+        where = f"{event.get('project', '')} ({event.get('environment', '')})"
+        answer["package_mirror"] = keep_in_step(services, mirror, where)
     return answer
 
 
