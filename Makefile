@@ -35,9 +35,8 @@ lint: install
 # Template tests: bakes of an option matrix, each checked and its own test suite run.
 # Two workers keep both cores busy: every OpenMP pool under them (HistGradientBoosting, LightGBM,
 # XGBoost, in the tests and in the bakes they run) takes one thread instead of spinning against the other.
-# Collection order is kept (no reorder): tests/conftest.py starts the longest runs first, one per worker.
 test: lint
-	OMP_NUM_THREADS=1 $(BIN)/pytest -n 2 --dist loadgroup --no-loadscope-reorder tests
+	OMP_NUM_THREADS=1 $(BIN)/pytest -n 2 --dist loadgroup tests
 
 # The images, really built and run (about 10 minutes): the default bake and a Python 3.13 bake
 # each build their four images and run their own `make images-test`; the default bake then runs

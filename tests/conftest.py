@@ -55,21 +55,3 @@ def run_in(project: Path, *command: str, timeout: int = 600, **env: str) -> subp
     full_env = {**os.environ, **ONE_THREAD, "PYTHONPATH": str(project / "src"), **env}
     full_env.pop("PROJECT_CONFIG", None)
     return subprocess.run(command, cwd=project, env=full_env, capture_output=True, text=True, timeout=timeout)
-
-
-# The whole suites take minutes each; every other test takes seconds. Under `--dist loadgroup
-# --no-loadscope-reorder`, xdist hands each worker two work units at the start, and more only as
-# its tests end, in collection order: two long runs listed together would queue on one worker. So
-# the two longest start first, one per worker, and the third comes after two short tests, to go to
-# whichever worker frees first.
-LONGEST = (
-    "test_bake.py::test_generated_test_suite_passes[multiclass-alert]",
-    "test_generated_make.py::test_generated_make_test_passes_from_scratch",
-    "test_bake.py::test_generated_test_suite_passes[regression-py312]",
-)
-
-
-def pytest_collection_modifyitems(items: list) -> None:
-    longest = [item for name in LONGEST for item in items if item.nodeid.endswith(name)]
-    rest = [item for item in items if item not in longest]
-    items[:] = longest[:2] + rest[:2] + longest[2:] + rest[2:]

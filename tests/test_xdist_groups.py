@@ -29,7 +29,7 @@ def test_loadgroup_runs_each_group_on_one_worker(tmp_path):
     (tmp_path / "runs").mkdir()
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2", "--dist", "loadgroup",
-         "--no-loadscope-reorder", str(tmp_path / "test_grouped.py")],
+         str(tmp_path / "test_grouped.py")],
         capture_output=True, text=True, cwd=tmp_path, timeout=120, env={**os.environ, "RUNS": str(tmp_path / "runs")},
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
