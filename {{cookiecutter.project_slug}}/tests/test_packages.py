@@ -36,9 +36,10 @@ from .conftest import MANIFEST, REGION, aws_client, register_event
 SAGEMAKER = botocore.session.get_session().get_service_model("sagemaker")
 GROUP = "test-dev"
 IMAGE = f"123456789012.dkr.ecr.{REGION}.amazonaws.com/test-algorithm@sha256:{'c' * 64}"
+# As the deployed approval Lambda has them: no image of its own (and none deployed in these tests' SSM).
 SETTINGS = {
     "manifest_parameter": MANIFEST, "package_group": GROUP, "environment": "dev", "project": "test",
-    "algorithm_image": IMAGE,
+    "algorithm_image": "",
 }  # fmt: skip
 
 
@@ -64,6 +65,8 @@ def shape_problems(value: Any, shape: Any, where: str = "") -> list[str]:
         pattern = limits.get("pattern", "")
         if pattern and "\\p" not in pattern and not re.fullmatch(pattern, value):
             problems.append(f"{where}: {value!r} does not match {pattern}")
+        if "\\p" in pattern and not value.isprintable():  # \\p{...} classes hold no control character
+            problems.append(f"{where}: {value!r} holds a control character, which {pattern} refuses")
         if "enum" in shape.metadata and value not in shape.metadata["enum"]:
             problems.append(f"{where}: {value!r} is not one of {shape.metadata['enum']}")
     return problems
@@ -85,6 +88,8 @@ class Checked:
         self.calls: list[tuple[str, dict[str, Any]]] = []
 
     def __getattr__(self, name: str) -> Any:
+        if name == "answers":  # set by the fixture; never forwarded
+            raise AttributeError(name)
         method = getattr(self.packages, name)
         operation = "".join(part.capitalize() for part in name.split("_"))
 
@@ -109,9 +114,25 @@ class Outage:
 
 @pytest.fixture
 def registry_aws(lambda_aws, tmp_path):
-    """The handlers' moto services, with the workspace's model registry behind the service-model check."""
+    """The handlers' moto services, with the workspace's model registry behind the service-model check, and
+    every event it sends delivered as the deployed rule delivers it: the handler's own updates included."""
     services, sent = lambda_aws
-    packages = Checked(FilePackages(tmp_path / "packages", REGION, "123456789012"))
+    files = FilePackages(tmp_path / "packages", REGION, "123456789012")
+    packages = Checked(files)
+    packages.answers = []
+    depth = []
+
+    def deliver(event: dict[str, Any]) -> None:
+        if not approval.matches(event, GROUP):
+            return
+        depth.append(event)
+        assert len(depth) <= 4, f"the approval handler's own updates keep triggering it: {len(depth)} deep"
+        try:
+            packages.answers.append(approval.decide(event, SETTINGS))
+        finally:
+            depth.pop()
+
+    files.listener = deliver
     with installed(Services(services.store, services.sagemaker, services.notify, services.objects, packages=packages)):
         yield services.store, packages, sent
 
@@ -127,15 +148,11 @@ def statuses(packages: Checked) -> dict[int, tuple[str, str]]:
 
 
 def review(packages: Checked, version: int, status: str) -> dict[str, Any]:
-    """A decision given in Studio, and the event EventBridge's rule delivers for it (if it delivers one)."""
-    arn = statuses_arn(packages, version)
-    packages.update_model_package(ModelPackageArn=arn, ModelApprovalStatus=status)
-    described = packages.describe_model_package(ModelPackageName=arn)
-    event = {
-        "source": "aws.sagemaker", "detail-type": approval.EVENT_TYPE,
-        "detail": {k: described[k] for k in ("ModelPackageGroupName", "ModelPackageArn", "ModelApprovalStatus")},
-    }  # fmt: skip
-    return approval.decide(event, SETTINGS) if approval.matches(event, GROUP) else {"action": "not delivered"}
+    """A decision given in Studio: what the handler answered to the event the rule delivered for it, if any."""
+    before = len(packages.answers)
+    packages.update_model_package(ModelPackageArn=statuses_arn(packages, version), ModelApprovalStatus=status)
+    answers = packages.answers[before:]  # the handler's answer to this event ends last, after those it caused
+    return answers[-1] if answers else {"action": "not delivered"}
 
 
 def test_each_version_is_mirrored_with_its_image_model_metrics_baselines_and_manifest(registry_aws):
@@ -354,3 +371,37 @@ def test_the_cli_shows_each_versions_package_and_a_review_in_the_workspace_moves
     rejected = ["registry", "review", "--version", "1", "--decision", "reject"]
     assert main(["--workspace", str(workspace.root), *rejected]) == 1
     assert "reject v1: refused; its package is Approved (Serving), and v1 serves" in capsys.readouterr().err
+
+
+def test_versions_registered_before_the_mirror_are_mirrored_with_the_deployed_image_and_kept_in_step(registry_aws):
+    """Manifests without an image of their own: `registry sync` with the deployed image mirrors them, and an
+    approval by a handler that knows no image still leaves one package Approved, the serving one."""
+    store, packages, _ = registry_aws
+    older = {"package_group": GROUP, "project": "test", "environment": "dev"}  # no algorithm_image
+    register.handler(register_event("run1") | older)
+    register.handler(register_event("run2", champion="1", passed=False) | older)
+    assert statuses(packages) == {}, "nothing to mirror without an image"
+    registry = ModelRegistry(store, MANIFEST)
+    assert PackageMirror(packages, registry, GROUP, IMAGE, "dev").reconcile().created == [1, 2]
+    assert review(packages, 2, APPROVED_STATUS)["action"] == "promoted"
+    assert statuses(packages) == {1: (PENDING_STATUS, "Superseded"), 2: (APPROVED_STATUS, "Serving")}
+
+
+def test_an_approval_is_carried_out_while_the_labelled_version_is_unusable(registry_aws):
+    store, packages, _ = registry_aws
+    registered("run1")
+    registered("run2", champion="1", passed=False)
+    broken = store.put(MANIFEST, "not a manifest")
+    store.label(MANIFEST, broken, ["approved"])
+    assert review(packages, 2, APPROVED_STATUS)["action"] == "promoted"
+    assert ModelRegistry(store, MANIFEST).champion().version == 2
+
+
+def test_a_reason_with_line_breaks_is_one_plain_line_where_sagemaker_reads_it(registry_aws):
+    store, _, _ = registry_aws
+    registered("run1")
+    version = ModelRegistry(store, MANIFEST).get(version=1)
+    version.manifest["promotion"]["reason"] = "candidate: the gate failed:\nTraceback\tline 2"
+    request = package_request(GROUP, MANIFEST, version, IMAGE, "dev")
+    assert_valid_request("CreateModelPackage", request)
+    assert "\n" not in request["ModelPackageDescription"] and "\n" not in json.dumps(request["ModelLifeCycle"])

@@ -19,6 +19,7 @@ is Approved: the serving version's.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
@@ -39,6 +40,7 @@ from .mirroring import keep_in_step
 from .services import current
 
 EVENT_TYPE = "SageMaker Model Package State Change"
+MANIFEST_SUFFIX = "/model/manifest"
 DECISIONS = (APPROVED_STATUS, REJECTED_STATUS)
 
 
@@ -72,8 +74,18 @@ SETTINGS = {
 
 
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    """EventBridge's entry point: the settings come from the Lambda's environment."""
-    return decide(event, {key: os.environ.get(variable, "") for key, variable in SETTINGS.items()})
+    """EventBridge's entry point: the settings come from the Lambda's environment.
+
+    The image a version registered before the mirror is mirrored with is the deployed algorithm
+    image, `<prefix>/images/algorithm` beside the manifest parameter, unless ALGORITHM_IMAGE names one.
+    """
+    settings = {key: os.environ.get(variable, "") for key, variable in SETTINGS.items()}
+    if not settings["algorithm_image"] and settings["manifest_parameter"].endswith(MANIFEST_SUFFIX):
+        images = settings["manifest_parameter"].removesuffix(MANIFEST_SUFFIX) + "/images/algorithm"
+        # Versions with no image of their own are not mirrored until one is deployed.
+        with contextlib.suppress(ParameterNotFound):
+            settings["algorithm_image"] = current().store.get(images).value
+    return decide(event, settings)
 
 
 def decide(event: dict[str, Any], settings: dict[str, str]) -> dict[str, Any]:
@@ -91,7 +103,10 @@ def decide(event: dict[str, Any], settings: dict[str, str]) -> dict[str, Any]:
         services.packages, registry, settings["package_group"], settings["algorithm_image"], settings["environment"]
     )
     where = f"{settings['project']} ({settings['environment']})"
-    champion = registry.champion()
+    try:
+        champion = registry.champion()
+    except MalformedManifest:  # the label is on a version that cannot serve: approving another one is the cure
+        champion = None
     serving = champion.version if champion else None
     if package.status == APPROVED_STATUS:
         answer = _approved(services, registry, mirror, package, serving, where)
@@ -126,7 +141,8 @@ def _rejected(
 ) -> dict[str, Any]:
     version = package.manifest_version
     if serving != version:
-        mirror.mark(package, REJECTED_STATUS, REJECTED, f"v{version} was rejected in the model registry")
+        if not mirror.mark(package, REJECTED_STATUS, REJECTED, f"v{version} was rejected in the model registry"):
+            return _answer("none", f"v{version}'s rejection is recorded already")
         return _answer("recorded", f"v{version} was rejected; it does not serve, so nothing moves")
     fallback = _served_before(registry, mirror.packages(), version)
     if fallback is None:

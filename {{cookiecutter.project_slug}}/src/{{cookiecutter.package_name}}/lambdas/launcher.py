@@ -44,6 +44,16 @@ def run_input(objects: Any, landing: str, run: str) -> tuple[str, int]:
 def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """Start the pipeline the event names with the model the registry serves."""
     services = current()
+    answer = _start(services, event)
+    # Each scheduled inference run also retries the model registry mirror, whether it started or had
+    # nothing to score: what a failed call left out is mirrored within a day.
+    mirror = mirror_of(services, ModelRegistry(services.store, event["manifest_parameter"]), event)
+    if mirror is not None:
+        answer["package_mirror"] = keep_in_step(services, mirror, event.get("environment", ""))
+    return answer
+
+
+def _start(services: Any, event: dict[str, Any]) -> dict[str, Any]:
     registered = ModelRegistry(services.store, event["manifest_parameter"]).for_inference()
     run = f"scheduled-{datetime.now(UTC):%Y%m%d%H%M%S}-{os.urandom(3).hex()}"
     if "quality_pipeline" in event:
@@ -61,10 +71,4 @@ def handler(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         PipelineExecutionDisplayName=run,
         PipelineParameters=[{"Name": k, "Value": v} for k, v in parameters.items()],
     )
-    answer = {"execution": response["PipelineExecutionArn"], "manifest_version": registered.version, "reason": ""}
-    # Each scheduled start also retries the model registry mirror: what a failed call left out is
-    # mirrored within a day, even when nothing else registers or promotes.
-    mirror = mirror_of(services, ModelRegistry(services.store, event["manifest_parameter"]), event)
-    if mirror is not None:
-        answer["package_mirror"] = keep_in_step(services, mirror, event.get("environment", ""))
-    return answer
+    return {"execution": response["PipelineExecutionArn"], "manifest_version": registered.version, "reason": ""}

@@ -89,7 +89,7 @@ def package_request(group: str, parameter: str, version: RegisteredModel, image:
     reason = (manifest.get("promotion") or {}).get("reason", "")
     return {
         "ModelPackageGroupName": group,
-        "ModelPackageDescription": f"v{version.version} of {parameter}: {reason}"[:DESCRIPTION_CHARACTERS],
+        "ModelPackageDescription": _plain(f"v{version.version} of {parameter}: {reason}"),
         "InferenceSpecification": {
             "Containers": [
                 {
@@ -120,7 +120,12 @@ def package_request(group: str, parameter: str, version: RegisteredModel, image:
 
 
 def _life_cycle(stage: str, status: str, why: str) -> dict[str, str]:
-    return {"Stage": stage, "StageStatus": status, "StageDescription": why[:DESCRIPTION_CHARACTERS]}
+    return {"Stage": stage, "StageStatus": status, "StageDescription": _plain(why)}
+
+
+def _plain(text: str) -> str:
+    """One line of at most 1,024 characters: SageMaker's descriptions take no line breaks or control characters."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())[:DESCRIPTION_CHARACTERS]
 
 
 @dataclass
@@ -187,47 +192,61 @@ class PackageMirror:
             token = {"NextToken": page["NextToken"]}
 
     def reconcile(self) -> Reconciled:
-        """Mirror every usable version that has no package yet, and put every approval in step with the label."""
+        """Mirror every usable version that has no package yet, and put every approval in step with the label.
+
+        Each version is its own attempt: one that SageMaker refuses does not keep the others from the
+        mirror. What failed is raised at the end, as MirrorIncomplete.
+        """
         self._ensure_group()
         packages = self.packages()
-        created, changed = [], []
+        created, changed, failed = [], [], []
         for version in self.registry.history():
-            if version.problem or not version.pinned or not (version.manifest.get("algorithm_image") or self.image):
+            if version.problem or not version.pinned:
                 continue  # nothing SageMaker could serve: it stays in Parameter Store alone
             package = packages.get(version.version)
-            if package is None:
-                request = package_request(self.group, self.registry.parameter, version, self.image, self.stage)
-                self.client.create_model_package(**request)
-                created.append(version.version)
-            elif self._settle(version, package):
-                changed.append(version.version)
+            try:
+                if package is not None:
+                    if self._settle(version, package):
+                        changed.append(version.version)
+                elif version.manifest.get("algorithm_image") or self.image:  # no image: no package to create
+                    request = package_request(self.group, self.registry.parameter, version, self.image, self.stage)
+                    self.client.create_model_package(**request)
+                    created.append(version.version)
+            except mirror_errors() as exc:
+                failed.append(f"v{version.version}: {type(exc).__name__}: {exc}")
+        if failed:
+            raise MirrorIncomplete("; ".join(failed))
         return Reconciled(created, changed)
 
     def _settle(self, version: RegisteredModel, package: Package) -> bool:
-        """Make a package's approval say whether its version serves; True if it changed."""
+        """Make a package's approval say whether its version serves; True if it changed.
+
+        Only a package that served goes back as Superseded (a version that may serve again on a
+        rollback); an Approved one that never served, as a Candidate.
+        """
         serving = APPROVED in version.labels
-        if serving and (package.status != APPROVED_STATUS or package.stage_status != SERVING):
-            status, stage, why = APPROVED_STATUS, SERVING, f"v{version.version} serves (label {APPROVED!r})"
-        elif not serving and package.status == APPROVED_STATUS:
-            status, stage, why = PENDING_STATUS, SUPERSEDED, f"v{version.version} no longer serves"
-        else:
+        if serving:
+            return self.mark(package, APPROVED_STATUS, SERVING, f"v{version.version} serves (label {APPROVED!r})")
+        if package.status == APPROVED_STATUS:
+            stage = SUPERSEDED if package.stage_status in (SERVING, SUPERSEDED) else CANDIDATE
+            return self.mark(package, PENDING_STATUS, stage, f"v{version.version} does not serve")
+        return False
+
+    def mark(self, package: Package, status: str, stage: str, why: str) -> bool:
+        """Set one package's approval and lifecycle stage, unless it has them already; True if it changed.
+
+        An update that changes nothing is never sent: every update of a package is an event, and the
+        approval rule would hand an unchanged Approved or Rejected package to its handler again.
+        """
+        if package.status == status and package.stage_status == stage:
             return False
         self.client.update_model_package(
             ModelPackageArn=package.arn,
             ModelApprovalStatus=status,
-            ApprovalDescription=why,
+            ApprovalDescription=_plain(why),
             ModelLifeCycle=_life_cycle(self.stage, stage, why),
         )
         return True
-
-    def mark(self, package: Package, status: str, stage: str, why: str) -> None:
-        """Set one package's approval and lifecycle stage (a refused rejection, a recorded one)."""
-        self.client.update_model_package(
-            ModelPackageArn=package.arn,
-            ModelApprovalStatus=status,
-            ApprovalDescription=why[:DESCRIPTION_CHARACTERS],
-            ModelLifeCycle=_life_cycle(self.stage, stage, why),
-        )
 
     def _ensure_group(self) -> None:
         try:
@@ -259,6 +278,10 @@ def mirror_errors() -> tuple[type[Exception], ...]:
     return (*errors, BotoCoreError, ClientError)
 
 
+class MirrorIncomplete(ValueError):
+    """Some versions could not be mirrored or put in step; the message names each, and why."""
+
+
 class PackageNotFound(Exception):
     """The answer FilePackages gives where SageMaker answers a ValidationException that says 'does not exist'."""
 
@@ -270,9 +293,9 @@ class PackageNotFound(Exception):
 class FilePackages:
     """SageMaker's model registry calls the mirror makes, on files under `root`, with SageMaker's semantics.
 
-    Packages are numbered within their group from 1, a ClientToken makes a create idempotent, and a
-    change of approval status is announced to `listener` as the "SageMaker Model Package State
-    Change" event EventBridge would deliver.
+    Packages are numbered within their group from 1, a ClientToken makes a create idempotent, and
+    every create and every update that changes a package is announced to `listener` as the
+    "SageMaker Model Package State Change" event EventBridge would deliver.
     """
 
     def __init__(self, root: Path, region: str = "us-east-1", account: str = "000000000000") -> None:
@@ -351,9 +374,9 @@ class FilePackages:
         described = self.describe_model_package(ModelPackageArn)
         with self._group(described["ModelPackageGroupName"]) as state:
             package = next(p for p in state["packages"] if p["ModelPackageArn"] == ModelPackageArn)
-            before = package["ModelApprovalStatus"]
+            before = dict(package)
             package |= change
-        if package["ModelApprovalStatus"] != before:
+        if package != before:  # SageMaker sends an event for each change of approval or lifecycle
             self._announce(package)
         return {"ModelPackageArn": ModelPackageArn}
 
