@@ -109,7 +109,7 @@ def test_it_fits_and_predicts_one_answer_per_row(trained):
     assert len(out) == len(X) and np.isfinite(out).all()
     if model.is_classifier:
         assert out.shape[1] == len(model.schema.classes)
-        np.testing.assert_allclose(out.sum(axis=1), 1, atol=1e-9)
+        np.testing.assert_allclose(out.sum(axis=1), 1, rtol=0, atol=1e-12)
         assert (out >= 0).all()
 
 

@@ -40,6 +40,14 @@ class XGBoost(Estimator):
         kind = xgboost.XGBRegressor if problem_type == "regression" else xgboost.XGBClassifier
         return kind(**{"tree_method": "hist", **params})
 
+    def predict_proba(self, model: Any, X: np.ndarray) -> np.ndarray:
+        # XGBoost answers in float32, whose rows miss 1 by up to 1e-7 (scikit-learn's metrics warn):
+        # the binary complement and the multiclass rows are taken again in float64.
+        proba = np.asarray(model.predict_proba(X), dtype=float)
+        if proba.shape[1] == 2:
+            return np.column_stack([1 - proba[:, 1], proba[:, 1]])
+        return proba / proba.sum(axis=1, keepdims=True)
+
     def classes(self, model: Any) -> np.ndarray:
         return np.arange(int(model.n_classes_)) if hasattr(model, "n_classes_") else np.asarray(model.classes_)
 
