@@ -73,3 +73,64 @@ def test_per_row_output_has_one_row_per_input(trained_model, rows):
     if trained_model.schema.classes is not None and len(trained_model.schema.classes) > 2:
         assert frame.columns[0] == "explained_label"
         assert set(frame["explained_label"]) <= set(trained_model.schema.classes)
+
+
+def test_a_stop_ends_the_workers_at_once_and_no_chunk_they_hold_finishes(tmp_path, monkeypatch):
+    """A stop while the pool explains: the workers end with the job, not after their chunks (which take
+    minutes on a large ensemble, longer than SageMaker waits)."""
+    import multiprocessing
+    import os
+    import signal
+    import time
+
+    from {{ cookiecutter.package_name }}.components.explainability import pool
+    from {{ cookiecutter.package_name }}.container import JobStopped
+
+    def long_chunk(_model, _explainer, _X):
+        (tmp_path / f"started-{os.getpid()}").touch()
+        time.sleep(20)
+        (tmp_path / f"finished-{os.getpid()}").touch()
+        os._exit(0)  # were the stop to wait for the chunks, it would end here, not hang
+
+    def stop_once_both_workers_explain(_signum, _frame):
+        if len(list(tmp_path.glob("started-*"))) == 2:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            raise JobStopped("stopped by signal SIGTERM before it finished")
+
+    monkeypatch.setattr(pool, "explain_chunk", long_chunk)  # the workers are forked: they inherit it
+    previous = signal.signal(signal.SIGALRM, stop_once_both_workers_explain)
+    try:
+        with pytest.raises(JobStopped), pool.ChunkExplainer(None, None, workers=2) as chunks:
+            signal.setitimer(signal.ITIMER_REAL, 0.1, 0.1)
+            next(chunks.explain(np.zeros((1, 1)) for _ in range(8)))
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert not multiprocessing.active_children(), "a worker outlived the stopped job"
+    assert not list(tmp_path.glob("finished-*")), "the stop waited for the chunks in flight"
+
+
+@pytest.mark.parametrize(
+    ("fault", "expected", "message"),
+    [
+        ("raise", ValueError, "a chunk the model refuses"),
+        ("killed", RuntimeError, r"\(pid \d+\) was ended by SIGKILL \(the kernel's out-of-memory killer"),
+    ],
+)
+def test_a_worker_that_fails_or_dies_fails_the_job_with_why(fault, expected, message, monkeypatch):
+    """A worker's error reaches the parent as raised; a worker killed (the OOM killer's SIGKILL) is named."""
+    import multiprocessing
+    import os
+    import signal
+
+    from {{ cookiecutter.package_name }}.components.explainability import pool
+
+    def failing_chunk(_model, _explainer, _X):
+        if fault == "raise":
+            raise ValueError("a chunk the model refuses")
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    monkeypatch.setattr(pool, "explain_chunk", failing_chunk)
+    with pytest.raises(expected, match=message), pool.ChunkExplainer(None, None, workers=2) as chunks:
+        list(chunks.explain(np.zeros((1, 1)) for _ in range(8)))
+    assert not multiprocessing.active_children()
