@@ -16,7 +16,8 @@ BIN = Path(sys.executable).parent
 
 # Option combinations every template change is checked against (cookiecutter-data-science's
 # config-generator idea): each problem type, each drift action, license and Python version, and a
-# non-default estimator beside the default one (LightGBM multiclass, linear regression).
+# non-default estimator beside the default one (LightGBM multiclass, linear regression). The binary
+# one, XGBoost, runs its whole suite under `make test-images` (tests/test_images.py, WHOLE_SUITE).
 MATRIX = {
     "defaults": {},
     "multiclass-alert": {
