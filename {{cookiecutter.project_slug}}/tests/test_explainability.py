@@ -98,6 +98,7 @@ def test_a_stop_ends_the_workers_at_once_and_no_chunk_they_hold_finishes(tmp_pat
             raise JobStopped("stopped by signal SIGTERM before it finished")
 
     monkeypatch.setattr(pool, "explain_chunk", long_chunk)  # the workers are forked: they inherit it
+    others = set(multiprocessing.active_children())
     previous = signal.signal(signal.SIGALRM, stop_once_both_workers_explain)
     try:
         with pytest.raises(JobStopped), pool.ChunkExplainer(None, None, workers=2) as chunks:
@@ -106,7 +107,7 @@ def test_a_stop_ends_the_workers_at_once_and_no_chunk_they_hold_finishes(tmp_pat
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
-    assert not multiprocessing.active_children(), "a worker outlived the stopped job"
+    assert set(multiprocessing.active_children()) <= others, "a worker outlived the stopped job"
     assert not list(tmp_path.glob("finished-*")), "the stop waited for the chunks in flight"
 
 
@@ -131,6 +132,7 @@ def test_a_worker_that_fails_or_dies_fails_the_job_with_why(fault, expected, mes
         os.kill(os.getpid(), signal.SIGKILL)
 
     monkeypatch.setattr(pool, "explain_chunk", failing_chunk)
+    others = set(multiprocessing.active_children())
     with pytest.raises(expected, match=message), pool.ChunkExplainer(None, None, workers=2) as chunks:
         list(chunks.explain(np.zeros((1, 1)) for _ in range(8)))
-    assert not multiprocessing.active_children()
+    assert set(multiprocessing.active_children()) <= others
