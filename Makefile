@@ -38,7 +38,7 @@ lint: install
 test: lint
 	OMP_NUM_THREADS=1 $(BIN)/pytest -n 2 --dist loadgroup tests
 
-# The images, really built and run (about 15 minutes): the default bake, a binary XGBoost bake and
+# The images, really built and run (about 10 minutes): the default bake, a binary XGBoost bake and
 # a Python 3.13 bake each build their four images and run their own `make images-test`; the default
 # bake then runs its `make sdk-local-test` (the SageMaker SDK's local mode as a second client of the
 # images). The XGBoost bake first runs its own `make test` from scratch: a fourth whole suite, which
