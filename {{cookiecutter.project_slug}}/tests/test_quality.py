@@ -1,6 +1,7 @@
 """Model quality: metrics as scikit-learn computes them, Model Monitor's formats, the join with late labels."""
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -221,6 +222,53 @@ def test_a_violation_must_hold_for_the_whole_confidence_interval():
     value = small["binary_classification_metrics"]["auc"]["value"]
     assert model_metrics.check_constraints(small, rule(value + 0.001))
     assert not model_metrics.check_constraints(small, rule(value - 0.001))
+
+
+def judged_window(minimum: int, threshold_above_auc: float = 0.01):
+    """120 labelled binary rows judged with quality.min_labelled_rows = `minimum`, against one rule on AUC
+    `threshold_above_auc` above the window's own AUC (a point value that breaks it); and that AUC."""
+    from types import SimpleNamespace
+
+    o = binary_outcomes(n=120, seed=3)
+    ids = [f"id-{i}" for i in range(len(o))]
+    predictions = scored(ids, [5] * len(o)).assign(
+        run_id="run-1", label=np.asarray(["no", "yes"])[o.predicted], probability=o.score
+    )
+    labels = landed(ids, np.asarray(["no", "yes"])[o.truth], [1] * len(o))
+    auc = model_metrics.metric_values(o)["auc"]
+    rule = {"threshold": auc + threshold_above_auc, "comparison_operator": "LessThanThreshold"}
+    constraints = {"binary_classification_constraints": {"auc": rule}}
+    schema = SimpleNamespace(problem_type="binary_classification", classes=["no", "yes"])
+    return quality.judge(predictions, labels, [], window(), schema, "churn", constraints, minimum), constraints, auc
+
+
+def test_a_verdict_on_fewer_than_200_rows_still_needs_the_whole_interval_to_break_a_constraint():
+    """A team that lowers quality.min_labelled_rows below 200 still gets verdicts that noise alone cannot break."""
+    for minimum in (100, 120):
+        judgement, _, auc = judged_window(minimum)
+        entry = judgement.statistics["binary_classification_metrics"]["auc"]
+        assert judgement.summary["judged"] and entry["value"] == pytest.approx(auc)
+        assert entry["confidence_interval"]["upper"] > auc + 0.01, "the interval reaches the threshold"
+        assert judgement.violations == [] and judgement.summary["violated"] is False, minimum
+
+
+def verdicts(html: str) -> dict[str, str]:
+    """The metrics table's verdict per metric, from a quality report."""
+    table = html.split("<h2>Metrics</h2>", 1)[1].split("</table>", 1)[0]
+    rows = [re.findall(r"<td>(.*?)</td>", row) for row in table.split("<tr>")[1:]]
+    return {cells[0]: re.sub(r"<[^>]+>", "", cells[-1]) for cells in rows if cells}
+
+
+def test_the_reports_verdicts_say_not_judged_when_nothing_was_and_nothing_where_no_rule_applies():
+    from {{ cookiecutter.package_name }}.components.monitoring.model_quality_report import render_quality_report
+
+    unjudged, constraints, _ = judged_window(minimum=200)
+    assert not unjudged.summary["judged"]
+    html = render_quality_report(unjudged.summary, unjudged.statistics, constraints, unjudged.outcomes)
+    assert set(verdicts(html).values()) == {"not judged"}, verdicts(html)
+    broken, constraints, _ = judged_window(minimum=100, threshold_above_auc=0.5)
+    html = render_quality_report(broken.summary, broken.statistics, constraints, broken.outcomes)
+    assert verdicts(html)["auc"] == "violated" and verdicts(html)["accuracy"] == "-", verdicts(html)
 
 
 NOW = datetime(2026, 3, 10, 12, tzinfo=UTC)

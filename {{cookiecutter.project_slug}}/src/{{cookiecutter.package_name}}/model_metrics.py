@@ -212,16 +212,22 @@ def _json_number(value: float) -> float | str:
     return "NaN" if value is None or not math.isfinite(value) else float(value)
 
 
-def quality_statistics(outcomes: Outcomes, evaluation_time: datetime, extra: dict[str, Any] | None = None) -> dict:
+def quality_statistics(
+    outcomes: Outcomes,
+    evaluation_time: datetime,
+    extra: dict[str, Any] | None = None,
+    spread_from: int = MIN_ROWS_FOR_SPREAD,
+) -> dict:
     """statistics.json in Model Monitor's model-quality format, plus confidence intervals.
 
     Each metric is `{"value", "standard_deviation", "confidence_interval": {"lower", "upper",
     "level"}}` and has a `<metric>_best_constant_classifier` (or `_regressor`) twin. The
-    standard deviation and interval come from a bootstrap, and only from 200 rows on.
+    standard deviation and interval come from a bootstrap, from `spread_from` rows on (200, as
+    Model Monitor; a verdict on fewer rows asks for them from there, so that its noise is known).
     """
     values = metric_values(outcomes)
     constant = best_constant(outcomes)
-    spread = bootstrap(outcomes) if len(outcomes) >= MIN_ROWS_FOR_SPREAD else {}
+    spread = bootstrap(outcomes) if len(outcomes) >= spread_from else {}
     low, high = (1 - CONFIDENCE) / 2 * 100, (1 + CONFIDENCE) / 2 * 100
     suffix = "_best_constant_regressor" if outcomes.problem_type == "regression" else "_best_constant_classifier"
     metrics: dict[str, Any] = {}

@@ -110,7 +110,14 @@ def judge(
     problem_type = schema.problem_type
     joined, join = join_labels(predictions, labels, target, window)
     outcomes, unknown_classes = outcomes_of(joined, target, problem_type, schema.classes)
-    statistics = mm.quality_statistics(outcomes, window.now, extra={"coverage": join}) if len(outcomes) else None
+    # A verdict on fewer rows than Model Monitor's 200 still needs its intervals: without them a
+    # window's sampling noise alone would break a constraint.
+    spread_from = min(minimum, mm.MIN_ROWS_FOR_SPREAD)
+    statistics = (
+        mm.quality_statistics(outcomes, window.now, extra={"coverage": join}, spread_from=spread_from)
+        if len(outcomes)
+        else None
+    )
     judged = len(outcomes) >= minimum
     violations = mm.check_constraints(statistics, constraints) if judged and statistics else []
     per_run = []

@@ -22,7 +22,8 @@ def _moment(text: str) -> str:
     return escape(datetime.fromisoformat(text).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"))
 
 
-def _metrics_table(statistics: dict[str, Any], constraints: dict[str, Any], violated: set[str]) -> str:
+def _metrics_table(statistics: dict[str, Any], constraints: dict[str, Any], summary: dict[str, Any]) -> str:
+    violated, judged = set(summary["violations"]), summary["judged"]
     section = next(key for key in statistics if key.endswith("_metrics"))
     metrics = statistics[section]
     rules = constraints.get(section.removesuffix("_metrics") + "_constraints", {})
@@ -42,6 +43,10 @@ def _metrics_table(statistics: dict[str, Any], constraints: dict[str, Any], viol
             )
 
         verdict = '<span class="drift">violated</span>' if name in violated else '<span class="ok">ok</span>'
+        if not judged:
+            verdict = "not judged"
+        elif not rule:
+            verdict = "-"
         rows.append([escape(name), _number(entry.get("value")), shown, _number(constant.get("value")), bound, verdict])
     return table(["metric", "value", "95% interval", "best constant", "violation if", "verdict"], rows)
 
@@ -149,7 +154,7 @@ def render_quality_report(
     )  # fmt: skip
     body = verdict + facts
     if statistics is not None:
-        body += "<h2>Metrics</h2>" + _metrics_table(statistics, constraints, set(summary["violations"]))
+        body += "<h2>Metrics</h2>" + _metrics_table(statistics, constraints, summary)
         body += _confusion(statistics) + _calibration(outcomes) + _residuals(outcomes)
     body += _over_time(summary, outcomes.problem_type)
     body += (
