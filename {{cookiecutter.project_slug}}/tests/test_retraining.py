@@ -259,10 +259,12 @@ def test_assemble_writes_the_set_its_holdout_and_its_lineage(tmp_path, monkeypat
     assert lineage["labels"]["files"] == ["2026/11/23/08/labels-1.csv"]
 
 
-def test_with_nothing_to_add_the_set_is_the_base_itself(tmp_path, monkeypatch, sample, target):
+def test_with_nothing_to_add_the_set_is_the_base_itself(tmp_path, monkeypatch, sample, target, capsys):
     root = tmp_path / "opt_ml"
     job = _write_job(root, sample, target, runs=0)
     _run("assemble", monkeypatch, root, ASSEMBLED_AT="2026-11-24T06:00:00+00:00")
+    said = capsys.readouterr().out
+    assert "processing assemble: the base's rows (the base unchanged; 0 held out)" in said, said
     out = root / "processing" / "output"
     assert [p.name for p in (out / "set").iterdir()] == ["train.csv"]
     dataset = json.loads((out / "dataset" / "dataset.json").read_text())

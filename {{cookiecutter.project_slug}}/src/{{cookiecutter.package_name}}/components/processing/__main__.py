@@ -246,8 +246,10 @@ def assemble() -> None:
         }
         (dataset_dir / "dataset.json").write_text(json.dumps(dataset, indent=1) + "\n", "utf-8")
     what = "the base unchanged" if plan.unchanged else f"{plan.report['new_rows']} new labelled row(s)"
+    # An unchanged base is not read again, so a plain file's rows are not known here.
+    rows = "the base's rows" if plan.report["rows"] is None else f"{plan.report['rows']} rows"
     print(
-        f"processing assemble: {plan.report['rows']} rows ({what}; {len(plan.holdout)} held out), "
+        f"processing assemble: {rows} ({what}; {len(plan.holdout)} held out), "
         f"{join['labelled']} labelled in {join['runs_in_window']} run(s) of the window; sha256 {dataset['sha256']}"
     )
 
