@@ -297,7 +297,7 @@ def assert_as_documented(command: str, answer: dict) -> None:
         assert answer[name] is None or set(answer[name]) == inner, f"{command}: {name}"
 
 
-def test_cli_json_contract(tmp_path, data, story, target, capsys):
+def test_cli_json_contract(tmp_path, data, story, target, config, capsys):
     # Through the CLI's main() in this process: its pipeline definitions (same config as the story's)
     # come from the session's shared cache, and its jobs from the session's warm interpreter.
     def cli(*args):
@@ -322,6 +322,9 @@ def test_cli_json_contract(tmp_path, data, story, target, capsys):
     assert "/labels/" in landed["uri"] and landed["status"] == "Succeeded"
     judged = cli("local", "quality", "--json")  # two labels: fewer than a verdict needs
     assert_as_documented("local quality", judged)
+    assert main(["--workspace", str(tmp_path / "ws"), "local", "quality"]) == 0  # as a person reads it
+    said = capsys.readouterr().err
+    assert f"not judged: a verdict needs {config['quality']['min_labelled_rows']} (--min-labelled-rows" in said, said
     assert judged["status"] == "Succeeded"
     assert_as_documented("local clean", cli("local", "clean", "--dry-run", "--json"))
     assert judged["labelled_rows"] == 2 and judged["judged"] is False and judged["violations"] == []

@@ -195,13 +195,17 @@ def cmd_local_quality(args: argparse.Namespace) -> int:
 
     given = {"StartOffset": args.start_offset, "EndOffset": args.end_offset, "MinLabelledRows": args.min_labelled_rows}
     overrides = {name: value for name, value in given.items() if value is not None}
-    summary = local_quality(load_config(), args.env, _workspace(args), _progress(args), overrides)
+    config = load_config()
+    summary = local_quality(config, args.env, _workspace(args), _progress(args), overrides)
     if summary["status"] == "Succeeded":
         metrics = ", ".join(f"{k} {v:.3f}" for k, v in summary["metrics"].items()) or "no metrics"
+        minimum = overrides.get("MinLabelledRows", config["quality"]["min_labelled_rows"])
         verdict = (
             "[red]violated[/]: " + ", ".join(summary["violations"])
             if summary["violations"]
-            else ("ok" if summary["judged"] else f"not judged ({summary['verdict']})")
+            else "ok"
+            if summary["judged"]
+            else f"not judged: a verdict needs {minimum} (--min-labelled-rows, or quality.min_labelled_rows)"
         )
         human = (
             f"model quality over {summary['labelled_rows']} labelled rows ({summary['coverage']:.0%} of the window's "
