@@ -66,6 +66,12 @@ def test_drift_report_shows_decision_distributions_and_violations(drift_report):
     assert first_feature in drift["drifted_features"], "drifted features come first"
     assert "digital-wallet" in html, "a category production introduced is drawn"
     assert "baseline_drift_check" in html
+    # The rule that reads the table: both a distance above the threshold and a p-value below alpha.
+    alpha = f"{drift['per_test_significance']:.2g}"
+    assert f"its distance is above its threshold and its p-value is below {alpha}" in html
+    for name, result in drift["features"].items():
+        heading = f"{name} — distance {result['statistic']:.3f} vs threshold {result['threshold']}, p-value"
+        assert f"{heading} {result['p_value']:.3g} vs {alpha}</h3>" in html, name
 
 
 def test_evaluation_report_explains_the_metrics(trained_model, processed, problem_type):

@@ -88,6 +88,11 @@ def render_report(
         f'<p class="{"drift" if drift["drift_detected"] else "ok"}">{verdict}: {len(drift["drifted_features"])} of '
         f"{len(drift['features'])} features drifted ({drift['n_production']} production rows against a baseline of "
         f"{drift['n_baseline']}; per-test significance {drift['per_test_significance']:.2g}).</p>"
+        f"<p>A feature's distribution drifts only when both hold: its distance is above its threshold and "
+        f"its p-value is below {drift['per_test_significance']:.2g}. A distance above the threshold on too few "
+        "rows to tell from noise is not drift, and neither is a certain but small change. Missing values "
+        "drift apart from that: a rise beyond monitoring.completeness_tolerance, with a p-value below the same "
+        "level.</p>"
     )
     header = [
         "feature",
@@ -111,7 +116,10 @@ def render_report(
             name = feature["name"]
             result = drift["features"].get(name)
             heading = f"{escape(name)}" + (
-                f" — distance {result['statistic']:.3f} vs threshold {result['threshold']}" if result else ""
+                f" — distance {result['statistic']:.3f} vs threshold {result['threshold']},"
+                f" p-value {result['p_value']:.3g} vs {drift['per_test_significance']:.2g}"
+                if result
+                else ""
             )
             body.append(f"<h3>{heading}</h3>{distribution_chart(name, feature, produced.get(name))}")
     items = "".join(
