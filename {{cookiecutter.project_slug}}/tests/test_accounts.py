@@ -24,16 +24,24 @@ from {{ cookiecutter.package_name }} import (
     deploy_images,
 )
 from {{ cookiecutter.package_name }}.lambdas import (
+    approval,
     available,
 )
 from {{ cookiecutter.package_name }}.pipelines import layout
 from {{ cookiecutter.package_name }}.registry.manifest import (
     prefix,
 )
+from {{ cookiecutter.package_name }}.registry.packages import (
+    group_of,
+)
 
 from .test_infra import ROOT, resources, statements, template
 
 PULL_ACTIONS = {"ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"}
+MIRROR_ACTIONS = {
+    f"sagemaker:{a}" for a in ("DescribeModelPackageGroup", "ListModelPackages", "CreateModelPackage",
+                               "DescribeModelPackage", "UpdateModelPackage")
+}  # fmt: skip
 ROLE_KINDS = {"deploy", "deploy-build", "sagemaker-execution"}
 
 
@@ -78,6 +86,15 @@ def test_every_cross_account_grant_names_exact_principals_and_exact_actions(conf
         env = next(e for e, a in config["aws"]["environment_accounts"].items() if a == account)
         actions = set(as_list(statement["Action"]))
         assert not [a for a in actions if "*" in a], f"{name} {statement['Sid']}: {actions}"
+        if name.endswith("ModelPackageGroup"):  # people there promote too: the account's IAM picks its principals
+            assert name == f"{env.capitalize()}ModelPackageGroup" and "Condition" not in statement
+            assert actions == MIRROR_ACTIONS
+            assert [sub(r) for r in statement["Resource"]] == [
+                "arn:aws:sagemaker:${AWS::Region}:${AWS::AccountId}:" + kind + "/" + group_of(
+                    layout.package_group(config, env)) + tail
+                for kind, tail in (("model-package-group", ""), ("model-package", "/*"))
+            ]  # fmt: skip
+            continue
         # The account's root is only the door: the condition admits exact roles of that environment.
         principals = [sub(p) for p in as_list(statement["Condition"]["ArnEquals"]["aws:PrincipalArn"])]
         assert principals and not [p for p in principals if "*" in p], statement["Sid"]
@@ -106,7 +123,44 @@ def test_every_environment_gets_its_grants_and_no_other_account_any(config):
     assert set(per_account) == set(config["aws"]["environment_accounts"].values())
     repositories = {f"{c.capitalize()}Repository" for c in channels.COMPONENTS}
     for names in per_account.values():
-        assert names == {"ArtifactKey", "ArtifactBucketPolicy", *repositories}
+        env = next(n.removesuffix("ModelPackageGroup") for n in names if n.endswith("ModelPackageGroup"))
+        assert names == {"ArtifactKey", "ArtifactBucketPolicy", *repositories, f"{env}ModelPackageGroup"}
+
+
+def test_studio_decisions_in_the_tooling_account_reach_each_environment_and_only_its_own(config):
+    """Each group's approvals and rejections (never a pending package) are forwarded to its environment's
+    default bus by one role, which may put events there and nowhere else; each bus admits that role's
+    model registry events alone, and each environment's rule hears only its group, from the tooling account."""
+    cicd, environment = template("cicd.yml"), template("environment.yml")
+    tooling = layout.tooling_account(config)
+    accounts = config["aws"]["environment_accounts"]
+    buses = {env: "arn:aws:events:${AWS::Region}:" + accounts[env] + ":event-bus/default" for env in accounts}
+    rules = resources(cicd, "AWS::Events::Rule")
+    forwarding = f"{config['project']['slug']}-model-events"
+    for env in config["environments"]:
+        forward = rules[f"{env.capitalize()}ModelApprovalForward"]
+        heard = approval.rule(layout.package_group(config, env))
+        assert heard.pop("account") == [tooling]  # the forwarded events keep the account they happened in
+        assert forward["EventPattern"] == heard
+        (target,) = forward["Targets"]
+        assert sub(target["Arn"]) == buses[env] and target["RoleArn"] == {"Fn::GetAtt": "ModelEventsRole.Arn"}
+    events_role = cicd["Resources"]["ModelEventsRole"]["Properties"]
+    assert events_role["RoleName"] == forwarding
+    (trust,) = events_role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "events.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    (policy,) = events_role["Policies"]
+    (put,) = policy["PolicyDocument"]["Statement"]
+    assert put["Action"] == "events:PutEvents" and sorted(sub(r) for r in put["Resource"]) == sorted(buses.values())
+    bus = environment["Resources"]["ModelEventsFromTooling"]["Properties"]
+    admitted = bus["Statement"]
+    assert sub(admitted["Principal"]["AWS"]) == f"arn:aws:iam::{tooling}:root"
+    assert admitted["Action"] == "events:PutEvents"
+    assert sub(admitted["Condition"]["ArnEquals"]["aws:PrincipalArn"]) == f"arn:aws:iam::{tooling}:role/{forwarding}"
+    assert admitted["Condition"]["StringEquals"] == {
+        "events:source": "aws.sagemaker", "events:detail-type": approval.EVENT_TYPE
+    }  # fmt: skip
+    assert environment["Resources"]["ModelApprovalRule"]["Properties"]["EventPattern"]["account"] == [tooling]
 
 
 def test_only_the_tooling_pipeline_may_assume_a_deploy_role(config):

@@ -48,8 +48,12 @@ def statements(document):
         properties = resource.get("Properties", {})
         documents = [p["PolicyDocument"] for p in properties.get("Policies", [])]
         documents += [
-            properties[k] for k in ("PolicyDocument", "KeyPolicy", "AssumeRolePolicyDocument") if k in properties
+            properties[k]
+            for k in ("PolicyDocument", "KeyPolicy", "AssumeRolePolicyDocument", "ModelPackageGroupPolicy")
+            if k in properties
         ]
+        if "Statement" in properties:  # an event bus policy: one statement
+            documents.append({"Statement": [properties["Statement"]]})
         for policy in documents:
             for statement in policy["Statement"]:
                 yield name, statement
@@ -145,10 +149,8 @@ def test_schedule_starts_the_launcher_with_the_configured_expression(environment
     assert quality["Target"]["Arn"] == {"Fn::GetAtt": "LauncherFunction.Arn"}
     expected = '"quality_pipeline": "' + config["project"]["slug"] + '-${Environment}-quality"'
     assert expected in quality["Target"]["Input"]["Fn::Sub"][0]
-    # The daily start also retries the model registry mirror: it names the group (lambdas/launcher.py).
-    started = json.loads(schedule["Target"]["Input"]["Fn::Sub"][0])
-    assert started["package_group"] == config["project"]["slug"] + "-${Environment}"
-    assert started["environment"] == "${Environment}"
+    # The daily start also retries the model registry mirror: it names the group (checked below) and the stage.
+    assert json.loads(schedule["Target"]["Input"]["Fn::Sub"][0])["environment"] == "${Environment}"
 
 
 def test_kept_predictions_inputs_and_labels_expire_as_configured(environment, config):
@@ -270,22 +272,40 @@ def test_pipeline_status_changes_reach_the_alert_topic_as_configured(environment
     }
 
 
-def test_studio_approvals_and_rejections_and_nothing_else_reach_the_approval_lambda(environment, config):
+def test_studio_approvals_and_rejections_and_nothing_else_reach_the_approval_lambda(environment, cicd, config):
     """The rule delivers this group's Approved and Rejected packages (never a PendingManualApproval one) to the
-    approval Lambda, which alone may write the group's packages, with the role's mirror actions and no more."""
+    approval Lambda, whose role may write the group's packages, with the mirror's actions and no more.
+
+    With one account per environment the group lives in the tooling account (test_accounts.py holds
+    its grants and the forwarding of its events); otherwise in the environment's, with no policy."""
     from {{ cookiecutter.package_name }}.lambdas.approval import rule
-    from {{ cookiecutter.package_name }}.pipelines.layout import package_group
+    from {{ cookiecutter.package_name }}.pipelines.layout import multi_account, package_group, tooling_account
+    from {{ cookiecutter.package_name }}.registry.packages import group_of
 
     group = package_group(config, "dev")
     named = {"Fn::Sub": config["project"]["slug"] + "-${Environment}"}
-    group_resource = environment["Resources"]["ModelPackageGroup"]
-    assert group_resource["Type"] == "AWS::SageMaker::ModelPackageGroup"
-    assert group_resource["Properties"]["ModelPackageGroupName"] == named
-    # Each environment's group lives in that environment's account, beside its Parameter Store, and only
-    # that account's roles (by IAM, below) reach it: no resource policy grants any account anything.
-    assert "ModelPackageGroupPolicy" not in group_resource["Properties"]
+    groups = resources(cicd, "AWS::SageMaker::ModelPackageGroup")
+    if multi_account(config):
+        owner = tooling_account(config)
+        assert "ModelPackageGroup" not in environment["Resources"]
+        assert sorted(g["ModelPackageGroupName"] for g in groups.values()) == sorted(
+            config["project"]["slug"] + "-" + env for env in config["environments"]
+        )
+        by_arn = {"Fn::Sub": "arn:${AWS::Partition}:sagemaker:${AWS::Region}:" + owner + ":model-package-group/"
+                  + config["project"]["slug"] + "-${Environment}"}  # fmt: skip
+    else:
+        owner, by_arn = "${AWS::AccountId}", named
+        assert not groups, "the environment's own stack holds its group"
+        group_resource = environment["Resources"]["ModelPackageGroup"]
+        assert group_resource["Type"] == "AWS::SageMaker::ModelPackageGroup"
+        assert group_resource["Properties"]["ModelPackageGroupName"] == named
+        # The group lives in the environment's account, beside its Parameter Store, and only that
+        # account's roles (by IAM, below) reach it: no resource policy grants any account anything.
+        assert "ModelPackageGroupPolicy" not in group_resource["Properties"]
     approval_rule = environment["Resources"]["ModelApprovalRule"]["Properties"]
-    pattern = json.loads(json_text(approval_rule["EventPattern"]).replace(json_text(named), json.dumps(group)))
+    pattern = json.loads(
+        json_text(approval_rule["EventPattern"]).replace(json_text(named), json.dumps(group_of(group)))
+    )
     assert pattern == rule(group)
     assert "PendingManualApproval" not in json_text(approval_rule["EventPattern"])
     (target,) = approval_rule["Targets"]
@@ -294,8 +314,10 @@ def test_studio_approvals_and_rejections_and_nothing_else_reach_the_approval_lam
     assert permission["Principal"] == "events.amazonaws.com"
     assert permission["SourceArn"] == {"Fn::GetAtt": "ModelApprovalRule.Arn"}
     variables = environment["Resources"]["ApprovalFunction"]["Properties"]["Environment"]["Variables"]
-    assert variables["PACKAGE_GROUP"] == named
+    assert variables["PACKAGE_GROUP"] == by_arn
     assert "/model/manifest" in json_text(variables["MANIFEST_PARAMETER"])
+    started = json.loads(environment["Resources"]["InferenceSchedule"]["Properties"]["Target"]["Input"]["Fn::Sub"][0])
+    assert started["package_group"] == by_arn["Fn::Sub"]  # the daily start retries the mirror (lambdas/launcher.py)
     granted = {
         action: json_text(statement["Resource"])
         for name, statement in statements(environment)
@@ -304,7 +326,7 @@ def test_studio_approvals_and_rejections_and_nothing_else_reach_the_approval_lam
         if action.startswith("sagemaker:") and action != "sagemaker:StartPipelineExecution"
     }
     scoped = json_text([
-        {"Fn::Sub": "arn:${AWS::Partition}:sagemaker:${AWS::Region}:${AWS::AccountId}:" + kind + "/"
+        {"Fn::Sub": "arn:${AWS::Partition}:sagemaker:${AWS::Region}:" + owner + ":" + kind + "/"
          + config["project"]["slug"] + "-${Environment}" + tail}
         for kind, tail in (("model-package-group", ""), ("model-package", "/*"))
     ])  # fmt: skip

@@ -28,13 +28,18 @@ from {{ cookiecutter.package_name }}.registry.packages import (
     Package,
     PackageMirror,
     group_name,
+    owner_of,
     package_request,
+    state_change_event,
 )
 
 from .conftest import MANIFEST, REGION, aws_client, register_event
 
 SAGEMAKER = botocore.session.get_session().get_service_model("sagemaker")
 GROUP = "test-dev"
+TOOLING = "999999999999"
+# The same group in the tooling account, as an environment names it with one account per environment.
+CENTRAL = f"arn:aws:sagemaker:{REGION}:{TOOLING}:model-package-group/{GROUP}"
 IMAGE = f"123456789012.dkr.ecr.{REGION}.amazonaws.com/test-algorithm@sha256:{'c' * 64}"
 # As the deployed approval Lambda has them: no image of its own (and none deployed in these tests' SSM).
 SETTINGS = {
@@ -288,24 +293,28 @@ def scheduled_event() -> dict[str, str]:
     }  # fmt: skip
 
 
-def test_the_aws_path_sends_these_calls_to_sagemaker(lambda_aws):
-    """A real boto3 client under botocore's Stubber: each request and response checked against the service model."""
+@pytest.mark.parametrize("group", [GROUP, CENTRAL], ids=["own-account", "tooling-account"])
+def test_the_aws_path_sends_these_calls_to_sagemaker(lambda_aws, group):
+    """A real boto3 client under botocore's Stubber: each request and response checked against the service model.
+    With one account per environment, every call names the tooling account's group by ARN."""
     services, _ = lambda_aws
     registered_version = register.handler(register_event("run1"))["manifest_version"]
     registry = ModelRegistry(services.store, MANIFEST)
     client = aws_client("sagemaker")
-    group_arn = f"arn:aws:sagemaker:{REGION}:123456789012:model-package-group/{GROUP}"
-    package_arn = f"arn:aws:sagemaker:{REGION}:123456789012:model-package/{GROUP}/1"
-    request = package_request(GROUP, MANIFEST, registry.get(version=registered_version), IMAGE, "dev")
+    owner = owner_of(group, "123456789012")
+    group_arn = f"arn:aws:sagemaker:{REGION}:{owner}:model-package-group/{GROUP}"
+    package_arn = f"arn:aws:sagemaker:{REGION}:{owner}:model-package/{GROUP}/1"
+    request = package_request(group, MANIFEST, registry.get(version=registered_version), IMAGE, "dev")
+    assert request["ModelPackageGroupName"] == group
     assert_valid_request("CreateModelPackage", request)
     with Stubber(client) as stub:
         stub.add_response("describe_model_package_group", {
             "ModelPackageGroupName": GROUP, "ModelPackageGroupArn": group_arn, "CreationTime": "2026-12-06T00:00:00Z",
-            "CreatedBy": {}, "ModelPackageGroupStatus": "Completed"}, {"ModelPackageGroupName": GROUP})  # fmt: skip
+            "CreatedBy": {}, "ModelPackageGroupStatus": "Completed"}, {"ModelPackageGroupName": group})  # fmt: skip
         stub.add_response("list_model_packages", {"ModelPackageSummaryList": []},
-                          {"ModelPackageGroupName": GROUP, "MaxResults": 100})  # fmt: skip
+                          {"ModelPackageGroupName": group, "MaxResults": 100})  # fmt: skip
         stub.add_response("create_model_package", {"ModelPackageArn": package_arn}, request)
-        done = PackageMirror(client, registry, GROUP, IMAGE, "dev").reconcile()
+        done = PackageMirror(client, registry, group, IMAGE, "dev").reconcile()
         stub.assert_no_pending_responses()
     assert done.created == [1]
     with Stubber(client) as stub:
@@ -313,8 +322,71 @@ def test_the_aws_path_sends_these_calls_to_sagemaker(lambda_aws):
             "ModelPackageArn": package_arn, "ModelApprovalStatus": PENDING_STATUS, "ApprovalDescription": ANY,
             "ModelLifeCycle": {"Stage": "dev", "StageStatus": "Superseded", "StageDescription": ANY}})  # fmt: skip
         served = Package(package_arn, 1, APPROVED_STATUS, "Serving")
-        PackageMirror(client, registry, GROUP, IMAGE, "dev").mark(served, PENDING_STATUS, "Superseded", "v1 left")
+        PackageMirror(client, registry, group, IMAGE, "dev").mark(served, PENDING_STATUS, "Superseded", "v1 left")
         stub.assert_no_pending_responses()
+
+
+# --- one account per environment: the groups live in the tooling account -------------------------
+
+
+def central_registry(services: Any, root: Any, account: str = TOOLING, provisioned: tuple[str, ...] = (GROUP,)):
+    """The tooling account's model registry (its stack made the group), heard by the environment's rule."""
+    files = FilePackages(root, REGION, account, provisioned)
+    packages = Checked(files)
+    packages.answers = []
+    settings = SETTINGS | {"package_group": CENTRAL}
+
+    def deliver(event: dict[str, Any]) -> None:
+        if approval.matches(event, CENTRAL):  # forwarded to the environment's bus, where its rule hears it
+            packages.answers.append(approval.decide(event, settings))
+
+    files.listener = deliver
+    return Services(services.store, services.sagemaker, services.notify, services.objects, packages=packages)
+
+
+def test_an_environment_mirrors_into_the_tooling_accounts_group_and_a_decision_there_moves_its_label(
+    lambda_aws, tmp_path
+):
+    services, sent = lambda_aws
+    central = central_registry(services, tmp_path / "tooling")
+    packages = central.packages
+    mirrored = {"package_group": CENTRAL, "algorithm_image": IMAGE, "project": "test", "environment": "dev"}
+    with installed(central):
+        assert register.handler(register_event("run1") | mirrored)["package_mirror"] == "in step"
+        register.handler(register_event("run2", champion="1", passed=False) | mirrored)
+        named = {params["ModelPackageGroupName"] for _, params in packages.calls if "ModelPackageGroupName" in params}
+        assert named == {CENTRAL}, "every call names the tooling account's group by ARN"
+        listed = PackageMirror(packages, ModelRegistry(services.store, MANIFEST), CENTRAL, IMAGE, "dev").packages()
+        assert {v: (p.status, p.stage_status) for v, p in listed.items()} == {1: SERVES, 2: PENDING}
+        assert listed[2].arn.startswith(f"arn:aws:sagemaker:{REGION}:{TOOLING}:model-package/{GROUP}/")
+        # A reviewer approves v2 in the tooling account's Studio: the event comes back, and v2 serves.
+        packages.update_model_package(ModelPackageArn=listed[2].arn, ModelApprovalStatus=APPROVED_STATUS)
+    assert packages.answers[-1]["action"] == "promoted"
+    assert ModelRegistry(services.store, MANIFEST).champion().version == 2
+    assert "Model v2 promoted in test (dev)" in sent
+    event = state_change_event(packages.describe_model_package(ModelPackageName=listed[2].arn), REGION, TOOLING)
+    assert approval.matches(event, CENTRAL)
+    # The same group name in any other account (the environment's own, say) is not this environment's group.
+    assert not approval.matches(event | {"account": "123456789012"}, CENTRAL)
+
+
+def test_a_group_the_environment_cannot_reach_or_that_no_stack_made_is_reported_and_never_created_here(
+    lambda_aws, tmp_path
+):
+    services, sent = lambda_aws
+    mirrored = {"package_group": CENTRAL, "algorithm_image": IMAGE, "project": "test", "environment": "dev"}
+    # The environment's own registry, asked for the tooling account's group: refused, as SageMaker would.
+    with installed(central_registry(services, tmp_path / "own", account="123456789012")):
+        answer = register.handler(register_event("run1") | mirrored)
+    assert answer["registered"] and answer["manifest_version"] == 1
+    assert f"{CENTRAL} lives in account {TOOLING}" in answer["package_mirror"]
+    # The tooling account before its stack made the group: the environment never makes one of its own.
+    with installed(central_registry(services, tmp_path / "tooling", provisioned=())):
+        answer = register.handler(register_event("run2", champion="1", passed=False) | mirrored)
+    assert answer["registered"]
+    assert "the tooling account's CI/CD stack (infra/cicd.yml) creates it" in answer["package_mirror"]
+    assert not list((tmp_path / "tooling").glob("*.json")) and not list((tmp_path / "own").glob("*.json"))
+    assert sent.count("Model registry mirror failed in test (dev)") == 2
 
 
 def test_a_group_is_named_as_sagemaker_allows_or_refused():

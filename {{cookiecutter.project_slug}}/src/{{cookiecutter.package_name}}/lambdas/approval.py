@@ -2,7 +2,9 @@
 
 EventBridge delivers "SageMaker Model Package State Change" events of the environment's package
 group whose `ModelApprovalStatus` is Approved or Rejected (infra/environment.yml's rule filters
-on both; this handler checks again, and reads the package's status now rather than the event's):
+on both; this handler checks again, and reads the package's status now rather than the event's).
+With one account per environment the group lives in the tooling account, whose rule forwards its
+events to the environment's default event bus (infra/cicd.yml), where the same rule hears them:
 
 - **Approved**: the label `approved` moves to the package's manifest version, once that version
   is a usable, pinned manifest (registry promote's check). A version that cannot serve is not
@@ -34,6 +36,8 @@ from ..registry.packages import (
     SUPERSEDED,
     Package,
     PackageMirror,
+    group_of,
+    owner_of,
 )
 from ..registry.store import ParameterNotFound
 from .mirroring import keep_in_step
@@ -45,21 +49,26 @@ DECISIONS = (APPROVED_STATUS, REJECTED_STATUS)
 
 
 def rule(group: str) -> dict[str, Any]:
-    """The EventBridge pattern of the deployed rule: this group's packages, approved or rejected, nothing else."""
-    return {
+    """The EventBridge pattern of the deployed rule: this group's packages, approved or rejected, nothing else.
+
+    A group given by ARN lives in another account (the tooling account): only that account's events
+    about it are heard, as forwarded to this one.
+    """
+    pattern: dict[str, Any] = {
         "source": ["aws.sagemaker"],
         "detail-type": [EVENT_TYPE],
-        "detail": {"ModelPackageGroupName": [group], "ModelApprovalStatus": list(DECISIONS)},
+        "detail": {"ModelPackageGroupName": [group_of(group)], "ModelApprovalStatus": list(DECISIONS)},
     }
+    if owner_of(group, ""):
+        pattern["account"] = [owner_of(group, "")]
+    return pattern
 
 
 def matches(event: dict[str, Any], group: str) -> bool:
     """Whether the rule delivers an event: every field the pattern names holds one of its values."""
     pattern, detail = rule(group), event.get("detail") or {}
-    return (
-        event.get("source") in pattern["source"]
-        and event.get("detail-type") in pattern["detail-type"]
-        and all(detail.get(key) in values for key, values in pattern["detail"].items())
+    return all(event.get(key) in values for key, values in pattern.items() if key != "detail") and all(
+        detail.get(key) in values for key, values in pattern["detail"].items()
     )
 
 
@@ -92,7 +101,9 @@ def decide(event: dict[str, Any], settings: dict[str, str]) -> dict[str, Any]:
     """Carry one package's approval or rejection to Parameter Store; what was done, and why."""
     services = current()
     detail = event.get("detail") or {}
-    if event.get("detail-type") != EVENT_TYPE or detail.get("ModelPackageGroupName") != settings["package_group"]:
+    if event.get("detail-type") != EVENT_TYPE or detail.get("ModelPackageGroupName") != group_of(
+        settings["package_group"]
+    ):
         return _answer("ignored", "not a state change of this environment's package group")
     described = services.packages.describe_model_package(ModelPackageName=detail["ModelPackageArn"])
     package = Package.described(described)

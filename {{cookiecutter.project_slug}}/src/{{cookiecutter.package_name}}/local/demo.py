@@ -31,7 +31,7 @@ from ..data_schema import ID_COLUMN
 from ..model_metrics import PRIMARY
 from ..pipelines.layout import package_group
 from ..registry.manifest import ModelRegistry, manifest_parameter
-from ..registry.packages import PackageMirror
+from ..registry.packages import PackageMirror, group_of
 from ..sample_data import generate
 from .commands import land_labels, local_infer, local_quality, local_train
 from .executor import STEP_LINES
@@ -193,7 +193,7 @@ def _story(
     _table(name, config, primary, days, final, console)
     packages = _packages(workspace, config, env)
     console.print(
-        f"Model registry {package_group(config, env)}: "
+        f"Model registry {group_of(package_group(config, env))}: "
         + ", ".join(f"v{v} {package.shown}" for v, package in sorted(packages.items()))
     )
     return {"train": trained, "days": days, "quality": final, "packages": packages}

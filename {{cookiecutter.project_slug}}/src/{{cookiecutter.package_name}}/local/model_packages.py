@@ -1,9 +1,11 @@
 """The model registry in the workspace: FilePackages under `.local/sagemaker/`, and the rule that hears it.
 
 On AWS, a package's change of approval reaches the approval Lambda through an EventBridge rule
-(infra/environment.yml). Here FilePackages announces the same event, and the same filter
-(`lambdas/approval.py`'s RULE) hands it to the same handler, so a decision given with
-`registry review` moves the label as one given in Studio would.
+(infra/environment.yml; with one account per environment, forwarded from the tooling account,
+where the groups live). Here FilePackages announces the same event, and the same filter
+(`lambdas/approval.py`'s `rule`) hands it to the same handler, so a decision given with
+`registry review` moves the label as one given in Studio would. In a bake with one account per
+environment, the workspace's group is the tooling account's, named by ARN, as on AWS.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from ..lambdas import approval
 from ..lambdas.services import Services, installed
 from ..pipelines.layout import account, package_group
 from ..registry.manifest import manifest_parameter
-from ..registry.packages import FilePackages
+from ..registry.packages import FilePackages, group_of, owner_of
 from .workspace import Workspace, WorkspaceObjects
 
 
@@ -34,10 +36,15 @@ def workspace_packages(
     workspace: Workspace, config: dict[str, Any], env: str, notify: Callable[[str, str], None], image: str = ""
 ) -> FilePackages:
     """The workspace's model registry, with its approval events delivered as the deployed rule delivers them."""
-    packages = FilePackages(
-        workspace.root / "sagemaker" / "model-packages", config["aws"]["region"], account(config, env)
-    )
     settings = approval_settings(config, env, image)
+    # The group's own account: the environment's, or the tooling account's with one account per environment.
+    group = settings["package_group"]
+    owner = owner_of(group, account(config, env))
+    # Another account's group is its stack's to create (infra/cicd.yml): here it exists from the start.
+    provisioned = (group_of(group),) if owner != account(config, env) else ()
+    packages = FilePackages(
+        workspace.root / "sagemaker" / "model-packages", config["aws"]["region"], owner, provisioned
+    )
 
     def deliver(event: dict[str, Any]) -> None:
         if not approval.matches(event, settings["package_group"]):

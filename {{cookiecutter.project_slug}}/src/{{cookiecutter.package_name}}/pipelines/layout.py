@@ -6,7 +6,7 @@ from typing import Any
 
 from ..channels import COMPONENTS
 from ..registry.manifest import manifest_parameter, prefix
-from ..registry.packages import group_name
+from ..registry.packages import group_arn, group_name
 
 CONTAINER_ROOT = "/opt/ml/processing"
 METRIC_NAMES = {
@@ -64,8 +64,15 @@ def role_arn(config: dict[str, Any], env: str) -> str:
 
 
 def package_group(config: dict[str, Any], env: str) -> str:
-    """The environment's model package group, the mirror of its manifest (registry/packages.py)."""
-    return group_name(config["project"]["slug"], env)
+    """The environment's model package group, the mirror of its manifest (registry/packages.py), as its calls name it.
+
+    With one account per environment, every group lives in the tooling account (infra/cicd.yml),
+    and the environment names it by ARN; otherwise it is the environment's own, named by name.
+    """
+    name = group_name(config["project"]["slug"], env)
+    if multi_account(config):
+        return group_arn(config["aws"]["region"], tooling_account(config), name)
+    return name
 
 
 def lambda_arn(config: dict[str, Any], env: str, function: str) -> str:

@@ -7,6 +7,11 @@ data, the metrics (evaluation, the data-quality baseline, the model-quality cons
 explanations), the drift-check baselines, and the manifest version and digest in
 `CustomerMetadataProperties`.
 
+In a bake with one account per environment, the groups live in the tooling account, where Studio
+shows every environment's models side by side; each environment names its group by ARN
+(`group_arn`), and the group's resource policy (infra/cicd.yml) lets that environment's account
+mirror into it and nothing else.
+
 Approval means "serves": exactly the version carrying the `approved` label has an Approved
 package (lifecycle `Serving`); a version that served before goes back to PendingManualApproval
 (`Superseded`), and one never promoted waits as `Candidate`. A promotion here approves the package;
@@ -42,6 +47,9 @@ APPROVED_STATUS, PENDING_STATUS, REJECTED_STATUS = "Approved", "PendingManualApp
 SERVING, CANDIDATE, SUPERSEDED, REJECTED = "Serving", "Candidate", "Superseded", "Rejected"
 VERSION_KEY, DIGEST_KEY, PARAMETER_KEY = "manifest_version", "manifest_sha256", "manifest_parameter"
 GROUP_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+GROUP_ARN = re.compile(
+    r"^arn:aws[a-z-]*:sagemaker:(?P<region>[a-z0-9-]+):(?P<account>[0-9]{12}):model-package-group/(?P<name>.+)$"
+)
 JSON = "application/json"
 DESCRIPTION_CHARACTERS = 1024
 
@@ -52,6 +60,23 @@ def group_name(slug: str, env: str) -> str:
     if not GROUP_PATTERN.match(name):
         raise ValueError(f"{name!r} cannot name a model package group: letters, digits and single hyphens, 63 at most.")
     return name
+
+
+def group_arn(region: str, account: str, name: str) -> str:
+    """A group of another account, as SageMaker's calls name it: by ARN."""
+    return f"arn:aws:sagemaker:{region}:{account}:model-package-group/{name}"
+
+
+def group_of(group: str) -> str:
+    """A group's name, whether it is given by name or by ARN; events and Studio name it so."""
+    found = GROUP_ARN.match(group)
+    return found["name"] if found else group
+
+
+def owner_of(group: str, default: str) -> str:
+    """The account a group lives in: the one its ARN names, else `default` (the caller's own)."""
+    found = GROUP_ARN.match(group)
+    return found["account"] if found else default
 
 
 def manifest_sha256(version: RegisteredModel) -> str:
@@ -249,11 +274,17 @@ class PackageMirror:
         return True
 
     def _ensure_group(self) -> None:
+        """Create the group if it is missing and named by name; one named by ARN is its own account's to create."""
         try:
             self.client.describe_model_package_group(ModelPackageGroupName=self.group)
         except Exception as exc:
             if not _not_found(exc):
                 raise
+            if GROUP_ARN.match(self.group):
+                raise MirrorIncomplete(
+                    f"the model package group {self.group} does not exist: the tooling account's CI/CD stack "
+                    "(infra/cicd.yml) creates it; update that stack"
+                ) from exc
             self.client.create_model_package_group(
                 ModelPackageGroupName=self.group,
                 ModelPackageGroupDescription=f"mirror of {self.registry.parameter}"[:DESCRIPTION_CHARACTERS],
@@ -298,9 +329,13 @@ class FilePackages:
     "SageMaker Model Package State Change" event EventBridge would deliver.
     """
 
-    def __init__(self, root: Path, region: str = "us-east-1", account: str = "000000000000") -> None:
+    def __init__(
+        self, root: Path, region: str = "us-east-1", account: str = "000000000000", provisioned: tuple[str, ...] = ()
+    ) -> None:
         self.root = Path(root)
         self.region, self.account = region, account
+        # Groups a stack creates (infra/cicd.yml's, with one account per environment): they exist from the start.
+        self.provisioned = provisioned
         self.listener: Callable[[dict[str, Any]], None] | None = None
 
     def _arn(self, kind: str, name: str) -> str:
@@ -309,7 +344,7 @@ class FilePackages:
     @contextlib.contextmanager
     def _group(self, name: str, create: bool = False) -> Iterator[dict[str, Any]]:
         path = self.root / f"{name}.json"
-        if not path.exists() and not create:
+        if not path.exists() and not create and name not in self.provisioned:
             raise PackageNotFound(f"Model Package Group {name} does not exist.")
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path.with_suffix(".lock"), "w") as lock:
@@ -318,7 +353,10 @@ class FilePackages:
             if state is None:
                 state = {"group": {"ModelPackageGroupName": name, "ModelPackageGroupArn": self._arn(
                     "model-package-group", name.lower())}, "packages": []}  # fmt: skip
+            before = json.dumps(state) if path.exists() else None
             yield state
+            if json.dumps(state) == before:
+                return  # a read: nothing to write
             temporary = path.with_suffix(".tmp")
             temporary.write_text(json.dumps(state, indent=1, ensure_ascii=False), "utf-8")
             temporary.replace(path)
@@ -329,10 +367,11 @@ class FilePackages:
             return {"ModelPackageGroupArn": state["group"]["ModelPackageGroupArn"]}
 
     def describe_model_package_group(self, ModelPackageGroupName: str) -> dict[str, Any]:
-        with self._group(ModelPackageGroupName) as state:
+        with self._group(self._own(ModelPackageGroupName)) as state:
             return dict(state["group"])
 
     def create_model_package(self, ModelPackageGroupName: str, ClientToken: str = "", **request: Any) -> dict:
+        ModelPackageGroupName = self._own(ModelPackageGroupName)
         with self._group(ModelPackageGroupName) as state:
             for package in state["packages"]:
                 if ClientToken and package.get("ClientToken") == ClientToken:
@@ -353,7 +392,7 @@ class FilePackages:
         return {"ModelPackageArn": package["ModelPackageArn"]}
 
     def list_model_packages(self, ModelPackageGroupName: str, MaxResults: int = 100, NextToken: str = "") -> dict:
-        with self._group(ModelPackageGroupName) as state:
+        with self._group(self._own(ModelPackageGroupName)) as state:
             start = int(NextToken or 0)
             chosen = state["packages"][start : start + MaxResults]
             more = start + MaxResults < len(state["packages"])
@@ -361,6 +400,8 @@ class FilePackages:
         return {"ModelPackageSummaryList": listed} | ({"NextToken": str(start + MaxResults)} if more else {})
 
     def describe_model_package(self, ModelPackageName: str) -> dict[str, Any]:
+        if ModelPackageName.startswith("arn:"):
+            self._own(ModelPackageName.replace(":model-package/", ":model-package-group/", 1))
         group, _, number = ModelPackageName.rpartition(":model-package/")[2].rpartition("/")
         for name in self._group_names():
             if name.lower() == group:
@@ -379,6 +420,22 @@ class FilePackages:
         if package != before:  # SageMaker sends an event for each change of approval or lifecycle
             self._announce(package)
         return {"ModelPackageArn": ModelPackageArn}
+
+    def _own(self, group: str) -> str:
+        """The name of a group of this registry, given by name or by ARN; another account's group is refused.
+
+        SageMaker answers AccessDenied for a group whose policy does not grant the caller; this
+        registry holds its own account's groups only.
+        """
+        found = GROUP_ARN.match(group)
+        if found is None:
+            return group
+        if (found["region"], found["account"]) != (self.region, self.account):
+            raise PermissionError(
+                f"{group} lives in account {found['account']} ({found['region']}); this model registry is "
+                f"account {self.account}'s ({self.region})."
+            )
+        return found["name"].split("/")[0]
 
     def _group_names(self) -> list[str]:
         return sorted(p.stem for p in self.root.glob("*.json")) if self.root.is_dir() else []
