@@ -1,6 +1,7 @@
 import argparse
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -57,6 +58,23 @@ def test_a_corrupt_registry_stops_local_train_before_any_job(tmp_path, sample):
     assert result.returncode == 2
     assert str(corrupt) in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / "ws" / "runs").exists(), "no job may run"
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_the_workspace_may_be_named_before_or_after_the_command(tmp_path, where):
+    """`--workspace W registry history` and `registry history --workspace W` read the same workspace."""
+    from {{ cookiecutter.package_name }}.cli import build_parser
+
+    command = ["registry", "history"]
+    given = ["--workspace", str(tmp_path / "ws")]
+    args = build_parser().parse_args(given + command if where == "before" else command + given)
+    assert args.workspace == tmp_path / "ws"
+    assert build_parser().parse_args(["local", "clean"]).workspace == Path(".local")
+    corrupt = tmp_path / "ws" / "ssm" / "mlops" / "x" / "dev" / "model" / "manifest.json"
+    corrupt.parent.mkdir(parents=True)
+    corrupt.write_text("{")
+    result = cli(*(given + command if where == "before" else command + given), cwd=tmp_path)
+    assert result.returncode == 2 and str(corrupt) in result.stderr  # it read that workspace, not .local
 
 
 def test_an_offset_given_as_the_docs_write_it_is_an_offset_not_an_option(tmp_path):

@@ -546,11 +546,20 @@ def build_parser() -> argparse.ArgumentParser:
     invoked = Path(sys.argv[0]).name
     prog = f"python -m {__package__}" if invoked == "__main__.py" else invoked
     parser = Parser(prog=prog, description=__doc__)
-    parser.add_argument("--workspace", type=Path, default=Path(".local"), help="local mode's S3, SSM and runs")
+    parser.add_argument("--workspace", type=Path, default=Path(".local"), help=WORKSPACE_HELP)
     commands = parser.add_subparsers(dest="command", required=True)
     for add in (_add_sample, _add_local, _add_pipelines, _add_data, _add_images, _add_deploy, _add_registry):
         add(commands)
     return parser
+
+
+WORKSPACE_HELP = "local mode's S3, SSM and runs (default .local)"
+
+
+def _with_workspace(actions: Any) -> None:
+    """Let every subcommand of `actions` take --workspace after its name too, as before the command."""
+    for sub in actions.choices.values():
+        sub.add_argument("--workspace", type=Path, default=argparse.SUPPRESS, help=WORKSPACE_HELP)
 
 
 def _with_env(sub: argparse.ArgumentParser, json_flag: bool = True) -> argparse.ArgumentParser:
@@ -642,6 +651,7 @@ def _add_local(commands: Any) -> None:
     demo.add_argument("--rows", type=int, default=5000, help="training rows")
     demo.add_argument("--production-rows", type=int, default=1000, help="rows per drift stage")
     demo.set_defaults(func=cmd_local_demo, workspace_default="demo")
+    _with_workspace(local)
 
 
 def _add_pipelines(commands: Any) -> None:
@@ -732,6 +742,7 @@ def _add_registry(commands: Any) -> None:
                 "the model-quality pipeline serve the version that carries it)",
             )  # fmt: skip
         sub.set_defaults(func=func)
+    _with_workspace(registry_actions)
 
 
 # Options whose value may start with "-" (an offset such as -P7D), which argparse would read as an option.
