@@ -28,11 +28,19 @@ from {{ cookiecutter.package_name }}.lambdas import (
     available,
 )
 from {{ cookiecutter.package_name }}.pipelines import layout
+from {{ cookiecutter.package_name }}.pipelines.definition import (
+    definition,
+)
+from {{ cookiecutter.package_name }}.registry.digests import (
+    PINNED,
+)
 from {{ cookiecutter.package_name }}.registry.manifest import (
+    RegisteredModel,
     prefix,
 )
 from {{ cookiecutter.package_name }}.registry.packages import (
     group_of,
+    package_request,
 )
 
 from .test_infra import ROOT, resources, statements, template
@@ -161,6 +169,57 @@ def test_studio_decisions_in_the_tooling_account_reach_each_environment_and_only
         "events:source": "aws.sagemaker", "events:detail-type": approval.EVENT_TYPE
     }  # fmt: skip
     assert environment["Resources"]["ModelApprovalRule"]["Properties"]["EventPattern"]["account"] == [tooling]
+
+
+def registered_folders(config, env, execution):
+    """The folders Register records for one training execution, as the training definition names them."""
+    steps = {step["Name"]: step for step in definition(config, env, "training")["Steps"]}
+    output = re.compile(r"Steps\.(\w+)\.ProcessingOutputConfig\.Outputs\['(\w+)'\]\.S3Output\.S3Uri")
+
+    def resolve(value):
+        if value == {"Get": "Execution.PipelineExecutionId"}:
+            return execution
+        if isinstance(value, dict) and "Std:Join" in value:
+            return value["Std:Join"]["On"].join(resolve(v) for v in value["Std:Join"]["Values"])
+        if isinstance(value, dict) and "Get" in value:
+            step, name = output.fullmatch(value["Get"]).groups()
+            outputs = steps[step]["Arguments"]["ProcessingOutputConfig"]["Outputs"]
+            return resolve(next(o for o in outputs if o["OutputName"] == name)["S3Output"]["S3Uri"])
+        return value
+
+    register = steps["Register"]["Arguments"]
+    return {name: resolve(register[name]) for name in ("baseline", "explainability", "gate_report")}
+
+
+def test_the_tooling_accounts_reviewers_read_exactly_the_metric_files_its_studio_shows(config):
+    """Every metric file a package points to (read from the training definition, through package_request)
+    is readable from the tooling account, decrypted through S3 alone, and nothing else of the bucket is."""
+    environment = template("environment.yml")
+    tooling = f"arn:aws:iam::{layout.tooling_account(config)}:root"
+    bucket_policy = environment["Resources"]["DataBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    (read,) = [s for s in bucket_policy if s["Effect"] == "Allow"]
+    assert sub(read["Principal"]["AWS"]) == tooling and read["Action"] == "s3:GetObject"
+    env = config["environments"][0]
+    arn = "arn:aws:s3:::" + layout.bucket(config, env)
+    granted = [sub(r).replace("${DataBucket.Arn}", arn) for r in read["Resource"]]
+    folders = registered_folders(config, env, "EXECUTION")
+    manifest = {"artifacts": {"model": "", "baseline": folders["baseline"],
+                              "explainability": folders["explainability"]}, "gate": {"report": folders["gate_report"]},
+                "digests": dict.fromkeys(PINNED, "0" * 64)}  # fmt: skip
+    request = package_request("group", "parameter", RegisteredModel(1, [], manifest), "image", env)
+    metrics = json.dumps([request["ModelMetrics"], request["DriftCheckBaselines"]])
+    shown = re.findall(r'"S3Uri": "(s3://[^"]+)"', metrics)
+    files = {"arn:aws:s3:::" + uri.removeprefix("s3://") for uri in shown}
+    assert len(files) == 5
+    # Any training execution's files, and only those files: the execution id is the one wildcard.
+    assert sorted(granted) == sorted(file.replace("/EXECUTION/", "/*/") for file in files)
+    (decrypt,) = [s for s in statements(environment) if s[0] == "DataKey" and s[1]["Sid"].startswith("Tooling")]
+    decrypt = decrypt[1]
+    assert sub(decrypt["Principal"]["AWS"]) == tooling and decrypt["Action"] == "kms:Decrypt"
+    assert decrypt["Condition"]["StringEquals"] == {"kms:ViaService": {"Fn::Sub": "s3.${AWS::Region}.amazonaws.com"}}
+    contexts = [sub(c) for c in decrypt["Condition"]["StringLike"]["kms:EncryptionContext:aws:s3:arn"]]
+    assert [c.replace("${Environment}", env).replace("${AWS::AccountId}", layout.account(config, env))
+            for c in contexts] == [arn, arn + "/*"]  # fmt: skip
 
 
 def test_only_the_tooling_pipeline_may_assume_a_deploy_role(config):
