@@ -31,6 +31,9 @@ from {{ cookiecutter.package_name }}.pipelines import layout
 from {{ cookiecutter.package_name }}.pipelines.definition import (
     definition,
 )
+from {{ cookiecutter.package_name }}.pipelines.names import (
+    REGISTER,
+)
 from {{ cookiecutter.package_name }}.registry.digests import (
     PINNED,
 )
@@ -152,6 +155,21 @@ def test_studio_decisions_in_the_tooling_account_reach_each_environment_and_only
         assert forward["EventPattern"] == heard
         (target,) = forward["Targets"]
         assert sub(target["Arn"]) == buses[env] and target["RoleArn"] == {"Fn::GetAtt": "ModelEventsRole.Arn"}
+        # What cannot be delivered is kept and alarmed on, not lost (the next reconciliation would undo it).
+        assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": "UndeliveredModelApprovals.Arn"}}
+        # A name of its own: a single-account environment stack in this account has `-model-approval`.
+        assert forward["Name"] == f"{config['project']['slug']}-{env}-model-approval-forward"
+    queue_policy = cicd["Resources"]["UndeliveredModelApprovalsPolicy"]["Properties"]["PolicyDocument"]
+    (keep,) = queue_policy["Statement"]
+    assert keep["Principal"] == {"Service": "events.amazonaws.com"} and keep["Action"] == "sqs:SendMessage"
+    assert keep["Condition"]["ArnEquals"]["aws:SourceArn"] == [
+        {"Fn::GetAtt": f"{env.capitalize()}ModelApprovalForward.Arn"} for env in config["environments"]
+    ]
+    alarm = cicd["Resources"]["UndeliveredModelApprovalsAlarm"]["Properties"]
+    assert alarm["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": "UndeliveredModelApprovals.QueueName"}}
+    ]
+    assert alarm["Threshold"] == 1 and alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
     events_role = cicd["Resources"]["ModelEventsRole"]["Properties"]
     assert events_role["RoleName"] == forwarding
     (trust,) = events_role["AssumeRolePolicyDocument"]["Statement"]
@@ -187,7 +205,7 @@ def registered_folders(config, env, execution):
             return resolve(next(o for o in outputs if o["OutputName"] == name)["S3Output"]["S3Uri"])
         return value
 
-    register = steps["Register"]["Arguments"]
+    register = steps[REGISTER]["Arguments"]
     return {name: resolve(register[name]) for name in ("baseline", "explainability", "gate_report")}
 
 
@@ -220,6 +238,36 @@ def test_the_tooling_accounts_reviewers_read_exactly_the_metric_files_its_studio
     contexts = [sub(c) for c in decrypt["Condition"]["StringLike"]["kms:EncryptionContext:aws:s3:arn"]]
     assert [c.replace("${Environment}", env).replace("${AWS::AccountId}", layout.account(config, env))
             for c in contexts] == [arn, arn + "/*"]  # fmt: skip
+
+
+def test_each_environments_reviewers_get_one_policy_to_approve_its_models_and_read_what_they_approve(config):
+    """`<slug>-<env>-model-reviewer`: the calls Studio makes to review that environment's group and no other, and
+    the very metric files that environment's bucket lets the tooling account read, decrypted through S3."""
+    cicd, environment = template("cicd.yml"), template("environment.yml")
+    bucket_policy = environment["Resources"]["DataBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    (read,) = [s for s in bucket_policy if s["Effect"] == "Allow"]
+    policies = resources(cicd, "AWS::IAM::ManagedPolicy")
+    for env in config["environments"]:
+        reviewer = policies[f"{env.capitalize()}ModelReviewerPolicy"]
+        assert reviewer["ManagedPolicyName"] == f"{config['project']['slug']}-{env}-model-reviewer"
+        found = {s["Sid"]: s for s in reviewer["PolicyDocument"]["Statement"]}
+        group = group_of(layout.package_group(config, env))
+        assert [sub(r) for r in found[f"Review{env.capitalize()}Packages"]["Resource"]] == [
+            "arn:aws:sagemaker:${AWS::Region}:${AWS::AccountId}:model-package-group/" + group,
+            "arn:aws:sagemaker:${AWS::Region}:${AWS::AccountId}:model-package/" + group + "/*",
+        ]
+        assert "sagemaker:UpdateModelPackage" in found[f"Review{env.capitalize()}Packages"]["Action"]
+        arn = "arn:aws:s3:::" + layout.bucket(config, env)
+        assert [sub(r) for r in found[f"Read{env.capitalize()}ModelMetrics"]["Resource"]] == [
+            sub(r).replace("${DataBucket.Arn}", arn) for r in read["Resource"]
+        ]
+        decrypt = found[f"Decrypt{env.capitalize()}ModelMetrics"]
+        assert sub(decrypt["Resource"]) == "arn:aws:kms:${AWS::Region}:" + layout.account(config, env) + ":key/*"
+        assert [sub(c) for c in decrypt["Condition"]["StringLike"]["kms:EncryptionContext:aws:s3:arn"]] == [
+            arn, arn + "/*"
+        ]  # fmt: skip
+        assert set(found) == {"ListGroups", f"Review{env.capitalize()}Packages", f"Read{env.capitalize()}ModelMetrics",
+                              f"Decrypt{env.capitalize()}ModelMetrics"}  # fmt: skip
 
 
 def test_only_the_tooling_pipeline_may_assume_a_deploy_role(config):

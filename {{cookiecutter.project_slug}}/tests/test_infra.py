@@ -109,6 +109,10 @@ def test_buckets_are_locked_down(name):
         assert bucket["LifecycleConfiguration"]["Rules"]
         deny = [s for s in policies[bucket_name]["Statement"] if s["Effect"] == "Deny"]
         assert deny and deny[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    if name == "environment.yml":  # the data and the key that decrypts it outlive the stack
+        for kept in ("DataBucket", "AccessLogBucket", "DataKey"):
+            resource = document["Resources"][kept]
+            assert resource["DeletionPolicy"] == resource["UpdateReplacePolicy"] == "Retain", kept
 
 
 def test_pipeline_goes_from_source_to_prod_through_an_approval(cicd, config):

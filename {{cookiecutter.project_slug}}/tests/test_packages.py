@@ -25,6 +25,7 @@ from {{ cookiecutter.package_name }}.registry.packages import (
     PENDING_STATUS,
     REJECTED_STATUS,
     FilePackages,
+    MirrorIncomplete,
     Package,
     PackageMirror,
     group_name,
@@ -329,6 +330,21 @@ def test_the_aws_path_sends_these_calls_to_sagemaker(lambda_aws, group):
 # --- one account per environment: the groups live in the tooling account -------------------------
 
 
+def test_on_aws_a_tooling_group_this_account_may_not_read_is_named_with_the_stack_that_grants_it(lambda_aws):
+    """SageMaker answers AccessDenied for another account's group that does not exist or does not admit the
+    caller: the mirror says which stack makes and grants it, and never creates a group of its own."""
+    services, _ = lambda_aws
+    register.handler(register_event("run1"))
+    client = aws_client("sagemaker")
+    denied = "User is not authorized to perform: sagemaker:DescribeModelPackageGroup"
+    with Stubber(client) as stub:
+        stub.add_client_error("describe_model_package_group", "AccessDeniedException", denied, 400,
+                              expected_params={"ModelPackageGroupName": CENTRAL})  # fmt: skip
+        with pytest.raises(MirrorIncomplete, match=r"creates it and admits this account; update that stack"):
+            PackageMirror(client, ModelRegistry(services.store, MANIFEST), CENTRAL, IMAGE, "dev").reconcile()
+        stub.assert_no_pending_responses()  # no CreateModelPackageGroup, no CreateModelPackage
+
+
 def central_registry(services: Any, root: Any, account: str = TOOLING, provisioned: tuple[str, ...] = (GROUP,)):
     """The tooling account's model registry (its stack made the group), heard by the environment's rule."""
     files = FilePackages(root, REGION, account, provisioned)
@@ -379,7 +395,8 @@ def test_a_group_the_environment_cannot_reach_or_that_no_stack_made_is_reported_
     with installed(central_registry(services, tmp_path / "own", account="123456789012")):
         answer = register.handler(register_event("run1") | mirrored)
     assert answer["registered"] and answer["manifest_version"] == 1
-    assert f"{CENTRAL} lives in account {TOOLING}" in answer["package_mirror"]
+    assert f"{CENTRAL} cannot be read from this account" in answer["package_mirror"]
+    assert f"lives in account {TOOLING}" in answer["package_mirror"]
     # The tooling account before its stack made the group: the environment never makes one of its own.
     with installed(central_registry(services, tmp_path / "tooling", provisioned=())):
         answer = register.handler(register_event("run2", champion="1", passed=False) | mirrored)

@@ -278,13 +278,15 @@ class PackageMirror:
         try:
             self.client.describe_model_package_group(ModelPackageGroupName=self.group)
         except Exception as exc:
+            # SageMaker answers AccessDenied, not "does not exist", for another account's group it cannot read.
+            if GROUP_ARN.match(self.group) and (_not_found(exc) or _denied(exc)):
+                raise MirrorIncomplete(
+                    f"the model package group {self.group} cannot be read from this account "
+                    f"({type(exc).__name__}: {exc}): the tooling account's CI/CD stack (infra/cicd.yml) creates it "
+                    "and admits this account; update that stack"
+                ) from exc
             if not _not_found(exc):
                 raise
-            if GROUP_ARN.match(self.group):
-                raise MirrorIncomplete(
-                    f"the model package group {self.group} does not exist: the tooling account's CI/CD stack "
-                    "(infra/cicd.yml) creates it; update that stack"
-                ) from exc
             self.client.create_model_package_group(
                 ModelPackageGroupName=self.group,
                 ModelPackageGroupDescription=f"mirror of {self.registry.parameter}"[:DESCRIPTION_CHARACTERS],
@@ -297,6 +299,12 @@ def _not_found(exc: Exception) -> bool:
     return error.get("Code") in {"ValidationException", "ResourceNotFound"} and "does not exist" in error.get(
         "Message", ""
     )
+
+
+def _denied(exc: Exception) -> bool:
+    """SageMaker's answer for a call that no policy allows (or the file store's, for another account's group)."""
+    code = getattr(exc, "response", {}).get("Error", {}).get("Code", "")
+    return isinstance(exc, PermissionError) or code in {"AccessDenied", "AccessDeniedException"}
 
 
 def mirror_errors() -> tuple[type[Exception], ...]:
