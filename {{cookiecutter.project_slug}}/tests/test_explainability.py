@@ -111,6 +111,40 @@ def test_a_stop_ends_the_workers_at_once_and_no_chunk_they_hold_finishes(tmp_pat
     assert not list(tmp_path.glob("finished-*")), "the stop waited for the chunks in flight"
 
 
+def test_workers_that_have_not_started_yet_end_with_the_pool_under_the_jobs_stop_handler(tmp_path):
+    """Every job runs under run_entrypoint's SIGTERM handler, which raises JobStopped; a worker forked a moment
+    before the pool ends (its first chunk failed at once, say) still has that handler. The pool still ends it.
+
+    In a process of its own, with its output in a file: a pool that waited forever would hang this test's
+    process, and a worker that survived would hold a pipe open."""
+    import subprocess
+    import sys
+
+    from .conftest import subprocess_env
+
+    script = (
+        "import multiprocessing, signal\n"
+        "from {{ cookiecutter.package_name }}.components.explainability import pool\n"
+        "from {{ cookiecutter.package_name }}.container import _stop\n"
+        "signal.signal(signal.SIGTERM, _stop)\n"
+        "for _ in range(10):\n"
+        "    with pool.ChunkExplainer(None, None, workers=2):\n"
+        "        pass  # ended at once, while the workers start\n"
+        "assert not multiprocessing.active_children(), multiprocessing.active_children()\n"
+        "print('every pool ended')\n"
+    )
+    log = tmp_path / "pools.log"
+    with log.open("w") as output:
+        process = subprocess.Popen([sys.executable, "-c", script], stdout=output, stderr=subprocess.STDOUT,
+                                   env=subprocess_env(tmp_path))  # fmt: skip
+        try:
+            code = process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            code = "a hang"
+    assert code == 0 and "every pool ended" in log.read_text(), (code, log.read_text()[-2000:])
+
+
 @pytest.mark.parametrize(
     ("fault", "expected", "message"),
     [

@@ -102,8 +102,10 @@ class ChunkExplainer:
 
     def __exit__(self, *exc_info: object) -> None:
         # Done, stopped or failed alike: a worker holds nothing of value once the parent stops asking.
+        # SIGKILL, not SIGTERM: a worker still starting has the job's SIGTERM handler (run_entrypoint's,
+        # which raises JobStopped inside multiprocessing's start-up), and never ends on a SIGTERM then.
         for process, _ in self._pool:
-            process.terminate()
+            process.kill()
         for process, connection in self._pool:
             process.join()
             connection.close()
