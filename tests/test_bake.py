@@ -262,15 +262,8 @@ def test_dockerfiles_are_hadolint_clean(project):
 CONFORMANCE = {"linear": "linear,xgboost"}
 
 
-# The default bake's suite runs in test_generated_make.py, under the bake's own `make test`. Each other
-# bake's suite is a scheduling unit of its own (--dist loadgroup sends a module to one worker otherwise),
-# so that the two run on both workers at once, not one after the other.
-SUITES = [
-    pytest.param(name, marks=pytest.mark.xdist_group(f"suite-{name}")) for name in sorted(MATRIX) if name != "defaults"
-]
-
-
-@pytest.mark.parametrize("project", SUITES, indirect=True)
+# The default bake's suite runs in test_generated_make.py, under the bake's own `make test`.
+@pytest.mark.parametrize("project", [name for name in sorted(MATRIX) if name != "defaults"], indirect=True)
 def test_generated_test_suite_passes(project):
     # Its conformance suite checks the bake's own estimator (on every problem type), and XGBoost,
     # whose library the default bake lacks; the default bake's checks the other built-ins and the
